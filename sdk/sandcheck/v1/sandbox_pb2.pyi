@@ -1,0 +1,136 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STATUS_UNSPECIFIED: _ClassVar[Status]
+    OK: _ClassVar[Status]
+    NONZERO_EXIT: _ClassVar[Status]
+    TIMEOUT: _ClassVar[Status]
+    MEMORY_LIMIT: _ClassVar[Status]
+    OUTPUT_LIMIT: _ClassVar[Status]
+    SIGNALED: _ClassVar[Status]
+    SANDBOX_ERROR: _ClassVar[Status]
+    INVALID_REQUEST: _ClassVar[Status]
+
+class TimeoutKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TIMEOUT_KIND_UNSPECIFIED: _ClassVar[TimeoutKind]
+    CPU: _ClassVar[TimeoutKind]
+    WALL: _ClassVar[TimeoutKind]
+STATUS_UNSPECIFIED: Status
+OK: Status
+NONZERO_EXIT: Status
+TIMEOUT: Status
+MEMORY_LIMIT: Status
+OUTPUT_LIMIT: Status
+SIGNALED: Status
+SANDBOX_ERROR: Status
+INVALID_REQUEST: Status
+TIMEOUT_KIND_UNSPECIFIED: TimeoutKind
+CPU: TimeoutKind
+WALL: TimeoutKind
+
+class Limits(_message.Message):
+    __slots__ = ("cpu_time_ms", "wall_time_ms", "memory_bytes", "output_bytes")
+    CPU_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    WALL_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    cpu_time_ms: int
+    wall_time_ms: int
+    memory_bytes: int
+    output_bytes: int
+    def __init__(self, cpu_time_ms: _Optional[int] = ..., wall_time_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., output_bytes: _Optional[int] = ...) -> None: ...
+
+class ExecuteRequest(_message.Message):
+    __slots__ = ("id", "language", "source", "stdin", "limits")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    STDIN_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    language: str
+    source: bytes
+    stdin: bytes
+    limits: Limits
+    def __init__(self, id: _Optional[str] = ..., language: _Optional[str] = ..., source: _Optional[bytes] = ..., stdin: _Optional[bytes] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+
+class Runtime(_message.Message):
+    __slots__ = ("language", "interpreter", "version")
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    INTERPRETER_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    language: str
+    interpreter: str
+    version: str
+    def __init__(self, language: _Optional[str] = ..., interpreter: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
+class ExecuteResponse(_message.Message):
+    __slots__ = ("id", "status", "timeout_kind", "exit_code", "signal", "stdout", "stderr", "stdout_truncated", "stderr_truncated", "report", "wall_time_ms", "cpu_time_ms", "memory_bytes", "runtime", "limits", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_KIND_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_FIELD_NUMBER: _ClassVar[int]
+    STDERR_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    STDERR_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    WALL_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    CPU_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    status: Status
+    timeout_kind: TimeoutKind
+    exit_code: int
+    signal: int
+    stdout: bytes
+    stderr: bytes
+    stdout_truncated: bool
+    stderr_truncated: bool
+    report: bytes
+    wall_time_ms: int
+    cpu_time_ms: int
+    memory_bytes: int
+    runtime: Runtime
+    limits: Limits
+    error: str
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[Status, str]] = ..., timeout_kind: _Optional[_Union[TimeoutKind, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., stdout_truncated: _Optional[bool] = ..., stderr_truncated: _Optional[bool] = ..., report: _Optional[bytes] = ..., wall_time_ms: _Optional[int] = ..., cpu_time_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., runtime: _Optional[_Union[Runtime, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class GetInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ServerInfo(_message.Message):
+    __slots__ = ("version", "runtimes", "default_limits", "max_limits", "max_source_bytes", "max_tasks", "tmpfs_bytes", "isolation", "concurrency")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    RUNTIMES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SOURCE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_TASKS_FIELD_NUMBER: _ClassVar[int]
+    TMPFS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ISOLATION_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    runtimes: _containers.RepeatedCompositeFieldContainer[Runtime]
+    default_limits: Limits
+    max_limits: Limits
+    max_source_bytes: int
+    max_tasks: int
+    tmpfs_bytes: int
+    isolation: _containers.RepeatedScalarFieldContainer[str]
+    concurrency: int
+    def __init__(self, version: _Optional[str] = ..., runtimes: _Optional[_Iterable[_Union[Runtime, _Mapping]]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_source_bytes: _Optional[int] = ..., max_tasks: _Optional[int] = ..., tmpfs_bytes: _Optional[int] = ..., isolation: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ...) -> None: ...

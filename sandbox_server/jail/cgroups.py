@@ -71,9 +71,14 @@ class CgroupSlot:
         """Set limits and reset counters before a run."""
         mem = self.dirs["memory"]
         self.kill_all()
+        memsw = mem / "memory.memsw.limit_in_bytes"
+        # memsw (memory+swap) may never be below the memory limit: raise it
+        # first when raising, lower it last when lowering.
+        if memsw.exists():
+            _try_write(memsw, str(memory_bytes))
         _write(mem / "memory.limit_in_bytes", str(memory_bytes))
-        if (mem / "memory.memsw.limit_in_bytes").exists():
-            _try_write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes))
+        if memsw.exists():
+            _write(memsw, str(memory_bytes))
         _try_write(mem / "memory.max_usage_in_bytes", "0")
         _write(self.dirs["pids"] / "pids.max", str(max_tasks))
         _write(self.dirs["cpuacct"] / "cpuacct.usage", "0")

@@ -81,8 +81,9 @@ def _run_program(source, report_fd):
         exec(compile(source, filename, "exec", dont_inherit=True), main.__dict__)
     except SystemExit as exc:
         code = _exit_code(exc)
-    except BaseException:
-        traceback.print_exc()
+    except BaseException as exc:
+        # Show the traceback as `python main.py` would: without this frame.
+        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
         code = 1
     try:
         import atexit

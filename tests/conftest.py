@@ -1,0 +1,92 @@
+"""Shared fixtures: a real sandcheck server on loopback, real nsjail, real gRPC."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandcheck import Client
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+CGROUP_ROOTS = [Path("/sys/fs/cgroup") / c / "sandcheck" for c in ("memory", "pids", "cpuacct")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunningServer:
+    """A `sandcheck serve` subprocess on a loopback port."""
+
+    def __init__(self, *extra: str) -> None:
+        self.port = free_port()
+        self.target = f"127.0.0.1:{self.port}"
+        self.log = open(f"/tmp/sandcheck-test-server-{self.port}.log", "w+b")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sandbox_server", "--listen", self.target, *extra],
+            stdout=self.log, stderr=self.log, start_new_session=True,
+        )
+        with Client(self.target) as c:
+            deadline = time.monotonic() + 60
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server exited: {self.output()}")
+                try:
+                    c.wait_ready(timeout=1)
+                    c.info()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[RunningServer]:
+    s = RunningServer()
+    yield s
+    assert s.stop() == 0
+    # The server removed its cgroup subtree on a clean stop.
+    for root in CGROUP_ROOTS:
+        assert not (root / f"server-{s.proc.pid}").exists()
+
+
+@pytest.fixture()
+def client(server: RunningServer) -> Iterator[Client]:
+    with Client(server.target, timeout=120) as c:
+        yield c
+
+
+def jail_processes(server_pid: int) -> list[int]:
+    """Processes still in the server's jail cgroups (there should be none between runs)."""
+    base = Path("/sys/fs/cgroup/pids/sandcheck") / f"server-{server_pid}"
+    pids: list[int] = []
+    for slot in base.glob("slot-*"):
+        pids += [int(p) for p in (slot / "cgroup.procs").read_text().split()]
+    return pids

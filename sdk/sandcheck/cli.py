@@ -81,6 +81,38 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--memory-mb", type=_positive_int, help="memory limit per check in MiB (default: server's)")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    g = sub.add_parser("generate", help="sample completions from an OpenAI-compatible endpoint")
+    g.add_argument("--endpoint", required=True, help="API base URL, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--model", required=True, help="model name sent to the endpoint")
+    g.add_argument("--n", type=_positive_int, default=200, help="samples per problem (default 200)")
+    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8)")
+    g.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling top_p (default 0.95)")
+    g.add_argument("--max-tokens", type=_positive_int, default=512, help="tokens per completion (default 512)")
+    g.add_argument("--problems", "--problem_file", dest="problems", help="problem file (default: HumanEval)")
+    g.add_argument("-o", "--output", required=True, help="samples JSONL; rows already there are kept (resume)")
+    g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
+    g.add_argument("--chat", action="store_true", help="use chat completions and extract the code from replies")
+    g.add_argument("--stop", action="append", help="a stop sequence (repeatable; default: the Codex paper's 5)")
+    g.add_argument("--max-n-per-request", type=_positive_int, default=128,
+                   help="largest n the endpoint accepts in one request (default 128)")
+    g.add_argument("--concurrency", type=_positive_int, default=16, help="requests in flight (default 16)")
+    g.add_argument("--retries", type=int, default=6, help="retries per request (default 6)")
+    g.add_argument("--no-logprobs", action="store_true", help="do not ask for token logprobs")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    m = sub.add_parser("metrics", help="pass@k with confidence intervals, ranking and per-problem table")
+    m.add_argument("results", help="results JSONL written by `sandcheck eval`")
+    m.add_argument("--k", type=_ks, default=[1, 10, 100], help="comma-separated k values (default 1,10,100)")
+    m.add_argument("--bootstrap", type=_positive_int, default=1000, help="bootstrap resamples (default 1000)")
+    m.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    m.add_argument("--json", action="store_true", help="print all metrics as one JSON object")
+
+    rp = sub.add_parser("report", help="write a self-contained HTML report of a results file")
+    rp.add_argument("results", help="results JSONL written by `sandcheck eval`")
+    rp.add_argument("-o", "--output", default="report.html", help="HTML file (default report.html)")
+    rp.add_argument("--k", type=_ks, default=[1, 10, 100], help="comma-separated k values (default 1,10,100)")
+    rp.add_argument("--bootstrap", type=_positive_int, default=1000, help="bootstrap resamples (default 1000)")
+
     r = sub.add_parser("run", help="run one program and print its result as JSON")
     r.add_argument("file", help="a Python file")
     r.add_argument("--timeout", type=_positive_float, default=3.0, help="CPU seconds (default 3.0)")
@@ -140,6 +172,52 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if report.sandbox_errors else EXIT_OK
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    import os
+
+    from .data import read_problems
+    from .generate import DEFAULT_STOPS, GenerationConfig, generate, missing
+
+    key_env = args.api_key_env or "OPENAI_API_KEY"
+    api_key = os.environ.get(key_env)
+    if args.api_key_env and not api_key:
+        raise InvalidInput(f"--api-key-env {key_env}: the variable is not set")
+    problems = read_problems(args.problems)
+    config = GenerationConfig(
+        endpoint=args.endpoint, model=args.model, n=args.n, temperature=args.temperature, top_p=args.top_p,
+        max_tokens=args.max_tokens, stop=tuple(args.stop) if args.stop else DEFAULT_STOPS, chat=args.chat,
+        logprobs=not args.no_logprobs, max_n_per_request=args.max_n_per_request,
+        concurrency=args.concurrency, retries=args.retries, api_key=api_key)
+    todo = missing(problems, args.output, args.n)
+    total = len(problems) * args.n
+    if todo < total:
+        print(f"resuming: {total - todo} of {total} samples already in {args.output}", file=sys.stderr)
+
+    from tqdm import tqdm
+
+    with tqdm(total=todo, unit="sample", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True) as bar:
+        written = generate(problems, config, args.output, on_rows=bar.update)
+    print(f"wrote {written} samples to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from .analysis import analyze, format_analysis, read_results
+
+    rows = read_results(args.results)
+    result = analyze(rows, ks=args.k, bootstrap=args.bootstrap, seed=args.seed)
+    print(json.dumps(result, indent=2) if args.json else format_analysis(result))
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    write_report(args.results, args.output, ks=args.k, bootstrap=args.bootstrap)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .client import Client
 
@@ -166,7 +244,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"serve": cmd_serve, "eval": cmd_eval, "run": cmd_run}[args.command]
+    handler = {"serve": cmd_serve, "eval": cmd_eval, "run": cmd_run, "generate": cmd_generate,
+               "metrics": cmd_metrics, "report": cmd_report}[args.command]
     try:
         return handler(args)
     except InvalidInput as exc:

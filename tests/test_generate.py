@@ -1,0 +1,228 @@
+"""`sandcheck generate` against a real HTTP server on loopback that speaks the
+OpenAI completions and chat-completions API."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandcheck.checks import check_program
+from sandcheck.cli import main
+from sandcheck.generate import (
+    DEFAULT_STOPS,
+    GenerationConfig,
+    GenerationError,
+    chat_completion,
+    extract_code,
+    generate,
+    truncate,
+)
+
+PROBLEMS = {
+    "T/0": {"task_id": "T/0", "prompt": 'def add(a, b):\n    """Sum."""\n', "entry_point": "add",
+            "canonical_solution": "    return a + b\n",
+            "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n"},
+    "T/1": {"task_id": "T/1", "prompt": 'def neg(x):\n    """Negate."""\n', "entry_point": "neg",
+            "canonical_solution": "    return -x\n",
+            "test": "def check(candidate):\n    assert neg(4) == -4\n"},
+}
+BODY = {"T/0": "    return a + b\n", "T/1": "    return -x\n"}
+TAIL = "\n\ndef unrelated():\n    pass\n"  # past the "\ndef" stop
+
+
+class FakeAPI:
+    """State shared with the handler: what it received, how it misbehaves."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.fail_first: list[int] = []  # status codes for the first requests
+        self.cap_n: int | None = None  # return at most this many choices, silently
+        self.lock = threading.Lock()
+
+    def task_of(self, body: dict[str, Any]) -> str:
+        text = body.get("prompt") or body["messages"][-1]["content"]
+        return "T/0" if "def add" in text else "T/1"
+
+    def respond(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            self.requests.append(body)
+            if self.fail_first:
+                return self.fail_first.pop(0), {"error": {"message": "try again"}}
+        n = body.get("n", 1)
+        if n > 128:
+            return 400, {"error": {"message": "n too large"}}
+        if self.cap_n is not None:
+            n = min(n, self.cap_n)
+        task = self.task_of(body)
+        if path.endswith("/chat/completions"):
+            fn = PROBLEMS[task]["prompt"] + BODY[task]
+            reply = f"Here you go:\n```python\n{fn}```\nIt works."
+            return 200, {"choices": [
+                {"index": i, "message": {"role": "assistant", "content": reply},
+                 "logprobs": {"content": [{"token": "x", "logprob": -0.5}] * 3} if body.get("logprobs") else None}
+                for i in range(n)]}
+        text = BODY[task] + TAIL
+        tokens = [line + "\n" for line in text.split("\n")[:-1]]  # one token per line
+        choices = []
+        for i in range(n):
+            c: dict[str, Any] = {"index": i, "text": text, "finish_reason": "length"}
+            if "logprobs" in body:
+                c["logprobs"] = {"tokens": tokens, "token_logprobs": [-0.25 * (j + 1) for j in range(len(tokens))]}
+            choices.append(c)
+        return 200, {"choices": choices}
+
+
+@pytest.fixture
+def api() -> Iterator[tuple[str, FakeAPI]]:
+    state = FakeAPI()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with state.lock:
+                state.headers.append(dict(self.headers))
+            status, out = state.respond(self.path, body)
+            data = json.dumps(out).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", state
+    server.shutdown()
+    server.server_close()
+
+
+def rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def config(endpoint: str, **kw: Any) -> GenerationConfig:
+    kw.setdefault("backoff", 0.01)
+    return GenerationConfig(endpoint=endpoint, model="fake-model", **kw)
+
+
+def test_rows_are_samples_cut_at_stops_with_logprobs(api, tmp_path):
+    endpoint, state = api
+    out = tmp_path / "samples.jsonl"
+    assert generate(PROBLEMS, config(endpoint, n=5, max_n_per_request=2, temperature=0.6, top_p=0.9), out) == 10
+    got = rows(out)
+    assert len(got) == 10
+    for r in got:
+        assert r["completion"] == BODY[r["task_id"]] + "\n"  # cut before "\ndef unrelated"
+        assert (r["temperature"], r["top_p"], r["model"]) == (0.6, 0.9, "fake-model")
+        # Only the tokens inside the kept text: the body's line and the empty line.
+        assert r["logprobs"] == [-0.25, -0.5]
+    for task in PROBLEMS:
+        assert sorted(r["completion_id"] for r in got if r["task_id"] == task) == [0, 1, 2, 3, 4]
+    # n split as 2 + 2 + 1 per problem; 4 stops sent, all 5 applied here.
+    assert sorted(b["n"] for b in state.requests) == [1, 1, 2, 2, 2, 2]
+    assert all(b["stop"] == list(DEFAULT_STOPS[:4]) for b in state.requests)
+    assert all(b["logprobs"] == 0 and b["model"] == "fake-model" for b in state.requests)
+
+
+def test_client_side_truncation_on_the_fifth_stop():
+    assert truncate("    x = 1\nprint(x)\n", DEFAULT_STOPS) == ("    x = 1", 9)
+    assert truncate("    return 1\n", DEFAULT_STOPS) == ("    return 1\n", 13)
+    assert truncate("a\n#b\nclass", DEFAULT_STOPS)[0] == "a"
+
+
+def test_retries_on_429_and_5xx_then_succeeds(api, tmp_path):
+    endpoint, state = api
+    state.fail_first = [503, 429, 500]
+    out = tmp_path / "s.jsonl"
+    assert generate(PROBLEMS, config(endpoint, n=2, concurrency=1), out) == 4
+    assert len(rows(out)) == 4
+    assert len(state.requests) == 2 + 3
+
+
+def test_gives_up_after_retries(api, tmp_path):
+    endpoint, state = api
+    state.fail_first = [503] * 10
+    with pytest.raises(GenerationError, match="gave up after 3 attempts"):
+        generate({"T/0": PROBLEMS["T/0"]}, config(endpoint, n=1, retries=2), tmp_path / "s.jsonl")
+
+
+def test_client_errors_are_not_retried(api, tmp_path):
+    endpoint, state = api
+    state.fail_first = [401]
+    with pytest.raises(GenerationError, match="HTTP 401"):
+        generate({"T/0": PROBLEMS["T/0"]}, config(endpoint, n=1), tmp_path / "s.jsonl")
+    assert len(state.requests) == 1
+
+
+def test_endpoint_that_caps_n_is_asked_again(api, tmp_path):
+    endpoint, state = api
+    state.cap_n = 3
+    out = tmp_path / "s.jsonl"
+    generate({"T/0": PROBLEMS["T/0"]}, config(endpoint, n=7, max_n_per_request=128), out)
+    assert [r["completion_id"] for r in rows(out)] == list(range(7))
+    assert [b["n"] for b in state.requests] == [7, 4, 1]
+
+
+def test_resume_counts_rows_per_task_and_drops_a_torn_line(api, tmp_path):
+    endpoint, state = api
+    out = tmp_path / "s.jsonl"
+    done = [{"task_id": "T/0", "completion": "    return a + b\n", "completion_id": i} for i in range(3)]
+    out.write_text("".join(json.dumps(r) + "\n" for r in done) + '{"task_id": "T/1", "compl')
+    assert generate(PROBLEMS, config(endpoint, n=4), out) == 5
+    got = rows(out)
+    assert [r["completion_id"] for r in got if r["task_id"] == "T/0"] == [0, 1, 2, 3]
+    assert sorted(r["completion_id"] for r in got if r["task_id"] == "T/1") == [0, 1, 2, 3]
+    assert sorted(b["n"] for b in state.requests) == [1, 4]
+    # A finished run asks for nothing.
+    assert generate(PROBLEMS, config(endpoint, n=4), out) == 0
+    assert len(state.requests) == 2
+
+
+def test_chat_mode_extracts_a_function_that_passes_its_check(api, tmp_path):
+    endpoint, state = api
+    out = tmp_path / "s.jsonl"
+    generate(PROBLEMS, config(endpoint, n=2, chat=True), out)
+    assert all("messages" in b and "stop" not in b and b["logprobs"] is True for b in state.requests)
+    for r in rows(out):
+        assert r["logprobs"] == [-0.5, -0.5, -0.5]
+        program = check_program(PROBLEMS[r["task_id"]], r["completion"])
+        exec(compile(program, "<check>", "exec"), {})  # our own fake model's code; raises if it fails
+
+
+def test_extract_code_prefers_the_block_defining_the_entry_point():
+    reply = "```\nnot this\n```\ntext\n```python\ndef helper():\n    pass\n```\n```py\ndef f(x):\n    return x\n```"
+    assert extract_code(reply, "f") == "def f(x):\n    return x\n"
+    assert extract_code(reply) == "def helper():\n    pass\n"
+    assert extract_code("    return 1\n", "f") == "    return 1\n"
+    assert chat_completion("```python\n    return 2\n```", "f") == "    return 2\n"
+    assert chat_completion("```python\ndef f():\n    return 2\n```", "f") == "\ndef f():\n    return 2\n"
+
+
+def test_cli_sends_the_key_from_the_named_variable(api, tmp_path, monkeypatch, capsys):
+    endpoint, state = api
+    problems = tmp_path / "p.jsonl"
+    problems.write_text("".join(json.dumps(p) + "\n" for p in PROBLEMS.values()))
+    out = tmp_path / "s.jsonl"
+    monkeypatch.setenv("MY_KEY", "sk-test-123")
+    code = main(["generate", "--endpoint", endpoint, "--model", "m", "--n", "3", "--temperature", "0.2",
+                 "--top-p", "1.0", "--max-tokens", "64", "--problems", str(problems), "--api-key-env", "MY_KEY",
+                 "-o", str(out), "--no-progress"])
+    assert code == 0
+    assert len(rows(out)) == 6
+    assert all(h["Authorization"] == "Bearer sk-test-123" for h in state.headers)
+    assert all(b["max_tokens"] == 64 and b["temperature"] == 0.2 for b in state.requests)
+    monkeypatch.delenv("MY_KEY")
+    assert main(["generate", "--endpoint", endpoint, "--model", "m", "--problems", str(problems),
+                 "--api-key-env", "MY_KEY", "-o", str(out), "--no-progress"]) == 2
+    assert "MY_KEY" in capsys.readouterr().err

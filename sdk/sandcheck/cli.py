@@ -75,11 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--timeout", type=_positive_float, default=3.0, help="CPU seconds per check (default 3.0)")
     e.add_argument("--workers", "--n_workers", dest="workers", type=_positive_int, default=0,
                    help="checks run at once by the embedded server (default: one per CPU)")
-    e.add_argument("--server", help="ADDR of a running server (default: start an embedded one)")
+    e.add_argument("--server", help="ADDR[,ADDR...] of running servers; work is spread and fails over (default: an embedded server)")
     e.add_argument("-o", "--output", help="results file (default: SAMPLES_results.jsonl)")
     e.add_argument("--canonical", action="store_true", help="evaluate the problems' canonical solutions")
     e.add_argument("--memory-mb", type=_positive_int, help="memory limit per check in MiB (default: server's)")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
+    e.add_argument("--resume", action="store_true",
+                   help="keep the results journaled by an interrupted run of the same evaluation")
 
     g = sub.add_parser("generate", help="sample completions from an OpenAI-compatible endpoint")
     g.add_argument("--endpoint", required=True, help="API base URL, e.g. http://127.0.0.1:8000/v1")
@@ -133,8 +135,25 @@ def _target(server: str | None, workers: int = 0) -> Iterator[str]:
         yield target
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def split_targets(server: str) -> list[str]:
+    """``a:1,b:2`` is two servers; a gRPC multi-address target stays one."""
+    if server.split(":", 1)[0] in ("ipv4", "ipv6", "dns", "unix", "unix-abstract", "vsock", "xds"):
+        return [server] if "," not in server or server.startswith(("ipv4:", "ipv6:")) else server.split(",")
+    return [t.strip() for t in server.split(",") if t.strip()]
+
+
+def _server_facts(target: str, limits: Limits) -> dict:
+    """For the run record: the server's info, and one probe run for its runtime and the limits in force."""
     from .client import Client
+
+    if "," in target and not target.startswith(("ipv4:", "ipv6:")):
+        target = target.split(",")[0].strip()
+    with Client(target) as client:
+        probe = client.execute("pass", limits=limits)
+        return {"info": client.info(), "runtime": probe.runtime, "effective_limits": dict(probe.limits)}
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
     from .data import read_problems, read_samples, write_jsonl
     from .evaluate import evaluate
 
@@ -155,14 +174,43 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    with _target(args.server, args.workers) as target, Client(target) as client:
-        with tqdm(total=len(samples), unit="check", file=sys.stderr, disable=args.no_progress,
-                  dynamic_ncols=True) as bar:
-            report = evaluate(samples, problems, client=client, k=args.k, timeout=args.timeout,
-                              memory_mb=args.memory_mb, on_result=lambda i, row: bar.update(1))
+    from .data import default_problem_file
+    from .dispatch import Dispatcher
+    from .journal import Journal, file_digest, fingerprint
+
+    journal, done = None, {}
+    if out:
+        run_id = fingerprint(samples=file_digest(args.samples) if args.samples else "canonical",
+                             problems=file_digest(args.problems or default_problem_file()),
+                             timeout=args.timeout, memory_mb=args.memory_mb)
+        journal = Journal(f"{out}.journal", run_id)
+        done = journal.load() if args.resume else {}
+        journal.open(done)
+        if done:
+            print(f"resuming: {len(done)} of {len(samples)} results already in {journal.path}", file=sys.stderr)
+
+    with _target(args.server, args.workers) as target:
+        facts = _server_facts(target, Limits.for_timeout(args.timeout, args.memory_mb)) if out else {}
+        dispatcher = Dispatcher(split_targets(target))
+        with tqdm(total=len(samples), initial=len(done), unit="check", file=sys.stderr,
+                  disable=args.no_progress, dynamic_ncols=True) as bar:
+
+            def record(index: int, row: dict) -> None:
+                if journal is not None:
+                    journal.append(index, row)
+                bar.update(1)
+
+            report = evaluate(samples, problems, client=dispatcher, k=args.k, timeout=args.timeout,
+                              memory_mb=args.memory_mb, on_result=record, done=done)
     if out:
         write_jsonl(out, report.rows)
+        journal.close(remove=True)
         print(f"wrote {len(report.rows)} results to {out}", file=sys.stderr)
+        from .analysis import write_meta
+
+        meta = write_meta(out, argv=sys.argv, problems_path=args.problems, evaluation=report, server=facts,
+                          limits=Limits.for_timeout(args.timeout, args.memory_mb), k=args.k)
+        print(f"wrote run record to {meta}", file=sys.stderr)
     statuses = ", ".join(f"{s} {n}" for s, n in report.statuses.most_common())
     print(f"statuses: {statuses}", file=sys.stderr)
     if report.sandbox_errors:

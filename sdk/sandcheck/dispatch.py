@@ -1,0 +1,199 @@
+"""Exactly one result per program, across servers that fail, restart or shed load.
+
+`Dispatcher` streams programs to one or more servers. Each server gets its
+own batch stream, which pulls work from one shared queue while it has room,
+so a faster server takes more. A stream that breaks (server killed,
+restarted, unreachable) puts its unanswered programs back in the queue and
+reconnects with exponential backoff and jitter, while the other servers go
+on. Results are keyed by program id: a program answered twice (sent again
+after a break, though the first server did run it) is reported once.
+
+A result that says the server could not run the program (``SANDBOX_ERROR``:
+overload, shutdown, a jail that failed to start) is retried, at most
+``RetryPolicy.attempts`` times in all. A program still without a verdict is
+reported as its last ``SANDBOX_ERROR``, so a run always ends.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from ._exceptions import InvalidInput, ServerError
+from ._types import ExecutionResult
+from .client import Client, Program
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try before a program is reported without a verdict."""
+
+    # Runs of one program that ended in SANDBOX_ERROR before it is reported.
+    attempts: int = 3
+    # Reconnect backoff: initial, factor, cap (seconds), with full jitter.
+    backoff_initial: float = 0.2
+    backoff_max: float = 10.0
+    # Give up on the remaining programs after no server answered for this long.
+    give_up_after: float = 600.0
+
+    def backoff(self, failures: int) -> float:
+        cap = min(self.backoff_max, self.backoff_initial * (2 ** min(failures, 16)))
+        return random.uniform(0, cap)
+
+
+_DONE = object()
+
+
+class Dispatcher:
+    """``Dispatcher(["a:1", "b:2"]).execute_batch(programs)``: one result per program id."""
+
+    def __init__(
+        self,
+        targets: Iterable[str],
+        *,
+        retry: RetryPolicy = RetryPolicy(),
+        window: int = 64,
+        client_factory: Callable[[str], Client] = Client,
+    ) -> None:
+        self.targets = [t for t in targets if t]
+        if not self.targets:
+            raise InvalidInput("no server given")
+        self.retry = retry
+        self.window = window
+        self._client_factory = client_factory
+
+    def execute_batch(self, programs: Iterable[Program]) -> Iterator[ExecutionResult]:
+        """Yield one result per program, in completion order."""
+        run = _Run(list(programs), self)
+        yield from run.results()
+
+    # Same front door as Client, so evaluate() takes either.
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Dispatcher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Run:
+    """The state of one batch: pending work, attempts, answered ids."""
+
+    def __init__(self, programs: list[Program], d: Dispatcher) -> None:
+        ids = [p.id for p in programs]
+        if len(set(ids)) != len(ids) or any(not i for i in ids):
+            raise InvalidInput("every program in a dispatched batch needs a unique, non-empty id")
+        self.d = d
+        self.programs = {p.id: p for p in programs}
+        self.pending: queue.Queue[str] = queue.Queue()
+        for i in ids:
+            self.pending.put(i)
+        self.attempts: dict[str, int] = {}
+        self.answered: set[str] = set()
+        self.out: queue.Queue = queue.Queue()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.last_progress = time.monotonic()
+
+    def results(self) -> Iterator[ExecutionResult]:
+        total = len(self.programs)
+        if not total:
+            return
+        threads = [threading.Thread(target=self._serve, args=(t,), daemon=True, name=f"dispatch-{t}")
+                   for t in self.d.targets]
+        for t in threads:
+            t.start()
+        delivered = 0
+        try:
+            while delivered < total:
+                try:
+                    item = self.out.get(timeout=1.0)
+                except queue.Empty:
+                    if time.monotonic() - self.last_progress > self.d.retry.give_up_after:
+                        for r in self._give_up():
+                            delivered += 1
+                            yield r
+                    continue
+                delivered += 1
+                yield item
+        finally:
+            self.stop.set()
+
+    def _give_up(self) -> list[ExecutionResult]:
+        with self.lock:
+            left = [i for i in self.programs if i not in self.answered]
+            self.answered.update(left)
+            self.last_progress = time.monotonic()
+        return [ExecutionResult(id=i, status="SANDBOX_ERROR", error="no server answered; gave up") for i in left]
+
+    def _accept(self, result: ExecutionResult) -> bool:
+        """Record a result; False when it is a duplicate or will be retried."""
+        with self.lock:
+            if result.id not in self.programs or result.id in self.answered:
+                return False
+            self.last_progress = time.monotonic()
+            if result.status == "SANDBOX_ERROR":
+                n = self.attempts.get(result.id, 0) + 1
+                self.attempts[result.id] = n
+                if n < self.d.retry.attempts:
+                    self.pending.put(result.id)
+                    return False
+            self.answered.add(result.id)
+        self.out.put(result)
+        return True
+
+    def _serve(self, target: str) -> None:
+        """One server's loop: stream work until the batch is done; reconnect on failure."""
+        failures = 0
+        while not self.stop.is_set():
+            in_flight: dict[str, None] = {}
+            room = threading.Semaphore(self.d.window)
+            ended = threading.Event()
+
+            def requests() -> Iterator[Program]:
+                while not self.stop.is_set() and not ended.is_set():
+                    if not room.acquire(timeout=0.2):
+                        continue
+                    try:
+                        pid = self.pending.get(timeout=0.2)
+                    except queue.Empty:
+                        room.release()
+                        continue
+                    with self.lock:
+                        if pid in self.answered:
+                            room.release()
+                            continue
+                        in_flight[pid] = None
+                    yield self.programs[pid]
+
+            try:
+                with self.d._client_factory(target) as client:
+                    for result in client.execute_batch(requests()):
+                        failures = 0
+                        with self.lock:
+                            in_flight.pop(result.id, None)
+                        room.release()
+                        self._accept(result)
+                        if self.stop.is_set():
+                            break
+            except ServerError:
+                failures += 1
+            except Exception:  # a bug must not strand this server's work
+                failures += 1
+            finally:
+                ended.set()
+                with self.lock:
+                    # Unanswered work goes back for any server to take.
+                    for pid in in_flight:
+                        if pid not in self.answered:
+                            self.pending.put(pid)
+                    in_flight.clear()
+            if self.stop.is_set():
+                return
+            time.sleep(self.d.retry.backoff(failures))

@@ -25,6 +25,9 @@ from .nsjail_config import per_run_args
 from .runtime import Runtime
 
 INIT_SOURCE = (Path(__file__).parent / "init.py").read_text()
+# util-linux's setpriv sets PR_SET_PDEATHSIG and execs: no preexec_fn, which
+# is unsafe in a threaded server.
+PDEATHSIG_PREFIX = ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--"] if os.path.exists("/usr/bin/setpriv") else []
 _LDSO_NOISE = re.compile(rb"^[^\n]*: no version information available \(required by [^\n]*\n", re.M)
 _READY_TIMEOUT_S = 20.0
 _REPORT_CAP = 4096
@@ -103,6 +106,8 @@ class Supervisor:
             fds += [go_r, go_w, status_r, status_w, report_r, report_w, log_r, log_w]
             child_fds = [payload, go_r, status_w, report_w]
             argv = [
+                # nsjail dies with the server thread that started it.
+                *PDEATHSIG_PREFIX,
                 self.nsjail, "--config", self.config_path,
                 *per_run_args(outside_uid, limits.cpu_time_ms, limits.wall_time_ms, log_w, child_fds),
                 "--", *self.runtime.argv(INIT_SOURCE, *(str(fd) for fd in child_fds)),

@@ -1,0 +1,65 @@
+"""Fixtures for the hostile-program suite: run, then prove nothing was left behind."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from sandcheck import Client, Limits
+
+from ..conftest import REPO, RunningServer, jail_processes
+
+# Set before the session server starts (conftests load at collection), so the
+# server inherits it: no jailed program may ever see it.
+SECRET = "sandcheck-test-secret-" + os.urandom(8).hex()
+os.environ["SANDCHECK_TEST_SECRET"] = SECRET
+
+FAST = Limits(cpu_time_ms=1000, wall_time_ms=2000, memory_bytes=256 * 1024 * 1024)
+
+# Host paths a program may try to create; none may exist after any run.
+HOST_MARKERS = [Path(p) for p in ("/tmp/sandcheck-pwned", "/sandcheck-pwned", "/root/sandcheck-pwned",
+                                  str(REPO / "sandcheck-pwned"))]
+
+
+def assert_clean(server: RunningServer) -> None:
+    """No process in the server's jail cgroups, no jail cgroup left, no marker files."""
+    deadline = time.monotonic() + 10
+    while jail_processes(server.proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert jail_processes(server.proc.pid) == []
+    for ctrl in ("memory", "pids", "cpuacct"):
+        base = Path("/sys/fs/cgroup") / ctrl / "sandcheck" / f"server-{server.proc.pid}"
+        for slot in base.glob("slot-*"):
+            assert [p.name for p in slot.iterdir() if p.is_dir()] == []  # no nested cgroups
+    for marker in HOST_MARKERS:
+        assert not marker.exists(), marker
+    # The server's private dir holds only its nsjail config.
+    workdirs = [d for d in Path("/tmp").glob("sandcheck-server-*") if _owned_by(d, server.proc.pid)]
+    for d in workdirs:
+        assert sorted(p.name for p in d.iterdir()) == ["nsjail.cfg"]
+
+
+def _owned_by(d: Path, pid: int) -> bool:
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}").startswith(str(d)) for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+def assert_serves(client: Client) -> None:
+    r = client.execute("print(6 * 7)", limits=FAST)
+    assert (r.status, r.stdout) == ("OK", b"42\n")
+    assert client.info()["concurrency"] >= 1
+
+
+@pytest.fixture()
+def hostile(server: RunningServer, client: Client):
+    """The client, and afterwards: nothing left behind, the server still serves."""
+    assert server.proc.poll() is None
+    yield client
+    assert server.proc.poll() is None, server.output()[-2000:]
+    assert_clean(server)
+    assert_serves(client)

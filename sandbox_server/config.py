@@ -39,6 +39,12 @@ class ServerConfig:
     # Outside uids for jails: slot i runs as uid_base + i, never root.
     uid_base: int = 1_500_000
     cgroup_root: str = "sandcheck"
+    # Operations (issue 6). "" serves no metrics; else HOST:PORT for /metrics.
+    metrics_listen: str = ""
+    log_format: str = "json"
+    log_level: str = "INFO"
+    # SANDBOX_ERRORs in a row after which gRPC health says NOT_SERVING.
+    health_error_threshold: int = 5
 
     def effective_concurrency(self) -> int:
         return self.concurrency or os.cpu_count() or 1

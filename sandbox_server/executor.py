@@ -24,6 +24,7 @@ from .jail.runtime import Runtime
 from .jail.seccomp_policy import build_policy
 from .jail.supervisor import Outcome, SandboxFault, Supervisor
 from .limits import Limits
+from .metrics import ExecutionObserver
 
 log = logging.getLogger("sandcheck.server")
 
@@ -55,6 +56,7 @@ class Executor:
         self._workdir = Path(tempfile.mkdtemp(prefix="sandcheck-server-"))
         self.runtime: Runtime | None = None
         self.cgroups = CgroupTree(config.cgroup_root)
+        self.observer: ExecutionObserver = ExecutionObserver()  # metrics and health (server.py)
 
     # -- start-up -------------------------------------------------------
     def start(self) -> None:
@@ -122,6 +124,7 @@ class Executor:
             job, fut = item
             if not fut.set_running_or_notify_cancel():
                 continue
+            self.observer.started(index)
             try:
                 outcome = self.supervisor.run(slot, uid, job.source, job.stdin, job.limits, self.config.jail.max_tasks)
             except SandboxFault as exc:
@@ -130,6 +133,7 @@ class Executor:
             except Exception as exc:  # never let one job kill the slot
                 log.exception("unexpected error in slot %d", index)
                 outcome = Outcome(status="SANDBOX_ERROR", error=f"internal error: {exc!r}", limits=job.limits)
+            self.observer.finished(index, outcome)
             fut.set_result(outcome)
 
     def stop(self) -> None:

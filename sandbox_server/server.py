@@ -13,11 +13,17 @@ import threading
 from concurrent import futures
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
+from sandcheck.v1 import sandbox_pb2 as pb
 from sandcheck.v1 import sandbox_pb2_grpc as pb_grpc
 
+from . import logs, settings
 from .config import ServerConfig
-from .executor import Executor, StartupError
+from .executor import Executor, Job, StartupError
+from .health import JailHealth
+from .metrics import Metrics, Observers
 from .service import SandboxService
 
 log = logging.getLogger("sandcheck.server")
@@ -34,6 +40,11 @@ class Server:
         self.executor = Executor(config)
         self.grpc_server: grpc.Server | None = None
         self.port: int | None = None
+        # Operations (issue 6): metrics and health watch every execution.
+        self.metrics = Metrics(self.executor.queue_depth, self.executor.concurrency)
+        self.health = JailHealth(threshold=config.health_error_threshold)
+        self.executor.observer = Observers([self.metrics, self.health])
+        self.metrics_port: int | None = None
 
     def start(self) -> None:
         self.executor.start()
@@ -46,17 +57,28 @@ class Server:
                 ("grpc.so_reuseport", 0),
             ],
             maximum_concurrent_rpcs=1024,
+            interceptors=[logs.RequestLogInterceptor(self.executor.observer)],
         )
         pb_grpc.add_SandboxServicer_to_server(SandboxService(self.config, self.executor), self.grpc_server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.grpc_server)
+        reflection.enable_server_reflection((pb.DESCRIPTOR.services_by_name["Sandbox"].full_name,
+                                             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                                             reflection.SERVICE_NAME), self.grpc_server)
         self.port = self.grpc_server.add_insecure_port(self.config.listen)
         if not self.port and not self.config.listen.startswith("unix:"):
             raise StartupError(f"cannot listen on {self.config.listen}")
         self.grpc_server.start()
+        if self.config.metrics_listen:
+            self.metrics_port = self.metrics.serve(self.config.metrics_listen)
+        # The self-test in executor.start() ran a real jail: SERVING. A probe re-tests after failures.
+        self.health.mark_serving(probe=lambda: self.executor.submit(Job(b"pass\n", b"", self.config.default_limits)))
 
     def stop(self, grace: float = 10.0) -> None:
+        self.health.shutdown()  # NOT_SERVING first, so balancers stop sending work
         if self.grpc_server is not None:
             self.grpc_server.stop(grace).wait()
         self.executor.stop()
+        self.metrics.close()
 
 
 def _die_with_parent() -> None:
@@ -93,20 +115,28 @@ def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: b
 
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--listen", default=ServerConfig.listen, help="HOST:PORT or unix:PATH (default %(default)s)")
-    p.add_argument("--concurrency", type=int, default=0, help="programs run at once (default: one per CPU)")
-    p.add_argument("--max-queue", type=int, default=ServerConfig.max_queue)
-    p.add_argument("--interpreter", default=ServerConfig.interpreter, help="the runtime's Python (default %(default)s)")
+    # Flags default to None so that only flags actually given override the TOML file and environment.
+    p.add_argument("--config", metavar="PATH", help="TOML configuration file (SANDCHECK_* variables override it)")
+    p.add_argument("--listen", help=f"HOST:PORT or unix:PATH (default {ServerConfig.listen})")
+    p.add_argument("--concurrency", type=int, help="programs run at once (default: one per CPU)")
+    p.add_argument("--max-queue", type=int, help=f"(default {ServerConfig.max_queue})")
+    p.add_argument("--interpreter", help=f"the runtime's Python (default {ServerConfig.interpreter})")
+    p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics here (default: off)")
+    p.add_argument("--log-format", choices=("json", "text"), help="log lines on stderr (default json)")
     p.add_argument("--print-config", action="store_true", help="print the effective configuration and exit")
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = ServerConfig(
-        listen=args.listen, concurrency=args.concurrency, max_queue=args.max_queue, interpreter=args.interpreter
-    )
+    overrides = {"listen": args.listen, "concurrency": args.concurrency, "max_queue": args.max_queue,
+                 "interpreter": args.interpreter, "metrics_listen": args.metrics_listen, "log_format": args.log_format}
+    try:
+        config = settings.load(args.config, os.environ, overrides)
+    except settings.ConfigError as exc:
+        print(f"sandcheck serve: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(config.log_format, config.log_level)
     if args.print_config:
         print(json.dumps(config.as_dict(), indent=2, default=str))
         return 0

@@ -1,0 +1,173 @@
+"""Structured JSON logs with request ids, and the RPC interceptor that writes them.
+
+One JSON object per line, so a log pipeline (Loki, Cloud Logging, jq) can
+filter by request id, status or slot without parsing prose. Every RPC gets a
+request id: the caller's `x-request-id` metadata if it sent one (so a client
+can correlate), else a fresh one. Lines logged while serving that RPC carry
+it, through a context variable.
+
+Program source, stdin and program output are never logged: they are
+untrusted, may be large, and may hold a user's secrets. The interceptor logs
+only ids, statuses, limits and timings; the formatter also drops any extra
+field with one of those names, in case a later log call passes one.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from .metrics import ExecutionObserver
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+# Extra fields the JSON formatter never writes, whoever passes them.
+NEVER_LOGGED = frozenset({"source", "stdin", "stdout", "stderr", "report"})
+
+# gRPC codes that mean "refused before running", as rejection reasons.
+REJECTION_REASONS = {
+    grpc.StatusCode.INVALID_ARGUMENT: "invalid_request",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "overloaded",
+    grpc.StatusCode.UNAUTHENTICATED: "unauthenticated",
+    grpc.StatusCode.PERMISSION_DENIED: "permission_denied",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON line: ts, level, logger, msg, request_id, fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        rid = getattr(record, "request_id", "") or request_id.get()
+        if rid:
+            out["request_id"] = rid
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out.update({k: v for k, v in fields.items() if k not in NEVER_LOGGED})
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def configure(fmt: str = "json", level: str = "INFO") -> None:
+    """Route the root logger to stderr in `fmt` ('json' or 'text')."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    elif fmt == "text":
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        raise ValueError(f"log format must be 'json' or 'text', got {fmt!r}")
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+log = logging.getLogger("sandcheck.rpc")
+
+
+def _incoming_id(context: grpc.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
+            return value
+    return uuid.uuid4().hex[:16]
+
+
+class RequestLogInterceptor(grpc.ServerInterceptor):
+    """Logs each sandcheck RPC and each execution result; counts rejections.
+
+    Only methods under `prefix` are wrapped; health and reflection pass
+    through untouched, since probes every few seconds would drown the log.
+    """
+
+    def __init__(self, observer: ExecutionObserver, prefix: str = "/sandcheck.") -> None:
+        self.observer = observer
+        self.prefix = prefix
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or not method.startswith(self.prefix):
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._stream(method, handler.stream_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    def _unary(self, method: str, inner: Callable) -> Callable:
+        def behavior(request, context):
+            token = request_id.set(_incoming_id(context))
+            start = time.monotonic()
+            try:
+                response = inner(request, context)
+                self._item(response)
+                return response
+            finally:
+                self._done(method, context, start)
+                request_id.reset(token)
+
+        return behavior
+
+    def _stream(self, method: str, inner: Callable) -> Callable:
+        def behavior(request_iterator, context) -> Iterator:
+            token = request_id.set(_incoming_id(context))
+            start = time.monotonic()
+            try:
+                for response in inner(request_iterator, context):
+                    self._item(response)
+                    yield response
+            finally:
+                self._done(method, context, start)
+                request_id.reset(token)
+
+        return behavior
+
+    def _item(self, response: Any) -> None:
+        """Log one execution result (never its output) and count batch rejections."""
+        status_field = getattr(response, "status", None)
+        if status_field is None or not hasattr(response, "wall_time_ms"):
+            return
+        status = type(response).DESCRIPTOR.fields_by_name["status"].enum_type.values_by_number[status_field].name
+        if status == "INVALID_REQUEST":
+            self.observer.rejected("invalid_request")
+        elif status == "SANDBOX_ERROR" and response.error.startswith("overloaded"):
+            self.observer.rejected("overloaded")
+        log.info("execution", extra={"fields": {
+            "id": response.id, "status": status, "wall_time_ms": response.wall_time_ms,
+            "cpu_time_ms": response.cpu_time_ms, "memory_bytes": response.memory_bytes,
+            "error": response.error[:300],
+        }})
+
+    def _done(self, method: str, context: grpc.ServicerContext, start: float) -> None:
+        code = context.code() or grpc.StatusCode.OK
+        reason = REJECTION_REASONS.get(code)
+        if reason:
+            self.observer.rejected(reason)
+        details = context.details() or b""
+        log.info("rpc", extra={"fields": {
+            "method": method, "code": code.name, "peer": context.peer(),
+            "duration_ms": round((time.monotonic() - start) * 1000, 1),
+            "details": (details.decode(errors="replace") if isinstance(details, bytes) else str(details))[:300],
+        }})

@@ -1,0 +1,145 @@
+"""Prometheus metrics: what an operator needs to see load, failures and limits.
+
+Each server has its own `CollectorRegistry` rather than the process-global
+one, so several servers in one process (tests, the embedded server) never
+collide on metric names.
+
+The executor and the service do not know about Prometheus: they call an
+`ExecutionObserver` (a no-op by default), and `Metrics` is one such
+observer. Rejections are counted by a gRPC interceptor (`logs.py`), so the
+service code needs no edits to be measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class OutcomeLike(Protocol):
+    status: str
+    wall_time_ms: int
+    cpu_time_ms: int
+
+
+class ExecutionObserver:
+    """Hooks the executor calls around each run. The base class does nothing."""
+
+    def started(self, slot: int) -> None:
+        """A slot took a job and is about to start a jail for it."""
+
+    def finished(self, slot: int, outcome: OutcomeLike) -> None:
+        """The job's outcome is known (called before the caller sees it)."""
+
+    def recycled(self, slot: int) -> None:
+        """A warm jail was reused instead of started (no warm pool exists yet)."""
+
+    def rejected(self, reason: str) -> None:
+        """A request was refused before it ran (bad input, overload, auth)."""
+
+
+class Observers(ExecutionObserver):
+    """Fans each hook out to several observers (metrics, health)."""
+
+    def __init__(self, observers: Iterable[ExecutionObserver]) -> None:
+        self.observers = list(observers)
+
+    def started(self, slot: int) -> None:
+        for o in self.observers:
+            o.started(slot)
+
+    def finished(self, slot: int, outcome: OutcomeLike) -> None:
+        for o in self.observers:
+            o.finished(slot, outcome)
+
+    def recycled(self, slot: int) -> None:
+        for o in self.observers:
+            o.recycled(slot)
+
+    def rejected(self, reason: str) -> None:
+        for o in self.observers:
+            o.rejected(reason)
+
+
+# Buckets in seconds. Latency spans a fast unit test (~50 ms with jail start)
+# up to the maximum wall limit (120 s); CPU time up to the 60 s maximum.
+LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+CPU_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics(ExecutionObserver):
+    """The `sandcheck_*` metrics of one server."""
+
+    def __init__(self, queue_depth: Callable[[], int] | None = None, slots: int = 0) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.executions = Counter("sandcheck_executions", "Programs run, by final status.", ["status"], registry=r)
+        self.rejected_requests = Counter(
+            "sandcheck_rejected_requests", "Requests refused before running, by reason.", ["reason"], registry=r
+        )
+        self.jail_starts = Counter("sandcheck_jail_starts", "Jails started (one per execution today).", registry=r)
+        self.jail_recycles = Counter(
+            "sandcheck_jail_recycles", "Warm jails reused instead of started (0 until a warm pool exists).",
+            registry=r,
+        )
+        self.in_flight = Gauge("sandcheck_in_flight", "Programs running now.", registry=r)
+        self.queue_depth = Gauge("sandcheck_queue_depth", "Requests waiting for a slot.", registry=r)
+        self.slots = Gauge("sandcheck_slots", "Concurrency slots (jails that can run at once).", registry=r)
+        self.slots.set(slots)
+        if queue_depth is not None:
+            self.queue_depth.set_function(lambda: float(queue_depth()))
+        self.latency = Histogram(
+            "sandcheck_execution_wall_seconds", "Wall time of each run inside its jail.",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.cpu_time = Histogram(
+            "sandcheck_execution_cpu_seconds", "CPU time of each run (its cgroup's usage).",
+            buckets=CPU_BUCKETS, registry=r,
+        )
+        # Pre-create the label values an alert rule will query, so a rate()
+        # over them exists (as 0) before the first event.
+        for status in ("OK", "SANDBOX_ERROR", "TIMEOUT", "MEMORY_LIMIT"):
+            self.executions.labels(status=status)
+        for reason in ("invalid_request", "overloaded"):
+            self.rejected_requests.labels(reason=reason)
+        self._http: object | None = None
+
+    def started(self, slot: int) -> None:
+        self.jail_starts.inc()
+        self.in_flight.inc()
+
+    def finished(self, slot: int, outcome: OutcomeLike) -> None:
+        self.in_flight.dec()
+        self.executions.labels(status=outcome.status).inc()
+        self.latency.observe(max(0, outcome.wall_time_ms) / 1000)
+        self.cpu_time.observe(max(0, outcome.cpu_time_ms) / 1000)
+
+    def recycled(self, slot: int) -> None:
+        self.jail_recycles.inc()
+
+    def rejected(self, reason: str) -> None:
+        self.rejected_requests.labels(reason=reason).inc()
+
+    def serve(self, listen: str) -> int:
+        """Serve /metrics on HOST:PORT in a daemon thread; return the bound port."""
+        host, port = parse_host_port(listen)
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        self._http = server
+        return server.server_port
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()  # type: ignore[attr-defined]
+            self._http.server_close()  # type: ignore[attr-defined]
+            self._http = None
+
+
+def parse_host_port(listen: str) -> tuple[str, int]:
+    """'HOST:PORT' or '[v6]:PORT' to (host, port); raise ValueError with the reason."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"--metrics-listen wants HOST:PORT, got {listen!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+

@@ -1,0 +1,123 @@
+"""Operability on a real server: health, reflection, /metrics, JSON logs.
+
+One module-scoped server with --metrics-listen; it is separate from the
+session server so its counters start at zero and its log is its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from sandcheck import Client, InvalidRequest
+from sandcheck.v1 import sandbox_pb2 as pb
+from sandcheck.v1 import sandbox_pb2_grpc as pb_grpc
+
+from .conftest import RunningServer, free_port
+
+SECRET_MARKER = "sandcheck_source_marker_7f3a"
+
+
+class MetricsServer(RunningServer):
+    def __init__(self) -> None:
+        self.metrics_port = free_port()
+        super().__init__("--metrics-listen", f"127.0.0.1:{self.metrics_port}", "--concurrency", "1")
+
+    def metrics(self) -> dict[tuple[str, tuple], float]:
+        """Samples as {(name, sorted labels): value}."""
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).text
+        out = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        return out
+
+
+def metric(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+@pytest.fixture(scope="module")
+def ops_server() -> Iterator[MetricsServer]:
+    s = MetricsServer()
+    yield s
+    assert s.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def channel(ops_server: MetricsServer) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(ops_server.target) as ch:
+        yield ch
+
+
+def test_health_is_serving_once_jails_work(channel: grpc.Channel) -> None:
+    stub = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "sandcheck.v1.Sandbox"):
+        resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+        assert resp.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_the_services(channel: grpc.Channel) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    req = reflection_pb2.ServerReflectionRequest(list_services="")
+    (resp,) = list(stub.ServerReflectionInfo(iter([req]), timeout=10))
+    names = {s.name for s in resp.list_services_response.service}
+    assert {"sandcheck.v1.Sandbox", "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= names
+
+
+def test_metrics_count_executions_jails_and_rejections(ops_server: MetricsServer) -> None:
+    before = ops_server.metrics()
+    with Client(ops_server.target, timeout=120) as c:
+        assert c.execute("print(1)").status == "OK"
+        assert c.execute("import sys; sys.exit(3)").status == "NONZERO_EXIT"
+        with pytest.raises(InvalidRequest):
+            c.execute("x = 1", language="cobol")
+    after = ops_server.metrics()
+    for status in ("OK", "NONZERO_EXIT"):
+        assert metric(after, "sandcheck_executions_total", status=status) \
+            == metric(before, "sandcheck_executions_total", status=status) + 1
+    assert metric(after, "sandcheck_jail_starts_total") == metric(before, "sandcheck_jail_starts_total") + 2
+    assert metric(after, "sandcheck_jail_recycles_total") == 0
+    assert metric(after, "sandcheck_rejected_requests_total", reason="invalid_request") \
+        == metric(before, "sandcheck_rejected_requests_total", reason="invalid_request") + 1
+    assert metric(after, "sandcheck_execution_wall_seconds_count") == metric(before, "sandcheck_execution_wall_seconds_count") + 2
+    assert metric(after, "sandcheck_execution_cpu_seconds_count") == metric(before, "sandcheck_execution_cpu_seconds_count") + 2
+    assert metric(after, "sandcheck_in_flight") == 0
+    assert metric(after, "sandcheck_queue_depth") == 0
+    assert metric(after, "sandcheck_slots") == 1
+
+
+def test_batch_rejections_are_counted(ops_server: MetricsServer, channel: grpc.Channel) -> None:
+    before = ops_server.metrics()
+    stub = pb_grpc.SandboxStub(channel)
+    reqs = [pb.ExecuteRequest(id="bad", source=b""), pb.ExecuteRequest(id="good", source=b"pass\n")]
+    statuses = {r.id: pb.Status.Name(r.status) for r in stub.ExecuteBatch(iter(reqs), timeout=120)}
+    assert statuses == {"bad": "INVALID_REQUEST", "good": "OK"}
+    after = ops_server.metrics()
+    assert metric(after, "sandcheck_rejected_requests_total", reason="invalid_request") \
+        == metric(before, "sandcheck_rejected_requests_total", reason="invalid_request") + 1
+
+
+def test_logs_are_json_with_request_ids_and_no_source(ops_server: MetricsServer, channel: grpc.Channel) -> None:
+    stub = pb_grpc.SandboxStub(channel)
+    source = f"x = '{SECRET_MARKER}'\nprint(x)\n".encode()
+    resp = stub.Execute(pb.ExecuteRequest(id="item-1", source=source), timeout=120,
+                        metadata=(("x-request-id", "req-abc123"),))
+    assert pb.Status.Name(resp.status) == "OK"
+    out = ops_server.output()
+    # The program's source and its output (which echoes the marker) never reach the log.
+    assert SECRET_MARKER not in out
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    mine = [r for r in records if r.get("request_id") == "req-abc123"]
+    assert {r["msg"] for r in mine} == {"execution", "rpc"}
+    execution = next(r for r in mine if r["msg"] == "execution")
+    assert execution["id"] == "item-1" and execution["status"] == "OK"
+    rpc = next(r for r in mine if r["msg"] == "rpc")
+    assert rpc["method"] == "/sandcheck.v1.Sandbox/Execute" and rpc["code"] == "OK"

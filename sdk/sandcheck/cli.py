@@ -208,8 +208,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"wrote {len(report.rows)} results to {out}", file=sys.stderr)
         from .analysis import write_meta
 
-        meta = write_meta(out, argv=sys.argv, problems_path=args.problems, evaluation=report, server=facts,
-                          limits=Limits.for_timeout(args.timeout, args.memory_mb), k=args.k)
+        meta = write_meta(out, argv=["sandcheck", *args.argv], problems_path=args.problems, evaluation=report,
+                          server=facts, limits=Limits.for_timeout(args.timeout, args.memory_mb), k=args.k)
         print(f"wrote run record to {meta}", file=sys.stderr)
     statuses = ", ".join(f"{s} {n}" for s, n in report.statuses.most_common())
     print(f"statuses: {statuses}", file=sys.stderr)
@@ -292,6 +292,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the run record
     handler = {"serve": cmd_serve, "eval": cmd_eval, "run": cmd_run, "generate": cmd_generate,
                "metrics": cmd_metrics, "report": cmd_report}[args.command]
     try:

@@ -23,6 +23,7 @@ from .jail.nsjail_config import build_config, render
 from .jail.runtime import Runtime
 from .jail.seccomp_policy import build_policy
 from .jail.supervisor import Outcome, SandboxFault, Supervisor
+from .jail.warm import WarmSlot
 from .limits import Limits
 from .metrics import ExecutionObserver
 
@@ -42,6 +43,8 @@ class Job:
     source: bytes
     stdin: bytes
     limits: Limits
+    # Warm jails are never shared between tenants ("" is the anonymous one).
+    tenant: str = ""
 
 
 class Executor:
@@ -57,6 +60,7 @@ class Executor:
         self.runtime: Runtime | None = None
         self.cgroups = CgroupTree(config.cgroup_root)
         self.observer: ExecutionObserver = ExecutionObserver()  # metrics and health (server.py)
+        self._warm: list[WarmSlot] = []  # warm path (jail/warm.py): one per slot
 
     # -- start-up -------------------------------------------------------
     def start(self) -> None:
@@ -86,6 +90,13 @@ class Executor:
         self.supervisor = Supervisor(self.config.nsjail, str(config_path), self.runtime, policy.bpf, os.cpu_count() or 1)
         slots = [self.cgroups.slot(i) for i in range(self.concurrency)]
         self._self_test(slots[0])
+        if self.config.jail_mode not in ("warm", "cold"):
+            raise StartupError(f"jail_mode must be warm or cold, not {self.config.jail_mode!r}")
+        if self.config.jail_mode == "warm":
+            self._warm = [WarmSlot(self.supervisor, slot, self.config.uid_base + i, self.config.jail.max_tasks,
+                                   self.config.warm_max_checks, self.config.default_limits)
+                          for i, slot in enumerate(slots)]
+            self._warm_self_test(slots[0])
         for i, slot in enumerate(slots):
             t = threading.Thread(target=self._work, args=(i, slot), name=f"slot-{i}", daemon=True)
             t.start()
@@ -102,6 +113,28 @@ class Executor:
         if out.status != "OK" or out.report != b"jail-ok":
             raise StartupError(f"jail self-test failed: status {out.status}, stderr {out.stderr[-500:]!r}")
 
+    def _warm_self_test(self, slot) -> None:
+        """The same probe on the warm path, in a jail thrown away afterwards."""
+        probe = b"import os\nos.write(3, b'jail-ok')\n"
+        warm = WarmSlot(self.supervisor, slot, self.config.uid_base, self.config.jail.max_tasks, 1,
+                        self.config.default_limits)
+        try:
+            out = warm.run("", probe, b"", self.config.default_limits)
+        except Exception as exc:
+            raise StartupError(f"cannot start a warm jail here (try --jail-mode cold): {exc}") from exc
+        finally:
+            warm.close()
+        if out.status != "OK" or out.report != b"jail-ok":
+            raise StartupError(f"warm jail self-test failed: status {out.status}, stderr {out.stderr[-500:]!r}")
+
+    def _prewarm(self, index: int, tenant: str) -> None:
+        """Start the slot's next jail now, not when the next check arrives."""
+        if self._queue.empty() or self._warm[index].jail is None:
+            try:
+                self._warm[index].prewarm(tenant)
+            except Exception as exc:
+                log.warning("slot %d: cannot start a warm jail: %s", index, exc)
+
     # -- work -------------------------------------------------------------
     def submit(self, job: Job) -> Future:
         if self._stopping.is_set():
@@ -117,16 +150,23 @@ class Executor:
 
     def _work(self, index: int, slot) -> None:
         uid = self.config.uid_base + index
+        if self._warm:
+            self._prewarm(index, "")
         while True:
             item = self._queue.get()
             if item is None:
+                if self._warm:
+                    self._warm[index].close()
                 return
             job, fut = item
             if not fut.set_running_or_notify_cancel():
                 continue
             self.observer.started(index)
             try:
-                outcome = self.supervisor.run(slot, uid, job.source, job.stdin, job.limits, self.config.jail.max_tasks)
+                if self._warm:
+                    outcome = self._warm[index].run(job.tenant, job.source, job.stdin, job.limits)
+                else:
+                    outcome = self.supervisor.run(slot, uid, job.source, job.stdin, job.limits, self.config.jail.max_tasks)
             except SandboxFault as exc:
                 log.warning("sandbox fault: %s", exc)
                 outcome = Outcome(status="SANDBOX_ERROR", error=str(exc), limits=job.limits)
@@ -135,6 +175,8 @@ class Executor:
                 outcome = Outcome(status="SANDBOX_ERROR", error=f"internal error: {exc!r}", limits=job.limits)
             self.observer.finished(index, outcome)
             fut.set_result(outcome)
+            if self._warm:
+                self._prewarm(index, job.tenant)
 
     def stop(self) -> None:
         self._stopping.set()

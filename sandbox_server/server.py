@@ -123,6 +123,11 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interpreter", help=f"the runtime's Python (default {ServerConfig.interpreter})")
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics here (default: off)")
     p.add_argument("--log-format", choices=("json", "text"), help="log lines on stderr (default json)")
+    p.add_argument("--jail-mode", choices=("warm", "cold"),
+                   help="warm: long-lived jails fork a child per check; cold: one jail per run (default warm)")
+    p.add_argument("--warm-max-checks", type=int, help=f"recycle a warm jail after N checks (default {ServerConfig.warm_max_checks})")
+    p.add_argument("--result-cache-mb", type=int,
+                   help=f"per-tenant result cache size, 0 turns it off (default {ServerConfig.result_cache_mb})")
     p.add_argument("--print-config", action="store_true", help="print the effective configuration and exit")
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
@@ -131,6 +136,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     overrides = {"listen": args.listen, "concurrency": args.concurrency, "max_queue": args.max_queue,
                  "interpreter": args.interpreter, "metrics_listen": args.metrics_listen, "log_format": args.log_format}
+    overrides.update(jail_mode=args.jail_mode, warm_max_checks=args.warm_max_checks, result_cache_mb=args.result_cache_mb)
     try:
         config = settings.load(args.config, os.environ, overrides)
     except settings.ConfigError as exc:

@@ -207,6 +207,10 @@ def _kill_cgroup(d: Path) -> None:
 
 
 def _rmdir(d: Path) -> None:
+    # A slot may hold a nested cgroup (the warm path's jail, jail/warm.py).
+    for sub in [p for p in d.iterdir() if p.is_dir()] if d.is_dir() else []:
+        _kill_cgroup(sub)
+        _rmdir(sub)
     for _ in range(50):
         try:
             d.rmdir()

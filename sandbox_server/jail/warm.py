@@ -1,0 +1,446 @@
+"""The warm execution path: long-lived jails that fork one child per check.
+
+One `WarmJail` is one nsjail whose PID 1 is the zygote (``zygote.py``): a
+warm ``python3.11`` that has loaded the seccomp filter and the usual modules
+once, and forks a fresh child per check. The jail sits in its slot's
+cgroups for its whole life, and runs one check at a time, so the slot's
+counters, reset before each check, are that check's: CPU time (cpuacct),
+peak memory, OOM kills. The zygote itself is in them too; it costs about a
+fork per check.
+
+Rules kept (see issue 4 and SECURITY.md):
+- the zygote never holds request data: it receives file descriptors that it
+  does not read, and only the forked child reads its program from them;
+- tenants never share a jail: a `WarmSlot` holds at most one jail, keyed by
+  tenant, and a check from another tenant recycles it first;
+- after each check the zygote kills leftovers and wipes /tmp, and says
+  whether anything stayed behind;
+- a jail is recycled after `max_checks` checks and after any anomaly:
+  timeout, OOM kill, sandbox error, leftover processes, /tmp not wiped,
+  SysV IPC objects left, the zygote's limits changed, an unexpected process
+  in the cgroup, a memory limit that could not be set.
+
+What a check sees is what a cold jail shows it: the same nsjail config,
+seccomp filter, environment, uid, /tmp, rlimits and the same ``__main__``
+semantics; the verdict and the status rules are those of `Supervisor`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from ..limits import Limits
+from .cgroups import CgroupSlot
+from .nsjail_config import JAIL_UID
+from .supervisor import PDEATHSIG_PREFIX, Outcome, SandboxFault, Supervisor, _Capped, _child_of, _clean, _kill, _reap
+
+log = logging.getLogger("sandcheck.server")
+
+ZYGOTE_SOURCE = (Path(__file__).parent / "zygote.py").read_text()
+_READY_TIMEOUT_S = 20.0
+_REPORT_CAP = 4096
+_CHUNK = 65536
+# A program that waited for a CPU (other checks, other load) gets that time
+# back on its wall clock, up to this many times its wall limit in all.
+WALL_STRETCH_MAX = 3
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _read_int(path: Path) -> int:
+    with open(path) as f:
+        return int(f.read().split()[0])
+
+
+def _read_field(path: Path, key: str) -> int:
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.partition(" ")
+            if k == key:
+                return int(v)
+    return 0
+
+
+class WarmJail:
+    """One nsjail holding a zygote, in one slot's cgroups, for one tenant."""
+
+    def __init__(self, sup: Supervisor, cg: CgroupSlot, outside_uid: int, tenant: str, max_tasks: int,
+                 memory_bytes: int) -> None:
+        self.sup = sup
+        self.slot = cg  # the jail's own cgroups, nested in its slot's
+        self.uid = outside_uid
+        self.tenant = tenant
+        self.max_tasks = max_tasks
+        self.checks = 0
+        self.dirty = ""  # why this jail must not run another check
+        self.proc: subprocess.Popen | None = None
+        self.ctrl: socket.socket | None = None
+        self.diag_r = -1
+        self.zygote_pid = 0
+        self._memory = 0
+        self._oom_base = 0
+        self._start(memory_bytes)
+
+    # -- life ---------------------------------------------------------------
+    def _start(self, memory_bytes: int) -> None:
+        # The zygote counts against pids.max, as the cold path's init does.
+        self.slot.prepare(memory_bytes, self.max_tasks)
+        self._memory = memory_bytes
+        bpf = os.memfd_create("sandcheck-bpf", os.MFD_CLOEXEC)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        diag_r, diag_w = os.pipe()
+        self.ctrl, self.diag_r = ours, diag_r
+        try:
+            _write_all(bpf, self.sup.seccomp_bpf)
+            os.lseek(bpf, 0, os.SEEK_SET)
+            child_fds = [bpf, theirs.fileno()]
+            argv = [
+                *PDEATHSIG_PREFIX,  # nsjail dies with the slot thread that started it
+                self.sup.nsjail, "--config", self.sup.config_path,
+                "--log_fd", str(diag_w),
+                # The jail lives across checks: the server enforces each
+                # check's limits and recycles the jail; no nsjail time limit.
+                "--time_limit", "0",
+                "--rlimit_cpu", "inf",
+                "--user", f"{JAIL_UID}:{self.uid}:1",
+                "--group", f"{JAIL_UID}:{self.uid}:1",
+                "--pass_fd", str(bpf), "--pass_fd", str(theirs.fileno()),
+                "--", *self.sup.runtime.argv(ZYGOTE_SOURCE, *(str(fd) for fd in child_fds)),
+            ]
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=diag_w, stderr=diag_w,
+                pass_fds=(*child_fds, diag_w), env={}, start_new_session=True,
+            )
+        finally:
+            os.close(bpf)
+            os.close(diag_w)
+            theirs.close()
+        os.set_blocking(self.diag_r, False)
+        ours.settimeout(_READY_TIMEOUT_S)
+        try:
+            msg = ours.recv(4096)
+        except (socket.timeout, OSError) as exc:
+            self.close()
+            raise SandboxFault(f"warm jail did not start: {exc}; {self._diag()}") from None
+        if msg != b"R":
+            detail = msg.decode(errors="replace") or "no answer"
+            self.close()
+            raise SandboxFault(f"warm jail failed to start: {detail}; {self._diag()}")
+        ours.settimeout(None)
+        self.zygote_pid = _child_of(self.proc.pid)
+        self.slot.attach(self.zygote_pid)
+
+    def _diag(self) -> str:
+        try:
+            return _clean(os.read(self.diag_r, 65536)).decode(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        if self.zygote_pid:
+            _kill(self.zygote_pid)
+        if self.ctrl is not None:
+            self.ctrl.close()
+            self.ctrl = None
+        if self.proc is not None:
+            _reap(self.proc)
+            self.proc = None
+        if self.diag_r >= 0:
+            os.close(self.diag_r)
+            self.diag_r = -1
+        self.slot.kill_all()
+        self.zygote_pid = 0
+
+    # -- one check ----------------------------------------------------------
+    def _prepare(self, limits: Limits) -> None:
+        d = self.slot.dirs
+        mem = d["memory"]
+        if limits.memory_bytes != self._memory:
+            memsw = mem / "memory.memsw.limit_in_bytes"
+            try:
+                if limits.memory_bytes > self._memory:
+                    if memsw.exists():
+                        _write(memsw, str(limits.memory_bytes))
+                    _write(mem / "memory.limit_in_bytes", str(limits.memory_bytes))
+                else:
+                    _write(mem / "memory.limit_in_bytes", str(limits.memory_bytes))
+                    if memsw.exists():
+                        _write(memsw, str(limits.memory_bytes))
+            except OSError as exc:
+                # Usage above the new limit (the kernel could not reclaim).
+                self.dirty = f"memory limit not set: {exc.strerror}"
+                raise _Retry() from None
+            self._memory = limits.memory_bytes
+        try:
+            _write(mem / "memory.max_usage_in_bytes", "0")
+        except OSError:
+            pass
+        _write(d["cpuacct"] / "cpuacct.usage", "0")
+        self._oom_base = _read_field(mem / "memory.oom_control", "oom_kill")
+
+    def run(self, source: bytes, stdin: bytes, limits: Limits) -> Outcome:
+        if self.dirty or self.ctrl is None:
+            raise _Retry()
+        self._prepare(limits)
+        fds: list[int] = []
+        try:
+            job = os.memfd_create("sandcheck-job", os.MFD_CLOEXEC)
+            fds.append(job)
+            cpu_backstop = math.ceil(limits.cpu_time_ms / 1000) + 1
+            _write_all(job, cpu_backstop.to_bytes(4, "little") + len(source).to_bytes(4, "little") + source)
+            stdin_fd = os.memfd_create("sandcheck-stdin", os.MFD_CLOEXEC)
+            fds.append(stdin_fd)
+            if stdin:
+                _write_all(stdin_fd, stdin)
+                os.lseek(stdin_fd, 0, os.SEEK_SET)
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            rep_r, rep_w = os.pipe()
+            fds += [out_r, out_w, err_r, err_w, rep_r, rep_w]
+            try:
+                socket.send_fds(self.ctrl, [b"G"], [job, stdin_fd, out_w, err_w, rep_w])
+            except OSError as exc:
+                self.dirty = f"zygote gone: {exc}"
+                raise _Retry() from None
+            start = time.monotonic()
+            for fd in (job, stdin_fd, out_w, err_w, rep_w):
+                os.close(fd)
+                fds.remove(fd)
+            self.checks += 1
+            return self._supervise(start, out_r, err_r, rep_r, limits)
+        finally:
+            for fd in fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def _supervise(self, start: float, out_r: int, err_r: int, rep_r: int, limits: Limits) -> Outcome:
+        out, err, rep = _Capped(limits.output_bytes), _Capped(limits.output_bytes), _Capped(_REPORT_CAP)
+        sel = selectors.DefaultSelector()
+        for fd, sink in ((out_r, out), (err_r, err), (rep_r, rep)):
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_READ, sink)
+        ctrl = self.ctrl.fileno()
+        sel.register(ctrl, selectors.EVENT_READ, "ctrl")
+        answer: bytes | None = None
+        cpu_limit_ns = limits.cpu_time_ms * 1_000_000
+        wall_limit = limits.wall_time_ms / 1000
+        wall_deadline = start + wall_limit
+        hard_deadline = start + WALL_STRETCH_MAX * wall_limit
+        killed = ""
+        cpu_path = self.slot.dirs["cpuacct"] / "cpuacct.usage"
+        try:
+            while sel.get_map():
+                now = time.monotonic()
+                if not killed:
+                    cpu = _read_int(cpu_path)
+                    if cpu >= cpu_limit_ns:
+                        killed = "CPU"
+                    elif now >= wall_deadline:
+                        # Time spent waiting for a CPU is not the program's.
+                        waited = self._runqueue_wait_s()
+                        wall_deadline = min(start + wall_limit + waited, hard_deadline)
+                        if now >= wall_deadline:
+                            killed = "WALL"
+                    if killed:
+                        self.dirty = f"timeout ({killed})"
+                        _kill(self.zygote_pid)
+                if killed:
+                    wait = 0.05
+                else:
+                    wait = min(wall_deadline - now, (cpu_limit_ns - cpu) / 1e9 / self.sup.ncpu, 0.1)
+                for key, _ in sel.select(max(wait, 0.001)):
+                    fd, sink = key.fd, key.data
+                    if sink == "ctrl":
+                        try:
+                            msg = self.ctrl.recv(65536)
+                        except OSError:
+                            msg = b""
+                        if answer is None:
+                            answer = msg
+                        sel.unregister(fd)
+                        continue
+                    try:
+                        chunk = os.read(fd, _CHUNK)
+                    except BlockingIOError:
+                        continue
+                    if not chunk:
+                        sel.unregister(fd)
+                        continue
+                    sink.add(chunk)
+                if killed and time.monotonic() - now > 10:
+                    break
+        finally:
+            sel.close()
+        wall_ms = int((time.monotonic() - start) * 1000)
+        mem = self.slot.dirs["memory"]
+        oom_kills = _read_field(mem / "memory.oom_control", "oom_kill") - self._oom_base
+        outcome = Outcome(
+            status="",
+            stdout=out.value(),
+            stderr=_clean(err.value()),
+            stdout_truncated=out.dropped > 0,
+            stderr_truncated=err.dropped > 0,
+            report=rep.value(),
+            wall_time_ms=wall_ms,
+            cpu_time_ms=_read_int(cpu_path) // 1_000_000,
+            memory_bytes=_read_int(mem / "memory.max_usage_in_bytes"),
+            limits=limits,
+        )
+        if killed:
+            outcome.status, outcome.timeout_kind, outcome.signal = "TIMEOUT", killed, signal.SIGKILL
+            return outcome
+        report = _parse_answer(answer or b"")
+        if oom_kills:
+            self.dirty = "OOM kill"
+        if report is None:
+            self.dirty = self.dirty or "zygote died"
+            if oom_kills:
+                outcome.status, outcome.signal = "MEMORY_LIMIT", signal.SIGKILL
+                return outcome
+            raise SandboxFault(f"warm jail ended without a report: {self._diag()}")
+        if report.get("dirty"):
+            self.dirty = ", ".join(report["dirty"])
+        elif self.slot.pids() != [self.zygote_pid]:
+            self.dirty = "unexpected processes in the jail's cgroup"
+        outcome.exit_code = report.get("exit_code", -1)
+        outcome.signal = report.get("signal", 0)
+        if outcome.signal == signal.SIGXCPU:
+            outcome.status, outcome.timeout_kind = "TIMEOUT", "CPU"
+            self.dirty = self.dirty or "timeout (CPU rlimit)"
+        elif oom_kills and outcome.exit_code != 0:
+            outcome.status = "MEMORY_LIMIT"
+        elif outcome.signal:
+            outcome.status = "SIGNALED"
+        elif outcome.exit_code != 0:
+            outcome.status = "NONZERO_EXIT"
+        elif outcome.stdout_truncated or outcome.stderr_truncated:
+            outcome.status = "OUTPUT_LIMIT"
+        else:
+            outcome.status = "OK"
+        return outcome
+
+    def _runqueue_wait_s(self) -> float:
+        """Longest time any of this check's processes sat runnable without a CPU."""
+        longest = 0
+        try:
+            pids = self.slot.pids()
+        except OSError:
+            return 0.0
+        for pid in pids:
+            if pid == self.zygote_pid:
+                continue
+            try:
+                with open(f"/proc/{pid}/schedstat") as f:
+                    longest = max(longest, int(f.read().split()[1]))
+            except (OSError, ValueError, IndexError):
+                continue
+        return longest / 1e9
+
+
+class _Retry(Exception):
+    """The jail cannot take this check (it never started in it): use a new jail."""
+
+
+def _parse_answer(msg: bytes) -> dict | None:
+    if not msg:
+        return None
+    try:
+        value = json.loads(msg)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    if "error" in value:
+        raise SandboxFault(f"zygote: {value['error']}")
+    return value
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class WarmSlot:
+    """One concurrency slot on the warm path: at most one live jail, one tenant."""
+
+    def __init__(self, sup: Supervisor, slot: CgroupSlot, outside_uid: int, max_tasks: int, max_checks: int,
+                 default_limits: Limits) -> None:
+        self.sup = sup
+        self.slot = slot
+        self.uid = outside_uid
+        self.max_tasks = max_tasks
+        self.max_checks = max(1, max_checks)
+        self.default_limits = default_limits
+        self.jail: WarmJail | None = None
+        self.cg: CgroupSlot | None = None
+        self.started = 0  # jails started, for tests and metrics
+        self.recycled: dict[str, int] = {}
+
+    def prewarm(self, tenant: str = "") -> None:
+        """Have a jail ready for `tenant`, so that the next check does not wait for one."""
+        if self.jail is None:
+            self.jail = self._new(tenant, self.default_limits.memory_bytes)
+
+    def _new(self, tenant: str, memory_bytes: int) -> WarmJail:
+        if self.cg is None:
+            # The slot's own cgroups stay empty and unlimited; the jail lives
+            # in a nested cgroup that carries each check's limits. (Moving a
+            # process into a v1 memory cgroup costs ~11 ms: once per jail.)
+            mem = self.slot.dirs["memory"]
+            for name in ("memory.memsw.limit_in_bytes", "memory.limit_in_bytes"):
+                if (mem / name).exists():
+                    _write(mem / name, "-1")
+            _write(self.slot.dirs["pids"] / "pids.max", "max")
+            self.cg = CgroupSlot(self.slot.dirs, "warm")
+        self.started += 1
+        return WarmJail(self.sup, self.cg, self.uid, tenant, self.max_tasks, memory_bytes)
+
+    def _recycle(self, reason: str) -> None:
+        if self.jail is not None:
+            key = reason.split(":")[0].split(" (")[0]
+            self.recycled[key] = self.recycled.get(key, 0) + 1
+            log.debug("recycling warm jail (%s) after %d checks", reason, self.jail.checks)
+            self.jail.close()
+            self.jail = None
+
+    def run(self, tenant: str, source: bytes, stdin: bytes, limits: Limits) -> Outcome:
+        for attempt in range(2):
+            if self.jail is not None and self.jail.tenant != tenant:
+                self._recycle("other tenant")
+            if self.jail is None:
+                self.jail = self._new(tenant, limits.memory_bytes)
+            try:
+                return self.jail.run(source, stdin, limits)
+            except _Retry:
+                self._recycle(self.jail.dirty or "not ready")
+                continue
+            except BaseException:
+                self._recycle(self.jail.dirty or "sandbox error")
+                raise
+            finally:
+                if self.jail is not None and (self.jail.dirty or self.jail.checks >= self.max_checks):
+                    self._recycle(self.jail.dirty or "max checks")
+        raise SandboxFault("no warm jail could take the check")
+
+    def close(self) -> None:
+        if self.jail is not None:
+            self.jail.close()
+            self.jail = None
+        if self.cg is not None:
+            self.cg.remove()
+            self.cg = None

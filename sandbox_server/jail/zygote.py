@@ -1,0 +1,253 @@
+"""Process 1 of a warm jail: a warm interpreter that forks one child per check.
+
+This file is not imported by the server. Its text is handed to the jail's
+interpreter with ``-c`` and runs there under the jail's Python (stdlib only),
+so it must stay small, self-contained and compatible with Python 3.8+.
+
+The zygote never holds request data. Per check it receives, over a unix
+SEQPACKET socket, one fixed byte and five file descriptors, which it does
+not read: a memfd with the check's header and source, a memfd with its
+stdin, and the write ends of the stdout, stderr and report pipes. It forks;
+the child (only the child) reads its program from the memfd, puts the fds
+on 0-3, closes everything else (the control socket too) and runs. The
+zygote closes its copies at once, waits for the child, kills whatever the
+child left behind (it is PID 1 of the jail's pid namespace, so orphans are
+its children), wipes /tmp, checks that nothing persistent changed (SysV IPC
+objects, its own rlimits, priority, affinity), and sends one JSON line.
+Any "dirty" answer makes the server recycle the jail.
+
+argv: BPF_FD CTRL_FD
+  BPF_FD   memfd: the seccomp BPF program, loaded once here (children
+           inherit it: it cannot be removed).
+  CTRL_FD  SEQPACKET socket to the server: b"R" when ready; per check the
+           server sends b"G" with 5 fds, the zygote answers one JSON line.
+"""
+
+import gc
+import json
+import os
+import signal
+import socket
+import sys
+
+# Modules most checks import, loaded once so that children start warm.
+# Nothing stateful that a forked child would share with its siblings (no
+# random: its seed would be the same in every child).
+import builtins, linecache, traceback, types, atexit  # noqa: E401,F401  (used by the child)
+import typing, math, collections, re, itertools, functools, string, heapq, bisect, copy  # noqa: E401,F401
+import ctypes
+import resource
+
+_NFDS = 5
+_RLIMITS = [getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")]
+
+
+def _load_seccomp(bpf):
+    if not bpf or len(bpf) % 8:
+        raise OSError("bad seccomp program")
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buf = ctypes.create_string_buffer(bpf, len(bpf))
+    prog = SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+    libc.prctl(1, 9, None, 0, 0)  # PR_SET_PDEATHSIG: if nsjail dies, so does the jail
+    if libc.prctl(38, 1, None, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
+    if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP failed")
+
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _ipc_objects():
+    """How many SysV shm segments, semaphore sets and message queues exist."""
+    buf = ctypes.create_string_buffer(256)
+    count = 0
+    if libc.shmctl(0, 14, buf) >= 0:  # SHM_INFO: struct shm_info, first int used_ids
+        count += ctypes.c_int.from_buffer(buf, 0).value
+    buf = ctypes.create_string_buffer(256)
+    if libc.semctl(0, 0, 19, buf) >= 0:  # SEM_INFO: struct seminfo, semusz (8th int) = sets in use
+        count += ctypes.c_int.from_buffer(buf, 7 * 4).value
+    buf = ctypes.create_string_buffer(256)
+    if libc.msgctl(0, 12, buf) >= 0:  # MSG_INFO: struct msginfo, msgpool (1st int) = queues in use
+        count += ctypes.c_int.from_buffer(buf, 0).value
+    return count
+
+
+def _state():
+    """What a child could change in this process from outside (same uid)."""
+    return (
+        tuple(resource.getrlimit(r) for r in _RLIMITS),
+        os.getpriority(os.PRIO_PROCESS, 0),
+        tuple(sorted(os.sched_getaffinity(0))),
+    )
+
+
+def _wipe(path):
+    """Remove everything under `path`; raise if something stays."""
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            os.chmod(entry.path, 0o700)
+            _wipe(entry.path)
+            os.rmdir(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
+def _child(fds, ctrl):
+    """In the forked child: take this check's fds, read the program, run it."""
+    job, stdin, out, err, report = fds
+    ctrl.close()
+    header = os.pread(job, 8, 0)
+    cpu_s = int.from_bytes(header[:4], "little")
+    size = int.from_bytes(header[4:8], "little")
+    source = os.pread(job, size, 8)
+    while len(source) < size:
+        source += os.pread(job, size - len(source), 8 + len(source))
+    for src, dst in ((stdin, 0), (out, 1), (err, 2), (report, 3)):
+        os.dup2(src, dst)
+    os.closerange(4, 1 << 16)
+    if cpu_s:
+        # A per-process backstop; the server counts CPU across all processes.
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s))
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    gc.unfreeze()
+    gc.enable()
+
+    filename = "/tmp/main.py"
+    main = types.ModuleType("__main__")
+    main.__dict__.update({"__builtins__": builtins, "__file__": filename})
+    sys.modules["__main__"] = main
+    sys.argv = [filename]
+    lines = source.decode("utf-8", "replace").splitlines(True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
+    code = 0
+    try:
+        exec(compile(source, filename, "exec", dont_inherit=True), main.__dict__)
+    except SystemExit as exc:
+        code = _exit_code(exc)
+    except BaseException as exc:
+        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
+        code = 1
+    try:
+        atexit._run_exitfuncs()
+        if "threading" in sys.modules:
+            sys.modules["threading"]._shutdown()
+    except BaseException:
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    os._exit(code)
+
+
+def _exit_code(exc):
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    try:
+        print(exc.code, file=sys.stderr)
+    except BaseException:
+        pass
+    return 1
+
+
+def _serve(ctrl, baseline):
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(ctrl, 16, _NFDS)
+        except InterruptedError:
+            continue
+        if not msg:
+            return  # the server closed the channel: this jail is done
+        if msg != b"G" or len(fds) != _NFDS:
+            for fd in fds:
+                os.close(fd)
+            ctrl.sendall(json.dumps({"error": "bad request on the control channel"}).encode())
+            return
+        child = os.fork()
+        if child == 0:
+            try:
+                _child(fds, ctrl)
+            finally:
+                os._exit(70)
+        for fd in fds:
+            os.close(fd)
+        result = None
+        while result is None:
+            try:
+                pid, wstatus = os.waitpid(-1, 0)
+            except InterruptedError:
+                continue
+            if pid == child:
+                if os.WIFSIGNALED(wstatus):
+                    result = {"exit_code": -1, "signal": os.WTERMSIG(wstatus)}
+                else:
+                    result = {"exit_code": os.WEXITSTATUS(wstatus), "signal": 0}
+        # Whatever the program left behind dies with it (PID 1 is spared).
+        try:
+            os.kill(-1, signal.SIGKILL)
+            leftovers = True
+        except OSError:
+            leftovers = False
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+        dirty = []
+        if leftovers:
+            dirty.append("leftover processes")
+        try:
+            _wipe("/tmp")
+        except Exception as exc:
+            dirty.append("tmp not wiped: %s" % type(exc).__name__)
+        try:
+            if _ipc_objects():
+                dirty.append("SysV IPC objects left")
+            if _state() != baseline:
+                dirty.append("zygote limits changed")
+        except Exception as exc:
+            dirty.append("state check failed: %s" % type(exc).__name__)
+        result["dirty"] = dirty
+        ctrl.sendall(json.dumps(result).encode())
+
+
+def main():
+    bpf_fd, ctrl_fd = int(sys.argv[1]), int(sys.argv[2])
+    ctrl = socket.socket(fileno=ctrl_fd)
+    bpf = b""
+    while True:
+        chunk = os.read(bpf_fd, 1 << 16)
+        if not chunk:
+            break
+        bpf += chunk
+    os.close(bpf_fd)
+    try:
+        _load_seccomp(bpf)
+    except Exception as exc:
+        ctrl.sendall(json.dumps({"error": "seccomp: %s" % exc}).encode())
+        os._exit(70)
+    del bpf
+    baseline = _state()
+    # Keep the warm heap out of the collector's way: children then touch
+    # (and copy) fewer pages.
+    gc.collect()
+    gc.disable()
+    gc.freeze()
+    ctrl.sendall(b"R")
+    _serve(ctrl, baseline)
+    os._exit(0)
+
+
+main()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import ServerConfig
-from .jail.cgroups import CgroupTree
+from .jail.cgroups import open_tree
 from .jail.nsjail_config import build_config, render
 from .jail.runtime import Runtime
 from .jail.seccomp_policy import build_policy
@@ -58,7 +58,7 @@ class Executor:
         self._stopping = threading.Event()
         self._workdir = Path(tempfile.mkdtemp(prefix="sandcheck-server-"))
         self.runtime: Runtime | None = None
-        self.cgroups = CgroupTree(config.cgroup_root)
+        self.cgroups = open_tree(config.cgroup_root)  # v1 or v2, whichever this host has
         self.observer: ExecutionObserver = ExecutionObserver()  # metrics and health (server.py)
         self._warm: list[WarmSlot] = []  # warm path (jail/warm.py): one per slot
 

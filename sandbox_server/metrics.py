@@ -12,10 +12,19 @@ service code needs no edits to be measured.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily
+
+
+class WarmSlotLike(Protocol):
+    """What metrics read from a warm slot (jail/warm.py): its own tallies."""
+
+    started: int
+    recycled: dict[str, int]
 
 
 class OutcomeLike(Protocol):
@@ -28,13 +37,13 @@ class ExecutionObserver:
     """Hooks the executor calls around each run. The base class does nothing."""
 
     def started(self, slot: int) -> None:
-        """A slot took a job and is about to start a jail for it."""
+        """A slot took a job and is about to run it."""
 
     def finished(self, slot: int, outcome: OutcomeLike) -> None:
         """The job's outcome is known (called before the caller sees it)."""
 
     def recycled(self, slot: int) -> None:
-        """A warm jail was reused instead of started (no warm pool exists yet)."""
+        """A jail was thrown away and replaced (for pools that do not count their own)."""
 
     def rejected(self, reason: str) -> None:
         """A request was refused before it ran (bad input, overload, auth)."""
@@ -72,18 +81,21 @@ CPU_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 class Metrics(ExecutionObserver):
     """The `sandcheck_*` metrics of one server."""
 
-    def __init__(self, queue_depth: Callable[[], int] | None = None, slots: int = 0) -> None:
+    def __init__(self, queue_depth: Callable[[], int] | None = None, slots: int = 0,
+                 warm_slots: Callable[[], Iterable[WarmSlotLike]] | None = None) -> None:
         self.registry = CollectorRegistry()
+        # Jail starts: on the cold path every run starts a jail (counted here);
+        # on the warm path the warm slots count the jails they start and recycle.
+        self._warm_slots = warm_slots or (lambda: ())
+        self._cold_starts = 0
+        self._recycles = 0
+        self._lock = threading.Lock()
         r = self.registry
         self.executions = Counter("sandcheck_executions", "Programs run, by final status.", ["status"], registry=r)
         self.rejected_requests = Counter(
             "sandcheck_rejected_requests", "Requests refused before running, by reason.", ["reason"], registry=r
         )
-        self.jail_starts = Counter("sandcheck_jail_starts", "Jails started (one per execution today).", registry=r)
-        self.jail_recycles = Counter(
-            "sandcheck_jail_recycles", "Warm jails reused instead of started (0 until a warm pool exists).",
-            registry=r,
-        )
+        r.register(_JailCollector(self))
         self.in_flight = Gauge("sandcheck_in_flight", "Programs running now.", registry=r)
         self.queue_depth = Gauge("sandcheck_queue_depth", "Requests waiting for a slot.", registry=r)
         self.slots = Gauge("sandcheck_slots", "Concurrency slots (jails that can run at once).", registry=r)
@@ -107,7 +119,9 @@ class Metrics(ExecutionObserver):
         self._http: object | None = None
 
     def started(self, slot: int) -> None:
-        self.jail_starts.inc()
+        if not any(True for _ in self._warm_slots()):
+            with self._lock:
+                self._cold_starts += 1
         self.in_flight.inc()
 
     def finished(self, slot: int, outcome: OutcomeLike) -> None:
@@ -117,7 +131,15 @@ class Metrics(ExecutionObserver):
         self.cpu_time.observe(max(0, outcome.cpu_time_ms) / 1000)
 
     def recycled(self, slot: int) -> None:
-        self.jail_recycles.inc()
+        with self._lock:
+            self._recycles += 1
+
+    def jail_counts(self) -> tuple[int, int]:
+        """(jails started, warm jails recycled) so far."""
+        warm = list(self._warm_slots())
+        starts = self._cold_starts + sum(w.started for w in warm)
+        recycles = self._recycles + sum(sum(w.recycled.values()) for w in warm)
+        return starts, recycles
 
     def rejected(self, reason: str) -> None:
         self.rejected_requests.labels(reason=reason).inc()
@@ -143,3 +165,17 @@ def parse_host_port(listen: str) -> tuple[str, int]:
         raise ValueError(f"--metrics-listen wants HOST:PORT, got {listen!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
 
+
+
+class _JailCollector:
+    """Exports jail starts and recycles, read at scrape time from their owners."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        starts, recycles = self.metrics.jail_counts()
+        yield CounterMetricFamily("sandcheck_jail_starts", "Jails started (cold: one per run; warm: one per "
+                                  "warm jail).", value=starts)
+        yield CounterMetricFamily("sandcheck_jail_recycles", "Warm jails thrown away and replaced (after "
+                                  "max checks, another tenant, or an anomaly); 0 on the cold path.", value=recycles)

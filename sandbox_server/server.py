@@ -41,7 +41,8 @@ class Server:
         self.grpc_server: grpc.Server | None = None
         self.port: int | None = None
         # Operations (issue 6): metrics and health watch every execution.
-        self.metrics = Metrics(self.executor.queue_depth, self.executor.concurrency)
+        self.metrics = Metrics(self.executor.queue_depth, self.executor.concurrency,
+                               warm_slots=lambda: self.executor._warm)  # warm slots tally their own jails
         self.health = JailHealth(threshold=config.health_error_threshold)
         self.executor.observer = Observers([self.metrics, self.health])
         self.metrics_port: int | None = None

@@ -92,7 +92,9 @@ class Executor:
         self._self_test(slots[0])
         if self.config.jail_mode not in ("warm", "cold"):
             raise StartupError(f"jail_mode must be warm or cold, not {self.config.jail_mode!r}")
-        if self.config.jail_mode == "warm":
+        if self.config.jail_mode == "warm" and not all(hasattr(s, "dirs") for s in slots):
+            log.warning("warm jails need cgroup v1 slots for now; running cold jails (one per execution)")
+        elif self.config.jail_mode == "warm":
             self._warm = [WarmSlot(self.supervisor, slot, self.config.uid_base + i, self.config.jail.max_tasks,
                                    self.config.warm_max_checks, self.config.default_limits)
                           for i, slot in enumerate(slots)]

@@ -15,6 +15,7 @@ from sandcheck.v1 import sandbox_pb2_grpc as pb_grpc
 
 from . import __version__
 from .config import ServerConfig
+from .dedup import WorkAvoider, cache_wanted
 from .executor import Executor, Job, Overloaded
 from .jail.supervisor import Outcome
 from .limits import Limits
@@ -99,6 +100,8 @@ class SandboxService(pb_grpc.SandboxServicer):
         self.executor = executor
         rt = executor.runtime
         self.runtime = pb.Runtime(language=rt.language, interpreter=rt.interpreter, version=rt.version)
+        # Batch deduplication and the per-tenant result cache (dedup.py, cache.py).
+        self.avoid = WorkAvoider(executor, config, f"{rt.language} {rt.interpreter} {rt.version}")
         # Batch items admitted per stream before reading more: gRPC flow
         # control then pushes back on a client that sends faster than we run.
         self.window = max(4, 4 * executor.concurrency)
@@ -109,7 +112,7 @@ class SandboxService(pb_grpc.SandboxServicer):
         except InvalidRequest as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
-            fut = self.executor.submit(job)
+            fut = self.avoid.submit(job, use_cache=cache_wanted(context), language=request.language or "python")
         except Overloaded as exc:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         context.add_callback(fut.cancel)
@@ -121,6 +124,8 @@ class SandboxService(pb_grpc.SandboxServicer):
         results: queue.Queue = queue.Queue()
         window = threading.Semaphore(self.window)
         pending: list[Future] = []
+        seen: dict[bytes, Future] = {}  # identical items in this stream run once
+        use_cache = cache_wanted(context)
         stream_id = uuid.uuid4().hex[:8]
 
         def admit() -> bool:
@@ -136,7 +141,7 @@ class SandboxService(pb_grpc.SandboxServicer):
                     if not admit():
                         break
                     accepted += 1
-                    item = self._start(req, pending)
+                    item = self._start(req, pending, seen, use_cache)
                     if isinstance(item, Future):
                         item.add_done_callback(lambda f, rid=req.id: results.put(self._finished(rid, f)))
                     else:
@@ -163,14 +168,14 @@ class SandboxService(pb_grpc.SandboxServicer):
             window.release()
             yield item
 
-    def _start(self, req: pb.ExecuteRequest, pending: list[Future]):
+    def _start(self, req: pb.ExecuteRequest, pending: list[Future], seen: dict | None = None, use_cache: bool = True):
         """Validate and submit one batch item; its response arrives later or now."""
         try:
             job = to_job(req, self.config)
         except InvalidRequest as exc:
             return pb.ExecuteResponse(id=req.id, status=pb.INVALID_REQUEST, error=str(exc))
         try:
-            fut = self.executor.submit(job)
+            fut = self.avoid.submit(job, seen, use_cache, req.language or "python")
         except Overloaded as exc:
             return pb.ExecuteResponse(id=req.id, status=pb.SANDBOX_ERROR, error=f"overloaded: {exc}")
         pending.append(fut)

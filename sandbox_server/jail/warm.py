@@ -51,7 +51,7 @@ _REPORT_CAP = 4096
 _CHUNK = 65536
 # A program that waited for a CPU (other checks, other load) gets that time
 # back on its wall clock, up to this many times its wall limit in all.
-WALL_STRETCH_MAX = 3
+WALL_STRETCH_MAX = 10
 
 
 def _write(path: Path, value: str) -> None:
@@ -91,6 +91,7 @@ class WarmJail:
         self.zygote_pid = 0
         self._memory = 0
         self._oom_base = 0
+        self._zygote_wait_base = 0
         self._start(memory_bytes)
 
     # -- life ---------------------------------------------------------------
@@ -215,6 +216,7 @@ class WarmJail:
                 self.dirty = f"zygote gone: {exc}"
                 raise _Retry() from None
             start = time.monotonic()
+            self._zygote_wait_base = self._zygote_wait_ns()
             for fd in (job, stdin_fd, out_w, err_w, rep_w):
                 os.close(fd)
                 fds.remove(fd)
@@ -251,7 +253,7 @@ class WarmJail:
                         killed = "CPU"
                     elif now >= wall_deadline:
                         # Time spent waiting for a CPU is not the program's.
-                        waited = self._runqueue_wait_s()
+                        waited = self._runqueue_wait_s(self._zygote_wait_base)
                         wall_deadline = min(start + wall_limit + waited, hard_deadline)
                         if now >= wall_deadline:
                             killed = "WALL"
@@ -333,22 +335,30 @@ class WarmJail:
             outcome.status = "OK"
         return outcome
 
-    def _runqueue_wait_s(self) -> float:
-        """Longest time any of this check's processes sat runnable without a CPU."""
+    def _zygote_wait_ns(self) -> int:
+        return _schedstat_wait_ns(self.zygote_pid)
+
+    def _runqueue_wait_s(self, zygote_base_ns: int) -> float:
+        """Time this check sat runnable without a CPU: the zygote's, while it
+        forked the check, plus the longest of the check's own processes."""
         longest = 0
         try:
             pids = self.slot.pids()
         except OSError:
             return 0.0
         for pid in pids:
-            if pid == self.zygote_pid:
-                continue
-            try:
-                with open(f"/proc/{pid}/schedstat") as f:
-                    longest = max(longest, int(f.read().split()[1]))
-            except (OSError, ValueError, IndexError):
-                continue
-        return longest / 1e9
+            if pid != self.zygote_pid:
+                longest = max(longest, _schedstat_wait_ns(pid))
+        return (longest + max(0, self._zygote_wait_ns() - zygote_base_ns)) / 1e9
+
+
+def _schedstat_wait_ns(pid: int) -> int:
+    """/proc/PID/schedstat: ns on a CPU, ns waiting on a run queue, slices."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 class _Retry(Exception):

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,8 +62,15 @@ def evaluate(
         if 0 <= i < len(samples):
             rows[i] = row
     todo = [i for i, r in enumerate(rows) if r is None]
-    checks: dict[int, Check] = {i: build_check(dict(problems[samples[i]["task_id"]]), samples[i]["completion"])
-                                for i in todo}
+    # One nonce per distinct check, not per sample: identical samples then
+    # make identical programs, which the server runs once (each program
+    # holds its nonce anyway, so sharing it between copies reveals nothing).
+    nonces: dict[tuple[str, str], str] = {}
+    checks: dict[int, Check] = {
+        i: build_check(dict(problems[samples[i]["task_id"]]), samples[i]["completion"],
+                       nonce=nonces.setdefault((samples[i]["task_id"], samples[i]["completion"]), secrets.token_hex(16)))
+        for i in todo
+    }
     programs = (Program(checks[i].program, limits=limits, id=str(i)) for i in todo)
     for result in client.execute_batch(programs):
         i = int(result.id)

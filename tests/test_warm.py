@@ -1,0 +1,243 @@
+"""The warm path (jail/warm.py, jail/zygote.py) and the work avoided (dedup.py, cache.py).
+
+Executor tests run an in-process executor on a cgroup root of their own, so
+that servers started by other tests never sweep it. No timing assertions.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future
+
+import pytest
+
+from sandbox_server.cache import ResultCache
+from sandbox_server.config import ServerConfig
+from sandbox_server.dedup import WorkAvoider
+from sandbox_server.executor import Executor, Job
+from sandbox_server.jail.supervisor import Outcome
+from sandbox_server.limits import Limits
+
+from sandcheck import Client, Program
+
+ROOT = "sandcheck-test-warm"
+FAST = Limits(cpu_time_ms=1000, wall_time_ms=2000)
+
+
+_roots = iter(range(1000))
+
+
+def make_executor(**kw) -> Executor:
+    # A cgroup root per executor: two in one process would share an instance name.
+    root = f"{ROOT}-{next(_roots)}"
+    ex = Executor(ServerConfig(cgroup_root=root, concurrency=kw.pop("concurrency", 1), **kw))
+    ex.start()
+    return ex
+
+
+def stop(ex: Executor) -> None:
+    ex.stop()
+    for c in ("memory", "pids", "cpuacct"):
+        try:
+            os.rmdir(f"/sys/fs/cgroup/{c}/{ex.config.cgroup_root}")
+        except OSError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def warm() -> Executor:
+    ex = make_executor(warm_max_checks=5)
+    yield ex
+    stop(ex)
+
+
+def run(ex: Executor, src: str, tenant: str = "", limits: Limits = Limits(), stdin: bytes = b"") -> Outcome:
+    return ex.submit(Job(src.encode(), stdin, limits, tenant)).result(timeout=120)
+
+
+def test_checks_share_a_jail_but_not_tmp_or_processes(warm: Executor) -> None:
+    slot = warm._warm[0]
+    run(warm, "pass")  # the jail may be new after another test's anomaly
+    started = slot.started
+    a = run(warm, "import os\nopen('/tmp/x', 'w').write('secret')\nos.mkdir('/tmp/d')\nos.chmod('/tmp/d', 0)\nprint(os.getpid())")
+    b = run(warm, "import os\nprint(os.listdir('/tmp'))\nprint(os.getpid())")
+    assert a.status == b.status == "OK"
+    assert b.stdout.split(b"\n")[0] == b"[]"
+    assert slot.started == started  # same jail: a fork, not a new nsjail
+    assert int(b.stdout.split()[-1]) > int(a.stdout.split()[-1]) > 1  # pid 1 is the zygote
+
+
+def test_warm_parent_holds_no_earlier_request_data(warm: Executor) -> None:
+    secret = "zq" + "x7-earlier-request-secret"
+    run(warm, f"s = {secret!r}\nprint(len(s))")
+    probe = (
+        "import gc, sys, linecache\n"
+        "needle = 'zq' + 'x7-earlier-request-secret'\n"
+        "hits = 0\n"
+        "for o in gc.get_objects():\n"
+        "    if isinstance(o, dict):\n"
+        "        vals = list(o.values())\n"
+        "    elif isinstance(o, (list, tuple)):\n"
+        "        vals = list(o)\n"
+        "    else:\n"
+        "        continue\n"
+        "    hits += sum(1 for v in vals if isinstance(v, (str, bytes)) and v is not needle\n"
+        "                and (needle in v if isinstance(v, str) else needle.encode() in v))\n"
+        "print(hits)\n"
+    )
+    r = run(warm, probe)
+    assert r.status == "OK", r.stderr
+    assert r.stdout == b"0\n"
+
+
+def test_leftovers_are_killed_and_the_jail_recycled(warm: Executor) -> None:
+    slot = warm._warm[0]
+    started = slot.started
+    r = run(warm, "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(600)\nprint('parent done')")
+    assert r.status == "OK" and r.stdout == b"parent done\n"
+    assert slot.recycled.get("leftover processes", 0) >= 1
+    assert run(warm, "print(1)").stdout == b"1\n"
+    assert slot.started > started
+
+
+@pytest.mark.parametrize("src, limits, status", [
+    ("while True: pass", FAST, "TIMEOUT"),
+    ("import time\ntime.sleep(60)", FAST, "TIMEOUT"),
+    ("x = bytearray(512 << 20)\nx[::4096] = b'x' * (len(x) // 4096)", Limits(memory_bytes=128 << 20), "MEMORY_LIMIT"),
+    ("import ctypes\nlibc = ctypes.CDLL(None)\nprint(libc.shmget(0, 4096, 0o1600))", Limits(), "OK"),
+])
+def test_anomalies_recycle_the_jail(warm: Executor, src: str, limits: Limits, status: str) -> None:
+    slot = warm._warm[0]
+    before = sum(slot.recycled.values())
+    r = run(warm, src, limits=limits)
+    assert r.status == status
+    assert sum(slot.recycled.values()) == before + 1
+    assert run(warm, "print(2)").stdout == b"2\n"
+
+
+def test_cpu_time_is_per_check(warm: Executor) -> None:
+    busy = run(warm, "x = 0\nfor i in range(3_000_000): x += i\nprint(x > 0)")
+    idle = run(warm, "print(1)")
+    assert busy.status == idle.status == "OK"
+    assert idle.cpu_time_ms < busy.cpu_time_ms
+
+
+def test_jail_recycled_after_max_checks(warm: Executor) -> None:
+    slot = warm._warm[0]
+    before = slot.recycled.get("max checks", 0)
+    for i in range(11):
+        assert run(warm, f"print({i})").stdout == f"{i}\n".encode()
+    assert slot.recycled.get("max checks", 0) >= before + 1
+
+
+def test_tenants_never_share_a_jail(warm: Executor) -> None:
+    slot = warm._warm[0]
+    run(warm, "pass", tenant="alice")
+    jail = slot.jail
+    assert jail is not None and jail.tenant == "alice"
+    before = slot.recycled.get("other tenant", 0)
+    r = run(warm, "print('b')", tenant="bob")
+    assert r.stdout == b"b\n"
+    assert slot.recycled.get("other tenant", 0) == before + 1
+    assert slot.jail is None or slot.jail.tenant in ("bob", "")
+
+
+def test_more_checks_than_cores_do_not_time_out() -> None:
+    # 6 slots on a 2-CPU machine: each program needs ~0.5 s of CPU and gets a
+    # 1.5 s CPU budget, and a wall limit equal to it. Waiting for a CPU is not
+    # charged to the program's wall clock, so none of them times out.
+    ex = make_executor(concurrency=6)
+    try:
+        src = "x = 0\nfor i in range(6_000_000): x += i\nprint('done')"
+        limits = Limits(cpu_time_ms=1500, wall_time_ms=1500)
+        futs = [ex.submit(Job(src.encode(), b"", limits)) for _ in range(12)]
+        outs = [f.result(timeout=300) for f in futs]
+        bad = [(o.status, o.timeout_kind, o.cpu_time_ms, o.wall_time_ms, o.error) for o in outs if o.status != "OK"]
+        assert bad == []
+    finally:
+        stop(ex)
+
+
+def test_cold_mode_is_selectable() -> None:
+    ex = make_executor(jail_mode="cold")
+    try:
+        assert ex._warm == []
+        r = run(ex, "import os\nprint(os.getpid())")
+        assert r.status == "OK" and r.stdout == b"2\n"  # pid 1 is the cold init
+    finally:
+        stop(ex)
+
+
+# -- work avoided (no jail needed) -------------------------------------------------
+
+class _CountingExecutor:
+    def __init__(self, status: str = "OK") -> None:
+        self.jobs: list[Job] = []
+        self.status = status
+
+    def submit(self, job: Job) -> Future:
+        self.jobs.append(job)
+        f: Future = Future()
+        f.set_running_or_notify_cancel()
+        f.set_result(Outcome(status=self.status, stdout=job.source, limits=job.limits))
+        return f
+
+
+def test_identical_batch_items_run_once_and_fan_out() -> None:
+    ex = _CountingExecutor()
+    avoid = WorkAvoider(ex, ServerConfig(result_cache_mb=0), "python test")
+    seen: dict = {}
+    futs = [avoid.submit(Job(src, b"", Limits()), seen) for src in (b"a", b"b", b"a", b"a", b"b")]
+    assert [j.source for j in ex.jobs] == [b"a", b"b"]
+    assert [f.result().stdout for f in futs] == [b"a", b"b", b"a", b"a", b"b"]
+    # Not identical: other stdin, other limits, other tenant.
+    avoid.submit(Job(b"a", b"in", Limits()), seen)
+    avoid.submit(Job(b"a", b"", Limits(cpu_time_ms=1000)), seen)
+    avoid.submit(Job(b"a", b"", Limits(), "t2"), seen)
+    assert len(ex.jobs) == 5
+
+
+def test_cache_is_per_tenant_and_never_keeps_errors_or_timeouts() -> None:
+    ex = _CountingExecutor()
+    avoid = WorkAvoider(ex, ServerConfig(result_cache_mb=1), "python test")
+    avoid.submit(Job(b"p", b"", Limits(), "t1")).result()
+    avoid.submit(Job(b"p", b"", Limits(), "t1")).result()
+    assert len(ex.jobs) == 1  # a hit
+    avoid.submit(Job(b"p", b"", Limits(), "t2")).result()
+    assert len(ex.jobs) == 2  # another tenant runs its own
+    avoid.submit(Job(b"p", b"", Limits(), "t1"), use_cache=False).result()
+    assert len(ex.jobs) == 3  # opted out
+    for status in ("TIMEOUT", "SANDBOX_ERROR"):
+        ex.status = status
+        avoid.submit(Job(status.encode(), b"", Limits())).result()
+        avoid.submit(Job(status.encode(), b"", Limits())).result()
+    assert len(ex.jobs) == 7  # neither was kept
+
+
+def test_cache_is_bounded() -> None:
+    cache = ResultCache(64 * 1024)
+    for i in range(100):
+        cache.put("", bytes([i]), Outcome(status="OK", stdout=b"x" * 4000))
+    assert 0 < len(cache) < 100
+    assert cache.get("", bytes([99])) is not None and cache.get("", bytes([0])) is None
+
+
+def test_server_batch_with_duplicates(client: Client) -> None:
+    programs = [Program(f"print({i % 3})", id=str(i)) for i in range(9)]
+    results = {r.id: r for r in client.execute_batch(programs)}
+    assert {i: r.stdout for i, r in results.items()} == {str(i): f"{i % 3}\n".encode() for i in range(9)}
+
+
+def test_concurrent_executes_on_one_warm_server(client: Client) -> None:
+    out: list = []
+
+    def one(i: int) -> None:
+        out.append(client.execute(f"import sys\nprint({i})\nsys.exit({i % 2})").status)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(out) == ["NONZERO_EXIT"] * 4 + ["OK"] * 4

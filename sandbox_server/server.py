@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from sandcheck.v1 import sandbox_pb2 as pb
 from sandcheck.v1 import sandbox_pb2_grpc as pb_grpc
 
-from . import logs, settings
+from . import auth, logs, settings
 from .config import ServerConfig
 from .executor import Executor, Job, StartupError
 from .health import JailHealth
@@ -35,8 +35,9 @@ _MESSAGE_OVERHEAD = 1024 * 1024
 class Server:
     """A running sandcheck server: executor plus gRPC front end."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, security: auth.Security | None = None) -> None:
         self.config = config
+        self.security = security or auth.Security()  # tokens, TLS (auth.py)
         self.executor = Executor(config)
         self.grpc_server: grpc.Server | None = None
         self.port: int | None = None
@@ -58,14 +59,14 @@ class Server:
                 ("grpc.so_reuseport", 0),
             ],
             maximum_concurrent_rpcs=1024,
-            interceptors=[logs.RequestLogInterceptor(self.executor.observer)],
+            interceptors=[logs.RequestLogInterceptor(self.executor.observer), *self.security.interceptors()],
         )
         pb_grpc.add_SandboxServicer_to_server(SandboxService(self.config, self.executor), self.grpc_server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.grpc_server)
         reflection.enable_server_reflection((pb.DESCRIPTOR.services_by_name["Sandbox"].full_name,
                                              health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                              reflection.SERVICE_NAME), self.grpc_server)
-        self.port = self.grpc_server.add_insecure_port(self.config.listen)
+        self.port = self.security.add_port(self.grpc_server, self.config.listen)
         if not self.port and not self.config.listen.startswith("unix:"):
             raise StartupError(f"cannot listen on {self.config.listen}")
         self.grpc_server.start()
@@ -89,13 +90,14 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: bool = False) -> int:
+def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: bool = False,
+          security: auth.Security | None = None) -> int:
     parent = os.getppid()
     if exit_with_parent:
         _die_with_parent()
         if os.getppid() != parent:
             return 1
-    server = Server(config)
+    server = Server(config, security)
     try:
         server.start()
     except StartupError as exc:
@@ -129,6 +131,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warm-max-checks", type=int, help=f"recycle a warm jail after N checks (default {ServerConfig.warm_max_checks})")
     p.add_argument("--result-cache-mb", type=int,
                    help=f"per-tenant result cache size, 0 turns it off (default {ServerConfig.result_cache_mb})")
+    auth.add_serve_arguments(p)
     p.add_argument("--print-config", action="store_true", help="print the effective configuration and exit")
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
@@ -147,7 +150,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(config.as_dict(), indent=2, default=str))
         return 0
-    return serve(config, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent)
+    try:
+        security = auth.Security.from_args(args)
+        security.check_bind(config.listen)
+    except auth.AuthError as exc:
+        print(f"sandcheck serve: {exc}", file=sys.stderr)
+        return 2
+    return serve(config, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent, security=security)
 
 
 def main(argv: list[str] | None = None) -> int:

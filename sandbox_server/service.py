@@ -13,7 +13,7 @@ import grpc
 from sandcheck.v1 import sandbox_pb2 as pb
 from sandcheck.v1 import sandbox_pb2_grpc as pb_grpc
 
-from . import __version__
+from . import __version__, auth
 from .config import ServerConfig
 from .dedup import WorkAvoider, cache_wanted
 from .executor import Executor, Job, Overloaded
@@ -112,8 +112,9 @@ class SandboxService(pb_grpc.SandboxServicer):
         except InvalidRequest as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
-            fut = self.avoid.submit(job, use_cache=cache_wanted(context), language=request.language or "python")
-        except Overloaded as exc:
+            fut = auth.admit(job, context, lambda j: self.avoid.submit(
+                j, use_cache=cache_wanted(context), language=request.language or "python"))
+        except (Overloaded, auth.QuotaExceeded) as exc:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         context.add_callback(fut.cancel)
         outcome = fut.result()
@@ -141,7 +142,7 @@ class SandboxService(pb_grpc.SandboxServicer):
                     if not admit():
                         break
                     accepted += 1
-                    item = self._start(req, pending, seen, use_cache)
+                    item = self._start(req, pending, seen, use_cache, context)
                     if isinstance(item, Future):
                         item.add_done_callback(lambda f, rid=req.id: results.put(self._finished(rid, f)))
                     else:
@@ -168,15 +169,16 @@ class SandboxService(pb_grpc.SandboxServicer):
             window.release()
             yield item
 
-    def _start(self, req: pb.ExecuteRequest, pending: list[Future], seen: dict | None = None, use_cache: bool = True):
+    def _start(self, req: pb.ExecuteRequest, pending: list[Future], seen: dict | None = None, use_cache: bool = True,
+               context=None):
         """Validate and submit one batch item; its response arrives later or now."""
         try:
             job = to_job(req, self.config)
         except InvalidRequest as exc:
             return pb.ExecuteResponse(id=req.id, status=pb.INVALID_REQUEST, error=str(exc))
         try:
-            fut = self.avoid.submit(job, seen, use_cache, req.language or "python")
-        except Overloaded as exc:
+            fut = auth.admit(job, context, lambda j: self.avoid.submit(j, seen, use_cache, req.language or "python"))
+        except (Overloaded, auth.QuotaExceeded) as exc:
             return pb.ExecuteResponse(id=req.id, status=pb.SANDBOX_ERROR, error=f"overloaded: {exc}")
         pending.append(fut)
         return fut

@@ -121,7 +121,24 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--memory-mb", type=_positive_int, help="memory limit in MiB (default: server's)")
     r.add_argument("--stdin", help="file whose bytes are the program's stdin")
     r.add_argument("--server", help="ADDR of a running server (default: start an embedded one)")
+    for sp in (e, r):
+        _add_auth_arguments(sp)
     return p
+
+
+def _add_auth_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("auth (with --server)")
+    g.add_argument("--token", help="bearer token (default: $SANDCHECK_TOKEN)")
+    g.add_argument("--tls-ca", metavar="PEM", help="connect with TLS, trusting this CA")
+    g.add_argument("--tls-cert", metavar="PEM", help="client certificate (mTLS)")
+    g.add_argument("--tls-key", metavar="PEM", help="client private key (mTLS)")
+
+
+def _auth_kwargs(args: argparse.Namespace) -> dict:
+    """Client auth settings for a --server; the embedded server needs none."""
+    if not args.server:
+        return {}
+    return {"token": args.token, "tls_ca": args.tls_ca, "tls_cert": args.tls_cert, "tls_key": args.tls_key}
 
 
 @contextlib.contextmanager
@@ -142,13 +159,13 @@ def split_targets(server: str) -> list[str]:
     return [t.strip() for t in server.split(",") if t.strip()]
 
 
-def _server_facts(target: str, limits: Limits) -> dict:
+def _server_facts(target: str, limits: Limits, auth: dict | None = None) -> dict:
     """For the run record: the server's info, and one probe run for its runtime and the limits in force."""
     from .client import Client
 
     if "," in target and not target.startswith(("ipv4:", "ipv6:")):
         target = target.split(",")[0].strip()
-    with Client(target) as client:
+    with Client(target, **(auth or {})) as client:
         probe = client.execute("pass", limits=limits)
         return {"info": client.info(), "runtime": probe.runtime, "effective_limits": dict(probe.limits)}
 
@@ -190,8 +207,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"resuming: {len(done)} of {len(samples)} results already in {journal.path}", file=sys.stderr)
 
     with _target(args.server, args.workers) as target:
-        facts = _server_facts(target, Limits.for_timeout(args.timeout, args.memory_mb)) if out else {}
-        dispatcher = Dispatcher(split_targets(target))
+        auth = _auth_kwargs(args)
+        facts = _server_facts(target, Limits.for_timeout(args.timeout, args.memory_mb), auth) if out else {}
+        from functools import partial
+
+        from .client import Client
+
+        dispatcher = Dispatcher(split_targets(target), client_factory=partial(Client, **auth))
         with tqdm(total=len(samples), initial=len(done), unit="check", file=sys.stderr,
                   disable=args.no_progress, dynamic_ncols=True) as bar:
 
@@ -275,7 +297,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         stdin = Path(args.stdin).read_bytes() if args.stdin else b""
     except OSError as exc:
         raise InvalidInput(f"{exc.filename}: {exc.strerror}") from None
-    with _target(args.server) as target, Client(target) as client:
+    with _target(args.server) as target, Client(target, **_auth_kwargs(args)) as client:
         result = client.execute(source, stdin=stdin, limits=Limits.for_timeout(args.timeout, args.memory_mb))
     print(json.dumps(result.to_json()))
     return EXIT_OK if result.status == "OK" else EXIT_FAILURE

@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from . import _auth
 from ._exceptions import InvalidRequest, ServerError, Unavailable
 from ._types import ExecutionResult, Limits
 from .v1 import sandbox_pb2 as pb
@@ -36,9 +37,13 @@ class Program:
 
 
 class _BaseClient:
-    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = None) -> None:
+    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = None, token: str | None = None,
+                 tls_ca: str | None = None, tls_cert: str | None = None, tls_key: str | None = None) -> None:
         self.target = target
         self.timeout = timeout
+        # Auth (_auth.py): a bearer token (else $SANDCHECK_TOKEN) and TLS/mTLS material.
+        self._token = _auth.resolve_token(token)
+        self._creds = _auth.channel_credentials(tls_ca, tls_cert, tls_key)
         self._options = [
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.max_send_message_length", _MAX_MESSAGE),
@@ -111,9 +116,9 @@ class _BaseClient:
 class Client(_BaseClient):
     """A blocking client. Use as a context manager, or call `close()`."""
 
-    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = None) -> None:
-        super().__init__(target, timeout=timeout)
-        self._channel = grpc.insecure_channel(target, options=self._options)
+    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = None, **auth: str | None) -> None:
+        super().__init__(target, timeout=timeout, **auth)
+        self._channel = _auth.sync_channel(target, self._options, self._token, self._creds)
         self._stub = pb_grpc.SandboxStub(self._channel)
 
     def execute(self, source: str | bytes, *, stdin: bytes = b"", limits: Limits | None = None,
@@ -160,9 +165,9 @@ class Client(_BaseClient):
 class AsyncClient(_BaseClient):
     """An asyncio client with the same methods as `Client`, awaitable."""
 
-    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = None) -> None:
-        super().__init__(target, timeout=timeout)
-        self._channel = grpc.aio.insecure_channel(target, options=self._options)
+    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = None, **auth: str | None) -> None:
+        super().__init__(target, timeout=timeout, **auth)
+        self._channel = _auth.aio_channel(target, self._options, self._token, self._creds)
         self._stub = pb_grpc.SandboxStub(self._channel)
 
     async def execute(self, source: str | bytes, *, stdin: bytes = b"", limits: Limits | None = None,

@@ -152,7 +152,7 @@ class RequestLogInterceptor(grpc.ServerInterceptor):
         status = type(response).DESCRIPTOR.fields_by_name["status"].enum_type.values_by_number[status_field].name
         if status == "INVALID_REQUEST":
             self.observer.rejected("invalid_request")
-        elif status == "SANDBOX_ERROR" and response.error.startswith("overloaded"):
+        elif status == "SANDBOX_ERROR" and _refused(response):
             self.observer.rejected("overloaded")
         log.info("execution", extra={"fields": {
             "id": response.id, "status": status, "wall_time_ms": response.wall_time_ms,
@@ -171,3 +171,14 @@ class RequestLogInterceptor(grpc.ServerInterceptor):
             "duration_ms": round((time.monotonic() - start) * 1000, 1),
             "details": (details.decode(errors="replace") if isinstance(details, bytes) else str(details))[:300],
         }})
+
+
+def _refused(response: Any) -> bool:
+    """A batch item answered without running because the server or a quota was full.
+
+    Newer protos mark such answers `rejected`; older ones only say so in the
+    error text. A cancelled item is not a refusal: its client went away.
+    """
+    if response.error.startswith("cancelled"):
+        return False
+    return bool(getattr(response, "rejected", False)) or response.error.startswith("overloaded")

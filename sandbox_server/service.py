@@ -194,7 +194,8 @@ class SandboxService(pb_grpc.SandboxServicer):
             f"uid: jail uid 1000 mapped to outside uids {self.config.uid_base}+slot (unprivileged)",
             "root: read-only tmpfs with only the interpreter and its libraries",
             f"seccomp: deny-list compiled by libseccomp; non-native ABIs killed",
-            "cgroup v1: memory, pids, cpuacct per jail",
+            {"v2": "cgroup v2: memory, pids, cpu per jail"}.get(self.executor.cgroups.mode,
+                                                             "cgroup v1: memory, pids, cpuacct per jail"),
         ]
         return pb.ServerInfo(
             version=__version__,

@@ -157,3 +157,21 @@ def test_jail_accounting_cold_and_warm() -> None:
     text = generate_latest(warm.registry).decode()
     assert "sandcheck_jail_starts_total 3.0" in text and "sandcheck_jail_recycles_total 3.0" in text
     assert "sandcheck_queue_depth 4.0" in text and 'sandcheck_executions_total{status="TIMEOUT"} 5.0' in text
+
+
+def test_batch_refusals_count_as_overloaded_but_cancels_do_not() -> None:
+    from sandbox_server.logs import _refused
+
+    assert _refused(pb.ExecuteResponse(status=pb.SANDBOX_ERROR, error="overloaded: queue full (10 waiting)"))
+    assert not _refused(pb.ExecuteResponse(status=pb.SANDBOX_ERROR, error="cancelled before it ran"))
+    assert not _refused(pb.ExecuteResponse(status=pb.SANDBOX_ERROR, error="nsjail exited 255"))
+    if "rejected" in pb.ExecuteResponse.DESCRIPTOR.fields_by_name:
+        assert _refused(pb.ExecuteResponse(status=pb.SANDBOX_ERROR, error="not run: quota", rejected=True))
+
+
+def test_info_names_the_cgroup_mode(ops_server: MetricsServer) -> None:
+    from sandbox_server.jail.cgroups import detect
+
+    with Client(ops_server.target, timeout=60) as c:
+        notes = c.info()["isolation"]
+    assert any(n.startswith(f"cgroup {detect()}:") for n in notes)

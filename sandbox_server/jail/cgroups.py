@@ -131,6 +131,8 @@ class CgroupSlot:
 class CgroupTree:
     """The server instance's cgroup subtree, with one `CgroupSlot` per slot."""
 
+    mode = "v1"
+
     def __init__(self, root: str = "sandcheck", mount: Path = CGROUP_V1) -> None:
         self.mount = mount
         self.root = root
@@ -377,6 +379,8 @@ class CgroupV2Slot:
 class CgroupV2Tree:
     """The server instance's v2 subtree: <own cgroup>/<root>/<instance>/slot-N."""
 
+    mode = "v2"
+
     def __init__(self, root: str = "sandcheck", mount: Path = CGROUP_V1, own: str | None = None) -> None:
         self.mount = mount
         self.root = root
@@ -453,6 +457,8 @@ class CgroupV2Tree:
 
 class MissingCgroups:
     """Stands in when no usable hierarchy exists: creating it refuses to start."""
+
+    mode = "none"
 
     def __init__(self, reason: str) -> None:
         self.reason = reason

@@ -31,10 +31,12 @@ from .config import ServerConfig
 log = logging.getLogger("sandcheck.settings")
 
 ENV_PREFIX = "SANDCHECK_"
-# Sections other engineers are adding. Until ServerConfig has them, a config
-# that sets them is refused: silently ignoring an [auth] table would run an
-# open server that its operator believes is protected.
-PENDING_SECTIONS = ("auth", "tenants", "pool")
+# Sections the configuration does not have (yet): tokens, TLS and tenants are
+# set with flags (auth.py). A config that sets them is refused, because
+# silently ignoring an [auth] table would run an open server that its
+# operator believes is protected. Once ServerConfig grows such a field, the
+# generic loader picks it up and this refusal no longer applies to it.
+PENDING_SECTIONS = ("auth", "tenants")
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB|K|M|G)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024**2, "mib": 1024**2, "mb": 1000**2,
@@ -120,7 +122,8 @@ def apply(obj: Any, data: Mapping[str, Any], source: str, path: str = "") -> Any
         where = f"{path}{key}"
         if key not in fields:
             if not path and key in PENDING_SECTIONS:
-                raise ConfigError(f"{source}: [{key}] is not supported by this build; refusing to ignore it")
+                raise ConfigError(f"{source}: [{key}] is not supported in the config file; refusing to ignore "
+                                  "it (use --token-file and --tls-cert/--tls-key/--tls-client-ca)")
             known = ", ".join(sorted(fields))
             raise ConfigError(f"{source}: unknown key {where!r} (known here: {known})")
         current = getattr(obj, key)

@@ -116,3 +116,9 @@ def test_print_config_refuses_a_bad_file(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, "-m", "sandbox_server", "--config", str(path), "--print-config"],
                        capture_output=True, text=True)
     assert p.returncode == 2 and "unknown key 'bogus'" in p.stderr
+
+
+def test_pool_settings_come_from_file_and_env(tmp_path: Path) -> None:
+    """Fields added by other work (the warm pool, the cache) load with no loader change."""
+    c = load(write(tmp_path, 'jail_mode = "cold"\nwarm_max_checks = 9\n'), {"SANDCHECK_RESULT_CACHE_MB": "0"})
+    assert (c.jail_mode, c.warm_max_checks, c.result_cache_mb) == ("cold", 9, 0)

@@ -180,9 +180,13 @@ class Executor:
             if self._warm:
                 self._prewarm(index, job.tenant)
 
-    def stop(self) -> None:
+    def drain(self) -> None:
+        """Stop taking work and hand queued work back; running work goes on.
+
+        Handed-back work is answered SANDBOX_ERROR ("shutting down"), which
+        clients retry elsewhere: nothing is dropped and nothing runs twice.
+        """
         self._stopping.set()
-        # Work still queued is answered, not dropped.
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -191,7 +195,11 @@ class Executor:
             if item is not None:
                 _, fut = item
                 if fut.set_running_or_notify_cancel():
-                    fut.set_result(Outcome(status="SANDBOX_ERROR", error="server shut down before running it"))
+                    fut.set_result(Outcome(status="SANDBOX_ERROR", error="server shutting down; not run, retry elsewhere",
+                                           rejected=True))
+
+    def stop(self) -> None:
+        self.drain()
         for _ in self._threads:
             self._queue.put(None)
         for t in self._threads:

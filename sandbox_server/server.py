@@ -76,9 +76,13 @@ class Server:
         self.health.mark_serving(probe=lambda: self.executor.submit(Job(b"pass\n", b"", self.config.default_limits)))
 
     def stop(self, grace: float = 10.0) -> None:
+        """Drain: refuse new work, hand queued work back, let running work finish."""
+        self.executor.drain()
         self.health.shutdown()  # NOT_SERVING first, so balancers stop sending work
         if self.grpc_server is not None:
-            self.grpc_server.stop(grace).wait()
+            # Running programs finish within their own limits (at most the
+            # maximum wall time); their results are sent before the stop.
+            self.grpc_server.stop(max(grace, self.config.max_limits.wall_time_ms / 1000 + 5)).wait()
         self.executor.stop()
         self.metrics.close()
 

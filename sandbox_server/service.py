@@ -86,6 +86,7 @@ def to_response(req_id: str, outcome: Outcome, runtime: pb.Runtime) -> pb.Execut
         limits=pb.Limits(cpu_time_ms=lim.cpu_time_ms, wall_time_ms=lim.wall_time_ms,
                          memory_bytes=lim.memory_bytes, output_bytes=lim.output_bytes),
         error=outcome.error,
+        rejected=outcome.rejected,
     )
 
 
@@ -179,13 +180,13 @@ class SandboxService(pb_grpc.SandboxServicer):
         try:
             fut = auth.admit(job, context, lambda j: self.avoid.submit(j, seen, use_cache, req.language or "python"))
         except (Overloaded, auth.QuotaExceeded) as exc:
-            return pb.ExecuteResponse(id=req.id, status=pb.SANDBOX_ERROR, error=f"overloaded: {exc}")
+            return pb.ExecuteResponse(id=req.id, status=pb.SANDBOX_ERROR, error=f"not run: {exc}", rejected=True)
         pending.append(fut)
         return fut
 
     def _finished(self, req_id: str, fut: Future) -> pb.ExecuteResponse:
         if fut.cancelled():
-            return pb.ExecuteResponse(id=req_id, status=pb.SANDBOX_ERROR, error="cancelled before it ran")
+            return pb.ExecuteResponse(id=req_id, status=pb.SANDBOX_ERROR, error="cancelled before it ran", rejected=True)
         return to_response(req_id, fut.result(), self.runtime)
 
     def GetInfo(self, request, context):

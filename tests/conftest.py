@@ -29,8 +29,8 @@ def free_port() -> int:
 class RunningServer:
     """A `sandcheck serve` subprocess on a loopback port."""
 
-    def __init__(self, *extra: str) -> None:
-        self.port = free_port()
+    def __init__(self, *extra: str, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.log = open(f"/tmp/sandcheck-test-server-{self.port}.log", "w+b")
         self.proc = subprocess.Popen(

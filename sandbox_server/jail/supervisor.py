@@ -52,6 +52,8 @@ class Outcome:
     memory_bytes: int = 0
     error: str = ""
     limits: Limits = field(default_factory=Limits)
+    # SANDBOX_ERROR without running: overload or shutdown; safe to resend.
+    rejected: bool = False
 
 
 class SandboxFault(Exception):

@@ -59,6 +59,8 @@ class ExecutionResult:
     runtime: str = ""
     limits: dict[str, int] = field(default_factory=dict)
     error: str = ""
+    # Nothing ran (server overloaded or shutting down): safe to send again.
+    rejected: bool = False
 
     @property
     def ok(self) -> bool:

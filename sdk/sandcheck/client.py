@@ -92,6 +92,7 @@ class _BaseClient:
                 "output_bytes": resp.limits.output_bytes,
             },
             error=resp.error,
+            rejected=resp.rejected,
         )
 
     @staticmethod

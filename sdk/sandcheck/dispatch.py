@@ -137,6 +137,10 @@ class _Run:
         with self.lock:
             if result.id not in self.programs or result.id in self.answered:
                 return False
+            if result.rejected:
+                # Nothing ran: resend without spending an attempt.
+                self.pending.put(result.id)
+                return False
             self.last_progress = time.monotonic()
             if result.status == "SANDBOX_ERROR":
                 n = self.attempts.get(result.id, 0) + 1
@@ -166,6 +170,10 @@ class _Run:
                         room.release()
                         continue
                     with self.lock:
+                        if ended.is_set():
+                            # The stream died while this was being taken.
+                            self.pending.put(pid)
+                            return
                         if pid in self.answered:
                             room.release()
                             continue
@@ -180,6 +188,10 @@ class _Run:
                             in_flight.pop(result.id, None)
                         room.release()
                         self._accept(result)
+                        if result.rejected:
+                            # Overloaded or draining: leave it, come back later.
+                            failures += 1
+                            break
                         if self.stop.is_set():
                             break
             except ServerError:
@@ -187,8 +199,8 @@ class _Run:
             except Exception:  # a bug must not strand this server's work
                 failures += 1
             finally:
-                ended.set()
                 with self.lock:
+                    ended.set()
                     # Unanswered work goes back for any server to take.
                     for pid in in_flight:
                         if pid not in self.answered:

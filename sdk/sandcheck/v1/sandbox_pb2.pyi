@@ -74,7 +74,7 @@ class Runtime(_message.Message):
     def __init__(self, language: _Optional[str] = ..., interpreter: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class ExecuteResponse(_message.Message):
-    __slots__ = ("id", "status", "timeout_kind", "exit_code", "signal", "stdout", "stderr", "stdout_truncated", "stderr_truncated", "report", "wall_time_ms", "cpu_time_ms", "memory_bytes", "runtime", "limits", "error")
+    __slots__ = ("id", "status", "timeout_kind", "exit_code", "signal", "stdout", "stderr", "stdout_truncated", "stderr_truncated", "report", "wall_time_ms", "cpu_time_ms", "memory_bytes", "runtime", "limits", "error", "rejected")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_KIND_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,7 @@ class ExecuteResponse(_message.Message):
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
     id: str
     status: Status
     timeout_kind: TimeoutKind
@@ -107,7 +108,8 @@ class ExecuteResponse(_message.Message):
     runtime: Runtime
     limits: Limits
     error: str
-    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[Status, str]] = ..., timeout_kind: _Optional[_Union[TimeoutKind, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., stdout_truncated: _Optional[bool] = ..., stderr_truncated: _Optional[bool] = ..., report: _Optional[bytes] = ..., wall_time_ms: _Optional[int] = ..., cpu_time_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., runtime: _Optional[_Union[Runtime, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+    rejected: bool
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[Status, str]] = ..., timeout_kind: _Optional[_Union[TimeoutKind, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., stdout_truncated: _Optional[bool] = ..., stderr_truncated: _Optional[bool] = ..., report: _Optional[bytes] = ..., wall_time_ms: _Optional[int] = ..., cpu_time_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., runtime: _Optional[_Union[Runtime, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., error: _Optional[str] = ..., rejected: _Optional[bool] = ...) -> None: ...
 
 class GetInfoRequest(_message.Message):
     __slots__ = ()

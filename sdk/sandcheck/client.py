@@ -48,6 +48,11 @@ class _BaseClient:
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.max_send_message_length", _MAX_MESSAGE),
             ("grpc.lb_policy_name", "round_robin"),
+            # A server that died without closing its connections (host gone,
+            # network cut) is noticed within ~40 s, so its work is resent.
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
         ]
 
     @staticmethod

@@ -308,7 +308,7 @@ class Security:
                    insecure=self.insecure)
 
     def interceptors(self) -> list:
-        return [_Exempt(self.interceptor)] if self.interceptor else []
+        return [DecodeGuard(), *([_Exempt(self.interceptor)] if self.interceptor else [])]
 
     def add_port(self, server: grpc.Server, listen: str) -> int:
         if self.credentials is None:
@@ -337,3 +337,33 @@ def add_serve_arguments(p) -> None:
     p.add_argument("--tls-client-ca", metavar="PEM", help="require client certificates signed by this CA (mTLS)")
     p.add_argument("--insecure", action="store_true",
                    help="allow a non-loopback address without auth (logs a warning)")
+
+
+_UNDECODABLE = object()
+
+
+class DecodeGuard(grpc.ServerInterceptor):
+    """A unary request that is not a valid protobuf message: INVALID_ARGUMENT, not INTERNAL."""
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler.request_streaming or handler.request_deserializer is None:
+            return handler
+        decode = handler.request_deserializer
+
+        def safe_decode(data: bytes):
+            try:
+                return decode(data)
+            except Exception:
+                return _UNDECODABLE
+
+        inner = handler.unary_stream if handler.response_streaming else handler.unary_unary
+        make = grpc.unary_stream_rpc_method_handler if handler.response_streaming else grpc.unary_unary_rpc_method_handler
+        method = handler_call_details.method
+
+        def behavior(request, context):
+            if request is _UNDECODABLE:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the request is not a valid message for {method}")
+            return inner(request, context)
+
+        return make(behavior, request_deserializer=safe_decode, response_serializer=handler.response_serializer)

@@ -42,6 +42,8 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                     obj = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise InvalidInput(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+                except RecursionError:
+                    raise InvalidInput(f"{path}:{lineno}: JSON nested too deeply") from None
                 if not isinstance(obj, dict):
                     raise InvalidInput(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
                 yield obj

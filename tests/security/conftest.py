@@ -83,3 +83,17 @@ def hostile(server: RunningServer, client: Client):
     assert server.proc.poll() is None, server.output()[-2000:]
     assert_clean(server)
     assert_serves(client)
+
+
+@pytest.fixture(scope="session", params=["default", "cold"])
+def server(request, server: RunningServer):
+    """Every hostile program runs twice: on the session server (default jail mode,
+    warm jails), and on a server with one cold jail per execution."""
+    if request.param == "default":
+        yield server
+        return
+    cold = RunningServer("--jail-mode", "cold")
+    yield cold
+    assert cold.stop() == 0
+    for ctrl in ("memory", "pids", "cpuacct"):
+        assert not (Path("/sys/fs/cgroup") / ctrl / "sandcheck" / f"server-{cold.proc.pid}").exists()

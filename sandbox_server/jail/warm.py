@@ -397,6 +397,11 @@ class WarmJail:
         return (longest + max(0, self._zygote_wait_ns() - zygote_base_ns)) / 1e9
 
 
+def runqueue_wait_s(pids: list[int]) -> float:
+    """Longest run-queue wait among `pids`, in seconds (the cold path's wall credit)."""
+    return max((_schedstat_wait_ns(p) for p in pids), default=0) / 1e9
+
+
 def _schedstat_wait_ns(pid: int) -> int:
     """/proc/PID/schedstat: ns on a CPU, ns waiting on a run queue, slices."""
     try:

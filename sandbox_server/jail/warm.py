@@ -77,15 +77,17 @@ class _Counters:
     """Open cgroup files of one jail's cgroups, read and reset per check
     without a path lookup each time (this runs several times per check)."""
 
-    def __init__(self, cg: CgroupSlot) -> None:
+    def __init__(self, cg: CgroupSlot, zygote_pid: int) -> None:
         mem, cpu, pids = (str(cg.dirs[c]) for c in ("memory", "cpuacct", "pids"))
         self.fds = [
             os.open(f"{cpu}/cpuacct.usage", os.O_RDWR | os.O_CLOEXEC),
             os.open(f"{mem}/memory.max_usage_in_bytes", os.O_RDWR | os.O_CLOEXEC),
             os.open(f"{mem}/memory.oom_control", os.O_RDONLY | os.O_CLOEXEC),
             os.open(f"{pids}/cgroup.procs", os.O_RDONLY | os.O_CLOEXEC),
+            # The zygote's run-queue wait, read at the start of every check.
+            os.open(f"/proc/{zygote_pid}/schedstat", os.O_RDONLY | os.O_CLOEXEC),
         ]
-        self.cpu, self.maxmem, self.oom, self.procs = self.fds
+        self.cpu, self.maxmem, self.oom, self.procs, self.schedstat = self.fds
 
     def read(self, fd: int) -> bytes:
         return os.pread(fd, 4096, 0)
@@ -188,7 +190,7 @@ class WarmJail:
         ours.settimeout(None)
         self.zygote_pid = _child_of(self.proc.pid)
         self.slot.attach(self.zygote_pid)
-        self.counters = _Counters(self.slot)
+        self.counters = _Counters(self.slot, self.zygote_pid)
 
     def _diag(self) -> str:
         try:
@@ -381,7 +383,10 @@ class WarmJail:
         return outcome
 
     def _zygote_wait_ns(self) -> int:
-        return _schedstat_wait_ns(self.zygote_pid)
+        try:
+            return int(os.pread(self.counters.schedstat, 256, 0).split()[1])
+        except (OSError, ValueError, IndexError, AttributeError):
+            return 0
 
     def _runqueue_wait_s(self, zygote_base_ns: int) -> float:
         """Time this check sat runnable without a CPU: the zygote's, while it

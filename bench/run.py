@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -378,7 +377,6 @@ def profile(args) -> dict:
                 evaluate(rows, probs, client=c, k=[1])
                 wall = time.monotonic() - t0
                 server_cpu, client_cpu = srv.cpu_s() - s0, time.process_time() - c0
-            py_spy = shutil.which("py-spy") or ("/tmp/pyspy/bin/py-spy" if os.path.exists("/tmp/pyspy/bin/py-spy") else None)
         finally:
             srv.stop()
     n = len(rows)
@@ -390,7 +388,6 @@ def profile(args) -> dict:
             "server_process_cpu (gRPC, supervisor; excludes jails)": round(server_cpu * 1000 / n, 2),
             "client_cpu (SDK: build checks, gRPC, verdicts)": round(client_cpu * 1000 / n, 2),
         },
-        "py_spy": bool(py_spy),
     })
     return out
 

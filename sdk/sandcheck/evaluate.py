@@ -82,8 +82,8 @@ def evaluate(
     missing = [i for i, r in enumerate(rows) if r is None]
     if missing:
         raise RuntimeError(f"server returned no result for {len(missing)} samples (first: {missing[0]})")
-    done = [r for r in rows if r is not None]
-    return Evaluation(done, summarize(done, k), Counter(r["status"] for r in done))
+    finished = [r for r in rows if r is not None]
+    return Evaluation(finished, summarize(finished, k), Counter(r["status"] for r in finished))
 
 
 def _row(sample: Mapping[str, Any], check: Check, result: ExecutionResult) -> dict[str, Any]:

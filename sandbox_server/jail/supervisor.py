@@ -24,7 +24,13 @@ from .cgroups import CgroupSlot
 from .nsjail_config import per_run_args
 from .runtime import Runtime
 
-INIT_SOURCE = (Path(__file__).parent / "init.py").read_text()
+def jail_script(name: str) -> str:
+    """The text of a script run in the jail with ``-c``: program.py, then `name`."""
+    here = Path(__file__).parent
+    return (here / "program.py").read_text() + "\n\n" + (here / name).read_text()
+
+
+INIT_SOURCE = jail_script("init.py")
 # util-linux's setpriv sets PR_SET_PDEATHSIG and execs: no preexec_fn, which
 # is unsafe in a threaded server.
 PDEATHSIG_PREFIX = ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--"] if os.path.exists("/usr/bin/setpriv") else []

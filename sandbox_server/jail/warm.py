@@ -41,11 +41,11 @@ from pathlib import Path
 from ..limits import Limits
 from .cgroups import CgroupSlot
 from .nsjail_config import JAIL_UID
-from .supervisor import PDEATHSIG_PREFIX, Outcome, SandboxFault, Supervisor, _Capped, _child_of, _clean, _kill, _reap
+from .supervisor import PDEATHSIG_PREFIX, jail_script, Outcome, SandboxFault, Supervisor, _Capped, _child_of, _clean, _kill, _reap
 
 log = logging.getLogger("sandcheck.server")
 
-ZYGOTE_SOURCE = (Path(__file__).parent / "zygote.py").read_text()
+ZYGOTE_SOURCE = jail_script("zygote.py")
 _READY_TIMEOUT_S = 20.0
 _REPORT_CAP = 4096
 _CHUNK = 65536

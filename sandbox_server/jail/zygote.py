@@ -16,6 +16,8 @@ its children), wipes /tmp, checks that nothing persistent changed (SysV IPC
 objects, its own rlimits, priority, affinity), and sends one JSON line.
 Any "dirty" answer makes the server recycle the jail.
 
+Runs after program.py's text (`load_seccomp`, `run_as_main`).
+
 argv: BPF_FD CTRL_FD
   BPF_FD   memfd: the seccomp BPF program, loaded once here (children
            inherit it: it cannot be removed).
@@ -68,23 +70,6 @@ def _warm_up():
     except ValueError as exc:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=io.StringIO())
     linecache.clearcache()
-
-
-def _load_seccomp(bpf):
-    if not bpf or len(bpf) % 8:
-        raise OSError("bad seccomp program")
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    buf = ctypes.create_string_buffer(bpf, len(bpf))
-    prog = SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
-    libc.prctl(1, 9, None, 0, 0)  # PR_SET_PDEATHSIG: if nsjail dies, so does the jail
-    if libc.prctl(38, 1, None, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
-    if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
-        raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP failed")
 
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -141,52 +126,11 @@ def _child(fds, ctrl):
     if cpu_s:
         # A per-process backstop; the server counts CPU across all processes.
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s))
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     # The zygote's own objects stay frozen (never collected, so their pages
     # are not copied by the collector); the program's objects are collected.
     gc.enable()
 
-    filename = "/tmp/main.py"
-    main = types.ModuleType("__main__")
-    main.__dict__.update({"__builtins__": builtins, "__file__": filename})
-    sys.modules["__main__"] = main
-    sys.argv = [filename]
-    lines = source.decode("utf-8", "replace").splitlines(True)
-    linecache.cache[filename] = (len(source), None, lines, filename)
-    code = 0
-    try:
-        exec(compile(source, filename, "exec", dont_inherit=True), main.__dict__)
-    except SystemExit as exc:
-        code = _exit_code(exc)
-    except BaseException as exc:
-        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
-        code = 1
-    try:
-        atexit._run_exitfuncs()
-        if "threading" in sys.modules:
-            sys.modules["threading"]._shutdown()
-    except BaseException:
-        pass
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:
-            pass
-    os._exit(code)
-
-
-def _exit_code(exc):
-    if exc.code is None:
-        return 0
-    if isinstance(exc.code, int):
-        return exc.code & 0xFF
-    try:
-        print(exc.code, file=sys.stderr)
-    except BaseException:
-        pass
-    return 1
+    run_as_main(source)
 
 
 def _serve(ctrl, baseline):
@@ -263,7 +207,7 @@ def main():
         bpf += chunk
     os.close(bpf_fd)
     try:
-        _load_seccomp(bpf)
+        load_seccomp(bpf)
     except Exception as exc:
         ctrl.sendall(json.dumps({"error": "seccomp: %s" % exc}).encode())
         os._exit(70)

@@ -1,0 +1,88 @@
+"""What both jail scripts (init.py, zygote.py) do the same way, in the jail.
+
+Not imported by the server: its text is put in front of init.py's and
+zygote.py's (see `jail_script`), and runs under the jail's Python (stdlib
+only, 3.8+). It loads the seccomp filter, and runs a program in a forked
+child as ``python /tmp/main.py`` would.
+"""
+
+import os
+import signal
+import sys
+
+
+def load_seccomp(bpf):
+    """Install a classic-BPF seccomp filter on this process and its children."""
+    import ctypes
+
+    if not bpf or len(bpf) % 8:
+        raise OSError("bad seccomp program")
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buf = ctypes.create_string_buffer(bpf, len(bpf))
+    prog = SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+    PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 38, 22, 2
+    # If nsjail dies (its own parent, the server, was killed), so does the jail.
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, None, 0, 0)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, None, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP failed")
+
+
+def run_as_main(source):
+    """In a forked child whose fds 0-3 are set: run `source`, exit as Python would."""
+    import atexit
+    import builtins
+    import linecache
+    import traceback
+    import types
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    filename = "/tmp/main.py"
+    main = types.ModuleType("__main__")
+    main.__dict__.update({"__builtins__": builtins, "__file__": filename})
+    sys.modules["__main__"] = main
+    sys.argv = [filename]
+    lines = source.decode("utf-8", "replace").splitlines(True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
+    code = 0
+    try:
+        exec(compile(source, filename, "exec", dont_inherit=True), main.__dict__)
+    except SystemExit as exc:
+        code = _exit_code(exc)
+    except BaseException as exc:
+        # Show the traceback as `python main.py` would: without this frame.
+        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
+        code = 1
+    try:
+        atexit._run_exitfuncs()
+        if "threading" in sys.modules:
+            sys.modules["threading"]._shutdown()
+    except BaseException:
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    os._exit(code)
+
+
+def _exit_code(exc):
+    """The process exit status Python itself would use for SystemExit."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    try:
+        print(exc.code, file=sys.stderr)
+    except BaseException:
+        pass
+    return 1

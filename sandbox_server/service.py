@@ -194,7 +194,7 @@ class SandboxService(pb_grpc.SandboxServicer):
             "namespaces: user, pid, mount, network, ipc, uts, cgroup",
             f"uid: jail uid 1000 mapped to outside uids {self.config.uid_base}+slot (unprivileged)",
             "root: read-only tmpfs with only the interpreter and its libraries",
-            f"seccomp: deny-list compiled by libseccomp; non-native ABIs killed",
+            "seccomp: deny-list compiled by libseccomp; non-native ABIs killed",
             {"v2": "cgroup v2: memory, pids, cpu per jail"}.get(self.executor.cgroups.mode,
                                                              "cgroup v1: memory, pids, cpuacct per jail"),
         ]

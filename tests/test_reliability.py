@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 
 from sandcheck import Client, Limits, Program, Unavailable
 from sandcheck.dispatch import Dispatcher, RetryPolicy

@@ -11,7 +11,6 @@ The jail's init loads the compiled BPF before it forks the program.
 from __future__ import annotations
 
 import errno
-import io
 import socket
 from dataclasses import dataclass
 
@@ -122,7 +121,6 @@ def build_policy() -> SeccompPolicy:
 
 
 def _export(method, text: bool = False):
-    import os
     import tempfile
 
     with tempfile.TemporaryFile() as f:

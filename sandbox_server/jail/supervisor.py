@@ -268,21 +268,27 @@ class Supervisor:
                 f"jail ended without a report (nsjail exit {proc.returncode}): "
                 + _clean(log.value()).decode(errors="replace")[-2000:]
             )
-        outcome.exit_code = init_report.get("exit_code", -1)
-        outcome.signal = init_report.get("signal", 0)
-        if outcome.signal == signal.SIGXCPU:
-            outcome.status, outcome.timeout_kind = "TIMEOUT", "CPU"
-        elif usage.oom_kills and outcome.exit_code != 0:
-            outcome.status = "MEMORY_LIMIT"
-        elif outcome.signal:
-            outcome.status = "SIGNALED"
-        elif outcome.exit_code != 0:
-            outcome.status = "NONZERO_EXIT"
-        elif outcome.stdout_truncated or outcome.stderr_truncated:
-            outcome.status = "OUTPUT_LIMIT"
-        else:
-            outcome.status = "OK"
-        return outcome
+        return classify_end(outcome, init_report, usage.oom_kills)
+
+
+def classify_end(outcome: Outcome, report: dict, oom_kills: int) -> Outcome:
+    """Status of a program the supervisor did not kill, from the init's
+    report of how it ended and the cgroup's OOM-kill count."""
+    outcome.exit_code = report.get("exit_code", -1)
+    outcome.signal = report.get("signal", 0)
+    if outcome.signal == signal.SIGXCPU:  # the per-process RLIMIT_CPU backstop
+        outcome.status, outcome.timeout_kind = "TIMEOUT", "CPU"
+    elif oom_kills and outcome.exit_code != 0:
+        outcome.status = "MEMORY_LIMIT"
+    elif outcome.signal:
+        outcome.status = "SIGNALED"
+    elif outcome.exit_code != 0:
+        outcome.status = "NONZERO_EXIT"
+    elif outcome.stdout_truncated or outcome.stderr_truncated:
+        outcome.status = "OUTPUT_LIMIT"
+    else:
+        outcome.status = "OK"
+    return outcome
 
 
 def _parse_status(buf: bytes) -> dict | None:

@@ -41,7 +41,7 @@ from pathlib import Path
 from ..limits import Limits
 from .cgroups import CgroupSlot
 from .nsjail_config import JAIL_UID
-from .supervisor import PDEATHSIG_PREFIX, jail_script, Outcome, SandboxFault, Supervisor, _Capped, _child_of, _clean, _kill, _reap
+from .supervisor import PDEATHSIG_PREFIX, classify_end, jail_script, Outcome, SandboxFault, Supervisor, _Capped, _child_of, _clean, _kill, _reap
 
 log = logging.getLogger("sandcheck.server")
 
@@ -365,21 +365,9 @@ class WarmJail:
             self.dirty = ", ".join(report["dirty"])
         elif counters.pids() != [self.zygote_pid]:
             self.dirty = "unexpected processes in the jail's cgroup"
-        outcome.exit_code = report.get("exit_code", -1)
-        outcome.signal = report.get("signal", 0)
-        if outcome.signal == signal.SIGXCPU:
-            outcome.status, outcome.timeout_kind = "TIMEOUT", "CPU"
+        classify_end(outcome, report, oom_kills)
+        if outcome.status == "TIMEOUT":
             self.dirty = self.dirty or "timeout (CPU rlimit)"
-        elif oom_kills and outcome.exit_code != 0:
-            outcome.status = "MEMORY_LIMIT"
-        elif outcome.signal:
-            outcome.status = "SIGNALED"
-        elif outcome.exit_code != 0:
-            outcome.status = "NONZERO_EXIT"
-        elif outcome.stdout_truncated or outcome.stderr_truncated:
-            outcome.status = "OUTPUT_LIMIT"
-        else:
-            outcome.status = "OK"
         return outcome
 
     def _zygote_wait_ns(self) -> int:

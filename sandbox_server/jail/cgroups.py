@@ -108,19 +108,7 @@ class CgroupSlot:
 
     def kill_all(self, timeout: float = 5.0) -> bool:
         """SIGKILL everything in the slot until it is empty; True when it is."""
-        deadline = time.monotonic() + timeout
-        while True:
-            pids = self.pids()
-            if not pids:
-                return True
-            if time.monotonic() > deadline:
-                return False
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.002)
+        return _kill_until_empty(self.pids, timeout)
 
     def remove(self) -> None:
         self.kill_all()
@@ -180,6 +168,26 @@ class CgroupTree:
             _rmdir(d)
 
 
+def _kill_until_empty(list_pids, timeout: float) -> bool:
+    """SIGKILL what `list_pids()` returns until it returns nothing; True then.
+
+    Repeated because a process may fork between the listing and the kill.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = list_pids()
+        if not pids:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.002)
+
+
 def _server_alive(instance: str) -> bool:
     try:
         pid = int(instance.rsplit("-", 1)[1])
@@ -193,19 +201,13 @@ def _server_alive(instance: str) -> bool:
 
 
 def _kill_cgroup(d: Path) -> None:
-    for _ in range(100):
+    def procs() -> list[int]:
         try:
-            pids = [int(p) for p in (d / "cgroup.procs").read_text().split()]
+            return [int(p) for p in (d / "cgroup.procs").read_text().split()]
         except OSError:
-            return
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.01)
+            return []  # already gone
+
+    _kill_until_empty(procs, 1.0)
 
 
 def _rmdir(d: Path) -> None:
@@ -354,19 +356,7 @@ class CgroupV2Slot:
             return True
         if (self.dir / "cgroup.kill").exists():
             _write(self.dir / "cgroup.kill", "1")  # atomic: no fork can escape it
-        deadline = time.monotonic() + timeout
-        while True:
-            pids = self.pids()
-            if not pids:
-                return True
-            if time.monotonic() > deadline:
-                return False
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.002)
+        return _kill_until_empty(self.pids, timeout)
 
     def remove(self) -> None:
         self.kill_all()

@@ -18,6 +18,7 @@ from ._exceptions import InvalidInput, SandcheckError
 from ._types import Limits
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+_RUN_QUEUE_WAIT_S = 300.0
 
 
 def _ks(text: str) -> list[int]:
@@ -298,7 +299,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         stdin = Path(args.stdin).read_bytes() if args.stdin else b""
     except OSError as exc:
         raise InvalidInput(f"{exc.filename}: {exc.strerror}") from None
-    with _target(args.server) as target, Client(target, **_auth_kwargs(args)) as client:
+    # A deadline: the program's own wall backstop (2x its CPU time), plus
+    # room to wait for a slot on a busy server. Past it: exit 1, UNAVAILABLE.
+    deadline = 2 * args.timeout + _RUN_QUEUE_WAIT_S
+    with _target(args.server) as target, Client(target, timeout=deadline, **_auth_kwargs(args)) as client:
         result = client.execute(source, stdin=stdin, limits=Limits.for_timeout(args.timeout, args.memory_mb))
     print(json.dumps(result.to_json()))
     return EXIT_OK if result.status == "OK" else EXIT_FAILURE

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import shutil
 import tempfile
 import threading
 from concurrent.futures import Future
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import ServerConfig
-from .jail.cgroups import open_tree
+from .jail.cgroups import server_alive, open_tree
 from .jail.nsjail_config import build_config, render
 from .jail.runtime import Runtime
 from .jail.seccomp_policy import build_policy
@@ -28,6 +29,20 @@ from .limits import Limits
 from .metrics import ExecutionObserver
 
 log = logging.getLogger("sandcheck.server")
+
+
+_WORKDIR_PREFIX = "sandcheck-server-"
+
+
+def _sweep_workdirs() -> None:
+    """Remove the private dirs of servers that were killed before cleaning up."""
+    for d in Path(tempfile.gettempdir()).glob(f"{_WORKDIR_PREFIX}*-*"):
+        try:
+            pid = int(d.name[len(_WORKDIR_PREFIX):].split("-", 1)[0])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not server_alive(pid):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class Overloaded(Exception):
@@ -56,7 +71,7 @@ class Executor:
         self._queue: queue.Queue = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
-        self._workdir = Path(tempfile.mkdtemp(prefix="sandcheck-server-"))
+        self._workdir = Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-"))
         self.runtime: Runtime | None = None
         self.cgroups = open_tree(config.cgroup_root)  # v1 or v2, whichever this host has
         self.observer: ExecutionObserver = ExecutionObserver()  # metrics and health (server.py)
@@ -81,6 +96,7 @@ class Executor:
             policy = build_policy()
         except Exception as exc:
             raise StartupError(f"cannot compile the seccomp policy (is libseccomp2 installed?): {exc}") from exc
+        _sweep_workdirs()
         config_path = self._workdir / "nsjail.cfg"
         config_path.write_text(render(build_config(self.runtime, self.config.jail)))
         try:

@@ -63,6 +63,7 @@ class RunningServer:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
         return self.proc.returncode
 
 

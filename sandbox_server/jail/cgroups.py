@@ -193,6 +193,11 @@ def _server_alive(instance: str) -> bool:
         pid = int(instance.rsplit("-", 1)[1])
     except (IndexError, ValueError):
         return False
+    return server_alive(pid)
+
+
+def server_alive(pid: int) -> bool:
+    """Is `pid` a running sandcheck server (not a pid reused by something else)?"""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:

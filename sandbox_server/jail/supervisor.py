@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..limits import Limits
 from .cgroups import CgroupSlot
+from .limit_clock import LimitClock, runqueue_wait_s
 from .nsjail_config import per_run_args
 from .runtime import Runtime
 
@@ -181,35 +182,16 @@ class Supervisor:
         if stdin:
             os.set_blocking(proc.stdin.fileno(), False)
             sel.register(proc.stdin.fileno(), selectors.EVENT_WRITE, "stdin")
-        cpu_limit_ns = limits.cpu_time_ms * 1_000_000
-        wall_deadline = start + limits.wall_time_ms / 1000
+        clock = LimitClock(limits, start, self.ncpu, slot.cpu_ns, lambda: runqueue_wait_s(slot.pids()))
         killed = ""
         while sel.get_map():
             now = time.monotonic()
             if not killed:
-                cpu = slot.cpu_ns()
-                if cpu >= cpu_limit_ns:
-                    killed = "CPU"
-                elif now >= wall_deadline:
-                    # Waiting for a CPU is not the program's time (contention; jail/warm.py).
-                    from .warm import WALL_STRETCH_MAX, runqueue_wait_s
-
-                    wall_s = limits.wall_time_ms / 1000
-                    try:
-                        waited = runqueue_wait_s(slot.pids())
-                    except (OSError, ValueError):
-                        waited = 0.0
-                    wall_deadline = start + min(wall_s + waited, WALL_STRETCH_MAX * wall_s)
-                    if now >= wall_deadline:
-                        killed = "WALL"
+                killed = clock.expired(now)
                 if killed:
                     _kill(init_pid)
-            if killed:
-                wait = 0.05
-            else:
-                # CPU use cannot outgrow ncpu x elapsed: sleep until it could.
-                wait = min(wall_deadline - now, (cpu_limit_ns - cpu) / 1e9 / self.ncpu, 0.1)
-            for key, _ in sel.select(max(wait, 0.001)):
+            wait = 0.05 if killed else clock.next_poll(now)
+            for key, _ in sel.select(wait):
                 fd, sink = key.fd, key.data
                 if sink == "stdin":
                     try:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from ..limits import Limits
 from .cgroups import CgroupSlot
+from .limit_clock import LimitClock, schedstat_wait_ns
 from .nsjail_config import JAIL_UID
 from .supervisor import PDEATHSIG_PREFIX, classify_end, jail_script, Outcome, SandboxFault, Supervisor, _Capped, _child_of, _clean, _kill, _reap
 
@@ -51,7 +52,6 @@ _REPORT_CAP = 4096
 _CHUNK = 65536
 # A program that waited for a CPU (other checks, other load) gets that time
 # back on its wall clock, up to this many times its wall limit in all.
-WALL_STRETCH_MAX = 10
 
 
 def _write(path: Path, value: str) -> None:
@@ -286,33 +286,20 @@ class WarmJail:
         ctrl = self.ctrl.fileno()
         sel.register(ctrl, selectors.EVENT_READ, "ctrl")
         answer: bytes | None = None
-        cpu_limit_ns = limits.cpu_time_ms * 1_000_000
-        wall_limit = limits.wall_time_ms / 1000
-        wall_deadline = start + wall_limit
-        hard_deadline = start + WALL_STRETCH_MAX * wall_limit
-        killed = ""
         counters = self.counters
+        clock = LimitClock(limits, start, self.sup.ncpu, counters.cpu_ns,
+                           lambda: self._runqueue_wait_s(self._zygote_wait_base))
+        killed = ""
         try:
             while sel.get_map():
                 now = time.monotonic()
                 if not killed:
-                    cpu = counters.cpu_ns()
-                    if cpu >= cpu_limit_ns:
-                        killed = "CPU"
-                    elif now >= wall_deadline:
-                        # Time spent waiting for a CPU is not the program's.
-                        waited = self._runqueue_wait_s(self._zygote_wait_base)
-                        wall_deadline = min(start + wall_limit + waited, hard_deadline)
-                        if now >= wall_deadline:
-                            killed = "WALL"
+                    killed = clock.expired(now)
                     if killed:
                         self.dirty = f"timeout ({killed})"
                         _kill(self.zygote_pid)
-                if killed:
-                    wait = 0.05
-                else:
-                    wait = min(wall_deadline - now, (cpu_limit_ns - cpu) / 1e9 / self.sup.ncpu, 0.1)
-                for key, _ in sel.select(max(wait, 0.001)):
+                wait = 0.05 if killed else clock.next_poll(now)
+                for key, _ in sel.select(wait):
                     fd, sink = key.fd, key.data
                     if sink == "ctrl":
                         try:
@@ -386,22 +373,8 @@ class WarmJail:
             return 0.0
         for pid in pids:
             if pid != self.zygote_pid:
-                longest = max(longest, _schedstat_wait_ns(pid))
+                longest = max(longest, schedstat_wait_ns(pid))
         return (longest + max(0, self._zygote_wait_ns() - zygote_base_ns)) / 1e9
-
-
-def runqueue_wait_s(pids: list[int]) -> float:
-    """Longest run-queue wait among `pids`, in seconds (the cold path's wall credit)."""
-    return max((_schedstat_wait_ns(p) for p in pids), default=0) / 1e9
-
-
-def _schedstat_wait_ns(pid: int) -> int:
-    """/proc/PID/schedstat: ns on a CPU, ns waiting on a run queue, slices."""
-    try:
-        with open(f"/proc/{pid}/schedstat") as f:
-            return int(f.read().split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 class _Retry(Exception):

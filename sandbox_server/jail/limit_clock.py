@@ -1,0 +1,68 @@
+"""When a running program has used up its time, for cold and warm jails alike.
+
+CPU time is the budget, read from the jail's cgroup counter, summed over
+every process. Wall time is a backstop for programs that sleep or block.
+Time the program's processes spent runnable but waiting for a CPU is
+contention, not the program's doing, so it is added back to the wall limit,
+up to WALL_STRETCH_MAX times that limit. More checks than cores therefore
+do not turn passing programs into timeouts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..limits import Limits
+
+WALL_STRETCH_MAX = 10
+_MAX_POLL_S = 0.1
+
+
+class LimitClock:
+    """Polled by a supervisor loop: `expired()` names the limit used up, if any."""
+
+    def __init__(self, limits: Limits, start: float, ncpu: int, cpu_ns: Callable[[], int],
+                 runqueue_wait_s: Callable[[], float]) -> None:
+        self.cpu_limit_ns = limits.cpu_time_ms * 1_000_000
+        self.wall_s = limits.wall_time_ms / 1000
+        self.start = start
+        self.ncpu = max(1, ncpu)
+        self.wall_deadline = start + self.wall_s
+        self._cpu_ns = cpu_ns
+        self._runqueue_wait_s = runqueue_wait_s
+        self._cpu = 0
+
+    def expired(self, now: float) -> str:
+        """"CPU" or "WALL" once that limit is used up; "" while neither is."""
+        self._cpu = self._cpu_ns()
+        if self._cpu >= self.cpu_limit_ns:
+            return "CPU"
+        if now >= self.wall_deadline:
+            try:
+                waited = self._runqueue_wait_s()
+            except (OSError, ValueError):
+                waited = 0.0
+            self.wall_deadline = self.start + min(self.wall_s + waited, WALL_STRETCH_MAX * self.wall_s)
+            if now >= self.wall_deadline:
+                return "WALL"
+        return ""
+
+    def next_poll(self, now: float) -> float:
+        """Seconds to sleep before a limit could be reached: CPU use cannot
+        outgrow ncpu x elapsed time."""
+        cpu_left_s = (self.cpu_limit_ns - self._cpu) / 1e9 / self.ncpu
+        return max(0.001, min(self.wall_deadline - now, cpu_left_s, _MAX_POLL_S))
+
+
+def runqueue_wait_s(pids: list[int]) -> float:
+    """Longest run-queue wait among `pids`, in seconds."""
+    return max((schedstat_wait_ns(p) for p in pids), default=0) / 1e9
+
+
+def schedstat_wait_ns(pid: int) -> int:
+    """/proc/PID/schedstat: ns on a CPU, ns waiting on a run queue, slices."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0

@@ -10,7 +10,7 @@ the program off PID 1, forwards termination signals to it, kills whatever the
 program left behind once it exits, and reports how the program ended on a
 channel the program cannot reach.
 
-Runs after program.py's text (`load_seccomp`, `run_as_main`).
+Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`).
 
 argv: PAYLOAD_FD GO_FD STATUS_FD REPORT_FD
   PAYLOAD_FD  memfd: u32 little-endian BPF length, the seccomp BPF program,
@@ -89,10 +89,7 @@ def main():
         except InterruptedError:
             continue
         if pid == child:
-            if os.WIFSIGNALED(wstatus):
-                result = {"exit_code": -1, "signal": os.WTERMSIG(wstatus)}
-            else:
-                result = {"exit_code": os.WEXITSTATUS(wstatus), "signal": 0}
+            result = how_it_ended(wstatus)
             # Whatever the program left behind dies with it.
             try:
                 os.kill(-1, signal.SIGKILL)

@@ -75,6 +75,13 @@ def run_as_main(source):
     os._exit(code)
 
 
+def how_it_ended(wstatus):
+    """The report line for a reaped program: its exit code, or the signal that ended it."""
+    if os.WIFSIGNALED(wstatus):
+        return {"exit_code": -1, "signal": os.WTERMSIG(wstatus)}
+    return {"exit_code": os.WEXITSTATUS(wstatus), "signal": 0}
+
+
 def _exit_code(exc):
     """The process exit status Python itself would use for SystemExit."""
     if exc.code is None:

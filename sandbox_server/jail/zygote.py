@@ -16,7 +16,7 @@ its children), wipes /tmp, checks that nothing persistent changed (SysV IPC
 objects, its own rlimits, priority, affinity), and sends one JSON line.
 Any "dirty" answer makes the server recycle the jail.
 
-Runs after program.py's text (`load_seccomp`, `run_as_main`).
+Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`).
 
 argv: BPF_FD CTRL_FD
   BPF_FD   memfd: the seccomp BPF program, loaded once here (children
@@ -161,10 +161,7 @@ def _serve(ctrl, baseline):
             except InterruptedError:
                 continue
             if pid == child:
-                if os.WIFSIGNALED(wstatus):
-                    result = {"exit_code": -1, "signal": os.WTERMSIG(wstatus)}
-                else:
-                    result = {"exit_code": os.WEXITSTATUS(wstatus), "signal": 0}
+                result = how_it_ended(wstatus)
         # Whatever the program left behind dies with it (PID 1 is spared).
         try:
             os.kill(-1, signal.SIGKILL)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import ServerConfig
-from .jail.cgroups import server_alive, open_tree
+from .jail.cgroups import instance_alive, instance_name, open_tree
 from .jail.nsjail_config import build_config, render
 from .jail.runtime import Runtime
 from .jail.seccomp_policy import build_policy
@@ -31,17 +31,13 @@ from .metrics import ExecutionObserver
 log = logging.getLogger("sandcheck.server")
 
 
-_WORKDIR_PREFIX = "sandcheck-server-"
+_WORKDIR_PREFIX = "sandcheck."  # sandcheck.<instance>.<random>
 
 
 def _sweep_workdirs() -> None:
     """Remove the private dirs of servers that were killed before cleaning up."""
-    for d in Path(tempfile.gettempdir()).glob(f"{_WORKDIR_PREFIX}*-*"):
-        try:
-            pid = int(d.name[len(_WORKDIR_PREFIX):].split("-", 1)[0])
-        except ValueError:
-            continue
-        if pid != os.getpid() and not server_alive(pid):
+    for d in Path(tempfile.gettempdir()).glob(f"{_WORKDIR_PREFIX}server-*"):
+        if not instance_alive(d.name.split(".")[1]):
             shutil.rmtree(d, ignore_errors=True)
 
 
@@ -71,7 +67,7 @@ class Executor:
         self._queue: queue.Queue = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
-        self._workdir = Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-"))
+        self._workdir = Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{instance_name()}."))
         self.runtime: Runtime | None = None
         self.cgroups = open_tree(config.cgroup_root)  # v1 or v2, whichever this host has
         self.observer: ExecutionObserver = ExecutionObserver()  # metrics and health (server.py)
@@ -108,9 +104,7 @@ class Executor:
         self._self_test(slots[0])
         if self.config.jail_mode not in ("warm", "cold"):
             raise StartupError(f"jail_mode must be warm or cold, not {self.config.jail_mode!r}")
-        if self.config.jail_mode == "warm" and not all(hasattr(s, "dirs") for s in slots):
-            log.warning("warm jails need cgroup v1 slots for now; running cold jails (one per execution)")
-        elif self.config.jail_mode == "warm":
+        if self.config.jail_mode == "warm":
             self._warm = [WarmSlot(self.supervisor, slot, self.config.uid_base + i, self.config.jail.max_tasks,
                                    self.config.warm_max_checks, self.config.default_limits)
                           for i, slot in enumerate(slots)]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox_server.jail.cgroups import instance_name
+
 from sandcheck import Client
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,7 +76,7 @@ def server() -> Iterator[RunningServer]:
     assert s.stop() == 0
     # The server removed its cgroup subtree on a clean stop.
     for root in CGROUP_ROOTS:
-        assert not (root / f"server-{s.proc.pid}").exists()
+        assert not list(root.glob(f"server-*-{s.proc.pid}"))
 
 
 @pytest.fixture()
@@ -85,7 +87,7 @@ def client(server: RunningServer) -> Iterator[Client]:
 
 def jail_processes(server_pid: int) -> list[int]:
     """Processes still in the server's jail cgroups (there should be none between runs)."""
-    base = Path("/sys/fs/cgroup/pids/sandcheck") / f"server-{server_pid}"
+    base = Path("/sys/fs/cgroup/pids/sandcheck") / instance_name(server_pid)
     pids: list[int] = []
     for slot in base.glob("slot-*"):
         pids += [int(p) for p in (slot / "cgroup.procs").read_text().split()]

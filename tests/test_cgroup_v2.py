@@ -84,7 +84,7 @@ def test_tree_enables_controllers_down_to_the_instance(tmp_path: Path) -> None:
     tree = CgroupV2Tree("sandcheck", mount, own="/system.slice/sandcheck.service")
     tree.create()
     parent = mount / "system.slice" / "sandcheck.service"
-    inst = parent / "sandcheck" / f"server-{os.getpid()}"
+    inst = parent / "sandcheck" / cgroups.instance_name()
     assert tree.base == {"unified": inst}
     for d in (parent, parent / "sandcheck", inst):
         assert (d / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
@@ -158,7 +158,7 @@ def test_sweep_removes_dead_instances_only(tmp_path: Path, monkeypatch: pytest.M
     tree = CgroupV2Tree("sandcheck", mount, own="/")
     tree.create()
     top = mount / "sandcheck"
-    dead = top / "server-999999999" / "slot-0"
+    dead = top / "server-12345-999999999" / "slot-0"
     dead.mkdir(parents=True)
     populate(dead)
     removed: list[Path] = []

@@ -29,7 +29,7 @@ sys.exit(server.main(["--listen", sys.argv[1]]))
 
 
 def _nobody_dirs() -> set[Path]:
-    return {p for p in Path("/tmp").glob("sandcheck-server-*") if p.stat().st_uid == 65534}
+    return {p for p in Path("/tmp").glob("sandcheck.server-*") if p.stat().st_uid == 65534}
 
 
 def test_server_refuses_to_start_as_nobody() -> None:

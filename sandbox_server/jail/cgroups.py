@@ -1,13 +1,20 @@
-"""Per-execution cgroups owned by the supervisor (cgroup v1).
+"""Per-slot cgroups owned by the server, on cgroup v1 or v2.
 
-The supervisor, not nsjail, owns the cgroups: it moves the jail's init into
-them before the program starts, so it can read what nsjail deletes with its
+The server, not nsjail, owns the cgroups: it moves a jail's PID 1 into them
+before any program starts, so it can read what nsjail would delete with its
 own cgroups (OOM kills, peak memory, CPU time) and tell a timeout from an OOM
 kill, which both end with SIGKILL.
 
-Layout: /sys/fs/cgroup/<controller>/<root>/<instance>/<slot>. One slot is a
-concurrency slot, reused from run to run (creating a memory cgroup is slow).
-A restarted server removes the instances its killed predecessors left.
+One slot is one concurrency slot, reused from run to run (creating a memory
+cgroup is slow). Both hierarchies offer the same slot interface, so neither
+the cold nor the warm runner knows which one the host has:
+
+    prepare / attach / usage / pids / kill_all / remove     a cold run
+    child / unlimit / set_memory_limit / counters           a warm jail
+
+Layouts (a restarted server removes the instances its killed predecessors left):
+    v1: /sys/fs/cgroup/<controller>/<root>/server-<pid>/slot-N
+    v2: /sys/fs/cgroup/<own cgroup>/<root>/server-<pid>/slot-N
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-CGROUP_V1 = Path("/sys/fs/cgroup")
+CGROUP_MOUNT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("memory", "pids", "cpuacct")
 
 
@@ -42,6 +49,10 @@ def _write(path: Path, value: str) -> None:
         f.write(value)
 
 
+def _mkdir(path: Path) -> None:
+    path.mkdir(exist_ok=True)
+
+
 def _read_int(path: Path) -> int:
     return int(path.read_text().split()[0])
 
@@ -54,36 +65,137 @@ def _read_field(path: Path, key: str) -> int:
     return 0
 
 
+def _field(text: bytes, key: bytes) -> int:
+    for line in text.split(b"\n"):
+        if line.startswith(key + b" "):
+            return int(line.split()[1])
+    return 0
+
+
+class Counters:
+    """One slot's counters as open files, read and reset per check without a
+    path lookup each time (a warm check reads them several times)."""
+
+    def __init__(self, paths: dict[str, Path]) -> None:
+        flags = {"cpu": os.O_RDWR, "peak": os.O_RDWR}
+        self.fds = {k: os.open(p, flags.get(k, os.O_RDONLY) | os.O_CLOEXEC) for k, p in paths.items()}
+
+    def read(self, name: str) -> bytes:
+        return os.pread(self.fds[name], 4096, 0)
+
+    def pids(self) -> list[int]:
+        return [int(p) for p in self.read("procs").split()]
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds = {}
+
+
+class V1Counters(Counters):
+    """cpuacct.usage and memory.max_usage_in_bytes reset to 0 per check."""
+
+    def cpu_ns(self) -> int:
+        return int(self.read("cpu"))
+
+    def peak_memory(self) -> int:
+        return int(self.read("peak"))
+
+    def oom_kills(self) -> int:
+        return _field(self.read("oom"), b"oom_kill")
+
+    def reset(self) -> None:
+        os.pwrite(self.fds["cpu"], b"0", 0)
+        try:
+            os.pwrite(self.fds["peak"], b"0", 0)
+        except OSError:
+            pass
+
+
+class V2Counters(Counters):
+    """cpu.stat cannot be reset: a baseline per check. memory.peak resets per
+    open file on kernels >= 6.12; before that it is the slot's lifetime peak,
+    an over-estimate that never weakens the limit."""
+
+    _cpu_base_usec = 0
+
+    def cpu_ns(self) -> int:
+        return (_field(self.read("cpu"), b"usage_usec") - self._cpu_base_usec) * 1000
+
+    def peak_memory(self) -> int:
+        return int(self.read("peak").split()[0])
+
+    def oom_kills(self) -> int:
+        return _field(self.read("oom"), b"oom_kill")
+
+    def reset(self) -> None:
+        self._cpu_base_usec = _field(self.read("cpu"), b"usage_usec")
+        try:
+            os.pwrite(self.fds["peak"], b"reset\n", 0)
+        except OSError:
+            pass
+
+
+# -- cgroup v1 --------------------------------------------------------------
+
+
 class CgroupSlot:
-    """The memory, pids and cpuacct cgroups of one concurrency slot."""
+    """The memory, pids and cpuacct v1 cgroups of one concurrency slot."""
 
     def __init__(self, base: dict[str, Path], name: str) -> None:
         self.dirs = {c: base[c] / name for c in CONTROLLERS}
         for d in self.dirs.values():
-            d.mkdir(exist_ok=True)
-        mem = self.dirs["memory"]
+            _mkdir(d)
         # No swap on a jail: memory over the limit is an OOM kill, not swapping.
-        _try_write(mem / "memory.swappiness", "0")
+        _try_write(self.dirs["memory"] / "memory.swappiness", "0")
         self._oom_base = 0
         self._pids_base = 0
+        self._memory = 0
 
     def prepare(self, memory_bytes: int, max_tasks: int) -> None:
         """Set limits and reset counters before a run."""
         mem = self.dirs["memory"]
         self.kill_all()
-        memsw = mem / "memory.memsw.limit_in_bytes"
-        # memsw (memory+swap) may never be below the memory limit: raise it
-        # first when raising, lower it last when lowering.
-        if memsw.exists():
-            _try_write(memsw, str(memory_bytes))
-        _write(mem / "memory.limit_in_bytes", str(memory_bytes))
-        if memsw.exists():
-            _write(memsw, str(memory_bytes))
+        self.set_memory_limit(memory_bytes)
         _try_write(mem / "memory.max_usage_in_bytes", "0")
         _write(self.dirs["pids"] / "pids.max", str(max_tasks))
         _write(self.dirs["cpuacct"] / "cpuacct.usage", "0")
         self._oom_base = _read_field(mem / "memory.oom_control", "oom_kill")
         self._pids_base = _read_field(self.dirs["pids"] / "pids.events", "max")
+
+    def set_memory_limit(self, memory_bytes: int) -> None:
+        """memsw (memory+swap) may never be below the memory limit: try it
+        first (that works when raising), then the limit, then memsw again
+        (that works when lowering). OSError when the kernel cannot reclaim
+        down to a lower limit."""
+        if memory_bytes == self._memory:
+            return
+        mem = self.dirs["memory"]
+        memsw = mem / "memory.memsw.limit_in_bytes"
+        has_memsw = memsw.exists()
+        if has_memsw:
+            _try_write(memsw, str(memory_bytes))
+        _write(mem / "memory.limit_in_bytes", str(memory_bytes))
+        if has_memsw:
+            _write(memsw, str(memory_bytes))
+        self._memory = memory_bytes
+
+    def unlimit(self) -> None:
+        """No limits on this slot itself: a child cgroup carries them."""
+        mem = self.dirs["memory"]
+        for name in ("memory.memsw.limit_in_bytes", "memory.limit_in_bytes"):
+            if (mem / name).exists():
+                _write(mem / name, "-1")
+        self._memory = -1
+        _write(self.dirs["pids"] / "pids.max", "max")
+
+    def child(self, name: str) -> "CgroupSlot":
+        return CgroupSlot(self.dirs, name)
+
+    def counters(self) -> V1Counters:
+        mem = self.dirs["memory"]
+        return V1Counters({"cpu": self.dirs["cpuacct"] / "cpuacct.usage", "peak": mem / "memory.max_usage_in_bytes",
+                           "oom": mem / "memory.oom_control", "procs": self.dirs["pids"] / "cgroup.procs"})
 
     def attach(self, pid: int) -> None:
         """Move `pid` (and so every process it later creates) into this slot."""
@@ -117,14 +229,14 @@ class CgroupSlot:
 
 
 class CgroupTree:
-    """The server instance's cgroup subtree, with one `CgroupSlot` per slot."""
+    """The server instance's v1 subtree, with one `CgroupSlot` per slot."""
 
     mode = "v1"
 
-    def __init__(self, root: str = "sandcheck", mount: Path = CGROUP_V1) -> None:
+    def __init__(self, root: str = "sandcheck", mount: Path = CGROUP_MOUNT) -> None:
         self.mount = mount
         self.root = root
-        self.instance = f"server-{os.getpid()}"
+        self.instance = instance_name()
         self.base: dict[str, Path] = {}
 
     def create(self) -> None:
@@ -135,11 +247,11 @@ class CgroupTree:
                 raise CgroupError(f"cgroup v1 controller '{c}' is not mounted at {ctrl}")
             root = ctrl / self.root
             try:
-                root.mkdir(exist_ok=True)
+                _mkdir(root)
             except OSError as exc:
                 raise CgroupError(f"cannot create {root}: {exc.strerror}; run as root or delegate it") from exc
             self.base[c] = root / self.instance
-            self.base[c].mkdir(exist_ok=True)
+            _mkdir(self.base[c])
         self.sweep()
 
     def sweep(self) -> int:
@@ -148,12 +260,9 @@ class CgroupTree:
         for c in CONTROLLERS:
             root = self.mount / c / self.root
             for inst in root.iterdir() if root.is_dir() else []:
-                if not inst.is_dir() or inst.name == self.instance or _server_alive(inst.name):
+                if not inst.is_dir() or inst.name == self.instance or instance_alive(inst.name):
                     continue
-                for slot in [p for p in inst.iterdir() if p.is_dir()]:
-                    _kill_cgroup(slot)
-                    _rmdir(slot)
-                _rmdir(inst)
+                _remove_instance(inst)
                 swept += 1
         return swept
 
@@ -162,10 +271,7 @@ class CgroupTree:
 
     def remove(self) -> None:
         for d in self.base.values():
-            for slot in [p for p in d.iterdir() if p.is_dir()]:
-                _kill_cgroup(slot)
-                _rmdir(slot)
-            _rmdir(d)
+            _remove_instance(d)
 
 
 def _kill_until_empty(list_pids, timeout: float) -> bool:
@@ -188,24 +294,39 @@ def _kill_until_empty(list_pids, timeout: float) -> bool:
         time.sleep(0.002)
 
 
-def _server_alive(instance: str) -> bool:
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
     try:
-        pid = int(instance.rsplit("-", 1)[1])
-    except (IndexError, ValueError):
-        return False
-    return server_alive(pid)
-
-
-def server_alive(pid: int) -> bool:
-    """Is `pid` a running sandcheck server (not a pid reused by something else)?"""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def instance_name(pid: int | None = None) -> str:
+    """`server-<start time>-<pid>`: names a server's cgroups and files so that a
+    later server can tell whether their owner still runs (a pid alone may be
+    reused). The pid comes last, where servers before this naming look for it."""
+    pid = os.getpid() if pid is None else pid
+    return f"server-{_start_time(pid)}-{pid}"
+
+
+def instance_alive(name: str) -> bool:
+    """Does the process that `instance_name()` named still run? A name without
+    a start time counts as alive while its pid exists: never sweep a live server."""
+    parts = name.split("-")
+    try:
+        pid = int(parts[-1])
+    except ValueError:
         return False
-    return b"sandcheck" in cmdline or b"sandbox_server" in cmdline
+    start = _start_time(pid)
+    return len(parts) >= 2 and start is not None and (len(parts) < 3 or parts[-2] == start)
 
 
 def _kill_cgroup(d: Path) -> None:
+    if (d / "cgroup.kill").exists():
+        _try_write(d / "cgroup.kill", "1")  # v2, atomic: no fork can escape it
+
     def procs() -> list[int]:
         try:
             return [int(p) for p in (d / "cgroup.procs").read_text().split()]
@@ -215,8 +336,15 @@ def _kill_cgroup(d: Path) -> None:
     _kill_until_empty(procs, 1.0)
 
 
+def _remove_instance(inst: Path) -> None:
+    for slot in [p for p in inst.iterdir() if p.is_dir()]:
+        _kill_cgroup(slot)
+        _rmdir(slot)
+    _rmdir(inst)
+
+
 def _rmdir(d: Path) -> None:
-    # A slot may hold a nested cgroup (the warm path's jail, jail/warm.py).
+    # A slot may hold a nested cgroup (a warm jail's, jail/warm.py).
     for sub in [p for p in d.iterdir() if p.is_dir()] if d.is_dir() else []:
         _kill_cgroup(sub)
         _rmdir(sub)
@@ -239,31 +367,29 @@ def _try_write(path: Path, value: str) -> None:
         pass
 
 
-# -- cgroup v2 ------------------------------------------------------------
+# -- cgroup v2 ----------------------------------------------------------------
 #
-# Most current hosts and Kubernetes nodes mount only the unified (v2)
-# hierarchy. The slot interface is the same as v1's; the files differ:
-#   memory.max (+ memory.swap.max 0)  the memory limit, no swap
-#   memory.events "oom_kill"          OOM kills (a counter: read a baseline)
-#   memory.peak                       peak memory (reset per fd on >= 6.12)
-#   pids.max / pids.events "max"      the process limit and its hits
-#   cpu.stat "usage_usec"             CPU time (not resettable: a baseline)
-#   cgroup.kill                       kills the whole subtree at once (>= 5.14)
-# The tree lives under the server's own cgroup (from /proc/self/cgroup), so a
+# Current hosts and Kubernetes nodes mount only the unified (v2) hierarchy.
+# The tree lives below the server's own cgroup (from /proc/self/cgroup), so a
 # systemd unit with Delegate=yes or a container's cgroup namespace both work.
+# Two kernel rules shape `CgroupV2Tree.create`:
+# - a cgroup offers a controller to its children only if its parent enabled
+#   it in cgroup.subtree_control (else writing "+memory" fails with ENOENT);
+# - a non-root cgroup with processes cannot enable controllers for children
+#   (EBUSY, "no internal processes"): its processes must move to a leaf.
 
 V2_CONTROLLERS = ("memory", "pids", "cpu")
-# Where the server's own processes move when its cgroup must become an inner
-# node: v2 lets a cgroup hand controllers to children only if it holds no
-# processes itself ("no internal processes").
+# Where the server's own processes move when its cgroup must become an inner node.
 V2_SERVER_LEAF = "sandcheck-server"
+_V2_FIX = ("run the server in a cgroup it may manage: as root on the host, under systemd with Delegate=yes "
+           "(deploy/systemd), or in a container with a writable cgroup (deploy/k8s)")
 
 
-def detect(mount: Path = CGROUP_V1) -> str:
+def detect(mount: Path = CGROUP_MOUNT) -> str:
     """'v2' or 'v1', whichever hierarchy holds the controllers; CgroupError if neither.
 
-    A hybrid host (v1 controllers plus an empty unified mount, like this
-    machine) is v1: the controllers are bound to v1 and v2 cannot use them.
+    A hybrid host (v1 controllers plus an empty unified mount, like the
+    project's development machine) is v1: the controllers are bound to v1.
     """
     controllers = mount / "cgroup.controllers"
     if controllers.exists():
@@ -287,12 +413,26 @@ def own_cgroup(proc_self_cgroup: Path = Path("/proc/self/cgroup")) -> str:
     return "/"
 
 
+def _controllers(cg: Path) -> set[str]:
+    try:
+        return set((cg / "cgroup.controllers").read_text().split())
+    except OSError:
+        return set()
+
+
+def _subtree(cg: Path) -> set[str]:
+    try:
+        return set((cg / "cgroup.subtree_control").read_text().replace("+", "").split())
+    except OSError:
+        return set()
+
+
 class CgroupV2Slot:
     """One concurrency slot: one v2 cgroup carrying memory, pids and cpu."""
 
     def __init__(self, base: Path, name: str) -> None:
         self.dir = base / name
-        self.dir.mkdir(exist_ok=True)
+        _mkdir(self.dir)
         self._cpu_base_usec = 0
         self._oom_base = 0
         self._pids_base = 0
@@ -301,21 +441,35 @@ class CgroupV2Slot:
     def prepare(self, memory_bytes: int, max_tasks: int) -> None:
         """Set limits and take counter baselines before a run."""
         self.kill_all()
-        _write(self.dir / "memory.max", str(memory_bytes))
-        # No swap on a jail: over the limit is an OOM kill, not swapping.
-        _try_write(self.dir / "memory.swap.max", "0")
+        self.set_memory_limit(memory_bytes)
         _write(self.dir / "pids.max", str(max_tasks))
         self._cpu_base_usec = _read_field(self.dir / "cpu.stat", "usage_usec")
         self._oom_base = _read_field(self.dir / "memory.events", "oom_kill")
         self._pids_base = _read_field(self.dir / "pids.events", "max")
         self._reset_peak()
 
-    def _reset_peak(self) -> None:
-        """Reset memory.peak for this run if the kernel can (a write resets it per fd).
+    def set_memory_limit(self, memory_bytes: int) -> None:
+        _write(self.dir / "memory.max", str(memory_bytes))
+        # No swap on a jail: over the limit is an OOM kill, not swapping.
+        _try_write(self.dir / "memory.swap.max", "0")
 
-        Older kernels (< 6.12) refuse the write; memory.peak is then the
-        slot's lifetime peak, an over-estimate that never weakens the limit.
-        """
+    def unlimit(self) -> None:
+        """No limits on this slot itself, and its controllers handed to a child that carries them."""
+        _write(self.dir / "memory.max", "max")
+        _write(self.dir / "pids.max", "max")
+        _write(self.dir / "cgroup.subtree_control", " ".join(f"+{c}" for c in V2_CONTROLLERS))
+
+    def child(self, name: str) -> "CgroupV2Slot":
+        return CgroupV2Slot(self.dir, name)
+
+    def counters(self) -> V2Counters:
+        c = V2Counters({"cpu": self.dir / "cpu.stat", "peak": self.dir / "memory.peak",
+                        "oom": self.dir / "memory.events", "procs": self.dir / "cgroup.procs"})
+        c.reset()
+        return c
+
+    def _reset_peak(self) -> None:
+        """Reset memory.peak for this run if the kernel can (a write resets it per fd)."""
         if self._peak_file is not None:
             self._peak_file.close()
             self._peak_file = None
@@ -376,43 +530,70 @@ class CgroupV2Tree:
 
     mode = "v2"
 
-    def __init__(self, root: str = "sandcheck", mount: Path = CGROUP_V1, own: str | None = None) -> None:
+    def __init__(self, root: str = "sandcheck", mount: Path = CGROUP_MOUNT, own: str | None = None) -> None:
         self.mount = mount
         self.root = root
-        self.instance = f"server-{os.getpid()}"
+        self.instance = instance_name()
         self.parent = mount / (own if own is not None else own_cgroup()).lstrip("/")
         self.base: dict[str, Path] = {}
+        self.delegated: list[str] = []  # what create() changed above its own subtree, for logs and doctor
 
     def create(self) -> None:
-        """Enable the controllers down to the instance, then sweep dead instances."""
+        """Delegate the controllers down to the instance, then sweep dead instances."""
+        self.delegate()
         enable = " ".join(f"+{c}" for c in V2_CONTROLLERS)
-        self._enable(self.parent, enable)
         top = self.parent / self.root
         inst = top / self.instance
         try:
-            top.mkdir(exist_ok=True)
+            _mkdir(top)
             _write(top / "cgroup.subtree_control", enable)
-            inst.mkdir(exist_ok=True)
+            _mkdir(inst)
             _write(inst / "cgroup.subtree_control", enable)
         except OSError as exc:
-            raise CgroupError(f"cannot set up {inst}: {exc.strerror}; run as root or delegate the cgroup") from exc
+            raise CgroupError(f"cannot set up {inst}: {exc.strerror}; {_V2_FIX}") from exc
         self.base = {"unified": inst}
         self.sweep()
 
-    def _enable(self, parent: Path, enable: str) -> None:
-        """Hand the controllers to `parent`'s children, moving its own processes to a leaf if needed."""
-        control = parent / "cgroup.subtree_control"
+    def delegate(self) -> None:
+        """Make memory, pids and cpu available to children of the server's own cgroup.
+
+        From the top of the mount down to the server's cgroup, each cgroup
+        must enable for its children what the next one lacks. Only the
+        server's own cgroup may be emptied into a leaf (its processes are
+        ours); another cgroup on the way that holds processes is refused.
+        """
+        chain = [self.parent, *self.parent.parents]
+        chain = [c for c in reversed(chain) if c == self.mount or self.mount in c.parents]
+        for upper, lower in zip(chain, chain[1:]):
+            missing = [c for c in V2_CONTROLLERS if c not in _controllers(lower)]
+            if missing:
+                self._enable(upper, missing, may_move=False)
+        missing = [c for c in V2_CONTROLLERS if c not in _subtree(self.parent)]
+        if missing:
+            self._enable(self.parent, missing, may_move=True)
+
+    def _enable(self, cg: Path, controllers: list[str], may_move: bool) -> None:
+        control = cg / "cgroup.subtree_control"
+        enable = " ".join(f"+{c}" for c in controllers)
         try:
             _write(control, enable)
+            self.delegated.append(f"{enable} in {control}")
             return
         except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                lacking = [c for c in controllers if c not in _controllers(cg)]
+                raise CgroupError(f"cannot enable {enable} in {control}: {cg} itself lacks {' '.join(lacking)} "
+                                  f"and its parent cannot hand them down; {_V2_FIX}") from exc
             if exc.errno != errno.EBUSY:
-                raise CgroupError(f"cannot enable {enable} in {control}: {exc.strerror}; "
-                                  "run as root or delegate the cgroup (systemd Delegate=yes)") from exc
-        # EBUSY: the parent holds processes (a container's or unit's own cgroup).
-        leaf = parent / V2_SERVER_LEAF
-        leaf.mkdir(exist_ok=True)
-        for pid in (parent / "cgroup.procs").read_text().split():
+                raise CgroupError(f"cannot enable {enable} in {control}: {exc.strerror}; {_V2_FIX}") from exc
+            if not may_move:
+                raise CgroupError(f"cannot enable {enable} in {control}: {cg} holds processes that are not the "
+                                  f"server's (cgroup v2 gives controllers only to cgroups without processes); "
+                                  f"{_V2_FIX}") from exc
+        # EBUSY in the server's own cgroup (a container's or a unit's): move its processes to a leaf.
+        leaf = cg / V2_SERVER_LEAF
+        _mkdir(leaf)
+        for pid in (cg / "cgroup.procs").read_text().split():
             try:
                 _write(leaf / "cgroup.procs", pid)
             except OSError:
@@ -420,16 +601,18 @@ class CgroupV2Tree:
         try:
             _write(control, enable)
         except OSError as exc:
-            raise CgroupError(f"cannot enable {enable} in {control}: {exc.strerror}") from exc
+            raise CgroupError(f"cannot enable {enable} in {control} after moving its processes to {leaf}: "
+                              f"{exc.strerror}; {_V2_FIX}") from exc
+        self.delegated.append(f"moved processes of {cg} to {leaf}; {enable} in {control}")
 
     def sweep(self) -> int:
         """Kill and remove every other instance whose server is gone; return how many."""
         top = self.parent / self.root
         swept = 0
         for inst in top.iterdir() if top.is_dir() else []:
-            if not inst.is_dir() or inst.name == self.instance or _server_alive(inst.name):
+            if not inst.is_dir() or inst.name == self.instance or instance_alive(inst.name):
                 continue
-            self._remove_instance(inst)
+            _remove_instance(inst)
             swept += 1
         return swept
 
@@ -438,16 +621,7 @@ class CgroupV2Tree:
 
     def remove(self) -> None:
         for inst in self.base.values():
-            self._remove_instance(inst)
-
-    @staticmethod
-    def _remove_instance(inst: Path) -> None:
-        for slot in [p for p in inst.iterdir() if p.is_dir()]:
-            if (slot / "cgroup.kill").exists():
-                _try_write(slot / "cgroup.kill", "1")
-            _kill_cgroup(slot)
-            _rmdir(slot)
-        _rmdir(inst)
+            _remove_instance(inst)
 
 
 class MissingCgroups:
@@ -466,7 +640,7 @@ class MissingCgroups:
         pass
 
 
-def open_tree(root: str = "sandcheck", mount: Path = CGROUP_V1) -> CgroupTree | CgroupV2Tree | MissingCgroups:
+def open_tree(root: str = "sandcheck", mount: Path = CGROUP_MOUNT) -> CgroupTree | CgroupV2Tree | MissingCgroups:
     """The tree for whichever hierarchy this host has. Errors surface at create()."""
     try:
         mode = detect(mount)

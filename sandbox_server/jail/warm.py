@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 from ..limits import Limits
-from .cgroups import CgroupSlot
+from .cgroups import Counters
 from .limit_clock import LimitClock, schedstat_wait_ns
 from .nsjail_config import JAIL_UID
 from .supervisor import PDEATHSIG_PREFIX, classify_end, jail_script, Outcome, SandboxFault, Supervisor, _Capped, _child_of, _clean, _kill, _reap
@@ -50,80 +50,12 @@ ZYGOTE_SOURCE = jail_script("zygote.py")
 _READY_TIMEOUT_S = 20.0
 _REPORT_CAP = 4096
 _CHUNK = 65536
-# A program that waited for a CPU (other checks, other load) gets that time
-# back on its wall clock, up to this many times its wall limit in all.
-
-
-def _write(path: Path, value: str) -> None:
-    with open(path, "w") as f:
-        f.write(value)
-
-
-def _read_int(path: Path) -> int:
-    with open(path) as f:
-        return int(f.read().split()[0])
-
-
-def _read_field(path: Path, key: str) -> int:
-    with open(path) as f:
-        for line in f:
-            k, _, v = line.partition(" ")
-            if k == key:
-                return int(v)
-    return 0
-
-
-class _Counters:
-    """Open cgroup files of one jail's cgroups, read and reset per check
-    without a path lookup each time (this runs several times per check)."""
-
-    def __init__(self, cg: CgroupSlot, zygote_pid: int) -> None:
-        mem, cpu, pids = (str(cg.dirs[c]) for c in ("memory", "cpuacct", "pids"))
-        self.fds = [
-            os.open(f"{cpu}/cpuacct.usage", os.O_RDWR | os.O_CLOEXEC),
-            os.open(f"{mem}/memory.max_usage_in_bytes", os.O_RDWR | os.O_CLOEXEC),
-            os.open(f"{mem}/memory.oom_control", os.O_RDONLY | os.O_CLOEXEC),
-            os.open(f"{pids}/cgroup.procs", os.O_RDONLY | os.O_CLOEXEC),
-            # The zygote's run-queue wait, read at the start of every check.
-            os.open(f"/proc/{zygote_pid}/schedstat", os.O_RDONLY | os.O_CLOEXEC),
-        ]
-        self.cpu, self.maxmem, self.oom, self.procs, self.schedstat = self.fds
-
-    def read(self, fd: int) -> bytes:
-        return os.pread(fd, 4096, 0)
-
-    def cpu_ns(self) -> int:
-        return int(self.read(self.cpu))
-
-    def peak_memory(self) -> int:
-        return int(self.read(self.maxmem))
-
-    def oom_kills(self) -> int:
-        for line in self.read(self.oom).split(b"\n"):
-            if line.startswith(b"oom_kill "):
-                return int(line.split()[1])
-        return 0
-
-    def pids(self) -> list[int]:
-        return [int(p) for p in self.read(self.procs).split()]
-
-    def reset(self) -> None:
-        os.pwrite(self.cpu, b"0", 0)
-        try:
-            os.pwrite(self.maxmem, b"0", 0)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        for fd in self.fds:
-            os.close(fd)
-        self.fds = []
 
 
 class WarmJail:
     """One nsjail holding a zygote, in one slot's cgroups, for one tenant."""
 
-    def __init__(self, sup: Supervisor, cg: CgroupSlot, outside_uid: int, tenant: str, max_tasks: int,
+    def __init__(self, sup: Supervisor, cg, outside_uid: int, tenant: str, max_tasks: int,
                  memory_bytes: int) -> None:
         self.sup = sup
         self.slot = cg  # the jail's own cgroups, nested in its slot's
@@ -138,7 +70,8 @@ class WarmJail:
         self.zygote_pid = 0
         self._memory = 0
         self._oom_base = 0
-        self.counters: _Counters | None = None
+        self.counters: Counters | None = None
+        self._schedstat = -1  # the zygote's /proc/PID/schedstat, open for the jail's life
         self._zygote_wait_base = 0
         self._start(memory_bytes)
 
@@ -190,7 +123,9 @@ class WarmJail:
         ours.settimeout(None)
         self.zygote_pid = _child_of(self.proc.pid)
         self.slot.attach(self.zygote_pid)
-        self.counters = _Counters(self.slot, self.zygote_pid)
+        self.counters = self.slot.counters()
+        # The zygote's run-queue wait, read at the start of every check.
+        self._schedstat = os.open(f"/proc/{self.zygote_pid}/schedstat", os.O_RDONLY | os.O_CLOEXEC)
 
     def _diag(self) -> str:
         try:
@@ -215,22 +150,15 @@ class WarmJail:
         if self.counters is not None:
             self.counters.close()
             self.counters = None
+        if self._schedstat >= 0:
+            os.close(self._schedstat)
+            self._schedstat = -1
 
     # -- one check ----------------------------------------------------------
     def _prepare(self, limits: Limits) -> None:
-        d = self.slot.dirs
-        mem = d["memory"]
         if limits.memory_bytes != self._memory:
-            memsw = mem / "memory.memsw.limit_in_bytes"
             try:
-                if limits.memory_bytes > self._memory:
-                    if memsw.exists():
-                        _write(memsw, str(limits.memory_bytes))
-                    _write(mem / "memory.limit_in_bytes", str(limits.memory_bytes))
-                else:
-                    _write(mem / "memory.limit_in_bytes", str(limits.memory_bytes))
-                    if memsw.exists():
-                        _write(memsw, str(limits.memory_bytes))
+                self.slot.set_memory_limit(limits.memory_bytes)
             except OSError as exc:
                 # Usage above the new limit (the kernel could not reclaim).
                 self.dirty = f"memory limit not set: {exc.strerror}"
@@ -359,7 +287,7 @@ class WarmJail:
 
     def _zygote_wait_ns(self) -> int:
         try:
-            return int(os.pread(self.counters.schedstat, 256, 0).split()[1])
+            return int(os.pread(self._schedstat, 256, 0).split()[1])
         except (OSError, ValueError, IndexError, AttributeError):
             return 0
 
@@ -404,7 +332,7 @@ def _write_all(fd: int, data: bytes) -> None:
 class WarmSlot:
     """One concurrency slot on the warm path: at most one live jail, one tenant."""
 
-    def __init__(self, sup: Supervisor, slot: CgroupSlot, outside_uid: int, max_tasks: int, max_checks: int,
+    def __init__(self, sup: Supervisor, slot, outside_uid: int, max_tasks: int, max_checks: int,
                  default_limits: Limits) -> None:
         self.sup = sup
         self.slot = slot
@@ -413,7 +341,7 @@ class WarmSlot:
         self.max_checks = max(1, max_checks)
         self.default_limits = default_limits
         self.jail: WarmJail | None = None
-        self.cg: CgroupSlot | None = None
+        self.cg = None  # the jail's cgroup, nested in the slot's
         self.started = 0  # jails started, for tests and metrics
         self.recycled: dict[str, int] = {}
 
@@ -427,12 +355,8 @@ class WarmSlot:
             # The slot's own cgroups stay empty and unlimited; the jail lives
             # in a nested cgroup that carries each check's limits. (Moving a
             # process into a v1 memory cgroup costs ~11 ms: once per jail.)
-            mem = self.slot.dirs["memory"]
-            for name in ("memory.memsw.limit_in_bytes", "memory.limit_in_bytes"):
-                if (mem / name).exists():
-                    _write(mem / name, "-1")
-            _write(self.slot.dirs["pids"] / "pids.max", "max")
-            self.cg = CgroupSlot(self.slot.dirs, "warm")
+            self.slot.unlimit()
+            self.cg = self.slot.child("warm")
         self.started += 1
         return WarmJail(self.sup, self.cg, self.uid, tenant, self.max_tasks, memory_bytes)
 

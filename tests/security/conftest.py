@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox_server.jail.cgroups import instance_name
+
 from sandcheck import Client, Limits
 
 from ..conftest import REPO, RunningServer, jail_processes
@@ -31,7 +33,7 @@ def leftover_processes(server_pid: int) -> list[int]:
     zygote, which is PID 1 of its pid namespace. Anything else is a
     program's leftover.
     """
-    base = Path("/sys/fs/cgroup/pids/sandcheck") / f"server-{server_pid}"
+    base = Path("/sys/fs/cgroup/pids/sandcheck") / instance_name(server_pid)
     pids = [int(p) for f in base.rglob("cgroup.procs") for p in f.read_text().split()]
     return [p for p in pids if _ns_pid(p) != 1]
 
@@ -57,7 +59,7 @@ def assert_clean(server: RunningServer) -> None:
     for marker in HOST_MARKERS:
         assert not marker.exists(), marker
     # The server's private dir holds only its nsjail config.
-    workdirs = [d for d in Path("/tmp").glob("sandcheck-server-*") if _owned_by(d, server.proc.pid)]
+    workdirs = [d for d in Path("/tmp").glob("sandcheck.server-*") if _owned_by(d, server.proc.pid)]
     for d in workdirs:
         assert sorted(p.name for p in d.iterdir()) == ["nsjail.cfg"]
 
@@ -96,4 +98,4 @@ def server(request, server: RunningServer):
     yield cold
     assert cold.stop() == 0
     for ctrl in ("memory", "pids", "cpuacct"):
-        assert not (Path("/sys/fs/cgroup") / ctrl / "sandcheck" / f"server-{cold.proc.pid}").exists()
+        assert not list((Path("/sys/fs/cgroup") / ctrl / "sandcheck").glob(f"server-*-{cold.proc.pid}"))

@@ -29,7 +29,7 @@ def _read_attempts(paths: list[str]) -> str:
 
 
 def test_host_files_are_not_there(hostile, server) -> None:
-    workdirs = [str(p) for p in Path("/tmp").glob("sandcheck-server-*")]
+    workdirs = [str(p) for p in Path("/tmp").glob("sandcheck.server-*")]
     paths = HOST_FILES + workdirs + [f"/proc/{server.proc.pid}/cmdline", "/root"]
     r = hostile.execute(_read_attempts(paths), limits=FAST)
     assert (r.status, r.stdout) == ("OK", b"SAFE\n"), r.stdout

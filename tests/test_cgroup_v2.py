@@ -17,6 +17,8 @@ from sandbox_server.jail.cgroups import (
     CgroupError, CgroupTree, CgroupV2Slot, CgroupV2Tree, MissingCgroups, detect, open_tree, own_cgroup,
 )
 
+from .fake_cgroupfs import FakeCgroup2
+
 MiB = 1024 * 1024
 
 
@@ -78,37 +80,105 @@ def test_own_cgroup(tmp_path: Path) -> None:
     assert own_cgroup(f) == "/"
 
 
-def test_tree_enables_controllers_down_to_the_instance(tmp_path: Path) -> None:
-    mount = fake_v2(tmp_path)
-    (mount / "system.slice" / "sandcheck.service").mkdir(parents=True)
-    tree = CgroupV2Tree("sandcheck", mount, own="/system.slice/sandcheck.service")
+def test_start_delegates_controllers_from_the_top(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host like a fresh Ubuntu VM: the root enables nothing below it, the server sits in a session scope."""
+    fs = FakeCgroup2(tmp_path / "cgroup", monkeypatch)
+    own = fs.cgroup("user.slice/user-0.slice/session-1.scope", procs=[os.getpid(), 4242])
+    tree = CgroupV2Tree("sandcheck", fs.mount, own="/user.slice/user-0.slice/session-1.scope")
     tree.create()
-    parent = mount / "system.slice" / "sandcheck.service"
-    inst = parent / "sandcheck" / cgroups.instance_name()
+    for d in (fs.mount, fs.mount / "user.slice", fs.mount / "user.slice/user-0.slice", own):
+        assert {"memory", "pids", "cpu"} <= fs.enabled(d), d
+    # Only the server's own cgroup was emptied, into a leaf beside the tree.
+    assert fs.procs(own / cgroups.V2_SERVER_LEAF) == [os.getpid(), 4242]
+    assert fs.procs(own) == []
+    inst = own / "sandcheck" / cgroups.instance_name()
     assert tree.base == {"unified": inst}
-    for d in (parent, parent / "sandcheck", inst):
-        assert (d / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
     slot = tree.slot(3)
-    assert slot.dir == inst / "slot-3" and slot.dir.is_dir()
+    assert set((slot.dir / "cgroup.controllers").read_text().split()) == {"cpu", "memory", "pids"}
+    slot.attach(777)  # a jail's PID 1 can enter a slot
+    assert fs.procs(slot.dir) == [777]
+    assert any("moved processes" in d for d in tree.delegated)
 
 
-def test_busy_parent_moves_its_processes_to_a_leaf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A container's own cgroup holds the server: v2 forbids controllers there until it is moved."""
-    mount = fake_v2(tmp_path)
-    (mount / "cgroup.procs").write_text("1\n42\n")
-    real_write = cgroups._write
-    attempts: list[str] = []
+def test_start_leaves_a_delegated_host_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """systemd Delegate=yes: everything is offered already; nothing above the unit is written."""
+    fs = FakeCgroup2(tmp_path / "cgroup", monkeypatch)
+    fs.cgroup("system.slice")
+    fs.write(fs.mount / "cgroup.subtree_control", "+memory +pids +cpu")
+    fs.write(fs.mount / "system.slice" / "cgroup.subtree_control", "+memory +pids +cpu")
+    unit = fs.cgroup("system.slice/sandcheck.service", procs=[os.getpid()])
+    fs.read_only |= {fs.mount, fs.mount / "system.slice"}
+    tree = CgroupV2Tree("sandcheck", fs.mount, own="/system.slice/sandcheck.service")
+    tree.create()
+    assert fs.procs(unit / cgroups.V2_SERVER_LEAF) == [os.getpid()]
+    assert [d for d in tree.delegated if str(unit) not in d] == []
 
-    def write(path: Path, value: str) -> None:
-        if path == mount / "cgroup.subtree_control" and not attempts:
-            attempts.append(value)
-            raise OSError(cgroups.errno.EBUSY, "Device or resource busy")
-        real_write(path, value)
 
-    monkeypatch.setattr(cgroups, "_write", write)
-    CgroupV2Tree("sandcheck", mount, own="/").create()
-    assert (mount / cgroups.V2_SERVER_LEAF / "cgroup.procs").read_text() == "42"  # the last pid written
-    assert (mount / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+def test_foreign_processes_on_the_way_refuse_with_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fs = FakeCgroup2(tmp_path / "cgroup", monkeypatch)
+    fs.cgroup("kubepods", procs=[55])  # someone else's processes in an inner cgroup
+    fs.cgroup("kubepods/pod1", procs=[os.getpid()])
+    with pytest.raises(CgroupError) as exc:
+        CgroupV2Tree("sandcheck", fs.mount, own="/kubepods/pod1").create()
+    msg = str(exc.value)
+    assert f"{fs.mount / 'kubepods' / 'cgroup.subtree_control'}" in msg
+    assert "holds processes that are not the server's" in msg and "Delegate=yes" in msg
+    assert fs.procs(fs.mount / "kubepods") == [55]  # never moved
+
+
+def test_read_only_cgroupfs_refuses_with_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fs = FakeCgroup2(tmp_path / "cgroup", monkeypatch)
+    fs.cgroup("docker-abc.scope", procs=[os.getpid()])
+    fs.read_only.add(fs.mount)
+    with pytest.raises(CgroupError) as exc:
+        CgroupV2Tree("sandcheck", fs.mount, own="/docker-abc.scope").create()
+    assert f"cannot enable +memory +pids +cpu in {fs.mount / 'cgroup.subtree_control'}: Read-only" in str(exc.value)
+    assert "writable cgroup" in str(exc.value)
+
+
+def test_undelegated_controller_is_enoent_and_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container whose cgroup namespace root was never offered memory: nothing above it can be written."""
+    fs = FakeCgroup2(tmp_path / "cgroup", monkeypatch, controllers="cpu pids")
+    with pytest.raises(CgroupError) as exc:
+        CgroupV2Tree("sandcheck", fs.mount, own="/").create()
+    assert "lacks memory" in str(exc.value)
+
+
+def test_warm_jail_cgroup_nests_in_an_emptied_slot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fs = FakeCgroup2(tmp_path / "cgroup", monkeypatch)
+    fs.cgroup("srv", procs=[os.getpid()])
+    tree = CgroupV2Tree("sandcheck", fs.mount, own="/srv")
+    tree.create()
+    slot = tree.slot(0)
+    slot.attach(99)  # a cold run's init still in the slot: v2 refuses to nest below it
+    with pytest.raises(OSError):
+        slot.unlimit()
+    slot.kill_all()
+    slot.unlimit()
+    jail = slot.child("warm")
+    assert (slot.dir / "memory.max").read_text() == "max"
+    jail.set_memory_limit(256 * MiB)
+    assert (jail.dir / "memory.max").read_text() == str(256 * MiB)
+    assert (jail.dir / "memory.swap.max").read_text() == "0"
+    jail.attach(1234)
+    assert fs.procs(jail.dir) == [1234]
+
+
+def test_v2_counters_take_baselines_and_reset_peak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fs = FakeCgroup2(tmp_path / "cgroup", monkeypatch)
+    fs.cgroup("srv", procs=[os.getpid()])
+    tree = CgroupV2Tree("sandcheck", fs.mount, own="/srv")
+    tree.create()
+    d = tree.slot(0).dir
+    (d / "cpu.stat").write_text("usage_usec 5000\nuser_usec 0\nsystem_usec 0\n")
+    counters = tree.slot(0).counters()
+    (d / "cpu.stat").write_text("usage_usec 255000\nuser_usec 0\nsystem_usec 0\n")
+    (d / "memory.events").write_text("low 0\nhigh 0\nmax 1\noom 1\noom_kill 1\n")
+    assert counters.cpu_ns() == 250_000_000 and counters.oom_kills() == 1
+    counters.reset()
+    assert counters.cpu_ns() == 0
+    assert (d / "memory.peak").read_text().startswith("reset")  # the >= 6.12 per-fd reset
+    counters.close()
 
 
 def test_slot_prepare_writes_limits_and_takes_baselines(tmp_path: Path) -> None:

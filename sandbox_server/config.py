@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 
 from .jail.nsjail_config import JailShape
-from .jail.runtime import DEFAULT_PYTHON
+from .jail.runtime import default_python
 from .limits import DEFAULT_LIMITS, MAX_LIMITS, Limits
 
 
@@ -30,7 +30,8 @@ class ServerConfig:
     concurrency: int = 0
     # Requests waiting for a slot beyond which new work is refused.
     max_queue: int = 10_000
-    interpreter: str = DEFAULT_PYTHON
+    # The jail's Python: the host's own CPython >= 3.10 unless configured.
+    interpreter: str = field(default_factory=default_python)
     nsjail: str = field(default_factory=_nsjail_default)
     default_limits: Limits = DEFAULT_LIMITS
     max_limits: Limits = MAX_LIMITS

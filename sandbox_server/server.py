@@ -133,7 +133,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listen", help=f"HOST:PORT or unix:PATH (default {ServerConfig.listen})")
     p.add_argument("--concurrency", type=int, help="programs run at once (default: one per CPU)")
     p.add_argument("--max-queue", type=int, help=f"(default {ServerConfig.max_queue})")
-    p.add_argument("--interpreter", help=f"the runtime's Python (default {ServerConfig.interpreter})")
+    p.add_argument("--interpreter", help="the jail's Python (default: the host's own CPython >= 3.10, e.g. /usr/bin/python3.11)")
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics here (default: off)")
     p.add_argument("--log-format", choices=("json", "text"), help="log lines on stderr (default json)")
     p.add_argument("--jail-mode", choices=("warm", "cold"),

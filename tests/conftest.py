@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -13,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from sandbox_server.jail.cgroups import instance_name
+from sandbox_server.jail.runtime import default_python
 
 from sandcheck import Client
 
+# The jail's runtime, as the servers under test pick it (any CPython >= 3.10 works).
+JAIL_PYTHON = os.environ.get("SANDCHECK_INTERPRETER") or default_python()
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 CGROUP_ROOTS = [Path("/sys/fs/cgroup") / c / "sandcheck" for c in ("memory", "pids", "cpuacct")]

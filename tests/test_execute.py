@@ -9,7 +9,7 @@ from sandcheck import Client, InvalidRequest, Limits, Program
 from sandcheck.v1 import sandbox_pb2 as pb
 from sandcheck.v1 import sandbox_pb2_grpc as pb_grpc
 
-from .conftest import jail_processes
+from .conftest import JAIL_PYTHON, jail_processes
 
 FAST = Limits(cpu_time_ms=1000, wall_time_ms=2000)
 
@@ -18,7 +18,7 @@ def test_ok_with_output_report_and_runtime(client: Client) -> None:
     r = client.execute("import os, sys\nprint('out')\nprint('err', file=sys.stderr)\nos.write(3, b'proof')")
     assert r.status == "OK" and r.exit_code == 0 and r.signal == 0
     assert r.stdout == b"out\n" and r.stderr == b"err\n" and r.report == b"proof"
-    assert r.runtime.startswith("/usr/bin/python3.11 3.11.")
+    assert r.runtime.startswith(f"{JAIL_PYTHON} 3.")
     assert r.wall_ms > 0 and r.memory_bytes > 0
     assert r.limits == {"cpu_time_ms": 3000, "wall_time_ms": 6000, "memory_bytes": 1 << 30, "output_bytes": 1 << 20}
 
@@ -145,6 +145,6 @@ def test_batch_streams_every_result_and_isolates_bad_items(client: Client) -> No
 
 def test_info_describes_runtime_and_limits(client: Client) -> None:
     info = client.info()
-    assert info["runtimes"][0]["interpreter"] == "/usr/bin/python3.11"
+    assert info["runtimes"][0]["interpreter"] == JAIL_PYTHON
     assert int(info["default_limits"]["cpu_time_ms"]) == 3000
     assert int(info["max_tasks"]) == 64

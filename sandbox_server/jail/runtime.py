@@ -14,7 +14,11 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_PYTHON = "/usr/bin/python3.11"
+# Where a host keeps its own CPython, in the order they are tried.
+_SYSTEM_PYTHONS = ("/usr/bin/python3", *(f"/usr/bin/python3.{minor}" for minor in range(14, 9, -1)),
+                   "/usr/local/bin/python3")
+_PROBE = ("import sys, sysconfig; print(sys.version.split()[0]); print(int(sys.prefix != sys.base_prefix)); "
+          "print(sysconfig.get_paths()['stdlib']); print(sysconfig.get_paths()['platstdlib'])")
 
 _LDD_PATH = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x[0-9a-f]+\)")
 
@@ -36,19 +40,17 @@ class Runtime:
     symlinks: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @classmethod
-    def python(cls, interpreter: str = DEFAULT_PYTHON) -> "Runtime":
-        """Describe a CPython interpreter, refusing one whose files are not world-readable."""
+    def python(cls, interpreter: str = "") -> "Runtime":
+        """Describe a CPython interpreter (the host's own by default), refusing one
+        whose files are not world-readable."""
+        interpreter = interpreter or default_python()
+        if not interpreter:
+            raise RuntimeError_(f"no CPython >= 3.10 found at {', '.join(_SYSTEM_PYTHONS)}; install the "
+                                "distribution's python3, or name one with --interpreter")
         path = Path(interpreter)
         if not path.is_file() or not os.access(path, os.X_OK):
             raise RuntimeError_(f"interpreter {interpreter} does not exist or is not executable")
-        probe = subprocess.run(
-            [interpreter, "-I", "-S", "-c", "import sys; print(sys.version.split()[0]); print(sys.prefix); "
-             "import sysconfig; print(sysconfig.get_paths()['stdlib']); print(sysconfig.get_paths()['platstdlib'])"],
-            capture_output=True, text=True, timeout=30, env={},
-        )
-        if probe.returncode != 0:
-            raise RuntimeError_(f"interpreter {interpreter} failed to start: {probe.stderr.strip()}")
-        version, _prefix, stdlib, platstdlib = probe.stdout.split("\n")[:4]
+        version, _venv, stdlib, platstdlib = _probe(interpreter)
         dynload = os.path.join(platstdlib, "lib-dynload")
         binaries = [str(path)]
         if os.path.isdir(dynload):
@@ -64,11 +66,46 @@ class Runtime:
                 symlinks.append((link, os.readlink(link)))
         return cls("python", str(path), version, tuple(binds), tuple(symlinks))
 
+    @property
+    def version_info(self) -> tuple[int, ...]:
+        return tuple(int(p) for p in self.version.split(".")[:2])
+
     def argv(self, init_source: str, *init_args: str) -> list[str]:
         # -I: isolated (no env vars, no user site); -S: no site module, so
         # no dist-packages: the standard library only; -u: unbuffered, so
         # output written just before a kill is not lost.
         return [self.interpreter, "-I", "-S", "-u", "-c", init_source, *init_args]
+
+
+def _probe(interpreter: str) -> list[str]:
+    """version, in-a-virtualenv (0/1), stdlib and platstdlib of `interpreter`."""
+    try:
+        probe = subprocess.run([interpreter, "-I", "-S", "-c", _PROBE], capture_output=True, text=True,
+                               timeout=30, env={})
+    except OSError as exc:
+        raise RuntimeError_(f"interpreter {interpreter} failed to start: {exc}") from None
+    if probe.returncode != 0:
+        raise RuntimeError_(f"interpreter {interpreter} failed to start: {probe.stderr.strip()}")
+    return probe.stdout.split("\n")[:4]
+
+
+def default_python() -> str:
+    """The host's own CPython >= 3.10, outside any virtualenv; "" if there is none.
+
+    The jail binds the interpreter, its standard library and the libraries
+    they load, so any distribution's python3 works: Debian 12's 3.11,
+    Ubuntu 24.04's 3.12.
+    """
+    for candidate in _SYSTEM_PYTHONS:
+        if not (os.path.isfile(candidate) and os.access(candidate, os.X_OK)):
+            continue
+        try:
+            version, venv, _, _ = _probe(candidate)
+        except RuntimeError_:
+            continue
+        if venv == "0" and tuple(int(p) for p in version.split(".")[:2]) >= (3, 10):
+            return os.path.realpath(candidate)  # /usr/bin/python3 -> /usr/bin/python3.11: the name results carry
+    return ""
 
 
 def _shared_libraries(binaries: list[str]) -> set[str]:
@@ -98,5 +135,5 @@ def _require_world_readable(path: str) -> None:
         if part != p and not mode & 0o001:
             raise RuntimeError_(
                 f"{path} is not reachable by an unprivileged user ({part} is mode {oct(mode & 0o777)}); "
-                "use an interpreter outside it, e.g. /usr/bin/python3.11"
+                "use an interpreter outside it, e.g. the distribution's /usr/bin/python3"
             )

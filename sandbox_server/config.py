@@ -26,8 +26,10 @@ class ServerConfig:
 
     # "HOST:PORT" or "unix:PATH".
     listen: str = "127.0.0.1:50051"
-    # Programs run at once (one jail each); 0 means one per CPU.
+    # Programs run at once (one jail each); 0 means two per CPU (warm) or one (cold).
     concurrency: int = 0
+    # Server processes sharing the slots (fleet.py); 0 means one per 4 CPUs, at least 2.
+    processes: int = 0
     # Requests waiting for a slot beyond which new work is refused.
     max_queue: int = 10_000
     # The jail's Python: the host's own CPython >= 3.10 unless configured.
@@ -59,6 +61,11 @@ class ServerConfig:
         # handles another's result. CPU time, not wall time, is each check's
         # budget, and waiting for a CPU is not charged: extra slots change no verdict.
         return self.concurrency or (os.cpu_count() or 1) * (2 if self.jail_mode == "warm" else 1)
+
+    def effective_processes(self) -> int:
+        # One Python process handles roughly 500-1000 checks/s; a check's jail
+        # needs a few ms of CPU: one process per 4 CPUs keeps neither the bound.
+        return min(self.effective_concurrency(), self.processes or max(2, (os.cpu_count() or 1) // 4))
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

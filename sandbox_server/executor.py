@@ -102,8 +102,6 @@ class Executor:
         self.supervisor = Supervisor(self.config.nsjail, str(config_path), self.runtime, policy.bpf, os.cpu_count() or 1)
         slots = [self.cgroups.slot(i) for i in range(self.concurrency)]
         self._self_test(slots[0])
-        if self.config.jail_mode not in ("warm", "cold"):
-            raise StartupError(f"jail_mode must be warm or cold, not {self.config.jail_mode!r}")
         if self.config.jail_mode == "warm":
             self._warm = [WarmSlot(self.supervisor, slot, self.config.uid_base + i, self.config.jail.max_tasks,
                                    self.config.warm_max_checks, self.config.default_limits)

@@ -23,6 +23,7 @@ from sandcheck.v1 import sandbox_pb2_grpc as pb_grpc
 from . import auth, logs, settings
 from .config import ServerConfig
 from .executor import Executor, Job, StartupError
+from .fleet import Fleet
 from .health import JailHealth
 from .metrics import Metrics, Observers
 from .service import SandboxService
@@ -36,8 +37,9 @@ _MESSAGE_OVERHEAD = 1024 * 1024
 class Server:
     """A running sandcheck server: executor plus gRPC front end."""
 
-    def __init__(self, config: ServerConfig, security: auth.Security | None = None) -> None:
+    def __init__(self, config: ServerConfig, security: auth.Security | None = None, fleet_worker: bool = False) -> None:
         self.config = config
+        self.fleet_worker = fleet_worker
         self.security = security or auth.Security()  # tokens, TLS (auth.py)
         self.executor = Executor(config)
         self.grpc_server: grpc.Server | None = None
@@ -57,7 +59,9 @@ class Server:
             options=[
                 ("grpc.max_receive_message_length", max_msg),
                 ("grpc.max_send_message_length", max_msg),
-                ("grpc.so_reuseport", 0),
+                # Only a fleet's workers share a port; a second server started
+                # by mistake on a port in use must fail, not split its traffic.
+                ("grpc.so_reuseport", 1 if self.fleet_worker else 0),
                 # Accept the SDK's 30 s keepalive pings (the default policy
                 # would answer them with GOAWAY "too_many_pings").
                 ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
@@ -99,14 +103,28 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
+def _ready(ready_fd: int | None, endpoints: list[str]) -> None:
+    """Tell the process that started us where to connect: 'ready ADDR[,ADDR...]'."""
+    if ready_fd is not None:
+        os.write(ready_fd, f"ready {','.join(endpoints)}\n".encode())
+        os.close(ready_fd)
+
+
+def _wait_for_stop() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
 def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: bool = False,
-          security: auth.Security | None = None) -> int:
+          security: auth.Security | None = None, fleet_worker: bool = False) -> int:
     parent = os.getppid()
     if exit_with_parent:
         _die_with_parent()
         if os.getppid() != parent:
             return 1
-    server = Server(config, security)
+    server = Server(config, security, fleet_worker)
     try:
         server.start()
     except StartupError as exc:
@@ -114,16 +132,32 @@ def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: b
         server.executor.cgroups.remove() if server.executor.cgroups.base else None
         shutil.rmtree(server.executor._workdir, ignore_errors=True)  # its private dir: nothing left behind
         return 1
+    log.info("listening on %s", config.listen)
+    print(f"sandcheck serve: listening on {config.listen} ({server.executor.concurrency} slots)", file=sys.stderr)
+    _ready(ready_fd, [config.listen])
+    _wait_for_stop()
+    server.stop()
+    return 0
+
+
+def serve_fleet(config: ServerConfig, worker_argv: list[str], ready_fd: int | None = None,
+                exit_with_parent: bool = False) -> int:
+    """`processes` worker servers (fleet.py) sharing the slots, each a `serve()` of its own."""
+    if exit_with_parent:
+        _die_with_parent()
+    fleet = Fleet(config, worker_argv)
+    if not fleet.start():
+        return 1
+    print(f"sandcheck serve: listening on {config.listen} ({len(fleet.slots)} processes, "
+          f"{sum(fleet.slots)} slots)", file=sys.stderr)
+    _ready(ready_fd, list(dict.fromkeys(fleet.addresses)))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    log.info("listening on %s", config.listen)
-    print(f"sandcheck serve: listening on {config.listen} ({server.executor.concurrency} slots)", file=sys.stderr)
-    if ready_fd is not None:
-        os.write(ready_fd, b"ready\n")
-        os.close(ready_fd)
+    watcher = threading.Thread(target=fleet.watch, args=(stop,), daemon=True)
+    watcher.start()
     stop.wait()
-    server.stop()
+    fleet.stop()
     return 0
 
 
@@ -131,7 +165,9 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     # Flags default to None so that only flags actually given override the TOML file and environment.
     p.add_argument("--config", metavar="PATH", help="TOML configuration file (SANDCHECK_* variables override it)")
     p.add_argument("--listen", help=f"HOST:PORT or unix:PATH (default {ServerConfig.listen})")
-    p.add_argument("--concurrency", type=int, help="programs run at once (default: one per CPU)")
+    p.add_argument("--concurrency", type=int, help="programs run at once (default: two per CPU warm, one cold)")
+    p.add_argument("--processes", type=int,
+                   help="server processes sharing the slots (default: one per 4 CPUs, at least 2)")
     p.add_argument("--max-queue", type=int, help=f"(default {ServerConfig.max_queue})")
     p.add_argument("--interpreter", help="the jail's Python (default: the host's own CPython >= 3.10, e.g. /usr/bin/python3.11)")
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics here (default: off)")
@@ -145,10 +181,12 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--print-config", action="store_true", help="print the effective configuration and exit")
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--fleet-worker", action="store_true", help=argparse.SUPPRESS)
 
 
-def run_from_args(args: argparse.Namespace) -> int:
-    overrides = {"listen": args.listen, "concurrency": args.concurrency, "max_queue": args.max_queue,
+def run_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    overrides = {"listen": args.listen, "concurrency": args.concurrency, "processes": args.processes,
+                 "max_queue": args.max_queue,
                  "interpreter": args.interpreter, "metrics_listen": args.metrics_listen, "log_format": args.log_format}
     overrides.update(jail_mode=args.jail_mode, warm_max_checks=args.warm_max_checks, result_cache_mb=args.result_cache_mb)
     try:
@@ -166,10 +204,15 @@ def run_from_args(args: argparse.Namespace) -> int:
     except auth.AuthError as exc:
         print(f"sandcheck serve: {exc}", file=sys.stderr)
         return 2
-    return serve(config, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent, security=security)
+    if config.effective_processes() > 1 and not args.fleet_worker:
+        worker_argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "serve"]
+        return serve_fleet(config, worker_argv, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent)
+    return serve(config, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent, security=security,
+                 fleet_worker=args.fleet_worker)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="sandbox_server")
     add_serve_arguments(p)
-    return run_from_args(p.parse_args(argv))
+    argv = sys.argv[1:] if argv is None else argv
+    return run_from_args(p.parse_args(argv), argv)

@@ -192,6 +192,10 @@ def validate(config: ServerConfig) -> None:
             raise ConfigError(f"{name}: {exc}") from None
     if config.concurrency < 0:
         raise ConfigError(f"concurrency must be >= 0 (0 = one per CPU), got {config.concurrency}")
+    if config.processes < 0:
+        raise ConfigError(f"processes must be >= 0 (0 = one per 4 CPUs, at least 2), got {config.processes}")
+    if config.jail_mode not in ("warm", "cold"):
+        raise ConfigError(f"jail_mode must be 'warm' or 'cold', got {config.jail_mode!r}")
     if config.max_queue < 1:
         raise ConfigError(f"max_queue must be >= 1, got {config.max_queue}")
     if config.log_format not in ("json", "text"):

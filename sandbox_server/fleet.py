@@ -29,6 +29,7 @@ import threading
 import time
 
 from .config import ServerConfig
+from .jail.cgroups import CgroupError, CgroupV2Tree, open_tree
 
 log = logging.getLogger("sandcheck.server")
 
@@ -83,6 +84,14 @@ class Fleet:
 
     def start(self) -> bool:
         """Start every worker; False (all stopped again) if one could not start."""
+        tree = open_tree(self.config.cgroup_root)
+        if isinstance(tree, CgroupV2Tree):
+            # Delegate once, before the workers race to do it (they find it done).
+            try:
+                tree.delegate()
+            except CgroupError as exc:
+                print(f"sandcheck serve: cannot start: cgroups: {exc}", file=sys.stderr)
+                return False
         sel = selectors.DefaultSelector()
         for i in range(len(self.slots)):
             sel.register(self._spawn(i), selectors.EVENT_READ, i)

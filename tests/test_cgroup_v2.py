@@ -236,3 +236,14 @@ def test_sweep_removes_dead_instances_only(tmp_path: Path, monkeypatch: pytest.M
     assert tree.sweep() == 1
     assert removed == [dead, dead.parent]
     assert (dead / "cgroup.kill").read_text() == "1"
+
+
+def test_a_second_server_in_the_leaf_uses_the_delegated_cgroup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fleet workers start after the parent delegated: they find themselves in the leaf."""
+    fs = FakeCgroup2(tmp_path / "cgroup", monkeypatch)
+    own = fs.cgroup("srv", procs=[os.getpid()])
+    CgroupV2Tree("sandcheck", fs.mount, own="/srv").delegate()
+    second = CgroupV2Tree("sandcheck", fs.mount, own=f"/srv/{cgroups.V2_SERVER_LEAF}")
+    second.create()
+    assert second.parent == own and second.base["unified"].parent == own / "sandcheck"
+    assert not (own / cgroups.V2_SERVER_LEAF / cgroups.V2_SERVER_LEAF).exists()

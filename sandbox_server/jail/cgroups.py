@@ -534,7 +534,10 @@ class CgroupV2Tree:
         self.mount = mount
         self.root = root
         self.instance = instance_name()
-        self.parent = mount / (own if own is not None else own_cgroup()).lstrip("/")
+        own = own if own is not None else own_cgroup()
+        if own.rstrip("/").endswith("/" + V2_SERVER_LEAF):
+            own = own.rstrip("/")[: -len(V2_SERVER_LEAF) - 1] or "/"  # moved there by a delegation: use what it delegated
+        self.parent = mount / own.lstrip("/")
         self.base: dict[str, Path] = {}
         self.delegated: list[str] = []  # what create() changed above its own subtree, for logs and doctor
 

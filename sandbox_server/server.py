@@ -17,8 +17,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from sandcheck.v1 import sandbox_pb2 as pb
-from sandcheck.v1 import sandbox_pb2_grpc as pb_grpc
+from sandcheck_api.v1 import sandbox_pb2 as pb
+from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
 from . import auth, logs, settings
 from .config import ServerConfig
@@ -212,7 +212,7 @@ def run_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> in
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="sandbox_server")
+    p = argparse.ArgumentParser(prog="sandcheck serve", description="Run the sandbox server.")
     add_serve_arguments(p)
     argv = sys.argv[1:] if argv is None else argv
     return run_from_args(p.parse_args(argv), argv)

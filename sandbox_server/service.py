@@ -10,8 +10,8 @@ from concurrent.futures import Future
 
 import grpc
 
-from sandcheck.v1 import sandbox_pb2 as pb
-from sandcheck.v1 import sandbox_pb2_grpc as pb_grpc
+from sandcheck_api.v1 import sandbox_pb2 as pb
+from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
 from . import __version__, auth
 from .config import ServerConfig

@@ -68,7 +68,7 @@ def test_calls_without_a_known_token_are_refused(token_server) -> None:
                 list(c.execute_batch([Program("print(1)")]))
     # raw metadata in other shapes
     channel = grpc.insecure_channel(token_server.target)
-    from sandcheck.v1 import sandbox_pb2 as pb, sandbox_pb2_grpc as pb_grpc
+    from sandcheck_api.v1 import sandbox_pb2 as pb, sandbox_pb2_grpc as pb_grpc
 
     stub = pb_grpc.SandboxStub(channel)
     for md in ([("authorization", TOKEN_A)], [("authorization", f"Basic {TOKEN_A}")], [("x-token", TOKEN_A)]):

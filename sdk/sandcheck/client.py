@@ -14,12 +14,12 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from sandcheck_api.v1 import sandbox_pb2 as pb
+from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
 from . import _auth
 from ._exceptions import InvalidRequest, ServerError, Unavailable
 from ._types import ExecutionResult, Limits
-from .v1 import sandbox_pb2 as pb
-from .v1 import sandbox_pb2_grpc as pb_grpc
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 _MAX_MESSAGE = 64 * 1024 * 1024

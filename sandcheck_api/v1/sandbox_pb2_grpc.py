@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from sandcheck.v1 import sandbox_pb2 as sandcheck_dot_v1_dot_sandbox__pb2
+from sandcheck_api.v1 import sandbox_pb2 as sandcheck__api_dot_v1_dot_sandbox__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in sandcheck/v1/sandbox_pb2_grpc.py depends on'
+        + ' but the generated code in sandcheck_api/v1/sandbox_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,18 +36,18 @@ class SandboxStub:
         """
         self.Execute = channel.unary_unary(
                 '/sandcheck.v1.Sandbox/Execute',
-                request_serializer=sandcheck_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
-                response_deserializer=sandcheck_dot_v1_dot_sandbox__pb2.ExecuteResponse.FromString,
+                request_serializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
+                response_deserializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteResponse.FromString,
                 _registered_method=True)
         self.ExecuteBatch = channel.stream_stream(
                 '/sandcheck.v1.Sandbox/ExecuteBatch',
-                request_serializer=sandcheck_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
-                response_deserializer=sandcheck_dot_v1_dot_sandbox__pb2.ExecuteResponse.FromString,
+                request_serializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
+                response_deserializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteResponse.FromString,
                 _registered_method=True)
         self.GetInfo = channel.unary_unary(
                 '/sandcheck.v1.Sandbox/GetInfo',
-                request_serializer=sandcheck_dot_v1_dot_sandbox__pb2.GetInfoRequest.SerializeToString,
-                response_deserializer=sandcheck_dot_v1_dot_sandbox__pb2.ServerInfo.FromString,
+                request_serializer=sandcheck__api_dot_v1_dot_sandbox__pb2.GetInfoRequest.SerializeToString,
+                response_deserializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ServerInfo.FromString,
                 _registered_method=True)
 
 
@@ -82,18 +82,18 @@ def add_SandboxServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Execute': grpc.unary_unary_rpc_method_handler(
                     servicer.Execute,
-                    request_deserializer=sandcheck_dot_v1_dot_sandbox__pb2.ExecuteRequest.FromString,
-                    response_serializer=sandcheck_dot_v1_dot_sandbox__pb2.ExecuteResponse.SerializeToString,
+                    request_deserializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteRequest.FromString,
+                    response_serializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteResponse.SerializeToString,
             ),
             'ExecuteBatch': grpc.stream_stream_rpc_method_handler(
                     servicer.ExecuteBatch,
-                    request_deserializer=sandcheck_dot_v1_dot_sandbox__pb2.ExecuteRequest.FromString,
-                    response_serializer=sandcheck_dot_v1_dot_sandbox__pb2.ExecuteResponse.SerializeToString,
+                    request_deserializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteRequest.FromString,
+                    response_serializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteResponse.SerializeToString,
             ),
             'GetInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetInfo,
-                    request_deserializer=sandcheck_dot_v1_dot_sandbox__pb2.GetInfoRequest.FromString,
-                    response_serializer=sandcheck_dot_v1_dot_sandbox__pb2.ServerInfo.SerializeToString,
+                    request_deserializer=sandcheck__api_dot_v1_dot_sandbox__pb2.GetInfoRequest.FromString,
+                    response_serializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ServerInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -121,8 +121,8 @@ class Sandbox:
             request,
             target,
             '/sandcheck.v1.Sandbox/Execute',
-            sandcheck_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
-            sandcheck_dot_v1_dot_sandbox__pb2.ExecuteResponse.FromString,
+            sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
+            sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -148,8 +148,8 @@ class Sandbox:
             request_iterator,
             target,
             '/sandcheck.v1.Sandbox/ExecuteBatch',
-            sandcheck_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
-            sandcheck_dot_v1_dot_sandbox__pb2.ExecuteResponse.FromString,
+            sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
+            sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -175,8 +175,8 @@ class Sandbox:
             request,
             target,
             '/sandcheck.v1.Sandbox/GetInfo',
-            sandcheck_dot_v1_dot_sandbox__pb2.GetInfoRequest.SerializeToString,
-            sandcheck_dot_v1_dot_sandbox__pb2.ServerInfo.FromString,
+            sandcheck__api_dot_v1_dot_sandbox__pb2.GetInfoRequest.SerializeToString,
+            sandcheck__api_dot_v1_dot_sandbox__pb2.ServerInfo.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,7 +62,7 @@ class Fleet:
         self.stopping = False
 
     def _argv(self, i: int, ready_w: int) -> list[str]:
-        argv = [sys.executable, "-m", "sandbox_server", *self.worker_argv, "--fleet-worker",
+        argv = [sys.executable, "-m", "sandbox_server", *self.worker_argv, "--fleet-worker", ",".join(self.addresses),
                 "--processes", "1", "--concurrency", str(self.slots[i]), "--listen", self.addresses[i],
                 "--exit-with-parent", "--ready-fd", str(ready_w)]
         if self.config.metrics_listen:

@@ -37,9 +37,9 @@ _MESSAGE_OVERHEAD = 1024 * 1024
 class Server:
     """A running sandcheck server: executor plus gRPC front end."""
 
-    def __init__(self, config: ServerConfig, security: auth.Security | None = None, fleet_worker: bool = False) -> None:
+    def __init__(self, config: ServerConfig, security: auth.Security | None = None, fleet: list[str] = ()) -> None:
         self.config = config
-        self.fleet_worker = fleet_worker
+        self.fleet = list(fleet)  # every fleet worker's address, when this is one of them (fleet.py)
         self.security = security or auth.Security()  # tokens, TLS (auth.py)
         self.executor = Executor(config)
         self.grpc_server: grpc.Server | None = None
@@ -61,7 +61,7 @@ class Server:
                 ("grpc.max_send_message_length", max_msg),
                 # Only a fleet's workers share a port; a second server started
                 # by mistake on a port in use must fail, not split its traffic.
-                ("grpc.so_reuseport", 1 if self.fleet_worker else 0),
+                ("grpc.so_reuseport", 1 if self.fleet else 0),
                 # Accept the SDK's 30 s keepalive pings (the default policy
                 # would answer them with GOAWAY "too_many_pings").
                 ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
@@ -70,7 +70,7 @@ class Server:
             maximum_concurrent_rpcs=1024,
             interceptors=[logs.RequestLogInterceptor(self.executor.observer), *self.security.interceptors()],
         )
-        pb_grpc.add_SandboxServicer_to_server(SandboxService(self.config, self.executor), self.grpc_server)
+        pb_grpc.add_SandboxServicer_to_server(SandboxService(self.config, self.executor, self.fleet), self.grpc_server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.grpc_server)
         reflection.enable_server_reflection((pb.DESCRIPTOR.services_by_name["Sandbox"].full_name,
                                              health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -118,13 +118,13 @@ def _wait_for_stop() -> None:
 
 
 def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: bool = False,
-          security: auth.Security | None = None, fleet_worker: bool = False) -> int:
+          security: auth.Security | None = None, fleet: list[str] = ()) -> int:
     parent = os.getppid()
     if exit_with_parent:
         _die_with_parent()
         if os.getppid() != parent:
             return 1
-    server = Server(config, security, fleet_worker)
+    server = Server(config, security, fleet)
     try:
         server.start()
     except StartupError as exc:
@@ -181,7 +181,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--print-config", action="store_true", help="print the effective configuration and exit")
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--fleet-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--fleet-worker", metavar="ADDR,...", help=argparse.SUPPRESS)  # every worker's address
 
 
 def run_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> int:
@@ -208,7 +208,7 @@ def run_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> in
         worker_argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "serve"]
         return serve_fleet(config, worker_argv, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent)
     return serve(config, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent, security=security,
-                 fleet_worker=args.fleet_worker)
+                 fleet=args.fleet_worker.split(",") if args.fleet_worker else [])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ import logging
 import queue
 import threading
 import uuid
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 
 import grpc
@@ -24,6 +25,7 @@ log = logging.getLogger("sandcheck.server")
 
 LANGUAGES = ("python",)
 _END = object()
+_CHUNK_MAX = 256  # results per ResponseChunk
 
 
 class InvalidRequest(ValueError):
@@ -96,9 +98,15 @@ def _limits_pb(limits: Limits) -> pb.Limits:
 
 
 class SandboxService(pb_grpc.SandboxServicer):
-    def __init__(self, config: ServerConfig, executor: Executor) -> None:
+    def __init__(self, config: ServerConfig, executor: Executor, fleet: list[str] = ()) -> None:
         self.config = config
         self.executor = executor
+        # In a fleet (fleet.py), every worker's address: distinct ones (unix
+        # sockets) are listed for clients to use; one shared by all (a TCP
+        # port) is reported as a count, so clients open several connections.
+        distinct = list(dict.fromkeys(fleet))
+        self.fleet_endpoints = distinct if len(distinct) > 1 else []
+        self.fleet_processes = len(fleet) if len(distinct) == 1 else 1
         rt = executor.runtime
         self.runtime = pb.Runtime(language=rt.language, interpreter=rt.interpreter, version=rt.version)
         # Batch deduplication and the per-tenant result cache (dedup.py, cache.py).
@@ -123,6 +131,17 @@ class SandboxService(pb_grpc.SandboxServicer):
 
     def ExecuteBatch(self, request_iterator, context):
         """One result per request, in completion order, however each item fares."""
+        for finished in self._stream(([req] for req in request_iterator), context):
+            yield from finished
+
+    def ExecuteChunked(self, request_iterator, context):
+        """ExecuteBatch, several items per message: each reply holds what finished since the last."""
+        for finished in self._stream((chunk.requests for chunk in request_iterator), context):
+            yield pb.ResponseChunk(responses=finished)
+
+    def _stream(self, chunks: Iterator[Iterable[pb.ExecuteRequest]], context) -> Iterator[list[pb.ExecuteResponse]]:
+        """Admit the requests of every chunk as the window allows; yield the results
+        finished so far (at least one) each time, until every request has one."""
         results: queue.Queue = queue.Queue()
         window = threading.Semaphore(self.window)
         pending: list[Future] = []
@@ -139,15 +158,16 @@ class SandboxService(pb_grpc.SandboxServicer):
         def feed() -> None:
             accepted = 0
             try:
-                for req in request_iterator:
-                    if not admit():
-                        break
-                    accepted += 1
-                    item = self._start(req, pending, seen, use_cache, context)
-                    if isinstance(item, Future):
-                        item.add_done_callback(lambda f, rid=req.id: results.put(self._finished(rid, f)))
-                    else:
-                        results.put(item)
+                for chunk in chunks:
+                    for req in chunk:
+                        if not admit():
+                            return
+                        accepted += 1
+                        item = self._start(req, pending, seen, use_cache, context)
+                        if isinstance(item, Future):
+                            item.add_done_callback(lambda f, rid=req.id: results.put(self._finished(rid, f)))
+                        else:
+                            results.put(item)
             except Exception as exc:  # the client went away mid-stream
                 log.info("batch %s: request stream ended: %s", stream_id, exc)
             finally:
@@ -158,17 +178,26 @@ class SandboxService(pb_grpc.SandboxServicer):
         sent, total = 0, None
         while total is None or sent < total:
             try:
-                item = results.get(timeout=1.0)
+                items = [results.get(timeout=1.0)]
             except queue.Empty:
                 if not context.is_active():
                     return
                 continue
-            if isinstance(item, tuple) and item[0] is _END:
-                total = item[1]
-                continue
-            sent += 1
-            window.release()
-            yield item
+            while len(items) < _CHUNK_MAX:
+                try:
+                    items.append(results.get_nowait())
+                except queue.Empty:
+                    break
+            finished = []
+            for item in items:
+                if isinstance(item, tuple) and item[0] is _END:
+                    total = item[1]
+                    continue
+                finished.append(item)
+                window.release()
+            sent += len(finished)
+            if finished:
+                yield finished
 
     def _start(self, req: pb.ExecuteRequest, pending: list[Future], seen: dict | None = None, use_cache: bool = True,
                context=None):
@@ -208,4 +237,6 @@ class SandboxService(pb_grpc.SandboxServicer):
             tmpfs_bytes=self.config.jail.tmpfs_bytes,
             isolation=notes,
             concurrency=self.executor.concurrency,
+            endpoints=self.fleet_endpoints,
+            processes=self.fleet_processes,
         )

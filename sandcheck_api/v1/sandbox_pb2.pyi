@@ -111,12 +111,24 @@ class ExecuteResponse(_message.Message):
     rejected: bool
     def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[Status, str]] = ..., timeout_kind: _Optional[_Union[TimeoutKind, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., stdout_truncated: _Optional[bool] = ..., stderr_truncated: _Optional[bool] = ..., report: _Optional[bytes] = ..., wall_time_ms: _Optional[int] = ..., cpu_time_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., runtime: _Optional[_Union[Runtime, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., error: _Optional[str] = ..., rejected: _Optional[bool] = ...) -> None: ...
 
+class RequestChunk(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[ExecuteRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[ExecuteRequest, _Mapping]]] = ...) -> None: ...
+
+class ResponseChunk(_message.Message):
+    __slots__ = ("responses",)
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    responses: _containers.RepeatedCompositeFieldContainer[ExecuteResponse]
+    def __init__(self, responses: _Optional[_Iterable[_Union[ExecuteResponse, _Mapping]]] = ...) -> None: ...
+
 class GetInfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "runtimes", "default_limits", "max_limits", "max_source_bytes", "max_tasks", "tmpfs_bytes", "isolation", "concurrency")
+    __slots__ = ("version", "runtimes", "default_limits", "max_limits", "max_source_bytes", "max_tasks", "tmpfs_bytes", "isolation", "concurrency", "endpoints", "processes")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     RUNTIMES_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_LIMITS_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +138,8 @@ class ServerInfo(_message.Message):
     TMPFS_BYTES_FIELD_NUMBER: _ClassVar[int]
     ISOLATION_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    PROCESSES_FIELD_NUMBER: _ClassVar[int]
     version: str
     runtimes: _containers.RepeatedCompositeFieldContainer[Runtime]
     default_limits: Limits
@@ -135,4 +149,6 @@ class ServerInfo(_message.Message):
     tmpfs_bytes: int
     isolation: _containers.RepeatedScalarFieldContainer[str]
     concurrency: int
-    def __init__(self, version: _Optional[str] = ..., runtimes: _Optional[_Iterable[_Union[Runtime, _Mapping]]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_source_bytes: _Optional[int] = ..., max_tasks: _Optional[int] = ..., tmpfs_bytes: _Optional[int] = ..., isolation: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ...) -> None: ...
+    endpoints: _containers.RepeatedScalarFieldContainer[str]
+    processes: int
+    def __init__(self, version: _Optional[str] = ..., runtimes: _Optional[_Iterable[_Union[Runtime, _Mapping]]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_source_bytes: _Optional[int] = ..., max_tasks: _Optional[int] = ..., tmpfs_bytes: _Optional[int] = ..., isolation: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., endpoints: _Optional[_Iterable[str]] = ..., processes: _Optional[int] = ...) -> None: ...

@@ -44,6 +44,11 @@ class SandboxStub:
                 request_serializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
                 response_deserializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteResponse.FromString,
                 _registered_method=True)
+        self.ExecuteChunked = channel.stream_stream(
+                '/sandcheck.v1.Sandbox/ExecuteChunked',
+                request_serializer=sandcheck__api_dot_v1_dot_sandbox__pb2.RequestChunk.SerializeToString,
+                response_deserializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ResponseChunk.FromString,
+                _registered_method=True)
         self.GetInfo = channel.unary_unary(
                 '/sandcheck.v1.Sandbox/GetInfo',
                 request_serializer=sandcheck__api_dot_v1_dot_sandbox__pb2.GetInfoRequest.SerializeToString,
@@ -70,6 +75,15 @@ class SandboxServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExecuteChunked(self, request_iterator, context):
+        """ExecuteBatch with several items per message each way: the same contract,
+        at a fraction of the per-message cost, for clients that send thousands.
+        Each response chunk holds the results finished since the last one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetInfo(self, request, context):
         """Describe the server: runtimes, effective limits, isolation in force.
         """
@@ -89,6 +103,11 @@ def add_SandboxServicer_to_server(servicer, server):
                     servicer.ExecuteBatch,
                     request_deserializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteRequest.FromString,
                     response_serializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteResponse.SerializeToString,
+            ),
+            'ExecuteChunked': grpc.stream_stream_rpc_method_handler(
+                    servicer.ExecuteChunked,
+                    request_deserializer=sandcheck__api_dot_v1_dot_sandbox__pb2.RequestChunk.FromString,
+                    response_serializer=sandcheck__api_dot_v1_dot_sandbox__pb2.ResponseChunk.SerializeToString,
             ),
             'GetInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetInfo,
@@ -150,6 +169,33 @@ class Sandbox:
             '/sandcheck.v1.Sandbox/ExecuteBatch',
             sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
             sandcheck__api_dot_v1_dot_sandbox__pb2.ExecuteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExecuteChunked(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/sandcheck.v1.Sandbox/ExecuteChunked',
+            sandcheck__api_dot_v1_dot_sandbox__pb2.RequestChunk.SerializeToString,
+            sandcheck__api_dot_v1_dot_sandbox__pb2.ResponseChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,6 +46,7 @@ class RetryPolicy:
 
 
 _DONE = object()
+_CHUNK = 64  # programs per request message at most
 
 
 class Dispatcher:
@@ -65,6 +66,30 @@ class Dispatcher:
         self.retry = retry
         self.window = window
         self._client_factory = client_factory
+        self._connections: list[tuple[str, int]] | None = None
+
+    def connections(self) -> list[tuple[str, int]]:
+        """(target, connection index) for each stream to open, asked of each server once.
+
+        A server of several processes (``serve --processes N``) says so in its
+        info: on unix sockets it lists every process's address, and each gets
+        a stream; on a shared TCP port it gives the count, and the target gets
+        2 x N connections, which the kernel spreads over the processes.
+        """
+        if self._connections is None:
+            found: list[tuple[str, int]] = []
+            for target in self.targets:
+                try:
+                    with self._client_factory(target, timeout=10) as client:
+                        info = client.info()
+                except Exception:  # down for now: one stream, which retries and fails over
+                    info = {}
+                processes = int(info.get("processes") or 1)
+                streams = 2 * processes if processes > 1 else 1
+                for address in info.get("endpoints") or [target]:
+                    found += [(address, i) for i in range(streams)]
+            self._connections = list(dict.fromkeys(found))
+        return self._connections
 
     def execute_batch(self, programs: Iterable[Program]) -> Iterator[ExecutionResult]:
         """Yield one result per program, in completion order."""
@@ -105,8 +130,8 @@ class _Run:
         total = len(self.programs)
         if not total:
             return
-        threads = [threading.Thread(target=self._serve, args=(t,), daemon=True, name=f"dispatch-{t}")
-                   for t in self.d.targets]
+        threads = [threading.Thread(target=self._serve, args=(t, i), daemon=True, name=f"dispatch-{t}-{i}")
+                   for t, i in self.d.connections()]
         for t in threads:
             t.start()
         delivered = 0
@@ -152,37 +177,53 @@ class _Run:
         self.out.put(result)
         return True
 
-    def _serve(self, target: str) -> None:
-        """One server's loop: stream work until the batch is done; reconnect on failure."""
+    def _serve(self, target: str, index: int = 0) -> None:
+        """One connection's loop: stream work until the batch is done; reconnect on failure."""
+        connection = {"connection": index} if index else {}
         failures = 0
         while not self.stop.is_set():
             in_flight: dict[str, None] = {}
             room = threading.Semaphore(self.d.window)
             ended = threading.Event()
 
-            def requests() -> Iterator[Program]:
+            def take(block: bool) -> str | None:
+                """One pending id, with room for it; None when there is none (now)."""
+                if not room.acquire(timeout=0.2 if block else 0):
+                    return None
+                try:
+                    return self.pending.get(timeout=0.2) if block else self.pending.get_nowait()
+                except queue.Empty:
+                    room.release()
+                    return None
+
+            def requests() -> Iterator[list[Program]]:
+                """Chunks of what is pending and fits the window: one blocking take, then all that is ready."""
                 while not self.stop.is_set() and not ended.is_set():
-                    if not room.acquire(timeout=0.2):
+                    first = take(block=True)
+                    if first is None:
                         continue
-                    try:
-                        pid = self.pending.get(timeout=0.2)
-                    except queue.Empty:
-                        room.release()
-                        continue
+                    ids = [first]
+                    while len(ids) < _CHUNK and (pid := take(block=False)) is not None:
+                        ids.append(pid)
+                    chunk = []
                     with self.lock:
                         if ended.is_set():
-                            # The stream died while this was being taken.
-                            self.pending.put(pid)
+                            # The stream died while these were being taken.
+                            for pid in ids:
+                                self.pending.put(pid)
                             return
-                        if pid in self.answered:
-                            room.release()
-                            continue
-                        in_flight[pid] = None
-                    yield self.programs[pid]
+                        for pid in ids:
+                            if pid in self.answered:
+                                room.release()
+                                continue
+                            in_flight[pid] = None
+                            chunk.append(self.programs[pid])
+                    if chunk:
+                        yield chunk
 
             try:
-                with self.d._client_factory(target) as client:
-                    for result in client.execute_batch(requests()):
+                with self.d._client_factory(target, **connection) as client:
+                    for result in client.execute_chunks(requests()):
                         failures = 0
                         with self.lock:
                             in_flight.pop(result.id, None)

@@ -32,14 +32,16 @@ def free_port() -> int:
 
 
 class RunningServer:
-    """A `sandcheck serve` subprocess on a loopback port."""
+    """A `sandcheck serve` subprocess on a loopback port: one server process
+    unless `extra` says --processes, so tests can find its cgroups by its pid."""
 
     def __init__(self, *extra: str, port: int | None = None) -> None:
         self.port = port or free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.log = open(f"/tmp/sandcheck-test-server-{self.port}.log", "w+b")
+        processes = () if "--processes" in extra else ("--processes", "1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sandbox_server", "--listen", self.target, *extra],
+            [sys.executable, "-m", "sandbox_server", "--listen", self.target, *processes, *extra],
             stdout=self.log, stderr=self.log, start_new_session=True,
         )
         with Client(self.target) as c:

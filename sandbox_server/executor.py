@@ -207,12 +207,13 @@ class Executor:
                                            rejected=True))
 
     def stop(self) -> None:
+        """Drain, stop the slots, remove the cgroups and the private dir; also after a failed start."""
         self.drain()
         for _ in self._threads:
             self._queue.put(None)
         for t in self._threads:
             t.join(timeout=30)
-        self.cgroups.remove()
-        for p in self._workdir.iterdir():
-            p.unlink()
-        self._workdir.rmdir()
+        self._threads = []
+        if self.cgroups.base:
+            self.cgroups.remove()
+        shutil.rmtree(self._workdir, ignore_errors=True)

@@ -7,7 +7,6 @@ import ctypes
 import json
 import logging
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -129,8 +128,7 @@ def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: b
         server.start()
     except StartupError as exc:
         print(f"sandcheck serve: cannot start: {exc}", file=sys.stderr)
-        server.executor.cgroups.remove() if server.executor.cgroups.base else None
-        shutil.rmtree(server.executor._workdir, ignore_errors=True)  # its private dir: nothing left behind
+        server.executor.stop()  # its cgroups and private dir: nothing left behind
         return 1
     log.info("listening on %s", config.listen)
     print(f"sandcheck serve: listening on {config.listen} ({server.executor.concurrency} slots)", file=sys.stderr)
@@ -179,6 +177,9 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"per-tenant result cache size, 0 turns it off (default {ServerConfig.result_cache_mb})")
     auth.add_serve_arguments(p)
     p.add_argument("--print-config", action="store_true", help="print the effective configuration and exit")
+    p.add_argument("--check", action="store_true",
+                   help="print what this host offers a jail (cgroups, namespaces, seccomp, nsjail, runtime), "
+                        "try a jail, and exit 0 only if the server can serve here")
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--fleet-worker", metavar="ADDR,...", help=argparse.SUPPRESS)  # every worker's address
@@ -198,6 +199,10 @@ def run_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> in
     if args.print_config:
         print(json.dumps(config.as_dict(), indent=2, default=str))
         return 0
+    if args.check:
+        from .doctor import check
+
+        return check(config)
     try:
         security = auth.Security.from_args(args)
         security.check_bind(config.listen)

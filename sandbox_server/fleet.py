@@ -29,6 +29,7 @@ import threading
 import time
 
 from .config import ServerConfig
+from .executor import StartupError, preflight
 from .jail.cgroups import CgroupError, CgroupV2Tree, open_tree
 
 log = logging.getLogger("sandcheck.server")
@@ -85,16 +86,23 @@ class Fleet:
     def start(self) -> bool:
         """Start every worker; False (all stopped again) if one could not start."""
         tree = open_tree(self.config.cgroup_root)
-        if isinstance(tree, CgroupV2Tree):
-            # Delegate once, before the workers race to do it (they find it done).
-            try:
+        try:
+            preflight(self.config)  # what every worker would refuse on, said once
+            if isinstance(tree, CgroupV2Tree):
+                # Delegate once, before the workers race to do it (they find it done).
                 tree.delegate()
-            except CgroupError as exc:
-                print(f"sandcheck serve: cannot start: cgroups: {exc}", file=sys.stderr)
-                return False
+        except (StartupError, CgroupError) as exc:
+            prefix = "cgroups: " if isinstance(exc, CgroupError) else ""
+            print(f"sandcheck serve: cannot start: {prefix}{exc}", file=sys.stderr)
+            return False
         sel = selectors.DefaultSelector()
         for i in range(len(self.slots)):
-            sel.register(self._spawn(i), selectors.EVENT_READ, i)
+            try:
+                sel.register(self._spawn(i), selectors.EVENT_READ, i)
+            except OSError as exc:
+                print(f"sandcheck serve: cannot start: cannot run a server process ({exc})", file=sys.stderr)
+                self.stop()
+                return False
         waiting = set(range(len(self.slots)))
         deadline = time.monotonic() + _START_TIMEOUT_S
         while waiting and time.monotonic() < deadline:

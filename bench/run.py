@@ -463,9 +463,37 @@ def profile(args) -> dict:
     return out
 
 
+def startup(args) -> dict:
+    """How long an embedded server takes to serve: ready, first check, and a whole one-sample eval."""
+    from sandcheck import Client, EmbeddedServer
+
+    probs = workloads.problems()
+    out: dict = {"ready_s": [], "first_check_s": [], "eval_one_sample_s": []}
+    with tempfile.TemporaryDirectory(prefix="sandcheck-bench-") as d:
+        path = Path(d) / "one.jsonl"
+        first = next(iter(probs.values()))
+        workloads.write_jsonl(path, [{"task_id": first["task_id"], "completion": first["canonical_solution"]}])
+        for _ in range(3):
+            t0 = time.monotonic()
+            server = EmbeddedServer(processes=args.processes)
+            with server as target:
+                t1 = time.monotonic()
+                with Client(target) as c:
+                    c.execute("pass")
+                t2 = time.monotonic()
+            out["ready_s"].append(round(t1 - t0, 3))
+            out["first_check_s"].append(round(t2 - t1, 3))
+            t0 = time.monotonic()
+            subprocess.run([SANDCHECK, "eval", str(path), "--problems", str(workloads.PROBLEMS), "--no-progress",
+                            "-o", str(Path(d) / "r.jsonl")], capture_output=True, check=True)
+            out["eval_one_sample_s"].append(round(time.monotonic() - t0, 3))
+        out["processes"] = len(server.targets)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("workload", choices=("W1", "W2", "W3", "profile"))
+    ap.add_argument("workload", choices=("W1", "W2", "W3", "profile", "startup"))
     ap.add_argument("--copies", type=int, default=100, help="W2: copies of each canonical solution (default 100)")
     ap.add_argument("--limit", type=int, default=0, help="keep only the first N samples (default all)")
     ap.add_argument("--every", type=int, default=1, help="keep every k-th sample, over all problems (default 1)")
@@ -488,6 +516,8 @@ def main() -> int:
         report = throughput(args.workload, args)
     elif args.workload == "W3":
         report = latency(args)
+    elif args.workload == "startup":
+        report = startup(args)
     else:
         report = profile(args)
     report["machine"] = {

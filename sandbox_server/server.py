@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -24,6 +25,7 @@ from .config import ServerConfig
 from .executor import Executor, Job, StartupError
 from .fleet import Fleet
 from .health import JailHealth
+from .jail.runtime import Runtime
 from .metrics import Metrics, Observers
 from .service import SandboxService
 
@@ -36,11 +38,12 @@ _MESSAGE_OVERHEAD = 1024 * 1024
 class Server:
     """A running sandcheck server: executor plus gRPC front end."""
 
-    def __init__(self, config: ServerConfig, security: auth.Security | None = None, fleet: list[str] = ()) -> None:
+    def __init__(self, config: ServerConfig, security: auth.Security | None = None, fleet: list[str] = (),
+                 runtime: Runtime | None = None) -> None:
         self.config = config
         self.fleet = list(fleet)  # every fleet worker's address, when this is one of them (fleet.py)
         self.security = security or auth.Security()  # tokens, TLS (auth.py)
-        self.executor = Executor(config)
+        self.executor = Executor(config, runtime)
         self.grpc_server: grpc.Server | None = None
         self.port: int | None = None
         # Operations (issue 6): metrics and health watch every execution.
@@ -117,13 +120,13 @@ def _wait_for_stop() -> None:
 
 
 def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: bool = False,
-          security: auth.Security | None = None, fleet: list[str] = ()) -> int:
+          security: auth.Security | None = None, fleet: list[str] = (), runtime: Runtime | None = None) -> int:
     parent = os.getppid()
     if exit_with_parent:
         _die_with_parent()
         if os.getppid() != parent:
             return 1
-    server = Server(config, security, fleet)
+    server = Server(config, security, fleet, runtime)
     try:
         server.start()
     except StartupError as exc:
@@ -183,6 +186,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--fleet-worker", metavar="ADDR,...", help=argparse.SUPPRESS)  # every worker's address
+    p.add_argument("--fleet-runtime", metavar="PATH", help=argparse.SUPPRESS)  # the runtime, probed by the parent
 
 
 def run_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> int:
@@ -213,7 +217,8 @@ def run_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> in
         worker_argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "serve"]
         return serve_fleet(config, worker_argv, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent)
     return serve(config, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent, security=security,
-                 fleet=args.fleet_worker.split(",") if args.fleet_worker else [])
+                 fleet=args.fleet_worker.split(",") if args.fleet_worker else [],
+                 runtime=Runtime.from_json(Path(args.fleet_runtime).read_text()) if args.fleet_runtime else None)
 
 
 def main(argv: list[str] | None = None) -> int:

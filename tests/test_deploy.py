@@ -22,7 +22,9 @@ from sandbox_server import settings
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 K8S_VERSION = "1.33"
-KUSTOMIZATIONS = ["base", "overlays/dev", "overlays/prod"]
+KUSTOMIZATIONS = ["base", "overlays/dev", "overlays/prod", "overlays/privileged"]
+# The overlays a plain `kubectl apply -k` of the docs uses: none may be privileged.
+UNPRIVILEGED = ["base", "overlays/dev", "overlays/prod"]
 
 
 def hadolint() -> str:
@@ -101,11 +103,73 @@ def test_probes_use_grpc_health_and_security_context_explains_itself() -> None:
     deployment = by_kind(render("base"))["Deployment"]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["grpc"] == {"port": 50051, "service": "sandcheck.v1.Sandbox"}
-    assert container["securityContext"]["privileged"] is True
     assert deployment["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
     raw = (DEPLOY / "k8s" / "base" / "deployment.yaml").read_text()
-    for reason in ("CAP_SYS_ADMIN", "CAP_SETUID", "writable /sys/fs/cgroup", "seccomp", "AppArmor"):
+    for reason in ("CAP_SETUID", "CAP_SETGID", "writable /sys/fs/cgroup", "seccomp", "AppArmor", "pivot_root"):
         assert reason in raw  # each item comes with the reason for it
+
+
+def pod_spec(objs: list[dict]) -> dict:
+    return by_kind(objs)["Deployment"]["spec"]["template"]["spec"]
+
+
+def server_config(objs: list[dict]) -> dict:
+    return tomllib.loads(by_kind(objs)["ConfigMap"]["data"]["sandcheck.toml"])
+
+
+@pytest.mark.parametrize("kustomization", UNPRIVILEGED)
+def test_default_route_is_unprivileged(kustomization: str) -> None:
+    """No privileged container; a user-namespaced pod with two capabilities and a writable-cgroup runtime."""
+    objs = render(kustomization)
+    spec = pod_spec(objs)
+    for container in spec.get("initContainers", []) + spec["containers"]:
+        sc = container.get("securityContext", {})
+        assert sc.get("privileged") is False, container["name"]
+        assert sc.get("allowPrivilegeEscalation") is False, container["name"]
+        assert sc["capabilities"] == {"drop": ["ALL"], "add": ["SETUID", "SETGID"]}, container["name"]
+        # The jails mount no /proc, so the masked default suffices.
+        assert sc.get("procMount", "Default") == "Default"
+        assert sc["seccompProfile"] == {"type": "Unconfined"} and sc["appArmorProfile"] == {"type": "Unconfined"}
+    assert spec["hostUsers"] is False
+    for host_ns in ("hostPID", "hostIPC", "hostNetwork"):
+        assert not spec.get(host_ns), host_ns
+    assert not any("hostPath" in v for v in spec.get("volumes", []))
+    runtime_class = by_kind(objs)["RuntimeClass"]
+    assert spec["runtimeClassName"] == runtime_class["metadata"]["name"] == runtime_class["handler"]
+    assert runtime_class["scheduling"]["nodeSelector"] == {"sandcheck.dev/runtime": "sandcheck"}
+
+
+@pytest.mark.parametrize("kustomization", UNPRIVILEGED)
+def test_jail_uids_fit_the_pods_user_namespace(kustomization: str) -> None:
+    """hostUsers: false maps uids 0-65535 only; uid_map for an id outside fails, so every slot's uid must fit."""
+    objs = render(kustomization)
+    config = settings.apply(settings.ServerConfig(), server_config(objs), "configmap")
+    env = {e["name"]: e.get("value") for e in pod_spec(objs)["containers"][0].get("env", [])}
+    assert "SANDCHECK_UID_BASE" not in env
+    # SANDCHECK_CONCURRENCY (the slots) is the container's CPU limit.
+    slots = int(pod_spec(objs)["containers"][0]["resources"]["limits"]["cpu"])
+    assert 0 < config.uid_base and config.uid_base + slots <= 65536
+
+
+def test_server_rotates_connections_so_clients_find_new_pods() -> None:
+    config = settings.apply(settings.ServerConfig(), server_config(render("base")), "configmap")
+    assert 0 < config.max_connection_age_ms <= 600_000
+    # Running calls may finish: a program at the maximum wall time fits in the grace.
+    assert config.max_connection_age_grace_ms >= config.max_limits.wall_time_ms
+
+
+def test_privileged_overlay_is_the_named_exception() -> None:
+    objs = render("overlays/privileged")
+    spec = pod_spec(objs)
+    sc = spec["containers"][0]["securityContext"]
+    assert sc["privileged"] is True and "capabilities" not in sc
+    assert "hostUsers" not in spec and "runtimeClassName" not in spec and "RuntimeClass" not in by_kind(objs)
+    env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+    assert env["SANDCHECK_UID_BASE"] == "1500000"  # node uids: away from real users
+    assert spec["nodeSelector"] == {"sandcheck.dev/pool": "sandbox"}  # a pool of its own (prod)
+    reasons = (DEPLOY / "k8s" / "components" / "privileged" / "kustomization.yaml").read_text()
+    for reason in ("cgroup v1", "cgroup_writable", "user-namespaced pods"):
+        assert reason in reasons
 
 
 def test_overlays_change_scale() -> None:

@@ -61,9 +61,9 @@ def test_host_processes_are_invisible(hostile) -> None:
 
 
 WRITE_OUTSIDE = r'''
-import os
-for p in ["/sandcheck-pwned", "/etc/sandcheck-pwned", "/usr/sandcheck-pwned", "/usr/bin/python3.11",
-          "/usr/lib/python3.11/os.py", "/dev/sandcheck-pwned", "/dev/null/x", "/proc/sandcheck-pwned",
+import os, sys
+for p in ["/sandcheck-pwned", "/etc/sandcheck-pwned", "/usr/sandcheck-pwned", sys.executable,
+          os.__file__, "/dev/sandcheck-pwned", "/dev/null/x", "/proc/sandcheck-pwned",
           "/root/sandcheck-pwned", "/tmp/../sandcheck-pwned", "/tmp/../etc/passwd"]:
     try:
         open(p, "ab").write(b"pwned")
@@ -71,8 +71,8 @@ for p in ["/sandcheck-pwned", "/etc/sandcheck-pwned", "/usr/sandcheck-pwned", "/
     except OSError:
         pass
 for fn, args in ((os.mkdir, ("/sandcheck-pwned",)), (os.chmod, ("/usr", 0o777)), (os.chown, ("/tmp", 0, 0)),
-                 (os.setuid, (0,)), (os.setgid, (0,)), (os.chroot, ("/tmp",)), (os.utime, ("/usr/bin/python3.11",)),
-                 (os.rename, ("/usr/bin/python3.11", "/tmp/p"))):
+                 (os.setuid, (0,)), (os.setgid, (0,)), (os.chroot, ("/tmp",)), (os.utime, (sys.executable,)),
+                 (os.rename, (sys.executable, "/tmp/p"))):
     try:
         fn(*args)
         print("ESCAPE", fn.__name__, args)
@@ -82,17 +82,17 @@ print("SAFE")
 '''
 
 LINK_TRICKS = r'''
-import os, shutil
+import os, shutil, sys
 ops = [
     lambda: os.symlink("/etc/shadow", "/tmp/shadow") or open("/tmp/shadow").read(),
     lambda: os.symlink("/root", "/tmp/root") or os.listdir("/tmp/root"),
     lambda: os.symlink("/tmp/sandcheck-pwned", "/tmp/out") or open("/tmp/out", "w").write("x") and
             (os.path.exists("/tmp/sandcheck-pwned") and 1 / 0),
-    lambda: os.link("/usr/bin/python3.11", "/tmp/py"),
+    lambda: os.link(sys.executable, "/tmp/py"),
     lambda: os.link("/etc/passwd", "/tmp/passwd"),
     lambda: open("/tmp/main.py", "w").write("import os; os.system('id')") and os.symlink("/tmp/main.py", "/tmp/x"),
     # an executable copied into the workdir: noexec
-    lambda: shutil.copy("/usr/bin/python3.11", "/tmp/py2") and os.chmod("/tmp/py2", 0o755) or
+    lambda: shutil.copy(sys.executable, "/tmp/py2") and os.chmod("/tmp/py2", 0o755) or
             os.execv("/tmp/py2", ["py2", "-c", "print('ESCAPE exec from tmp')"]),
 ]
 for i, op in enumerate(ops):
@@ -106,7 +106,7 @@ print("SAFE")
 '''
 
 NATIVE = r'''
-import ctypes, os, subprocess
+import ctypes, os, subprocess, sys
 libc = ctypes.CDLL(None, use_errno=True)
 if libc.system(b"id > /tmp/id.txt") == 0 and os.path.exists("/tmp/id.txt"):
     print("ESCAPE system()")
@@ -127,7 +127,7 @@ for argv in (["/bin/sh", "-c", "id"], ["/bin/bash"], ["sh"], ["/usr/bin/sudo", "
     except OSError:
         pass
 # exec of the runtime itself works, and stays unprivileged under the same filter
-r = subprocess.run(["/usr/bin/python3.11", "-c", "import os; print(os.getuid()); os.unshare(0)"], capture_output=True)
+r = subprocess.run([sys.executable, "-c", "import os; print(os.getuid()); os.unshare(0)"], capture_output=True)
 if r.stdout != b"1000\n":
     print("ESCAPE child python", r.stdout)
 print("SAFE")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
@@ -26,6 +27,7 @@ log = logging.getLogger("sandcheck.server")
 LANGUAGES = ("python",)
 _END = object()
 _CHUNK_MAX = 256  # results per ResponseChunk
+_LINGER_S = 0.002  # how long a ResponseChunk waits for more results that are running
 
 
 class InvalidRequest(ValueError):
@@ -135,11 +137,13 @@ class SandboxService(pb_grpc.SandboxServicer):
             yield from finished
 
     def ExecuteChunked(self, request_iterator, context):
-        """ExecuteBatch, several items per message: each reply holds what finished since the last."""
-        for finished in self._stream((chunk.requests for chunk in request_iterator), context):
+        """ExecuteBatch, several items per message: each reply holds what finished since the last,
+        waiting up to _LINGER_S for more while more are running."""
+        for finished in self._stream((chunk.requests for chunk in request_iterator), context, _LINGER_S):
             yield pb.ResponseChunk(responses=finished)
 
-    def _stream(self, chunks: Iterator[Iterable[pb.ExecuteRequest]], context) -> Iterator[list[pb.ExecuteResponse]]:
+    def _stream(self, chunks: Iterator[Iterable[pb.ExecuteRequest]], context,
+                linger: float = 0.0) -> Iterator[list[pb.ExecuteResponse]]:
         """Admit the requests of every chunk as the window allows; yield the results
         finished so far (at least one) each time, until every request has one."""
         results: queue.Queue = queue.Queue()
@@ -155,6 +159,8 @@ class SandboxService(pb_grpc.SandboxServicer):
                     return False
             return True
 
+        admitted = [0]  # requests taken so far, read by the sender to know whether more can come
+
         def feed() -> None:
             accepted = 0
             try:
@@ -163,6 +169,7 @@ class SandboxService(pb_grpc.SandboxServicer):
                         if not admit():
                             return
                         accepted += 1
+                        admitted[0] = accepted
                         item = self._start(req, pending, seen, use_cache, context)
                         if isinstance(item, Future):
                             item.add_done_callback(lambda f, rid=req.id: results.put(self._finished(rid, f)))
@@ -183,9 +190,13 @@ class SandboxService(pb_grpc.SandboxServicer):
                 if not context.is_active():
                     return
                 continue
+            until = time.monotonic() + linger
             while len(items) < _CHUNK_MAX:
+                wait = until - time.monotonic()
                 try:
-                    items.append(results.get_nowait())
+                    # Wait for more only while more are running (fewer, fuller messages).
+                    more = sent + len(items) < admitted[0] and wait > 0
+                    items.append(results.get(timeout=wait) if more else results.get_nowait())
                 except queue.Empty:
                     break
             finished = []

@@ -151,14 +151,14 @@ class Client(_BaseClient):
         except grpc.RpcError as exc:
             raise self._error(exc) from None
 
-    def execute_chunks(self, chunks: Iterable[list[Program]]) -> Iterator[ExecutionResult]:
+    def execute_chunks(self, chunks: Iterable[list[Program]]) -> Iterator[list[ExecutionResult]]:
         """`execute_batch` with several programs per message each way (ExecuteChunked):
-        far less gRPC work per program for callers that can group them."""
+        far less gRPC work per program for callers that can group them. Yields
+        the results of each reply together, as they finish."""
         requests = (pb.RequestChunk(requests=[self._request(p) for p in chunk]) for chunk in chunks)
         try:
             for reply in self._stub.ExecuteChunked(requests, timeout=self.timeout):
-                for resp in reply.responses:
-                    yield self._result(resp)
+                yield [self._result(resp) for resp in reply.responses]
         except grpc.RpcError as exc:
             raise self._error(exc) from None
 

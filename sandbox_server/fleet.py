@@ -3,9 +3,12 @@
 One Python process serving gRPC and supervising jails tops out near 500
 checks/s whatever the host (the GIL), so a server with many cores runs N
 worker processes, each a whole `Server` with its own gRPC front end,
-executor, cgroup subtree and outside uids. The parent only starts them,
-restarts one that dies, forwards SIGTERM/SIGINT and reports ready once all
-are; it never touches requests.
+executor, cgroup subtree and outside uids. The parent checks the host once
+(root, nsjail, the runtime, cgroup delegation), then forks the workers: they
+start with everything imported and probed, so a fleet is ready about as
+soon as one server would be. Afterwards the parent only restarts a worker
+that dies, forwards SIGTERM/SIGINT and reports ready once all are; it never
+touches requests (and never creates a gRPC object, so forking is safe).
 
 Where the workers listen, from `--listen`:
 - HOST:PORT: all on the same port (SO_REUSEPORT); the kernel spreads
@@ -19,24 +22,29 @@ clients' streams, and the SDK resends what it had not answered.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import selectors
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
+from collections.abc import Callable
 
 from .config import ServerConfig
 from .executor import StartupError, preflight
 from .jail.cgroups import CgroupError, CgroupV2Tree, open_tree
+from .jail.runtime import Runtime
 
 log = logging.getLogger("sandcheck.server")
 
 _START_TIMEOUT_S = 120.0
 _RESTART_BACKOFF_S = (0.5, 30.0)
+
+# Runs one worker in the forked child: (its config, the runtime, every
+# worker's address, its ready fd) -> exit status.
+RunWorker = Callable[[ServerConfig, Runtime, list[str], int], int]
 
 
 def worker_addresses(listen: str, processes: int) -> list[str]:
@@ -52,63 +60,87 @@ def split_slots(concurrency: int, processes: int) -> list[int]:
     return [concurrency // processes + (1 if i < concurrency % processes else 0) for i in range(processes)]
 
 
+class Worker:
+    """A forked worker process, as the parent sees it."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout: float) -> bool:
+        """True if it ended within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+
 class Fleet:
     """The parent of N worker servers."""
 
-    def __init__(self, config: ServerConfig, worker_argv: list[str]) -> None:
+    def __init__(self, config: ServerConfig, run_worker: RunWorker) -> None:
         self.config = config
         self.slots = split_slots(config.effective_concurrency(), config.effective_processes())
         self.addresses = worker_addresses(config.listen, len(self.slots))
-        self.worker_argv = worker_argv  # the parent's own flags, passed on
-        self.procs: list[subprocess.Popen | None] = [None] * len(self.slots)
-        self.runtime_file = ""
+        self.run_worker = run_worker
+        self.workers: list[Worker | None] = [None] * len(self.slots)
+        self.runtime: Runtime | None = None
 
-    def _argv(self, i: int, ready_w: int) -> list[str]:
-        argv = [sys.executable, "-m", "sandbox_server", *self.worker_argv, "--fleet-worker", ",".join(self.addresses),
-                "--fleet-runtime", self.runtime_file,
-                "--processes", "1", "--concurrency", str(self.slots[i]), "--listen", self.addresses[i],
-                "--exit-with-parent", "--ready-fd", str(ready_w)]
-        if self.config.metrics_listen:
-            host, _, port = self.config.metrics_listen.rpartition(":")
-            argv += ["--metrics-listen", f"{host}:{int(port) + i}"]
-        return argv
+    def _config(self, i: int) -> ServerConfig:
+        """Worker i's share: its slots, its address, outside uids of its own, a metrics port of its own."""
+        metrics = self.config.metrics_listen
+        if metrics:
+            host, _, port = metrics.rpartition(":")
+            metrics = f"{host}:{int(port) + i}"
+        return dataclasses.replace(self.config, concurrency=self.slots[i], processes=1, listen=self.addresses[i],
+                                   uid_base=self.config.uid_base + sum(self.slots[:i]), metrics_listen=metrics)
 
     def _spawn(self, i: int) -> int:
-        """Start worker i; return the read end of its ready pipe."""
+        """Fork worker i; return the read end of its ready pipe."""
         ready_r, ready_w = os.pipe()
-        try:
-            # Each worker's slots run as outside uids of their own.
-            env = dict(os.environ, SANDCHECK_UID_BASE=str(self.config.uid_base + sum(self.slots[:i])))
-            self.procs[i] = subprocess.Popen(self._argv(i, ready_w), stdin=subprocess.DEVNULL,
-                                             pass_fds=(ready_w,), env=env)
-        finally:
-            os.close(ready_w)
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                os.close(ready_r)
+                code = self.run_worker(self._config(i), self.runtime, self.addresses, ready_w)
+            except BaseException as exc:  # never return into the parent's code
+                print(f"sandcheck serve: worker {i}: {exc!r}", file=sys.stderr)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(ready_w)
+        self.workers[i] = Worker(pid)
         return ready_r
 
     def start(self) -> bool:
         """Start every worker; False (all stopped again) if one could not start."""
         tree = open_tree(self.config.cgroup_root)
         try:
-            runtime = preflight(self.config)  # what every worker would refuse on, said once
-            # Probed once for all workers (it runs ldd over the interpreter's modules).
-            fd, self.runtime_file = tempfile.mkstemp(prefix="sandcheck-runtime-", suffix=".json")
-            with os.fdopen(fd, "w") as f:
-                f.write(runtime.to_json())
+            self.runtime = preflight(self.config)  # what every worker would refuse on, said once
             if isinstance(tree, CgroupV2Tree):
-                # Delegate once, before the workers race to do it (they find it done).
-                tree.delegate()
+                tree.delegate()  # once, before the workers race to do it (they find it done)
         except (StartupError, CgroupError) as exc:
             prefix = "cgroups: " if isinstance(exc, CgroupError) else ""
             print(f"sandcheck serve: cannot start: {prefix}{exc}", file=sys.stderr)
             return False
         sel = selectors.DefaultSelector()
         for i in range(len(self.slots)):
-            try:
-                sel.register(self._spawn(i), selectors.EVENT_READ, i)
-            except OSError as exc:
-                print(f"sandcheck serve: cannot start: cannot run a server process ({exc})", file=sys.stderr)
-                self.stop()
-                return False
+            sel.register(self._spawn(i), selectors.EVENT_READ, i)
         waiting = set(range(len(self.slots)))
         deadline = time.monotonic() + _START_TIMEOUT_S
         while waiting and time.monotonic() < deadline:
@@ -117,7 +149,7 @@ class Fleet:
                     waiting.discard(key.data)
                 sel.unregister(key.fd)
                 os.close(key.fd)
-            if any(self.procs[i].poll() is not None for i in waiting):
+            if any(self.workers[i].poll() is not None for i in waiting):
                 break
         for key in list(sel.get_map().values()):
             os.close(key.fd)
@@ -129,14 +161,14 @@ class Fleet:
 
     def watch(self, stop: threading.Event) -> None:
         """Restart workers that die, until `stop` is set."""
-        failures = [0] * len(self.procs)
+        failures = [0] * len(self.workers)
         while not stop.wait(0.5):
-            for i, proc in enumerate(self.procs):
-                if proc is None or proc.poll() is None:
+            for i, worker in enumerate(self.workers):
+                if worker is None or worker.poll() is None:
                     continue
                 failures[i] += 1
                 delay = min(_RESTART_BACKOFF_S[1], _RESTART_BACKOFF_S[0] * 2 ** (failures[i] - 1))
-                log.warning("worker %d exited with %s; restarting in %.1f s", i, proc.returncode, delay)
+                log.warning("worker %d exited with %s; restarting in %.1f s", i, worker.returncode, delay)
                 if stop.wait(delay):
                     return
                 ready_r = self._spawn(i)
@@ -149,16 +181,10 @@ class Fleet:
                 os.close(ready_r)
 
     def stop(self) -> None:
-        if self.runtime_file:
-            os.unlink(self.runtime_file)
-            self.runtime_file = ""
-        for proc in self.procs:
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            if proc is not None:
-                try:
-                    proc.wait(timeout=self.config.max_limits.wall_time_ms / 1000 + 30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        for worker in self.workers:
+            if worker is not None:
+                worker.signal(signal.SIGTERM)
+        for worker in self.workers:
+            if worker is not None and not worker.wait(self.config.max_limits.wall_time_ms / 1000 + 30):
+                worker.signal(signal.SIGKILL)
+                worker.wait(30)

@@ -11,7 +11,6 @@ import signal
 import sys
 import threading
 from concurrent import futures
-from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -145,12 +144,17 @@ def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: b
     return 0
 
 
-def serve_fleet(config: ServerConfig, worker_argv: list[str], ready_fd: int | None = None,
-                exit_with_parent: bool = False) -> int:
+def serve_fleet(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: bool = False,
+                security: auth.Security | None = None) -> int:
     """`processes` worker servers (fleet.py) sharing the slots, each a `serve()` of its own."""
     if exit_with_parent:
         _die_with_parent()
-    fleet = Fleet(config, worker_argv)
+
+    def run_worker(worker: ServerConfig, runtime: Runtime, addresses: list[str], ready_w: int) -> int:
+        return serve(worker, ready_fd=ready_w, exit_with_parent=True, security=security, fleet=addresses,
+                     runtime=runtime)
+
+    fleet = Fleet(config, run_worker)
     if not fleet.start():
         return 1
     print(f"sandcheck serve: listening on {config.listen} ({len(fleet.slots)} processes, "
@@ -189,11 +193,9 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
                         "try a jail, and exit 0 only if the server can serve here")
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--fleet-worker", metavar="ADDR,...", help=argparse.SUPPRESS)  # every worker's address
-    p.add_argument("--fleet-runtime", metavar="PATH", help=argparse.SUPPRESS)  # the runtime, probed by the parent
 
 
-def run_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+def run_from_args(args: argparse.Namespace) -> int:
     overrides = {"listen": args.listen, "concurrency": args.concurrency, "processes": args.processes,
                  "max_queue": args.max_queue,
                  "interpreter": args.interpreter, "metrics_listen": args.metrics_listen, "log_format": args.log_format}
@@ -217,16 +219,12 @@ def run_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> in
     except auth.AuthError as exc:
         print(f"sandcheck serve: {exc}", file=sys.stderr)
         return 2
-    if config.effective_processes() > 1 and not args.fleet_worker:
-        worker_argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "serve"]
-        return serve_fleet(config, worker_argv, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent)
-    return serve(config, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent, security=security,
-                 fleet=args.fleet_worker.split(",") if args.fleet_worker else [],
-                 runtime=Runtime.from_json(Path(args.fleet_runtime).read_text()) if args.fleet_runtime else None)
+    if config.effective_processes() > 1:
+        return serve_fleet(config, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent, security=security)
+    return serve(config, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent, security=security)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="sandcheck serve", description="Run the sandbox server.")
     add_serve_arguments(p)
-    argv = sys.argv[1:] if argv is None else argv
-    return run_from_args(p.parse_args(argv), argv)
+    return run_from_args(p.parse_args(argv))

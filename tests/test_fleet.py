@@ -25,7 +25,7 @@ RETRY = RetryPolicy(attempts=3, backoff_initial=0.05, backoff_max=0.5, give_up_a
 
 
 def workers_of(parent: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(parent), "-f", "fleet-worker"], capture_output=True, text=True)
+    out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
     return sorted(int(p) for p in out.stdout.split())
 
 

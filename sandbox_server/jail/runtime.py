@@ -8,8 +8,6 @@ virtualenv: jailed code must not read server code or configuration.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import re
 import subprocess
@@ -67,16 +65,6 @@ class Runtime:
             if os.path.islink(link):
                 symlinks.append((link, os.readlink(link)))
         return cls("python", str(path), version, tuple(binds), tuple(symlinks))
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> "Runtime":
-        """A runtime described by `to_json()` (a fleet's parent probes it once for its workers)."""
-        d = json.loads(text)
-        return cls(d["language"], d["interpreter"], d["version"], tuple(d["binds"]),
-                   tuple(tuple(pair) for pair in d["symlinks"]))
 
     @property
     def version_info(self) -> tuple[int, ...]:

@@ -97,16 +97,23 @@ class Fleet:
         self.addresses = worker_addresses(config.listen, len(self.slots))
         self.run_worker = run_worker
         self.workers: list[Worker | None] = [None] * len(self.slots)
+        self.metrics_ports: list[int | None] = [None] * len(self.slots)
         self.runtime: Runtime | None = None
 
     def _config(self, i: int) -> ServerConfig:
-        """Worker i's share: its slots, its address, outside uids of its own, a metrics port of its own."""
-        metrics = self.config.metrics_listen
-        if metrics:
-            host, _, port = metrics.rpartition(":")
-            metrics = f"{host}:{int(port) + i}"
+        """Worker i's share: its slots, its address, outside uids of its own, and its metrics
+        on an ephemeral loopback port (fleet_metrics.py serves them all on the configured one)."""
+        metrics = "127.0.0.1:0" if self.config.metrics_listen else ""
         return dataclasses.replace(self.config, concurrency=self.slots[i], processes=1, listen=self.addresses[i],
                                    uid_base=self.config.uid_base + sum(self.slots[:i]), metrics_listen=metrics)
+
+    def _read_ready(self, i: int, fd: int) -> bool:
+        """Worker i's 'ready ADDR [metrics=PORT]' line; True if it said ready."""
+        words = os.read(fd, 4096).decode(errors="replace").split()
+        for word in words[2:]:
+            if word.startswith("metrics="):
+                self.metrics_ports[i] = int(word[len("metrics="):])
+        return bool(words) and words[0] == "ready"
 
     def _spawn(self, i: int) -> int:
         """Fork worker i; return the read end of its ready pipe."""
@@ -145,7 +152,7 @@ class Fleet:
         deadline = time.monotonic() + _START_TIMEOUT_S
         while waiting and time.monotonic() < deadline:
             for key, _ in sel.select(0.5):
-                if os.read(key.fd, 64).startswith(b"ready"):
+                if self._read_ready(key.data, key.fd):
                     waiting.discard(key.data)
                 sel.unregister(key.fd)
                 os.close(key.fd)
@@ -171,11 +178,11 @@ class Fleet:
                 log.warning("worker %d exited with %s; restarting in %.1f s", i, worker.returncode, delay)
                 if stop.wait(delay):
                     return
+                self.metrics_ports[i] = None
                 ready_r = self._spawn(i)
                 sel = selectors.DefaultSelector()
                 sel.register(ready_r, selectors.EVENT_READ)
-                if sel.select(_START_TIMEOUT_S):
-                    os.read(ready_r, 64)
+                if sel.select(_START_TIMEOUT_S) and self._read_ready(i, ready_r):
                     failures[i] = 0
                 sel.close()
                 os.close(ready_r)

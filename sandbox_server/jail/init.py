@@ -63,22 +63,30 @@ def main():
         os._exit(71)
     os.close(go_fd)
 
+    # Termination signals sent to this init go to the program. The handler
+    # is in place before the fork: a program that signals PID 1 at once
+    # must not find Python's default SIGINT handler (KeyboardInterrupt here
+    # would end the jail without a report). The child resets them.
+    target = [0]
+
+    def forward(signum, _frame):
+        if target[0] > 0:
+            try:
+                os.kill(target[0], signum)
+            except OSError:
+                pass
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+
     child = os.fork()
     if child == 0:
         status.close()
         del bpf
         _run_program(source, report_fd)
+    target[0] = child
     os.close(report_fd)
     del source
-
-    def forward(signum, _frame):
-        try:
-            os.kill(child, signum)
-        except OSError:
-            pass
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, forward)
 
     result = None
     while True:

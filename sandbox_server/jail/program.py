@@ -25,9 +25,15 @@ def load_seccomp(bpf):
     prog = SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
-    PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 38, 22, 2
+    PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 4, 38, 22, 2
     # If nsjail dies (its own parent, the server, was killed), so does the jail.
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, None, 0, 0)
+    # Not dumpable: the kernel's ptrace access check then refuses every
+    # process of the jail (same uid, no CAP_SYS_PTRACE) this process's fds
+    # and memory (pidfd_getfd, kcmp, process_vm_*), even through a call the
+    # filter missed. Forked children inherit it; an exec'd program resets it.
+    if libc.prctl(PR_SET_DUMPABLE, 0, None, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "PR_SET_DUMPABLE failed")
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, None, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
     if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:

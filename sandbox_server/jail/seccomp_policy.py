@@ -19,6 +19,28 @@ DENIED_SYSCALLS: dict[str, str] = {
     "ptrace": "inspect or control other processes",
     "process_vm_readv": "read another process's memory",
     "process_vm_writev": "write another process's memory",
+    "pidfd_getfd": "copy another process's file descriptors (PID 1's control socket or status pipe)",
+    "kcmp": "compare another process's kernel objects (learn which files PID 1 holds)",
+    "process_madvise": "act on another process's memory",
+    "migrate_pages": "move another process's memory (Docker: CAP_SYS_NICE only)",
+    "move_pages": "move another process's memory (Docker: CAP_SYS_NICE only)",
+    "mbind": "NUMA memory policy, not needed (Docker: CAP_SYS_NICE only)",
+    "set_mempolicy": "NUMA memory policy, not needed (Docker: CAP_SYS_NICE only)",
+    "set_mempolicy_home_node": "NUMA memory policy, not needed (Docker: CAP_SYS_NICE only)",
+    "get_mempolicy": "NUMA memory policy, not needed (Docker: CAP_SYS_NICE only)",
+    "ioprio_set": "sets other processes' I/O priority too (PID 1's, by pid, process group or uid)",
+    "execveat": "exec of a file descriptor (a memfd): code from outside the read-only root",
+    "uselib": "obsolete: maps a library from a path, outside the dynamic loader",
+    "modify_ldt": "x86 segment descriptors, a history of kernel bugs (Docker denies it)",
+    "landlock_create_ruleset": "a kernel sandboxing interface no program here needs",
+    "landlock_add_rule": "a kernel sandboxing interface no program here needs",
+    "landlock_restrict_self": "a kernel sandboxing interface no program here needs",
+    "mq_open": "POSIX message queues outlive the program in the jail's IPC namespace",
+    "mq_unlink": "POSIX message queues outlive the program in the jail's IPC namespace",
+    "mq_timedsend": "POSIX message queues outlive the program in the jail's IPC namespace",
+    "mq_timedreceive": "POSIX message queues outlive the program in the jail's IPC namespace",
+    "mq_notify": "POSIX message queues outlive the program in the jail's IPC namespace",
+    "mq_getsetattr": "POSIX message queues outlive the program in the jail's IPC namespace",
     "kexec_load": "replace the running kernel",
     "kexec_file_load": "replace the running kernel",
     "init_module": "load kernel code",
@@ -51,6 +73,7 @@ DENIED_SYSCALLS: dict[str, str] = {
     "reboot": "host administration",
     "acct": "host administration",
     "quotactl": "host administration",
+    "quotactl_fd": "host administration",
     "settimeofday": "host clock",
     "clock_settime": "host clock",
     "clock_adjtime": "host clock",
@@ -64,6 +87,10 @@ DENIED_SYSCALLS: dict[str, str] = {
     "vhangup": "terminal control",
     "fanotify_init": "filesystem-wide monitoring",
     "memfd_secret": "memory hidden from the kernel's own checks",
+    "ustat": "obsolete",
+    "sysfs": "obsolete",
+    "_sysctl": "obsolete",
+    "nfsservctl": "obsolete",
 }
 
 # clone() flags that would create namespaces; clone3 is refused with ENOSYS
@@ -84,6 +111,21 @@ NAMESPACE_CLONE_FLAGS: dict[str, int] = {
 # jail. The command is a 32-bit int: compare only the low 32 bits, or a
 # program could dodge the rule by setting the high bits.
 DENIED_IOCTLS: dict[str, int] = {"TIOCSTI": 0x5412, "TIOCLINUX": 0x541C}
+
+# personality(): only the personas Docker's default profile allows (PER_LINUX,
+# PER_LINUX32, UNAME26 and their union); every other bit (READ_IMPLIES_EXEC,
+# ADDR_NO_RANDOMIZE, ...) is refused, one rule per bit of the 32-bit persona.
+# That refuses the 0xffffffff query too, which nothing in the jail uses.
+ALLOWED_PERSONALITY_BITS = 0x0008 | 0x0020000
+
+# Calls refused only with some arguments, each with its reason (printed in SECURITY.md).
+DENIED_WITH_ARGS: dict[str, str] = {
+    "clone with a CLONE_NEW* flag": "new namespaces reach code paths meant for root",
+    "ioctl TIOCSTI, TIOCLINUX": "inject input into, or control, a terminal outside the jail",
+    "socket, socketpair of a family other than AF_UNIX": "no network of any kind",
+    "prlimit64 with a pid and a new limit": "set another process's rlimits (PID 1's, to kill it mid-check)",
+    "personality with a bit other than PER_LINUX32, UNAME26": "READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE weaken exec and ASLR",
+}
 
 
 @dataclass(frozen=True)
@@ -117,6 +159,12 @@ def build_policy() -> SeccompPolicy:
     eaf = sc.ERRNO(errno.EAFNOSUPPORT)
     filt.add_rule(eaf, "socket", sc.Arg(0, sc.NE, socket.AF_UNIX))
     filt.add_rule(eaf, "socketpair", sc.Arg(0, sc.NE, socket.AF_UNIX))
+    # prlimit64(pid != 0, resource, new != NULL): reading stays allowed, and
+    # so does setting one's own (glibc's setrlimit passes pid 0).
+    filt.add_rule(eperm, "prlimit64", sc.Arg(0, sc.NE, 0), sc.Arg(2, sc.NE, 0))
+    for bit in range(32):
+        if not (1 << bit) & ALLOWED_PERSONALITY_BITS:
+            filt.add_rule(eperm, "personality", sc.Arg(0, sc.MASKED_EQ, 1 << bit, 1 << bit))
     return SeccompPolicy(bpf=_export(filt.export_bpf), pfc=_export(filt.export_pfc, text=True))
 
 

@@ -38,6 +38,9 @@ PDEATHSIG_PREFIX = ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--"] if os.path.
 _LDSO_NOISE = re.compile(rb"^[^\n]*: no version information available \(required by [^\n]*\n", re.M)
 _READY_TIMEOUT_S = 20.0
 _REPORT_CAP = 4096
+# The init's status channel carries b"R" and one short JSON line; the warm
+# zygote's answer is one short JSON message. More than this is not theirs.
+STATUS_CAP = 4096
 _CHUNK = 65536
 
 
@@ -65,6 +68,19 @@ class Outcome:
 
 class SandboxFault(Exception):
     """The jail failed; the program's behaviour is unknown (SANDBOX_ERROR)."""
+
+
+class JailBroken(Exception):
+    """A channel only the jail's PID 1 can write carried something PID 1
+    never sends: the program broke into PID 1. That is the program's
+    result (`jail_broken`), not a fault of the service."""
+
+
+def jail_broken(outcome: Outcome, why: str) -> Outcome:
+    """The result of a program that broke its jail: killed (SIGNALED, SIGKILL), with the reason."""
+    outcome.status, outcome.signal, outcome.exit_code = "SIGNALED", signal.SIGKILL, -1
+    outcome.error = f"the program broke its jail: {why}"
+    return outcome
 
 
 class _Capped:
@@ -163,6 +179,8 @@ class Supervisor:
                     "jail failed to start: " + _clean(log.value() + err + bytes(status_buf)).decode(errors="replace")
                 )
             status_buf += chunk
+            if len(status_buf) > STATUS_CAP:  # only the init writes here yet
+                raise SandboxFault("jail init wrote more than a status")
         del status_buf[:1]
         init_pid = _child_of(proc.pid)
         slot.attach(init_pid)
@@ -183,7 +201,7 @@ class Supervisor:
             os.set_blocking(proc.stdin.fileno(), False)
             sel.register(proc.stdin.fileno(), selectors.EVENT_WRITE, "stdin")
         clock = LimitClock(limits, start, self.ncpu, slot.cpu_ns, lambda: runqueue_wait_s(slot.pids()))
-        killed = ""
+        killed = broken = ""
         while sel.get_map():
             now = time.monotonic()
             if not killed:
@@ -214,6 +232,12 @@ class Supervisor:
                     continue
                 if sink is None:
                     status_buf += chunk
+                    if len(status_buf) > STATUS_CAP and not broken:
+                        broken = f"more than {STATUS_CAP} bytes on the init's status pipe"
+                        sel.unregister(fd)
+                        if not killed:
+                            killed = "broken"
+                            _kill(init_pid)
                 else:
                     sink.add(chunk)
             if killed and time.monotonic() - now > 10:
@@ -238,7 +262,12 @@ class Supervisor:
             memory_bytes=usage.peak_memory_bytes,
             limits=limits,
         )
-        init_report = _parse_status(bytes(status_buf))
+        if broken:
+            return jail_broken(outcome, broken)
+        try:
+            init_report = _parse_status(bytes(status_buf))
+        except JailBroken as exc:
+            return jail_broken(outcome, str(exc))
         if killed:
             outcome.status, outcome.timeout_kind, outcome.signal = "TIMEOUT", killed, signal.SIGKILL
             return outcome
@@ -274,17 +303,35 @@ def classify_end(outcome: Outcome, report: dict, oom_kills: int) -> Outcome:
 
 
 def _parse_status(buf: bytes) -> dict | None:
-    line = buf.strip()
-    if not line:
+    """The init's one report line after b"R": None if it wrote nothing (it
+    died); JailBroken if there is anything but one report of its shape."""
+    if not buf:
         return None
+    return parse_report(buf, "the init's status pipe", newline=True)
+
+
+def parse_report(msg: bytes, channel: str, newline: bool = False, error_is_fault: bool = False) -> dict:
+    """A report from PID 1, exactly as init.py and zygote.py write it
+    (`how_it_ended`, plus the zygote's "dirty" list); anything else is
+    JailBroken, since no one else can write on `channel`. With
+    `error_is_fault`, PID 1's own {"error": ...} answer is a SandboxFault."""
+    if newline:
+        if not msg.endswith(b"\n") or msg.count(b"\n") != 1:
+            raise JailBroken(f"not one line on {channel}")
     try:
-        value = json.loads(line.splitlines()[-1])
-    except ValueError:
-        return None
-    if not isinstance(value, dict) or "error" in value:
-        if isinstance(value, dict):
-            raise SandboxFault(f"jail init failed: {value['error']}")
-        return None
+        value = json.loads(msg)
+    except (ValueError, RecursionError):
+        raise JailBroken(f"not JSON on {channel}") from None
+    if not isinstance(value, dict):
+        raise JailBroken(f"not a report on {channel}")
+    if error_is_fault and set(value) == {"error"} and isinstance(value["error"], str):
+        raise SandboxFault(f"jail failed: {value['error'][:500]}")
+    code, sig = value.get("exit_code"), value.get("signal")
+    if type(code) is not int or type(sig) is not int or not -1 <= code <= 255 or not 0 <= sig < 65:
+        raise JailBroken(f"not a report on {channel}")
+    dirty = value.get("dirty", [])
+    if not isinstance(dirty, list) or not all(isinstance(d, str) for d in dirty) or set(value) - {"exit_code", "signal", "dirty"}:
+        raise JailBroken(f"not a report on {channel}")
     return value
 
 

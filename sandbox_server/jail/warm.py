@@ -27,7 +27,6 @@ semantics; the verdict and the status rules are those of `Supervisor`.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -42,7 +41,8 @@ from ..limits import Limits
 from .cgroups import Counters
 from .limit_clock import LimitClock, schedstat_wait_ns
 from .nsjail_config import JAIL_UID
-from .supervisor import PDEATHSIG_PREFIX, classify_end, jail_script, Outcome, SandboxFault, Supervisor, _Capped, _child_of, _clean, _kill, _reap
+from .supervisor import (PDEATHSIG_PREFIX, STATUS_CAP, JailBroken, Outcome, SandboxFault, Supervisor, _Capped, _child_of,
+                         _clean, _kill, _reap, classify_end, jail_broken, jail_script, parse_report)
 
 log = logging.getLogger("sandcheck.server")
 
@@ -214,6 +214,7 @@ class WarmJail:
         ctrl = self.ctrl.fileno()
         sel.register(ctrl, selectors.EVENT_READ, "ctrl")
         answer: bytes | None = None
+        broken = ""
         counters = self.counters
         clock = LimitClock(limits, start, self.sup.ncpu, counters.cpu_ns,
                            lambda: self._runqueue_wait_s(self._zygote_wait_base))
@@ -230,12 +231,7 @@ class WarmJail:
                 for key, _ in sel.select(wait):
                     fd, sink = key.fd, key.data
                     if sink == "ctrl":
-                        try:
-                            msg = self.ctrl.recv(65536)
-                        except OSError:
-                            msg = b""
-                        if answer is None:
-                            answer = msg
+                        answer, broken = self._answer()
                         sel.unregister(fd)
                         continue
                     try:
@@ -267,7 +263,13 @@ class WarmJail:
         if killed:
             outcome.status, outcome.timeout_kind, outcome.signal = "TIMEOUT", killed, signal.SIGKILL
             return outcome
-        report = _parse_answer(answer or b"")
+        try:
+            if broken:
+                raise JailBroken(broken)
+            report = parse_report(answer, "the zygote's control socket", error_is_fault=True) if answer else None
+        except JailBroken as exc:
+            self.dirty = "jail broken"
+            return jail_broken(outcome, str(exc))
         if oom_kills:
             self.dirty = "OOM kill"
         if report is None:
@@ -284,6 +286,24 @@ class WarmJail:
         if outcome.status == "TIMEOUT":
             self.dirty = self.dirty or "timeout (CPU rlimit)"
         return outcome
+
+    def _answer(self) -> tuple[bytes, str]:
+        """The zygote's one answer, read into a bounded buffer, and why the
+        jail is broken if it is: an answer too long, or a second one queued
+        behind it (the zygote sends neither)."""
+        try:
+            msg, _anc, flags, _addr = self.ctrl.recvmsg(STATUS_CAP)
+        except OSError:
+            return b"", ""
+        if flags & socket.MSG_TRUNC:
+            return b"", f"more than {STATUS_CAP} bytes in one message on the zygote's control socket"
+        try:
+            more = self.ctrl.recv(1, socket.MSG_DONTWAIT)
+        except OSError:  # BlockingIOError: nothing more, as it should be
+            more = b""
+        if more:
+            return b"", "more than one answer on the zygote's control socket"
+        return msg, ""
 
     def _zygote_wait_ns(self) -> int:
         try:
@@ -307,20 +327,6 @@ class WarmJail:
 
 class _Retry(Exception):
     """The jail cannot take this check (it never started in it): use a new jail."""
-
-
-def _parse_answer(msg: bytes) -> dict | None:
-    if not msg:
-        return None
-    try:
-        value = json.loads(msg)
-    except ValueError:
-        return None
-    if not isinstance(value, dict):
-        return None
-    if "error" in value:
-        raise SandboxFault(f"zygote: {value['error']}")
-    return value
 
 
 def _write_all(fd: int, data: bytes) -> None:

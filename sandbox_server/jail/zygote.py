@@ -90,13 +90,51 @@ def _ipc_objects():
     return count
 
 
+_SYS_SCHED_GETATTR, _SYS_IOPRIO_GET, _IOPRIO_WHO_PROCESS = 315, 252, 1
+libc.syscall.restype = ctypes.c_long
+
+
+def _scheduling():
+    """This process's struct sched_attr (policy, flags, nice, priority,
+    deadline parameters, utilization clamps) and its I/O priority."""
+    attr = ctypes.create_string_buffer(56)  # SCHED_ATTR_SIZE_VER1
+    if libc.syscall(ctypes.c_long(_SYS_SCHED_GETATTR), 0, attr, 56, 0) != 0:
+        raise OSError(ctypes.get_errno(), "sched_getattr")
+    ioprio = libc.syscall(ctypes.c_long(_SYS_IOPRIO_GET), _IOPRIO_WHO_PROCESS, 0)
+    return attr.raw[4:], ioprio  # bytes 0-3: the struct's size
+
+
 def _state():
-    """What a child could change in this process from outside (same uid)."""
+    """What a child can change in this process from outside (same uid):
+    rlimits (the filter refuses it; checked anyway), scheduling policy,
+    priority, nice, I/O priority, CPU affinity."""
     return (
         tuple(resource.getrlimit(r) for r in _RLIMITS),
-        os.getpriority(os.PRIO_PROCESS, 0),
+        _scheduling(),
         tuple(sorted(os.sched_getaffinity(0))),
     )
+
+
+def _tmp_state():
+    """/tmp's own inode: what a check could leave on it for the next one."""
+    st = os.stat("/tmp")
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_atime_ns, st.st_mtime_ns, tuple(os.listxattr("/tmp")))
+
+
+def _reset_tmp(baseline):
+    """Empty /tmp and give it back its first mode, times and (no) xattrs;
+    raise unless it then looks exactly as the first check found it. The
+    zygote owns /tmp (uid 1000, like the checks), so it can."""
+    mode, _uid, _gid, atime, mtime, _xattrs = baseline
+    st = os.stat("/tmp")
+    if st.st_mode != mode:
+        os.chmod("/tmp", mode & 0o7777)  # first, or a 0555 /tmp cannot be wiped
+    _wipe("/tmp")
+    for name in os.listxattr("/tmp"):  # user.*, and POSIX ACLs (system.posix_acl_*)
+        os.removexattr("/tmp", name)
+    os.utime("/tmp", ns=(atime, mtime))
+    if _tmp_state() != baseline:
+        raise OSError("/tmp differs from its first state")
 
 
 def _wipe(path):
@@ -133,7 +171,7 @@ def _child(fds, ctrl):
     run_as_main(source)
 
 
-def _serve(ctrl, baseline):
+def _serve(ctrl, baseline, tmp_baseline):
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(ctrl, 16, _NFDS)
@@ -179,14 +217,14 @@ def _serve(ctrl, baseline):
         if leftovers:
             dirty.append("leftover processes")
         try:
-            _wipe("/tmp")
+            _reset_tmp(tmp_baseline)
         except Exception as exc:
-            dirty.append("tmp not wiped: %s" % type(exc).__name__)
+            dirty.append("tmp not reset: %s" % type(exc).__name__)
         try:
             if _ipc_objects():
                 dirty.append("SysV IPC objects left")
             if _state() != baseline:
-                dirty.append("zygote limits changed")
+                dirty.append("zygote limits or scheduling changed")
         except Exception as exc:
             dirty.append("state check failed: %s" % type(exc).__name__)
         result["dirty"] = dirty
@@ -209,7 +247,13 @@ def main():
         ctrl.sendall(json.dumps({"error": "seccomp: %s" % exc}).encode())
         os._exit(70)
     del bpf
+    # PID 1 of its pid namespace: a signal from inside the jail whose
+    # disposition is the default is dropped by the kernel. Python's own
+    # SIGINT handler would let a check kill the zygote with os.kill(1, 2);
+    # the forked child puts it back (run_as_main).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     baseline = _state()
+    tmp_baseline = _tmp_state()
     _warm_up()
     # Keep the warm heap out of the collector's way: children then touch
     # (and copy) fewer pages.
@@ -217,7 +261,7 @@ def main():
     gc.disable()
     gc.freeze()
     ctrl.sendall(b"R")
-    _serve(ctrl, baseline)
+    _serve(ctrl, baseline, tmp_baseline)
     os._exit(0)
 
 

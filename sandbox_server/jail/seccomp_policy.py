@@ -22,16 +22,16 @@ DENIED_SYSCALLS: dict[str, str] = {
     "pidfd_getfd": "copy another process's file descriptors (PID 1's control socket or status pipe)",
     "kcmp": "compare another process's kernel objects (learn which files PID 1 holds)",
     "process_madvise": "act on another process's memory",
-    "migrate_pages": "move another process's memory (Docker: CAP_SYS_NICE only)",
-    "move_pages": "move another process's memory (Docker: CAP_SYS_NICE only)",
-    "mbind": "NUMA memory policy, not needed (Docker: CAP_SYS_NICE only)",
-    "set_mempolicy": "NUMA memory policy, not needed (Docker: CAP_SYS_NICE only)",
-    "set_mempolicy_home_node": "NUMA memory policy, not needed (Docker: CAP_SYS_NICE only)",
-    "get_mempolicy": "NUMA memory policy, not needed (Docker: CAP_SYS_NICE only)",
+    "migrate_pages": "move another process's memory",
+    "move_pages": "move another process's memory",
+    "mbind": "NUMA memory placement: nothing here needs it",
+    "set_mempolicy": "NUMA memory placement: nothing here needs it",
+    "set_mempolicy_home_node": "NUMA memory placement: nothing here needs it",
+    "get_mempolicy": "NUMA memory placement: nothing here needs it",
     "ioprio_set": "sets other processes' I/O priority too (PID 1's, by pid, process group or uid)",
     "execveat": "exec of a file descriptor (a memfd): code from outside the read-only root",
     "uselib": "obsolete: maps a library from a path, outside the dynamic loader",
-    "modify_ldt": "x86 segment descriptors, a history of kernel bugs (Docker denies it)",
+    "modify_ldt": "x86 segment descriptors: a history of kernel bugs, nothing here needs them",
     "landlock_create_ruleset": "a kernel sandboxing interface no program here needs",
     "landlock_add_rule": "a kernel sandboxing interface no program here needs",
     "landlock_restrict_self": "a kernel sandboxing interface no program here needs",
@@ -118,14 +118,39 @@ DENIED_IOCTLS: dict[str, int] = {"TIOCSTI": 0x5412, "TIOCLINUX": 0x541C}
 # That refuses the 0xffffffff query too, which nothing in the jail uses.
 ALLOWED_PERSONALITY_BITS = 0x0008 | 0x0020000
 
+
+@dataclass(frozen=True)
+class ArgRule:
+    """Refuse `syscall` with `errno` when all `conditions` hold on its
+    arguments: (index, libseccomp comparison, value[, value two])."""
+
+    syscall: str
+    conditions: tuple[tuple, ...]
+    errno: int
+    reason: str
+
+
 # Calls refused only with some arguments, each with its reason (printed in SECURITY.md).
-DENIED_WITH_ARGS: dict[str, str] = {
-    "clone with a CLONE_NEW* flag": "new namespaces reach code paths meant for root",
-    "ioctl TIOCSTI, TIOCLINUX": "inject input into, or control, a terminal outside the jail",
-    "socket, socketpair of a family other than AF_UNIX": "no network of any kind",
-    "prlimit64 with a pid and a new limit": "set another process's rlimits (PID 1's, to kill it mid-check)",
-    "personality with a bit other than PER_LINUX32, UNAME26": "READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE weaken exec and ASLR",
-}
+ARG_RULES: list[ArgRule] = [
+    ArgRule("clone3", (), errno.ENOSYS,
+            "its flags sit in memory seccomp cannot read; ENOSYS makes glibc fall back to clone"),
+    *(ArgRule("clone", ((0, "MASKED_EQ", flag, flag),), errno.EPERM,
+              f"{name}: new namespaces reach code paths meant for root")
+      for name, flag in NAMESPACE_CLONE_FLAGS.items()),
+    *(ArgRule("ioctl", ((1, "MASKED_EQ", 0xFFFFFFFF, cmd),), errno.EPERM,
+              f"{name}: inject input into, or control, a terminal outside the jail")
+      for name, cmd in DENIED_IOCTLS.items()),
+    # AF_UNIX stays (socketpair for multiprocessing); no network family,
+    # netlink, packet or vsock, whatever the namespace allows.
+    ArgRule("socket", ((0, "NE", socket.AF_UNIX),), errno.EAFNOSUPPORT, "no network of any kind"),
+    ArgRule("socketpair", ((0, "NE", socket.AF_UNIX),), errno.EAFNOSUPPORT, "no network of any kind"),
+    # Reading stays allowed, and so does setting one's own (glibc passes pid 0).
+    ArgRule("prlimit64", ((0, "NE", 0), (2, "NE", 0)), errno.EPERM,
+            "another process's rlimits: lower PID 1's and it dies mid-check"),
+    *(ArgRule("personality", ((0, "MASKED_EQ", 1 << bit, 1 << bit),), errno.EPERM,
+              f"persona bit {1 << bit:#x}: READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE and the like weaken exec and ASLR")
+      for bit in range(32) if not (1 << bit) & ALLOWED_PERSONALITY_BITS),
+]
 
 
 @dataclass(frozen=True)
@@ -149,22 +174,9 @@ def build_policy() -> SeccompPolicy:
             filt.add_rule(eperm, name)
         except (OSError, RuntimeError, ValueError):
             pass  # not a syscall on this architecture
-    filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
-    for flag in NAMESPACE_CLONE_FLAGS.values():
-        filt.add_rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
-    for cmd in DENIED_IOCTLS.values():
-        filt.add_rule(eperm, "ioctl", sc.Arg(1, sc.MASKED_EQ, 0xFFFFFFFF, cmd))
-    # Sockets: AF_UNIX only (socketpair for multiprocessing); no network
-    # families, netlink, packet or vsock, whatever the namespace allows.
-    eaf = sc.ERRNO(errno.EAFNOSUPPORT)
-    filt.add_rule(eaf, "socket", sc.Arg(0, sc.NE, socket.AF_UNIX))
-    filt.add_rule(eaf, "socketpair", sc.Arg(0, sc.NE, socket.AF_UNIX))
-    # prlimit64(pid != 0, resource, new != NULL): reading stays allowed, and
-    # so does setting one's own (glibc's setrlimit passes pid 0).
-    filt.add_rule(eperm, "prlimit64", sc.Arg(0, sc.NE, 0), sc.Arg(2, sc.NE, 0))
-    for bit in range(32):
-        if not (1 << bit) & ALLOWED_PERSONALITY_BITS:
-            filt.add_rule(eperm, "personality", sc.Arg(0, sc.MASKED_EQ, 1 << bit, 1 << bit))
+    for rule in ARG_RULES:
+        args = [sc.Arg(i, getattr(sc, op), *values) for i, op, *values in rule.conditions]
+        filt.add_rule(sc.ERRNO(rule.errno), rule.syscall, *args)
     return SeccompPolicy(bpf=_export(filt.export_bpf), pfc=_export(filt.export_pfc, text=True))
 
 

@@ -16,9 +16,11 @@ Rules kept (see issue 4 and SECURITY.md):
 - after each check the zygote kills leftovers and wipes /tmp, and says
   whether anything stayed behind;
 - a jail is recycled after `max_checks` checks and after any anomaly:
-  timeout, OOM kill, sandbox error, leftover processes, /tmp not wiped,
-  SysV IPC objects left, the zygote's limits changed, an unexpected process
-  in the cgroup, a memory limit that could not be set.
+  timeout, OOM kill, sandbox error, leftover processes, /tmp not reset,
+  SysV IPC objects left, the zygote's limits or scheduling changed, an
+  unexpected process in the cgroup, a memory limit that could not be set,
+  an answer on the control socket the zygote would not send (too long, a
+  second one, not a report: the program broke its jail).
 
 What a check sees is what a cold jail shows it: the same nsjail config,
 seccomp filter, environment, uid, /tmp, rlimits and the same ``__main__``

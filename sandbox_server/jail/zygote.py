@@ -12,9 +12,15 @@ the child (only the child) reads its program from the memfd, puts the fds
 on 0-3, closes everything else (the control socket too) and runs. The
 zygote closes its copies at once, waits for the child, kills whatever the
 child left behind (it is PID 1 of the jail's pid namespace, so orphans are
-its children), wipes /tmp, checks that nothing persistent changed (SysV IPC
-objects, its own rlimits, priority, affinity), and sends one JSON line.
+its children), empties /tmp and resets its inode (mode, times, no xattrs),
+checks that nothing persistent changed (SysV IPC objects; its own rlimits,
+scheduling, nice value, I/O priority, affinity), and sends one JSON line.
 Any "dirty" answer makes the server recycle the jail.
+
+A check cannot reach the zygote itself: it is non-dumpable (no pidfd_getfd,
+ptrace or process_vm_* on it, whatever the filter), and as PID 1 of its pid
+namespace it never receives a signal from inside the jail whose disposition
+is the default, which is every signal here.
 
 Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`).
 

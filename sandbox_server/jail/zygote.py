@@ -19,8 +19,8 @@ Any "dirty" answer makes the server recycle the jail.
 
 A check cannot reach the zygote itself: it is non-dumpable (no pidfd_getfd,
 ptrace or process_vm_* on it, whatever the filter), and as PID 1 of its pid
-namespace it never receives a signal from inside the jail whose disposition
-is the default, which is every signal here.
+namespace it never receives a signal from inside the jail that it leaves at
+the default disposition, which is every signal it does not ignore.
 
 Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`).
 

@@ -131,13 +131,14 @@ def _reset_tmp(baseline):
     """Empty /tmp and give it back its first mode, times and (no) xattrs;
     raise unless it then looks exactly as the first check found it. The
     zygote owns /tmp (uid 1000, like the checks), so it can."""
-    mode, _uid, _gid, atime, mtime, _xattrs = baseline
+    mode, _uid, _gid, atime, mtime, xattrs = baseline
     st = os.stat("/tmp")
     if st.st_mode != mode:
         os.chmod("/tmp", mode & 0o7777)  # first, or a 0555 /tmp cannot be wiped
     _wipe("/tmp")
     for name in os.listxattr("/tmp"):  # user.*, and POSIX ACLs (system.posix_acl_*)
-        os.removexattr("/tmp", name)
+        if name not in xattrs:  # (a host's security.* label stays)
+            os.removexattr("/tmp", name)
     os.utime("/tmp", ns=(atime, mtime))
     if _tmp_state() != baseline:
         raise OSError("/tmp differs from its first state")

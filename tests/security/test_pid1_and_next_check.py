@@ -13,7 +13,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from sandcheck import Client, Limits
+from sandcheck import Client, Limits, evaluate, read_problems
 
 from ..conftest import RunningServer
 from . import _programs as P
@@ -49,6 +49,21 @@ def test_pid1_fds_cannot_be_taken_or_compared(hostile) -> None:
     assert (r.status, r.exit_code, r.stdout) == ("NONZERO_EXIT", 3, b"SAFE\n"), (r.stdout, r.stderr[-1500:], r.error)
     after = hostile.execute("print('next')", limits=FAST)
     assert (after.status, after.stdout) == ("OK", b"next\n")
+
+
+def test_one_sample_cannot_change_the_next_samples_verdicts(same_jail) -> None:
+    """The reported attack end to end: a sample that tries to answer for PID
+    1 and to lower its CPU rlimit, then six canonical solutions in the same
+    jail: all of them pass."""
+    attack = P.PID1_FDS.replace("sys.exit(3)", "import resource\ntry:\n"
+                                "    resource.prlimit(1, resource.RLIMIT_CPU, (0, 0))\nexcept OSError:\n"
+                                "    pass\nsys.exit(3)")
+    r = same_jail.execute(attack, limits=FAST)
+    assert (r.status, r.exit_code) == ("NONZERO_EXIT", 3), (r.stdout, r.stderr[-1500:], r.error)
+    problems = {t: p for t, p in read_problems().items() if t in {f"HumanEval/{i}" for i in range(6)}}
+    samples = [{"task_id": t, "completion": p["canonical_solution"]} for t, p in problems.items()]
+    report = evaluate(samples, problems, client=same_jail, k=[1])
+    assert report.pass_at_k == {"pass@1": 1.0}
 
 
 def _rss_peak_kb(pid: int) -> int:

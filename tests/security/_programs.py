@@ -365,6 +365,16 @@ for ld in ("/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64
             print("ESCAPE", ld, r.returncode, r.stdout, flush=True)
 with open("/tmp/py", "rb") as f:
     fails("PROT_EXEC map of a /tmp file", mmap.mmap, f.fileno(), 4096, prot=mmap.PROT_READ | mmap.PROT_EXEC)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    addr = libc.mmap(None, 4096, mmap.PROT_READ, mmap.MAP_PRIVATE, f.fileno(), 0)
+    if libc.mprotect(ctypes.c_void_p(addr), 4096, mmap.PROT_READ | mmap.PROT_EXEC) == 0:
+        print("ESCAPE mprotect PROT_EXEC of a /tmp file map", flush=True)
+import glob, sysconfig
+lib = sorted(glob.glob(sysconfig.get_path("platstdlib") + "/lib-dynload/*.so"))[0]
+ctypes.CDLL(lib)  # from the read-only root: loads
+shutil.copy(lib, "/tmp/lib.so")
+fails("dlopen of a library copied to /tmp", ctypes.CDLL, "/tmp/lib.so")
 ''' + SAFE
 
 # The calls added to the policy for this round: each refused with EPERM.

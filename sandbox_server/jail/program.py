@@ -2,8 +2,8 @@
 
 Not imported by the server: its text is put in front of init.py's and
 zygote.py's (see `jail_script`), and runs under the jail's Python (stdlib
-only, 3.8+). It loads the seccomp filter, and runs a program in a forked
-child as ``python /tmp/main.py`` would.
+only, 3.8+). It makes PID 1 non-dumpable and loads the seccomp filter, and
+runs a program in a forked child as ``python /tmp/main.py`` would.
 """
 
 import os
@@ -12,7 +12,8 @@ import sys
 
 
 def load_seccomp(bpf):
-    """Install a classic-BPF seccomp filter on this process and its children."""
+    """Make this process non-dumpable, then install a classic-BPF seccomp
+    filter on it and its children."""
     import ctypes
 
     if not bpf or len(bpf) % 8:

@@ -110,8 +110,8 @@ def test_tmp_is_reset_for_the_next_check(same_jail, one_slot) -> None:
 
 
 def test_ipc_and_pid1_state_do_not_reach_the_next_check(same_jail) -> None:
-    """SysV objects, a POSIX message queue, PID 1 at SCHED_IDLE and nice 19,
-    its I/O priority, affinity and rlimits: refused, or the jail recycled;
+    """SysV objects, a POSIX message queue, PID 1 at SCHED_IDLE, its I/O
+    priority, affinity and rlimits: refused, or the jail recycled;
     the next check sees PID 1, and itself, as configured."""
     initial, _printed, now = _state_after(same_jail, P.SPOIL_PID1)
     assert now["ipc"] == {"sysv": [0, 0, 0], "mqueue": "absent"}, now["ipc"]

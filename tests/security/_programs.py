@@ -339,7 +339,7 @@ EXEC_FROM_ANYWHERE = PRELUDE + r'''
 import mmap, shutil, subprocess
 AT_EMPTY_PATH = 0x1000
 fd = os.memfd_create("py", 0)
-os.write(fd, open("/usr/bin/python3.11", "rb").read())
+os.write(fd, open(sys.executable, "rb").read())
 argv = ["python3", "-I", "-c", "print('ESCAPE exec from outside the root')"]
 def in_child(label, fn, *a):
     kid = os.fork()
@@ -356,7 +356,7 @@ for path in ("/proc/self/fd/%d" % fd, "/dev/fd/%d" % fd):
 empty = ctypes.create_string_buffer(b"")
 for f in (fd, 0):  # the memfd, and stdin (a memfd in a warm jail)
     denied("execveat fd %d" % f, 322, f, ctypes.addressof(empty), 0, 0, AT_EMPTY_PATH)
-shutil.copy("/usr/bin/python3.11", "/tmp/py")
+shutil.copy(sys.executable, "/tmp/py")
 os.chmod("/tmp/py", 0o755)
 for ld in ("/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"):
     if os.path.exists(ld):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from grpc_health.v1 import health, health_pb2
 
-from .metrics import ExecutionObserver, OutcomeLike
+from .observer import ExecutionObserver, OutcomeLike
 
 log = logging.getLogger("sandcheck.health")
 

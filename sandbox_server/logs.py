@@ -25,7 +25,7 @@ from typing import Any
 
 import grpc
 
-from .metrics import ExecutionObserver
+from .observer import ExecutionObserver
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 

@@ -25,7 +25,8 @@ from .executor import Executor, Job, StartupError
 from .fleet import Fleet
 from .health import JailHealth
 from .jail.runtime import Runtime
-from .metrics import Metrics, Observers, parse_host_port
+from .metrics import Metrics
+from .observer import Observers
 from .service import SandboxService
 
 log = logging.getLogger("sandcheck.server")
@@ -161,7 +162,7 @@ def serve_fleet(config: ServerConfig, ready_fd: int | None = None, exit_with_par
     metrics_http = None
     if config.metrics_listen:
         try:
-            metrics_http = fleet_metrics.serve(*parse_host_port(config.metrics_listen), lambda: fleet.metrics_ports)
+            metrics_http = fleet_metrics.serve(*settings.parse_host_port(config.metrics_listen), lambda: fleet.metrics_ports)
         except OSError as exc:
             print(f"sandcheck serve: cannot start: cannot serve metrics on {config.metrics_listen}: {exc.strerror}",
                   file=sys.stderr)

@@ -440,8 +440,8 @@ def profile(args) -> dict:
 
                 def spy(programs):
                     for r in orig(programs):
-                        jail_cpu_ms.append(r.cpu_ms)
-                        jail_wall_ms.append(r.wall_ms)
+                        jail_cpu_ms.append(r.cpu_time_ms)
+                        jail_wall_ms.append(r.wall_time_ms)
                         yield r
 
                 c.execute_batch = spy

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily
+from sandcheck_api.status import Status
 
 from .observer import ExecutionObserver, OutcomeLike
 from .settings import parse_host_port
@@ -68,8 +69,8 @@ class Metrics(ExecutionObserver):
         )
         # Pre-create the label values an alert rule will query, so a rate()
         # over them exists (as 0) before the first event.
-        for status in ("OK", "SANDBOX_ERROR", "TIMEOUT", "MEMORY_LIMIT"):
-            self.executions.labels(status=status)
+        for status in (Status.OK, Status.SANDBOX_ERROR, Status.TIMEOUT, Status.MEMORY_LIMIT):
+            self.executions.labels(status=status.value)
         for reason in ("invalid_request", "overloaded"):
             self.rejected_requests.labels(reason=reason)
         self._http: object | None = None

@@ -1,4 +1,4 @@
-"""sandcheck's throughput benchmark (issue 4): one invocation, three systems side by side.
+"""sandcheck's throughput benchmark: one invocation, three systems side by side.
 
     .venv/bin/python bench/run.py W2 --copies 10        # quick
     .venv/bin/python bench/run.py W2                    # 100 copies (16,400 checks)

@@ -46,7 +46,7 @@ class Server:
         self.executor = Executor(config, runtime)
         self.grpc_server: grpc.Server | None = None
         self.port: int | None = None
-        # Operations (issue 6): metrics and health watch every execution.
+        # Metrics and health watch every execution.
         self.metrics = Metrics(self.executor.queue_depth, self.executor.concurrency,
                                warm_slots=lambda: self.executor._warm)  # warm slots tally their own jails
         self.health = JailHealth(threshold=config.health_error_threshold)

@@ -148,6 +148,10 @@ class RequestLogInterceptor(grpc.ServerInterceptor):
 
     def _item(self, response: Any) -> None:
         """Log one execution result (never its output) and count batch rejections."""
+        if isinstance(response, pb.ResponseChunk):
+            for item in response.responses:
+                self._item(item)
+            return
         if not isinstance(response, pb.ExecuteResponse):
             return
         status = pb.Status.Name(response.status)

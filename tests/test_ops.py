@@ -175,3 +175,25 @@ def test_info_names_the_cgroup_mode(ops_server: MetricsServer) -> None:
     with Client(ops_server.target, timeout=60) as c:
         notes = c.info()["isolation"]
     assert any(n.startswith(f"cgroup {detect()}:") for n in notes)
+
+
+def test_chunked_replies_are_logged_and_counted_item_by_item() -> None:
+    from sandbox_server.logs import RequestLogInterceptor
+    from sandbox_server.observer import ExecutionObserver
+    from sandbox_server.service import not_run
+
+    class Reasons(ExecutionObserver):
+        def __init__(self) -> None:
+            self.reasons: list[str] = []
+
+        def rejected(self, reason: str) -> None:
+            self.reasons.append(reason)
+
+    observer = Reasons()
+    chunk = pb.ResponseChunk(responses=[
+        not_run("a", Status.INVALID_REQUEST, "source is empty"),
+        not_run("b", Status.SANDBOX_ERROR, "not run: queue full", rejected=True),
+        pb.ExecuteResponse(id="c", status=pb.OK),
+    ])
+    RequestLogInterceptor(observer)._item(chunk)
+    assert observer.reasons == ["invalid_request", "overloaded"]

@@ -1,4 +1,4 @@
-"""sandcheck's throughput benchmark (issue 4): one invocation, three systems side by side.
+"""sandcheck's throughput benchmark: one invocation, three systems side by side.
 
     .venv/bin/python bench/run.py W2 --copies 10        # quick
     .venv/bin/python bench/run.py W2                    # 100 copies (16,400 checks)
@@ -440,8 +440,8 @@ def profile(args) -> dict:
 
                 def spy(programs):
                     for r in orig(programs):
-                        jail_cpu_ms.append(r.cpu_ms)
-                        jail_wall_ms.append(r.wall_ms)
+                        jail_cpu_ms.append(r.cpu_time_ms)
+                        jail_wall_ms.append(r.wall_time_ms)
                         yield r
 
                 c.execute_batch = spy

@@ -24,9 +24,11 @@ import hashlib
 import threading
 from collections import OrderedDict
 
+from sandcheck_api.status import Status
+
 from .jail.supervisor import Outcome
 
-NEVER_CACHED = frozenset({"SANDBOX_ERROR", "TIMEOUT", "INVALID_REQUEST"})
+NEVER_CACHED = frozenset({Status.SANDBOX_ERROR, Status.TIMEOUT, Status.INVALID_REQUEST})
 _ENTRY_OVERHEAD = 512
 
 
@@ -41,7 +43,7 @@ def content_key(salt: bytes, language: str, source: bytes, stdin: bytes, limits)
 
 
 def cacheable(outcome: Outcome) -> bool:
-    return outcome.status not in NEVER_CACHED and not getattr(outcome, "rejected", False)
+    return outcome.status not in NEVER_CACHED and not outcome.rejected
 
 
 class ResultCache:

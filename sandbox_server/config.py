@@ -42,14 +42,14 @@ class ServerConfig:
     # Outside uids for jails: slot i runs as uid_base + i, never root.
     uid_base: int = 1_500_000
     cgroup_root: str = "sandcheck"
-    # Throughput (issue 4). "warm": long-lived jails fork a child per check
+    # "warm": long-lived jails fork a child per check
     # (jail/warm.py); "cold": one nsjail per execution.
     jail_mode: str = "warm"
     # A warm jail is recycled after this many checks (and after any anomaly).
     warm_max_checks: int = 500
     # Per-tenant result cache (cache.py), in MiB of kept results; 0 is off.
     result_cache_mb: int = 64
-    # Operations (issue 6). "" serves no metrics; else HOST:PORT for /metrics.
+    # "" serves no metrics; else HOST:PORT for Prometheus /metrics.
     metrics_listen: str = ""
     log_format: str = "json"
     log_level: str = "INFO"

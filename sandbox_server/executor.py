@@ -26,7 +26,7 @@ from .jail.seccomp_policy import build_policy
 from .jail.supervisor import Outcome, SandboxFault, Supervisor
 from .jail.warm import WarmSlot
 from .limits import Limits
-from .metrics import ExecutionObserver
+from .observer import ExecutionObserver
 
 log = logging.getLogger("sandcheck.server")
 

@@ -17,13 +17,15 @@ import threading
 from collections.abc import Callable
 
 from grpc_health.v1 import health, health_pb2
+from sandcheck_api.status import Status
+from sandcheck_api.v1 import sandbox_pb2 as pb
 
-from .metrics import ExecutionObserver, OutcomeLike
+from .observer import ExecutionObserver, OutcomeLike
 
 log = logging.getLogger("sandcheck.health")
 
 # The names a probe may ask about: "" (the whole server) and the service.
-SERVICE_NAMES = ("", "sandcheck.v1.Sandbox")
+SERVICE_NAMES = ("", pb.DESCRIPTOR.services_by_name["Sandbox"].full_name)
 
 
 class JailHealth(ExecutionObserver):
@@ -75,7 +77,7 @@ class JailHealth(ExecutionObserver):
         with self._lock:
             if self._shutting_down:
                 return
-            if outcome.status != "SANDBOX_ERROR":
+            if outcome.status != Status.SANDBOX_ERROR:
                 self._consecutive_errors = 0
                 flip = not self._serving
                 self._serving = True

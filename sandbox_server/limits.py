@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from sandcheck_api.limits import wall_backstop_ms
+
 MiB = 1024 * 1024
+_DEFAULT_CPU_MS, _MAX_CPU_MS = 3000, 60_000
 
 
 @dataclass(frozen=True)
 class Limits:
     """Limits of one execution. CPU time is the budget; wall time a backstop."""
 
-    cpu_time_ms: int = 3000
-    wall_time_ms: int = 6000
+    cpu_time_ms: int = _DEFAULT_CPU_MS
+    wall_time_ms: int = wall_backstop_ms(_DEFAULT_CPU_MS)
     memory_bytes: int = 1024 * MiB
     output_bytes: int = 1 * MiB
 
@@ -33,4 +37,12 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
-MAX_LIMITS = Limits(cpu_time_ms=60_000, wall_time_ms=120_000, memory_bytes=4096 * MiB, output_bytes=16 * MiB)
+MAX_LIMITS = Limits(cpu_time_ms=_MAX_CPU_MS, wall_time_ms=wall_backstop_ms(_MAX_CPU_MS), memory_bytes=4096 * MiB,
+                    output_bytes=16 * MiB)
+
+
+def rlimit_cpu_s(cpu_time_ms: int) -> int:
+    """Each jailed process's RLIMIT_CPU: a backstop above the budget, which the
+    server enforces over all processes together in milliseconds. Whole seconds
+    (the rlimit's unit), rounded up, plus one so it never fires first."""
+    return math.ceil(cpu_time_ms / 1000) + 1

@@ -24,8 +24,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+from sandcheck_api.status import Status
+from sandcheck_api.v1 import sandbox_pb2 as pb
 
-from .metrics import ExecutionObserver
+from .observer import ExecutionObserver
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
@@ -146,13 +148,16 @@ class RequestLogInterceptor(grpc.ServerInterceptor):
 
     def _item(self, response: Any) -> None:
         """Log one execution result (never its output) and count batch rejections."""
-        status_field = getattr(response, "status", None)
-        if status_field is None or not hasattr(response, "wall_time_ms"):
+        if isinstance(response, pb.ResponseChunk):
+            for item in response.responses:
+                self._item(item)
             return
-        status = type(response).DESCRIPTOR.fields_by_name["status"].enum_type.values_by_number[status_field].name
-        if status == "INVALID_REQUEST":
+        if not isinstance(response, pb.ExecuteResponse):
+            return
+        status = pb.Status.Name(response.status)
+        if status == Status.INVALID_REQUEST:
             self.observer.rejected("invalid_request")
-        elif status == "SANDBOX_ERROR" and _refused(response):
+        elif status == Status.SANDBOX_ERROR and _refused(response):
             self.observer.rejected("overloaded")
         log.info("execution", extra={"fields": {
             "id": response.id, "status": status, "wall_time_ms": response.wall_time_ms,
@@ -173,12 +178,9 @@ class RequestLogInterceptor(grpc.ServerInterceptor):
         }})
 
 
-def _refused(response: Any) -> bool:
+def _refused(response: pb.ExecuteResponse) -> bool:
     """A batch item answered without running because the server or a quota was full.
 
-    Newer protos mark such answers `rejected`; older ones only say so in the
-    error text. A cancelled item is not a refusal: its client went away.
+    A cancelled item is not a refusal: its client went away.
     """
-    if response.error.startswith("cancelled"):
-        return False
-    return bool(getattr(response, "rejected", False)) or response.error.startswith("overloaded")
+    return response.rejected and not response.error.startswith("cancelled")

@@ -4,10 +4,9 @@ Each server has its own `CollectorRegistry` rather than the process-global
 one, so several servers in one process (tests, the embedded server) never
 collide on metric names.
 
-The executor and the service do not know about Prometheus: they call an
-`ExecutionObserver` (a no-op by default), and `Metrics` is one such
-observer. Rejections are counted by a gRPC interceptor (`logs.py`), so the
-service code needs no edits to be measured.
+`Metrics` is an `ExecutionObserver` (observer.py): the executor and the
+service never call Prometheus themselves. Rejections are counted by a gRPC
+interceptor (`logs.py`), so the service code needs no edits to be measured.
 """
 
 from __future__ import annotations
@@ -18,6 +17,10 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily
+from sandcheck_api.status import Status
+
+from .observer import ExecutionObserver, OutcomeLike
+from .settings import parse_host_port
 
 
 class WarmSlotLike(Protocol):
@@ -25,51 +28,6 @@ class WarmSlotLike(Protocol):
 
     started: int
     recycled: dict[str, int]
-
-
-class OutcomeLike(Protocol):
-    status: str
-    wall_time_ms: int
-    cpu_time_ms: int
-
-
-class ExecutionObserver:
-    """Hooks the executor calls around each run. The base class does nothing."""
-
-    def started(self, slot: int) -> None:
-        """A slot took a job and is about to run it."""
-
-    def finished(self, slot: int, outcome: OutcomeLike) -> None:
-        """The job's outcome is known (called before the caller sees it)."""
-
-    def recycled(self, slot: int) -> None:
-        """A jail was thrown away and replaced (for pools that do not count their own)."""
-
-    def rejected(self, reason: str) -> None:
-        """A request was refused before it ran (bad input, overload, auth)."""
-
-
-class Observers(ExecutionObserver):
-    """Fans each hook out to several observers (metrics, health)."""
-
-    def __init__(self, observers: Iterable[ExecutionObserver]) -> None:
-        self.observers = list(observers)
-
-    def started(self, slot: int) -> None:
-        for o in self.observers:
-            o.started(slot)
-
-    def finished(self, slot: int, outcome: OutcomeLike) -> None:
-        for o in self.observers:
-            o.finished(slot, outcome)
-
-    def recycled(self, slot: int) -> None:
-        for o in self.observers:
-            o.recycled(slot)
-
-    def rejected(self, reason: str) -> None:
-        for o in self.observers:
-            o.rejected(reason)
 
 
 # Buckets in seconds. Latency spans a fast unit test (~50 ms with jail start)
@@ -88,7 +46,6 @@ class Metrics(ExecutionObserver):
         # on the warm path the warm slots count the jails they start and recycle.
         self._warm_slots = warm_slots or (lambda: ())
         self._cold_starts = 0
-        self._recycles = 0
         self._lock = threading.Lock()
         r = self.registry
         self.executions = Counter("sandcheck_executions", "Programs run, by final status.", ["status"], registry=r)
@@ -112,8 +69,8 @@ class Metrics(ExecutionObserver):
         )
         # Pre-create the label values an alert rule will query, so a rate()
         # over them exists (as 0) before the first event.
-        for status in ("OK", "SANDBOX_ERROR", "TIMEOUT", "MEMORY_LIMIT"):
-            self.executions.labels(status=status)
+        for status in (Status.OK, Status.SANDBOX_ERROR, Status.TIMEOUT, Status.MEMORY_LIMIT):
+            self.executions.labels(status=status.value)
         for reason in ("invalid_request", "overloaded"):
             self.rejected_requests.labels(reason=reason)
         self._http: object | None = None
@@ -130,15 +87,11 @@ class Metrics(ExecutionObserver):
         self.latency.observe(max(0, outcome.wall_time_ms) / 1000)
         self.cpu_time.observe(max(0, outcome.cpu_time_ms) / 1000)
 
-    def recycled(self, slot: int) -> None:
-        with self._lock:
-            self._recycles += 1
-
     def jail_counts(self) -> tuple[int, int]:
         """(jails started, warm jails recycled) so far."""
         warm = list(self._warm_slots())
         starts = self._cold_starts + sum(w.started for w in warm)
-        recycles = self._recycles + sum(sum(w.recycled.values()) for w in warm)
+        recycles = sum(sum(w.recycled.values()) for w in warm)
         return starts, recycles
 
     def rejected(self, reason: str) -> None:
@@ -156,15 +109,6 @@ class Metrics(ExecutionObserver):
             self._http.shutdown()  # type: ignore[attr-defined]
             self._http.server_close()  # type: ignore[attr-defined]
             self._http = None
-
-
-def parse_host_port(listen: str) -> tuple[str, int]:
-    """'HOST:PORT' or '[v6]:PORT' to (host, port); raise ValueError with the reason."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"--metrics-listen wants HOST:PORT, got {listen!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
-
 
 
 class _JailCollector:

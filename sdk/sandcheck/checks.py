@@ -21,6 +21,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from sandcheck_api.status import Status
+
 from ._types import ExecutionResult
 
 _HARNESS = '''\
@@ -74,18 +76,18 @@ def verdict(result: ExecutionResult, nonce: str) -> tuple[bool, str]:
     # The nonce is written only after check() returned, and a limit kills
     # the program at once: a nonce that came back was written within the
     # limits, even if a thread the program left running hit one later.
-    if report == f"{nonce} passed" and result.status not in ("SANDBOX_ERROR", "INVALID_REQUEST"):
+    if report == f"{nonce} passed" and result.status not in (Status.SANDBOX_ERROR, Status.INVALID_REQUEST):
         return True, "passed"
-    if result.status == "TIMEOUT":
+    if result.status == Status.TIMEOUT:
         return False, "timed out"
     prefix = f"{nonce} failed: "
     if report.startswith(prefix):
         return False, "failed: " + report[len(prefix):]
     reasons = {
-        "MEMORY_LIMIT": "memory limit exceeded",
-        "SIGNALED": f"killed by signal {result.signal}",
-        "SANDBOX_ERROR": f"sandbox error: {result.error}",
-        "INVALID_REQUEST": f"invalid request: {result.error}",
+        Status.MEMORY_LIMIT: "memory limit exceeded",
+        Status.SIGNALED: f"killed by signal {result.signal}",
+        Status.SANDBOX_ERROR: f"sandbox error: {result.error}",
+        Status.INVALID_REQUEST: f"invalid request: {result.error}",
     }
     if result.status in reasons:
         return False, "failed: " + reasons[result.status]

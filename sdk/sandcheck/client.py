@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
+from sandcheck_api.status import Status, TimeoutKind
 from sandcheck_api.v1 import sandbox_pb2 as pb
 from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
@@ -34,6 +35,17 @@ class Program:
     limits: Limits | None = None
     id: str = ""
     language: str = "python"
+
+
+_E = TypeVar("_E", Status, TimeoutKind)
+
+
+def _named(kind: type[_E], proto_enum: Any, number: int) -> _E | None:
+    """The member of `kind` named as the proto enum's value `number`; None if it has none."""
+    try:
+        return kind(proto_enum.Name(number))
+    except ValueError:
+        return None
 
 
 class _BaseClient:
@@ -60,6 +72,8 @@ class _BaseClient:
             # one lands on another of the processes sharing a server's port.
             self._options.append(("sandcheck.connection", connection))
 
+    # The SDK's edge: SDK values <-> proto messages, here and nowhere else.
+
     @staticmethod
     def _request(program: Program) -> pb.ExecuteRequest:
         source = program.source.encode("utf-8") if isinstance(program.source, str) else program.source
@@ -80,9 +94,12 @@ class _BaseClient:
     @staticmethod
     def _result(resp: pb.ExecuteResponse) -> ExecutionResult:
         rt = resp.runtime
+        status, error = _named(Status, pb.Status, resp.status), resp.error
+        if status is None:  # unset, or from a newer server: not a verdict on the program
+            status, error = Status.SANDBOX_ERROR, error or f"unknown status {resp.status} from the server"
         return ExecutionResult(
             id=resp.id,
-            status=pb.Status.Name(resp.status),
+            status=status,
             exit_code=resp.exit_code,
             signal=resp.signal,
             stdout=resp.stdout,
@@ -90,18 +107,13 @@ class _BaseClient:
             stdout_truncated=resp.stdout_truncated,
             stderr_truncated=resp.stderr_truncated,
             report=resp.report,
-            timeout_kind=pb.TimeoutKind.Name(resp.timeout_kind) if resp.timeout_kind else "",
-            wall_ms=resp.wall_time_ms,
-            cpu_ms=resp.cpu_time_ms,
+            timeout_kind=_named(TimeoutKind, pb.TimeoutKind, resp.timeout_kind),
+            wall_time_ms=resp.wall_time_ms,
+            cpu_time_ms=resp.cpu_time_ms,
             memory_bytes=resp.memory_bytes,
             runtime=f"{rt.interpreter} {rt.version}".strip(),
-            limits={
-                "cpu_time_ms": resp.limits.cpu_time_ms,
-                "wall_time_ms": resp.limits.wall_time_ms,
-                "memory_bytes": resp.limits.memory_bytes,
-                "output_bytes": resp.limits.output_bytes,
-            },
-            error=resp.error,
+            limits={name: getattr(resp.limits, name) for name in pb.Limits.DESCRIPTOR.fields_by_name},
+            error=error,
             rejected=resp.rejected,
         )
 

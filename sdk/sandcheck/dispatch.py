@@ -23,7 +23,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from ._exceptions import InvalidInput, ServerError
+from sandcheck_api.status import Status
+
+from ._exceptions import InvalidInput
 from ._types import ExecutionResult
 from .client import Client, Program
 
@@ -154,7 +156,7 @@ class _Run:
             left = [i for i in self.programs if i not in self.answered]
             self.answered.update(left)
             self.last_progress = time.monotonic()
-        return [ExecutionResult(id=i, status="SANDBOX_ERROR", error="no server answered; gave up") for i in left]
+        return [ExecutionResult(id=i, status=Status.SANDBOX_ERROR, error="no server answered; gave up") for i in left]
 
     def _accept(self, result: ExecutionResult) -> bool:
         """Record a result; False when it is a duplicate or will be retried (else the caller delivers it)."""
@@ -166,7 +168,7 @@ class _Run:
                 self.pending.put(result.id)
                 return False
             self.last_progress = time.monotonic()
-            if result.status == "SANDBOX_ERROR":
+            if result.status == Status.SANDBOX_ERROR:
                 n = self.attempts.get(result.id, 0) + 1
                 self.attempts[result.id] = n
                 if n < self.d.retry.attempts:
@@ -236,9 +238,7 @@ class _Run:
                             break
                         if self.stop.is_set():
                             break
-            except ServerError:
-                failures += 1
-            except Exception:  # a bug must not strand this server's work
+            except Exception:  # a server error, or a bug: neither may strand this server's work
                 failures += 1
             finally:
                 with self.lock:

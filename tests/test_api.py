@@ -1,0 +1,55 @@
+"""The API package's hand-written parts agree with the proto, and both sides use them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sandbox_server.config import ServerConfig
+from sandbox_server.limits import DEFAULT_LIMITS, MAX_LIMITS, rlimit_cpu_s
+from sandbox_server.service import to_job
+from sandcheck import ExecutionResult, Limits
+from sandcheck.client import _BaseClient
+from sandcheck_api.limits import wall_backstop_ms
+from sandcheck_api.status import Status, TimeoutKind
+from sandcheck_api.v1 import sandbox_pb2 as pb
+
+
+@pytest.mark.parametrize(("ours", "proto", "unset"), [(Status, pb.Status, "STATUS_UNSPECIFIED"),
+                                                     (TimeoutKind, pb.TimeoutKind, "TIMEOUT_KIND_UNSPECIFIED")])
+def test_enums_are_the_protos_names(ours, proto, unset) -> None:
+    assert [m.name for m in ours] == [n for n in proto.keys() if n != unset]
+    for member in ours:
+        assert member == member.name == member.value == str(member) == f"{member}"
+        assert json.dumps(member) == f'"{member.name}"'
+
+
+def test_sdk_and_server_apply_one_wall_rule() -> None:
+    assert wall_backstop_ms(1500) == 3000
+    assert Limits.for_timeout(1.5).wall_time_ms == wall_backstop_ms(1500)
+    req = pb.ExecuteRequest(source=b"pass", limits=pb.Limits(cpu_time_ms=1500))
+    assert to_job(req, ServerConfig()).limits.wall_time_ms == wall_backstop_ms(1500)
+    for limits in (DEFAULT_LIMITS, MAX_LIMITS):
+        assert limits.wall_time_ms == wall_backstop_ms(limits.cpu_time_ms)
+
+
+@pytest.mark.parametrize(("cpu_ms", "seconds"), [(1, 2), (999, 2), (1000, 2), (1001, 3), (3000, 4)])
+def test_rlimit_cpu_is_a_backstop_above_the_budget(cpu_ms: int, seconds: int) -> None:
+    assert rlimit_cpu_s(cpu_ms) == seconds
+    assert rlimit_cpu_s(cpu_ms) * 1000 > cpu_ms
+
+
+def test_results_carry_enums_under_the_protos_names() -> None:
+    r = ExecutionResult(id="a", status="TIMEOUT", timeout_kind="WALL", wall_time_ms=7, cpu_time_ms=3)
+    assert (r.status, r.timeout_kind) == (Status.TIMEOUT, TimeoutKind.WALL)
+    assert {"wall_time_ms": 7, "cpu_time_ms": 3, "status": "TIMEOUT", "timeout_kind": "WALL"}.items() <= r.to_json().items()
+    assert ExecutionResult(id="b", status=Status.OK).timeout_kind is None
+    with pytest.raises(ValueError):
+        ExecutionResult(id="c", status="PASSED")
+
+
+@pytest.mark.parametrize("number", [0, 99])
+def test_a_status_the_sdk_does_not_know_is_no_verdict(number: int) -> None:
+    r = _BaseClient._result(pb.ExecuteResponse(id="x", status=number, report=b"passed"))
+    assert r.status == Status.SANDBOX_ERROR and f"unknown status {number}" in r.error

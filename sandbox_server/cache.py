@@ -26,7 +26,7 @@ from collections import OrderedDict
 
 from sandcheck_api.status import Status
 
-from .jail.supervisor import Outcome
+from .jail.outcome import Outcome
 
 NEVER_CACHED = frozenset({Status.SANDBOX_ERROR, Status.TIMEOUT, Status.INVALID_REQUEST})
 _ENTRY_OVERHEAD = 512

@@ -18,12 +18,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandcheck_api.status import Status
+
 from .config import ServerConfig
 from .jail.cgroups import instance_alive, instance_name, open_tree
 from .jail.nsjail_config import build_config, render
+from .jail.outcome import Outcome, SandboxFault
 from .jail.runtime import Runtime
 from .jail.seccomp_policy import build_policy
-from .jail.supervisor import Outcome, SandboxFault, Supervisor
+from .jail.supervisor import Supervisor
 from .jail.warm import WarmSlot
 from .limits import Limits
 from .observer import ExecutionObserver
@@ -133,7 +136,7 @@ class Executor:
         except Exception as exc:
             hint = " (try --jail-mode cold)" if self._warm else ""
             raise StartupError(f"cannot start a {self.config.jail_mode} jail here{hint}: {exc}") from exc
-        if out.status != "OK" or out.report != b"jail-ok":
+        if out.status != Status.OK or out.report != b"jail-ok":
             raise StartupError(f"{self.config.jail_mode} jail self-test failed: status {out.status}, "
                                f"stderr {out.stderr[-500:]!r}")
 
@@ -179,10 +182,10 @@ class Executor:
                     outcome = self.supervisor.run(slot, uid, job.source, job.stdin, job.limits, self.config.jail.max_tasks)
             except SandboxFault as exc:
                 log.warning("sandbox fault: %s", exc)
-                outcome = Outcome(status="SANDBOX_ERROR", error=str(exc), limits=job.limits)
+                outcome = Outcome(status=Status.SANDBOX_ERROR, error=str(exc), limits=job.limits)
             except Exception as exc:  # never let one job kill the slot
                 log.exception("unexpected error in slot %d", index)
-                outcome = Outcome(status="SANDBOX_ERROR", error=f"internal error: {exc!r}", limits=job.limits)
+                outcome = Outcome(status=Status.SANDBOX_ERROR, error=f"internal error: {exc!r}", limits=job.limits)
             self.observer.finished(index, outcome)
             fut.set_result(outcome)
             if self._warm:
@@ -203,7 +206,7 @@ class Executor:
             if item is not None:
                 _, fut = item
                 if fut.set_running_or_notify_cancel():
-                    fut.set_result(Outcome(status="SANDBOX_ERROR", error="server shutting down; not run, retry elsewhere",
+                    fut.set_result(Outcome(status=Status.SANDBOX_ERROR, error="server shutting down; not run, retry elsewhere",
                                            rejected=True))
 
     def stop(self) -> None:

@@ -20,7 +20,7 @@ from . import __version__, auth
 from .config import ServerConfig
 from .dedup import WorkAvoider, cache_wanted
 from .executor import Executor, Job, Overloaded
-from .jail.supervisor import Outcome
+from .jail.outcome import Outcome
 from .limits import Limits
 
 log = logging.getLogger("sandcheck.server")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 
 from sandbox_server.executor import Job
-from sandbox_server.jail.supervisor import Outcome
+from sandbox_server.jail.outcome import Outcome
 from sandcheck_api.status import Status
 
 

@@ -6,7 +6,7 @@ from sandbox_server.cache import ResultCache
 from sandbox_server.config import ServerConfig
 from sandbox_server.dedup import WorkAvoider
 from sandbox_server.executor import Job
-from sandbox_server.jail.supervisor import Outcome
+from sandbox_server.jail.outcome import Outcome
 from sandbox_server.limits import Limits
 from sandcheck_api.status import Status
 

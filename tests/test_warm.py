@@ -13,7 +13,7 @@ import pytest
 
 from sandbox_server.config import ServerConfig
 from sandbox_server.executor import Executor, Job
-from sandbox_server.jail.supervisor import Outcome
+from sandbox_server.jail.outcome import Outcome
 from sandbox_server.limits import Limits
 
 from sandcheck import Client

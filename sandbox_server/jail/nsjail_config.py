@@ -19,7 +19,7 @@ from nsjail import MountPt, NsJailConfig
 from nsjail.enums import LogLevel, Mode, RLimitType
 from nsjail.serializers.textproto import to_textproto
 
-from ..limits import rlimit_cpu_s
+from ..limits import Limits, rlimit_cpu_s
 from .limit_clock import WALL_STRETCH_MAX
 from .runtime import Runtime
 
@@ -107,15 +107,24 @@ def render(config: NsJailConfig) -> str:
     return to_textproto(config)
 
 
-def per_run_args(outside_uid: int, cpu_time_ms: int, wall_time_ms: int, log_fd: int, pass_fds: list[int]) -> list[str]:
-    """Command-line flags for one run, applied over the config file."""
+def jail_args(outside_uid: int, log_fd: int, pass_fds: list[int], limits: Limits | None) -> list[str]:
+    """Command-line flags for one jail, applied over the config file: its uid
+    map, its log and passed fds, and nsjail's own time limits. With `limits`
+    (a cold jail, one run) those are backstops above the run's limits; without
+    (a warm jail, many checks) there are none, and the server enforces each
+    check's limits and recycles the jail."""
+    if limits is None:
+        time_limit, rlimit_cpu = "0", "inf"
+    else:
+        # The supervisor enforces both limits in milliseconds and stretches the
+        # wall limit by the time the program waited for a CPU (limit_clock.py):
+        # nsjail's own limit must not cut that short.
+        time_limit = str(math.ceil(limits.wall_time_ms * WALL_STRETCH_MAX / 1000) + 2)
+        rlimit_cpu = str(rlimit_cpu_s(limits.cpu_time_ms))
     args = [
         "--log_fd", str(log_fd),
-        # Backstops only: the supervisor enforces both limits in milliseconds,
-        # and stretches the wall limit by the time the program waited for a
-        # CPU (limit_clock.py); nsjail's own limit must not cut that short.
-        "--time_limit", str(math.ceil(wall_time_ms * WALL_STRETCH_MAX / 1000) + 2),
-        "--rlimit_cpu", str(rlimit_cpu_s(cpu_time_ms)),
+        "--time_limit", time_limit,
+        "--rlimit_cpu", rlimit_cpu,
         "--user", f"{JAIL_UID}:{outside_uid}:1",
         "--group", f"{JAIL_UID}:{outside_uid}:1",
     ]

@@ -30,28 +30,28 @@ semantics; the verdict and the status rules are those of `Supervisor`.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import selectors
-import signal
 import socket
 import subprocess
 import time
-from pathlib import Path
 
-from ..limits import Limits
+from sandcheck_api.status import Status
+
+from ..limits import Limits, rlimit_cpu_s
 from .cgroups import Counters
+from .channels import Capped, reader, serve_channels
 from .limit_clock import LimitClock, schedstat_wait_ns
-from .nsjail_config import JAIL_UID
-from .supervisor import (PDEATHSIG_PREFIX, STATUS_CAP, JailBroken, Outcome, SandboxFault, Supervisor, _Capped, _child_of,
-                         _clean, _kill, _reap, classify_end, jail_broken, jail_script, parse_report)
+from .nsjail_config import jail_args
+from .outcome import (REPORT_CAP, STATUS_CAP, JailBroken, Outcome, SandboxFault, classify_end, jail_broken,
+                      oom_killed, parse_report, timed_out)
+from .process import PDEATHSIG_PREFIX, child_of, jail_script, kill, reap, without_ldso_noise, write_all
+from .supervisor import Supervisor
 
 log = logging.getLogger("sandcheck.server")
 
 ZYGOTE_SOURCE = jail_script("zygote.py")
 _READY_TIMEOUT_S = 20.0
-_REPORT_CAP = 4096
-_CHUNK = 65536
 
 
 class WarmJail:
@@ -87,20 +87,13 @@ class WarmJail:
         diag_r, diag_w = os.pipe()
         self.ctrl, self.diag_r = ours, diag_r
         try:
-            _write_all(bpf, self.sup.seccomp_bpf)
+            write_all(bpf, self.sup.seccomp_bpf)
             os.lseek(bpf, 0, os.SEEK_SET)
             child_fds = [bpf, theirs.fileno()]
             argv = [
                 *PDEATHSIG_PREFIX,  # nsjail dies with the slot thread that started it
                 self.sup.nsjail, "--config", self.sup.config_path,
-                "--log_fd", str(diag_w),
-                # The jail lives across checks: the server enforces each
-                # check's limits and recycles the jail; no nsjail time limit.
-                "--time_limit", "0",
-                "--rlimit_cpu", "inf",
-                "--user", f"{JAIL_UID}:{self.uid}:1",
-                "--group", f"{JAIL_UID}:{self.uid}:1",
-                "--pass_fd", str(bpf), "--pass_fd", str(theirs.fileno()),
+                *jail_args(self.uid, diag_w, child_fds, limits=None),  # lives across checks
                 "--", *self.sup.runtime.argv(ZYGOTE_SOURCE, *(str(fd) for fd in child_fds)),
             ]
             self.proc = subprocess.Popen(
@@ -123,7 +116,7 @@ class WarmJail:
             self.close()
             raise SandboxFault(f"warm jail failed to start: {detail}; {self._diag()}")
         ours.settimeout(None)
-        self.zygote_pid = _child_of(self.proc.pid)
+        self.zygote_pid = child_of(self.proc.pid)
         self.slot.attach(self.zygote_pid)
         self.counters = self.slot.counters()
         # The zygote's run-queue wait, read at the start of every check.
@@ -131,18 +124,18 @@ class WarmJail:
 
     def _diag(self) -> str:
         try:
-            return _clean(os.read(self.diag_r, 65536)).decode(errors="replace")[-2000:]
+            return without_ldso_noise(os.read(self.diag_r, 65536)).decode(errors="replace")[-2000:]
         except OSError:
             return ""
 
     def close(self) -> None:
         if self.zygote_pid:
-            _kill(self.zygote_pid)
+            kill(self.zygote_pid)
         if self.ctrl is not None:
             self.ctrl.close()
             self.ctrl = None
         if self.proc is not None:
-            _reap(self.proc)
+            reap(self.proc)
             self.proc = None
         if self.diag_r >= 0:
             os.close(self.diag_r)
@@ -177,12 +170,12 @@ class WarmJail:
         try:
             job = os.memfd_create("sandcheck-job", os.MFD_CLOEXEC)
             fds.append(job)
-            cpu_backstop = math.ceil(limits.cpu_time_ms / 1000) + 1
-            _write_all(job, cpu_backstop.to_bytes(4, "little") + len(source).to_bytes(4, "little") + source)
+            cpu_backstop = rlimit_cpu_s(limits.cpu_time_ms)
+            write_all(job, cpu_backstop.to_bytes(4, "little") + len(source).to_bytes(4, "little") + source)
             stdin_fd = os.memfd_create("sandcheck-stdin", os.MFD_CLOEXEC)
             fds.append(stdin_fd)
             if stdin:
-                _write_all(stdin_fd, stdin)
+                write_all(stdin_fd, stdin)
                 os.lseek(stdin_fd, 0, os.SEEK_SET)
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
@@ -208,52 +201,31 @@ class WarmJail:
                     pass
 
     def _supervise(self, start: float, out_r: int, err_r: int, rep_r: int, limits: Limits) -> Outcome:
-        out, err, rep = _Capped(limits.output_bytes), _Capped(limits.output_bytes), _Capped(_REPORT_CAP)
-        sel = selectors.DefaultSelector()
-        for fd, sink in ((out_r, out), (err_r, err), (rep_r, rep)):
-            os.set_blocking(fd, False)
-            sel.register(fd, selectors.EVENT_READ, sink)
-        ctrl = self.ctrl.fileno()
-        sel.register(ctrl, selectors.EVENT_READ, "ctrl")
+        out, err, rep = Capped(limits.output_bytes), Capped(limits.output_bytes), Capped(REPORT_CAP)
         answer: bytes | None = None
         broken = ""
+
+        def zygote_answered() -> bool:
+            nonlocal answer, broken
+            answer, broken = self._answer()
+            return False
+
+        def timed_out_now(kind: str) -> None:
+            self.dirty = f"timeout ({kind})"
+            kill(self.zygote_pid)
+
+        channels = {fd: (selectors.EVENT_READ, reader(fd, sink)) for fd, sink in ((out_r, out), (err_r, err), (rep_r, rep))}
+        channels[self.ctrl.fileno()] = (selectors.EVENT_READ, zygote_answered)
         counters = self.counters
         clock = LimitClock(limits, start, self.sup.ncpu, counters.cpu_ns,
                            lambda: self._runqueue_wait_s(self._zygote_wait_base))
-        killed = ""
-        try:
-            while sel.get_map():
-                now = time.monotonic()
-                if not killed:
-                    killed = clock.expired(now)
-                    if killed:
-                        self.dirty = f"timeout ({killed})"
-                        _kill(self.zygote_pid)
-                wait = 0.05 if killed else clock.next_poll(now)
-                for key, _ in sel.select(wait):
-                    fd, sink = key.fd, key.data
-                    if sink == "ctrl":
-                        answer, broken = self._answer()
-                        sel.unregister(fd)
-                        continue
-                    try:
-                        chunk = os.read(fd, _CHUNK)
-                    except BlockingIOError:
-                        continue
-                    if not chunk:
-                        sel.unregister(fd)
-                        continue
-                    sink.add(chunk)
-                if killed and time.monotonic() - now > 10:
-                    break
-        finally:
-            sel.close()
+        killed = serve_channels(channels, clock, timed_out_now)
         wall_ms = int((time.monotonic() - start) * 1000)
         oom_kills = counters.oom_kills() - self._oom_base
         outcome = Outcome(
             status="",
             stdout=out.value(),
-            stderr=_clean(err.value()),
+            stderr=without_ldso_noise(err.value()),
             stdout_truncated=out.dropped > 0,
             stderr_truncated=err.dropped > 0,
             report=rep.value(),
@@ -263,8 +235,7 @@ class WarmJail:
             limits=limits,
         )
         if killed:
-            outcome.status, outcome.timeout_kind, outcome.signal = "TIMEOUT", killed, signal.SIGKILL
-            return outcome
+            return timed_out(outcome, killed)
         try:
             if broken:
                 raise JailBroken(broken)
@@ -277,15 +248,14 @@ class WarmJail:
         if report is None:
             self.dirty = self.dirty or "zygote died"
             if oom_kills:
-                outcome.status, outcome.signal = "MEMORY_LIMIT", signal.SIGKILL
-                return outcome
+                return oom_killed(outcome)
             raise SandboxFault(f"warm jail ended without a report: {self._diag()}")
         if report.get("dirty"):
             self.dirty = ", ".join(report["dirty"])
         elif counters.pids() != [self.zygote_pid]:
             self.dirty = "unexpected processes in the jail's cgroup"
         classify_end(outcome, report, oom_kills)
-        if outcome.status == "TIMEOUT":
+        if outcome.status == Status.TIMEOUT:
             self.dirty = self.dirty or "timeout (CPU rlimit)"
         return outcome
 
@@ -329,12 +299,6 @@ class WarmJail:
 
 class _Retry(Exception):
     """The jail cannot take this check (it never started in it): use a new jail."""
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 class WarmSlot:

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from sandbox_server.jail.seccomp_policy import ARG_RULES, DENIED_SYSCALLS
-from sandbox_server.jail.supervisor import STATUS_CAP, JailBroken, SandboxFault, parse_report
+from sandbox_server.jail.outcome import STATUS_CAP, JailBroken, SandboxFault, parse_report
 from sandbox_server.jail.warm import WarmJail
 
 from ..conftest import REPO

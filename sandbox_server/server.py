@@ -48,7 +48,7 @@ class Server:
         self.port: int | None = None
         # Metrics and health watch every execution.
         self.metrics = Metrics(self.executor.queue_depth, self.executor.concurrency,
-                               warm_slots=lambda: self.executor._warm)  # warm slots tally their own jails
+                               warm_slots=lambda: self.executor.warm_slots)  # they tally their own jails
         self.health = JailHealth(threshold=config.health_error_threshold)
         self.executor.observer = Observers([self.metrics, self.health])
         self.metrics_port: int | None = None

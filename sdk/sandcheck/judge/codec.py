@@ -1,28 +1,31 @@
 """A strict codec for plain values: what may cross between a judge and the code it judges.
 
     data = encode({"a": [1, 2.5, float("nan")], "b": (None, b"x", frozenset({1}))})
-    decode(data) == ...   # plain builtins again, never anything else
+    decode(data)   # equal plain builtins again, never anything else
 
-Allowed: None, bool, int, float (nan, inf and -0.0 kept bit for bit), str,
-bytes, list, tuple, dict, set, frozenset, nested up to `MAX_DEPTH`. Types
-must be exact: a subclass (an ``int`` with its own ``__eq__``, a
-``defaultdict``), a custom object or a generator is a `CodecError`, never
-coerced. `decode` builds only those builtins, whatever bytes it is given,
-and raises `CodecError` on anything malformed, so a judge can decode what
-an untrusted process sends.
+Allowed: None, bool, int, float (nan, inf and -0.0 too), str, bytes, list,
+tuple, dict, set, frozenset, nested at most `MAX_DEPTH` deep. Types must be
+exact: a subclass (an ``int`` with its own ``__eq__``, a ``defaultdict``),
+a custom object or a generator is a `CodecError`, never coerced. `decode`
+builds only those builtins, whatever bytes it is given, and raises
+`CodecError` on anything malformed, so a judge can decode what an untrusted
+process sends.
 
-This file is stdlib-only and Python 3.8+ compatible, and defines no other
-module-level names than its API (and `_`-prefixed helpers): the isolated
-judge puts its text into programs that run in the jail.
+The bytes are JSON (parsed by the C decoder), with every container, bytes
+and large int as a tagged array: ``["t", 1, 2]`` is ``(1, 2)``, ``["d",
+k1, v1, ...]`` a dict, ``["b", "00ff"]`` bytes. Floats round-trip exactly
+(NaN's sign and payload excepted).
+
+Stdlib only, Python 3.8+: the isolated judge puts this file's text into
+programs that run in the jail.
 """
 
-import struct
+import json
 
 MAX_DEPTH = 100
 
-_I64 = struct.Struct("<q")
-_F64 = struct.Struct("<d")
-_U32 = struct.Struct("<I")
+_TAGS = {list: "l", tuple: "t", set: "s", frozenset: "z", dict: "d"}
+_BUILD = {"l": list, "t": tuple, "s": set, "z": frozenset}
 
 
 class CodecError(ValueError):
@@ -31,117 +34,64 @@ class CodecError(ValueError):
 
 def encode(value, max_depth=MAX_DEPTH):
     """The bytes for `value`; `CodecError` if it is, or holds, anything not allowed."""
-    out = []
     try:
-        _encode(value, out, max_depth)
+        return json.dumps(_to_json(value, max_depth), separators=(",", ":")).encode()
     except RecursionError:
         raise CodecError("value nested too deeply") from None
-    return b"".join(out)
 
 
 def decode(data, max_depth=MAX_DEPTH):
-    """The plain value `data` encodes; `CodecError` if `data` is not exactly one encoded value."""
-    if type(data) is not bytes:
-        data = bytes(data)
+    """The plain value `data` encodes; `CodecError` if it is not exactly one encoded value."""
     try:
-        value, pos = _decode(data, 0, max_depth)
+        return _from_json(json.loads(data), max_depth)
     except CodecError:
         raise
-    except (struct.error, IndexError, TypeError, ValueError, RecursionError, MemoryError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError, MemoryError) as exc:
         raise CodecError("malformed data: %s" % type(exc).__name__) from None
-    if pos != len(data):
-        raise CodecError("malformed data: %d trailing bytes" % (len(data) - pos))
-    return value
 
 
-def _encode(v, out, depth):
+def _to_json(v, depth):
     t = type(v)
-    if v is None:
-        out.append(b"N")
-    elif t is bool:
-        out.append(b"T" if v else b"F")
-    elif t is int:
-        if -(1 << 63) <= v < (1 << 63):
-            out.append(b"i" + _I64.pack(v))
-        else:
-            raw = v.to_bytes((v.bit_length() + 8) // 8, "little", signed=True)
-            out.append(b"I" + _U32.pack(len(raw)) + raw)
-    elif t is float:
-        out.append(b"f" + _F64.pack(v))
-    elif t is str:
-        raw = v.encode("utf-8", "surrogatepass")
-        out.append(b"s" + _U32.pack(len(raw)) + raw)
-    elif t is bytes:
-        out.append(b"b" + _U32.pack(len(v)) + v)
-    elif t in _CONTAINER_TAGS:
-        if depth <= 0:
-            raise CodecError("value nested too deeply")
-        if t is dict:
-            out.append(b"d" + _U32.pack(len(v)))
-            for k, x in dict.items(v):
-                _encode(k, out, depth - 1)
-                _encode(x, out, depth - 1)
-        else:
-            items = list(v)
-            out.append(_CONTAINER_TAGS[t] + _U32.pack(len(items)))
-            for x in items:
-                _encode(x, out, depth - 1)
-    else:
+    if v is None or t is bool or t is str or t is float:
+        return v
+    if t is int:
+        return v if -(1 << 63) <= v < (1 << 63) else ["i", "%x" % v]
+    if t is bytes:
+        return ["b", v.hex()]
+    tag = _TAGS.get(t)
+    if tag is None:
         raise CodecError("a value of type %s is not plain data" % _type_name(t))
+    if depth <= 0:
+        raise CodecError("value nested too deeply")
+    out = [tag]
+    if t is dict:
+        for k, x in dict.items(v):
+            out.append(_to_json(k, depth - 1))
+            out.append(_to_json(x, depth - 1))
+    else:
+        out.extend([_to_json(x, depth - 1) for x in v])
+    return out
 
 
-_CONTAINER_TAGS = {list: b"l", tuple: b"t", set: b"S", frozenset: b"z", dict: b"d"}
-_BUILD = {0x6C: list, 0x74: tuple, 0x53: set, 0x7A: frozenset}  # l t S z
-
-
-def _decode(data, pos, depth):
-    tag = data[pos]
-    pos += 1
-    if tag == 0x4E:  # N
-        return None, pos
-    if tag == 0x54:  # T
-        return True, pos
-    if tag == 0x46:  # F
-        return False, pos
-    if tag == 0x69:  # i
-        return _I64.unpack_from(data, pos)[0], pos + 8
-    if tag == 0x66:  # f
-        return _F64.unpack_from(data, pos)[0], pos + 8
-    if tag in (0x49, 0x73, 0x62):  # I s b: a length, then raw bytes
-        n = _U32.unpack_from(data, pos)[0]
-        pos += 4
-        if n > len(data) - pos:
-            raise CodecError("malformed data: length past the end")
-        raw = data[pos:pos + n]
-        pos += n
-        if tag == 0x62:
-            return raw, pos
-        if tag == 0x73:
-            return raw.decode("utf-8", "surrogatepass"), pos
-        return int.from_bytes(raw, "little", signed=True), pos
-    if tag == 0x64 or tag in _BUILD:  # d, or l t S z
-        if depth <= 0:
-            raise CodecError("value nested too deeply")
-        n = _U32.unpack_from(data, pos)[0]
-        pos += 4
-        if n > len(data) - pos:  # every item takes at least one byte
-            raise CodecError("malformed data: count past the end")
-        if tag == 0x64:
-            d = {}
-            for _ in range(n):
-                k, pos = _decode(data, pos, depth - 1)
-                d[k], pos = _decode(data, pos, depth - 1)
-            return d, pos
-        items = []
-        for _ in range(n):
-            x, pos = _decode(data, pos, depth - 1)
-            items.append(x)
-        return _BUILD[tag](items), pos
-    raise CodecError("malformed data: unknown tag %d" % tag)
+def _from_json(v, depth):
+    t = type(v)
+    if t is not list:
+        if t is dict:
+            raise CodecError("malformed data: a JSON object")
+        return v  # json.loads makes only None, bool, int, float, str besides
+    tag = v[0]
+    if tag in ("i", "b") and len(v) == 2 and type(v[1]) is str:
+        return int(v[1], 16) if tag == "i" else bytes.fromhex(v[1])
+    if depth <= 0:
+        raise CodecError("value nested too deeply")
+    items = [_from_json(x, depth - 1) for x in v[1:]]
+    if tag == "d" and len(items) % 2 == 0:
+        return dict(zip(items[::2], items[1::2]))
+    return _BUILD[tag](items)
 
 
 def _type_name(t):
     try:
-        return "%s.%s" % (t.__module__, t.__qualname__) if t.__module__ != "builtins" else t.__qualname__
+        return t.__qualname__ if t.__module__ == "builtins" else "%s.%s" % (t.__module__, t.__qualname__)
     except Exception:
         return "<unnamed type>"

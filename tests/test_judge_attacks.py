@@ -11,7 +11,19 @@ import pytest
 
 from sandcheck import Client, Limits, build_check, read_problems
 
-PROBLEMS = read_problems()
+PROBLEMS = dict(read_problems())
+# A test in EvalPlus's style, which checks types and sizes with builtins.
+PROBLEMS["Shape/0"] = {
+    "task_id": "Shape/0", "entry_point": "double_all", "prompt": "def double_all(xs):\n",
+    "test": "def check(candidate):\n    r = candidate([1, 2, 3])\n    assert isinstance(r, list) and len(r) == 3\n"
+            "    assert all(isinstance(x, int) for x in r)\n",
+}
+# A test that loops over map(candidate, ...).
+PROBLEMS["Map/0"] = {
+    "task_id": "Map/0", "entry_point": "square", "prompt": "def square(x):\n",
+    "test": "def check(candidate):\n    for x, y in zip([1, 2, 3], map(candidate, [1, 2, 3])):\n"
+            "        assert y == x * x\n",
+}
 
 # A custom object whose comparisons all succeed (HumanEval/0 expects bools).
 ALWAYS_EQUAL = """\
@@ -141,6 +153,11 @@ EXIT_IN_DEL = """\
     return -1
 """
 
+# Ends the test's loop over map(candidate, ...) before its first assert.
+STOP_ITERATION = """\
+    raise StopIteration
+"""
+
 # Against the isolated judge itself: the parent, the channel, the process table.
 KILL_PARENT = """\
     import os, signal
@@ -210,6 +227,8 @@ ATTACKS = [
     ("patch_builtins_abs", "HumanEval/4", PATCH_ABS, True),
     ("shadow_builtin", "HumanEval/4", SHADOW_BUILTIN, True),
     ("patch_math", "HumanEval/32", PATCH_MATH, True),
+    ("patch_isinstance_len", "Shape/0", PATCH_ISINSTANCE, True),
+    ("stop_iteration", "Map/0", STOP_ITERATION, True),
     ("redefine_prompt_helper", "HumanEval/38", REDEFINE_PROMPT_HELPER, True),
     ("settrace_jump", "HumanEval/64", SETTRACE_JUMP, True),
     ("scan_for_nonce", "HumanEval/13", SCAN_FOR_NONCE, True),

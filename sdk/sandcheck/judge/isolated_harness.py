@@ -155,25 +155,28 @@ def _trusted(pid, requests, replies, entry_point, builtins):
 
     def call(request):
         """Send `request` (None: just read the answer to loading). Return the
-        reply's value or raise its exception; anything else ends the check."""
-        if request is not None:
-            try:
-                requests.write(encode(request) + b"\n")  # noqa: F821
-                requests.flush()
-            except CodecError as exc:  # noqa: F821
-                end("an argument cannot be sent to the candidate: %s" % exc)
-            except OSError:
-                end(None)
+        reply's value or raise its exception; anything else, including any
+        failure of the channel itself, ends the check (it is never raised
+        where the test could catch it)."""
         try:
+            if request is not None:
+                try:
+                    data = encode(request)  # noqa: F821
+                except CodecError as exc:  # noqa: F821
+                    end("an argument cannot be sent to the candidate: %s" % exc)
+                requests.write(data + b"\n")
+                requests.flush()
             line = replies.readline(_MAX_LINE + 1)
         except OSError:
             line = b""
+        except BaseException as exc:
+            end("the channel to the candidate failed: %r" % (exc,))
         if not line.endswith(b"\n"):
             end(None if len(line) <= _MAX_LINE else "a reply over %d bytes" % _MAX_LINE)
         try:
             reply = decode(line)  # noqa: F821
-        except CodecError as exc:  # noqa: F821
-            end("malformed reply from the candidate: %s" % exc)
+        except BaseException as exc:
+            end("malformed reply from the candidate: %s" % (exc,))
         kind = reply[0] if type(reply) is tuple and reply else None
         size = len(reply) if kind else 0
         if kind == ("ok" if request else "ready") and size == 2:

@@ -17,6 +17,7 @@ from sandcheck_api.status import Status, TimeoutKind
 from ._types import ExecutionResult, Limits
 from .checks import Check, build_check, check_program, verdict
 from .client import AsyncClient, Client, Program
+from .code_eval import code_eval
 from .data import read_jsonl, read_problems, read_samples, write_jsonl
 from .embedded import EmbeddedServer
 from .evaluate import Evaluation, evaluate
@@ -43,6 +44,7 @@ __all__ = [
     "Unavailable",
     "build_check",
     "check_program",
+    "code_eval",
     "evaluate",
     "mean_pass_at_k",
     "pass_at_k",

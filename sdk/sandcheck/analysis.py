@@ -55,7 +55,8 @@ def meta_path(results: str | os.PathLike[str]) -> Path:
 
 
 def write_meta(results: str | os.PathLike[str], *, argv: Sequence[str], problems_path: str | None,
-               evaluation: Any, server: Mapping[str, Any], limits: Any, k: Iterable[int]) -> Path:
+               evaluation: Any, server: Mapping[str, Any], limits: Any, k: Iterable[int],
+               extra: Mapping[str, Any] | None = None) -> Path:
     """Write what it takes to reproduce (and trust) a results file beside it."""
     from dataclasses import asdict
 
@@ -80,6 +81,7 @@ def write_meta(results: str | os.PathLike[str], *, argv: Sequence[str], problems
         "k": list(k),
         "pass_at_k": evaluation.pass_at_k,
         "statuses": dict(evaluation.statuses),
+        **(extra or {}),
     }
     path = meta_path(results)
     path.write_text(json.dumps(record, indent=2) + "\n")

@@ -79,16 +79,27 @@ def check_program(problem: dict[str, Any], completion: str) -> str:
 
 
 def build_check(problem: dict[str, Any], completion: str, nonce: str | None = None,
-                judge: Judge = "isolated") -> Check:
-    """The check for one sample under `judge`; run ``program`` with ``stdin``."""
+                judge: Judge = "isolated", *, solution: str | None = None) -> Check:
+    """The check for one sample under `judge`; run ``program`` with ``stdin``.
+
+    A `solution` (EvalPlus's rows: a whole program) stands in for ``prompt +
+    completion`` as the candidate's source; the test keeps the prompt's helpers.
+    """
     nonce = nonce or secrets.token_hex(16)
+    candidate, code = (problem, completion) if solution is None else ({**problem, "prompt": ""}, solution)
     if judge == "isolated":
-        return Check(problem["task_id"], isolated.program(problem, completion), nonce,
+        return Check(problem["task_id"], isolated.program(candidate, code), nonce,
                      isolated.stdin(problem, nonce), judge)
     if judge == "inprocess":
-        program = _HARNESS.format(program=check_program(problem, completion), nonce=nonce)
+        program = _HARNESS.format(program=check_program(candidate, code), nonce=nonce)
         return Check(problem["task_id"], program, nonce, b"", judge)
     raise ValueError(f"unknown judge {judge!r} (expected one of {', '.join(JUDGES)})")
+
+
+def build_program_check(task_id: str, program: str, nonce: str | None = None) -> Check:
+    """An in-process check around any program: it passes when the program runs to its end."""
+    nonce = nonce or secrets.token_hex(16)
+    return Check(task_id, _HARNESS.format(program=program, nonce=nonce), nonce, b"", "inprocess")
 
 
 def verdict(result: ExecutionResult, nonce: str) -> tuple[bool, str]:

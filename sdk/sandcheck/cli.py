@@ -19,6 +19,7 @@ from pathlib import Path
 from ._exceptions import InvalidInput, SandcheckError
 from ._types import Limits
 from .checks import JUDGES
+from .problem_sets import add_problem_set_arguments
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 _RUN_QUEUE_WAIT_S = 300.0
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="evaluate HumanEval-style samples (drop-in for evaluate_functional_correctness)")
     e.add_argument("samples", nargs="?", help="samples JSONL or JSONL.gz (task_id, completion)")
     e.add_argument("--problems", "--problem_file", dest="problems", help="problem file (default: HumanEval)")
+    add_problem_set_arguments(e)
     e.add_argument("--k", type=_ks, default=[1, 10, 100], help="comma-separated k values (default 1,10,100)")
     e.add_argument("--timeout", type=_positive_float, default=3.0, help="CPU seconds per check (default 3.0)")
     e.add_argument("--workers", "--n_workers", dest="workers", type=_positive_int, default=0,
@@ -174,10 +176,11 @@ def _server_facts(target: str, limits: Limits, auth: dict | None = None) -> dict
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .data import read_problems, read_samples, write_jsonl
-    from .evaluate import evaluate
+    from .data import read_samples, write_jsonl
+    from .problem_sets import load_problem_set, warn_caveats
 
-    problems = read_problems(args.problems)
+    problem_set = load_problem_set(args)
+    problems = problem_set.problems
     if args.canonical:
         if args.samples:
             raise InvalidInput("--canonical takes no samples file")
@@ -226,8 +229,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
                     journal.append(index, row)
                 bar.update(1)
 
-            report = evaluate(samples, problems, client=dispatcher, k=args.k, timeout=args.timeout,
-                              memory_mb=args.memory_mb, on_result=record, done=done, judge=args.judge)
+            report = problem_set.evaluate(samples, problems, client=dispatcher, k=args.k, timeout=args.timeout,
+                                          memory_mb=args.memory_mb, on_result=record, done=done)
+    notes = warn_caveats(args, samples, problems, facts)
     if out:
         write_jsonl(out, report.rows)
         journal.close(remove=True)
@@ -235,7 +239,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .analysis import write_meta
 
         meta = write_meta(out, argv=["sandcheck", *args.argv], problems_path=args.problems, evaluation=report,
-                          server=facts, limits=Limits.for_timeout(args.timeout, args.memory_mb), k=args.k)
+                          server=facts, limits=Limits.for_timeout(args.timeout, args.memory_mb), k=args.k,
+                          extra={"dataset": problem_set.dataset, "caveats": notes})
         print(f"wrote run record to {meta}", file=sys.stderr)
     statuses = ", ".join(f"{s} {n}" for s, n in report.statuses.most_common())
     print(f"statuses: {statuses}", file=sys.stderr)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ._exceptions import InvalidInput
+from .samples import require_fields
 
 PROBLEM_FIELDS = ("task_id", "prompt", "test", "entry_point")
 
@@ -67,11 +68,10 @@ def read_problems(path: str | os.PathLike[str] | None = None) -> dict[str, dict[
 
 
 def read_samples(path: str | os.PathLike[str], problems: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Samples (task_id, completion); every task_id must be a known problem."""
+    """Samples (task_id, and completion or solution); every task_id must be a known problem."""
     samples = []
     for i, s in enumerate(read_jsonl(path), 1):
-        if not isinstance(s.get("task_id"), str) or not isinstance(s.get("completion"), str):
-            raise InvalidInput(f"{path}: sample {i} needs string fields 'task_id' and 'completion'")
+        require_fields(s, f"{path}: sample {i}")
         if s["task_id"] not in problems:
             raise InvalidInput(f"{path}: sample {i} has task_id {s['task_id']!r}, which is not in the problem file")
         samples.append(s)

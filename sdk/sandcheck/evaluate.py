@@ -19,6 +19,7 @@ from ._types import ExecutionResult, Limits
 from .checks import JUDGES, Check, Judge, build_check
 from .client import Client, Program
 from .metrics import mean_pass_at_k
+from .samples import sample_code, validate_samples
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Evaluation:
     rows: list[dict[str, Any]]
     pass_at_k: dict[str, float]
     statuses: Counter = field(default_factory=Counter)
-    judge: Judge = "isolated"
+    judge: str = "isolated"  # a Judge, or the judge of another kind of problem ("stdio", "evalplus")
 
     @property
     def sandbox_errors(self) -> int:
@@ -59,9 +60,7 @@ def evaluate(
     """
     if judge not in JUDGES:
         raise InvalidInput(f"unknown judge {judge!r} (expected one of {', '.join(JUDGES)})")
-    for i, s in enumerate(samples):
-        if s.get("task_id") not in problems:
-            raise InvalidInput(f"sample {i}: task_id {s.get('task_id')!r} is not in the problem set")
+    validate_samples(samples, problems)
     limits = Limits.for_timeout(timeout, memory_mb)
     rows: list[dict[str, Any] | None] = [None] * len(samples)
     for i, row in (done or {}).items():
@@ -73,12 +72,13 @@ def evaluate(
     # check holds its nonce anyway, so sharing it between copies reveals
     # nothing).
     nonces: dict[tuple[str, str], str] = {}
-    checks: dict[int, Check] = {
-        i: build_check(dict(problems[samples[i]["task_id"]]), samples[i]["completion"],
-                       nonce=nonces.setdefault((samples[i]["task_id"], samples[i]["completion"]), secrets.token_hex(16)),
-                       judge=judge)
-        for i in todo
-    }
+    checks: dict[int, Check] = {}
+    for i in todo:
+        sample, problem = samples[i], problems[samples[i]["task_id"]]
+        solution = sample["solution"] if isinstance(sample.get("solution"), str) else None
+        nonce = nonces.setdefault((sample["task_id"], sample_code(sample, problem)), secrets.token_hex(16))
+        checks[i] = build_check(dict(problem), sample.get("completion", ""), nonce=nonce, judge=judge,
+                                solution=solution)
     programs = (Program(checks[i].program, checks[i].stdin, limits=limits, id=str(i)) for i in todo)
     for result in client.execute_batch(programs):
         i = int(result.id)

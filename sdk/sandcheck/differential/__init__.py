@@ -54,9 +54,10 @@ def evaluate_differential(
     from ..data import sha256_file
 
     validate_samples(samples, problems)
-    expected = expected_outputs(dataset, sha256_file(dataset_path(dataset)), problems, client, memory_mb)
     rows: dict[int, dict[str, Any]] = {i: r for i, r in (done or {}).items() if 0 <= i < len(samples)}
     todo = [i for i in range(len(samples)) if i not in rows]
+    needed = {samples[i]["task_id"]: problems[samples[i]["task_id"]] for i in todo}  # only the tasks sampled
+    expected = expected_outputs(dataset, sha256_file(dataset_path(dataset)), needed, client, memory_mb)
     nonces: dict[tuple[str, str], str] = {}
     literals: dict[tuple[str, str], str] = {}
 

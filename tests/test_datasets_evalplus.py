@@ -15,7 +15,6 @@ import pytest
 from sandcheck import Client
 from sandcheck.datasets import load_dataset
 from sandcheck.differential import evaluate_differential
-from sandcheck.differential.expected import cache_path
 from sandcheck.differential.harness import parse_records
 from sandcheck.differential.inputs import task_inputs
 from sandcheck.differential.oracle import Comparison

@@ -20,8 +20,8 @@ import dataclasses
 import hmac
 import ipaddress
 import logging
-import threading
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,36 +84,56 @@ def load_tokens(path: str) -> dict[str, Tenant]:
 
 
 class Gate:
-    """Per-tenant counters of calls in progress and of programs in flight."""
+    """Per-tenant counters of calls in progress and of programs in flight.
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls: dict[str, int] = {}
-        self._queued: dict[str, int] = {}
+    The counters live in shared memory, one row per server process: a fleet
+    (fleet.py) forks its workers after the gate exists, so a tenant's quota
+    holds across all of them, and a worker that dies and restarts clears
+    only its own row (`use_row`), never leaking another's counts.
+    """
+
+    _CALLS, _QUEUED = 0, 1
+
+    def __init__(self, tenants: Iterable[str], processes: int = 1) -> None:
+        self._index = {name: i for i, name in enumerate(dict.fromkeys(tenants))}
+        self._width = 2 * max(1, len(self._index))
+        self._rows = max(1, processes)
+        self._counts = multiprocessing.RawArray("q", self._rows * self._width)
+        self._lock = multiprocessing.Lock()
+        self._row = 0
+
+    def use_row(self, row: int) -> None:
+        """In a fleet's worker `row`: count there, starting from zero (a restart drops what a dead one held)."""
+        with self._lock:
+            self._row = row
+            base = row * self._width
+            for i in range(base, base + self._width):
+                self._counts[i] = 0
+
+    def _take(self, tenant: Tenant, kind: int, limit: int, what: str) -> None:
+        col = 2 * self._index[tenant.name] + kind
+        with self._lock:
+            n = sum(self._counts[r * self._width + col] for r in range(self._rows))
+            if limit and n >= limit:
+                raise QuotaExceeded(f"tenant {tenant.name!r} has {n} {what} "
+                                    f"(max_{'concurrent' if kind == self._CALLS else 'queued'}={limit}); retry later")
+            self._counts[self._row * self._width + col] += 1
+
+    def _give(self, tenant: Tenant, kind: int) -> None:
+        with self._lock:
+            self._counts[self._row * self._width + 2 * self._index[tenant.name] + kind] -= 1
 
     def enter_call(self, tenant: Tenant) -> None:
-        with self._lock:
-            n = self._calls.get(tenant.name, 0)
-            if tenant.max_concurrent and n >= tenant.max_concurrent:
-                raise QuotaExceeded(f"tenant {tenant.name!r} has {n} calls in progress "
-                                    f"(max_concurrent={tenant.max_concurrent}); retry later")
-            self._calls[tenant.name] = n + 1
+        self._take(tenant, self._CALLS, tenant.max_concurrent, "calls in progress")
 
     def exit_call(self, tenant: Tenant) -> None:
-        with self._lock:
-            self._calls[tenant.name] -= 1
+        self._give(tenant, self._CALLS)
 
     def reserve(self, tenant: Tenant) -> None:
-        with self._lock:
-            n = self._queued.get(tenant.name, 0)
-            if tenant.max_queued and n >= tenant.max_queued:
-                raise QuotaExceeded(f"tenant {tenant.name!r} has {n} programs queued or running "
-                                    f"(max_queued={tenant.max_queued}); retry later")
-            self._queued[tenant.name] = n + 1
+        self._take(tenant, self._QUEUED, tenant.max_queued, "programs queued or running")
 
     def release(self, tenant: Tenant) -> None:
-        with self._lock:
-            self._queued[tenant.name] -= 1
+        self._give(tenant, self._QUEUED)
 
 
 def _bearer(metadata) -> str | None:
@@ -128,9 +148,9 @@ def _bearer(metadata) -> str | None:
 class AuthInterceptor(grpc.ServerInterceptor):
     """Resolve the caller's tenant from its bearer token; refuse unknown callers."""
 
-    def __init__(self, tokens: dict[str, Tenant]) -> None:
+    def __init__(self, tokens: dict[str, Tenant], processes: int = 1) -> None:
         self._tokens = [(t.encode(), tenant) for t, tenant in tokens.items()]
-        self.gate = Gate()
+        self.gate = Gate((tenant.name for tenant in tokens.values()), processes)
 
     def lookup(self, token: str | None) -> Tenant | None:
         if token is None:
@@ -291,17 +311,25 @@ class Security:
     tls_key: str | None = None
     tls_client_ca: str | None = None
     insecure: bool = False
+    # Server processes that share the tenants' quotas (a fleet's workers).
+    processes: int = 1
 
     def __post_init__(self) -> None:
         self.tokens = load_tokens(self.token_file) if self.token_file else None
         self.credentials = server_credentials(self.tls_cert, self.tls_key, self.tls_client_ca)
-        self.interceptor = AuthInterceptor(self.tokens) if self.tokens else None
+        self.interceptor = AuthInterceptor(self.tokens, self.processes) if self.tokens else None
 
     @classmethod
-    def from_args(cls, args) -> "Security":
+    def from_args(cls, args, processes: int = 1) -> "Security":
         return cls(token_file=getattr(args, "token_file", None), tls_cert=getattr(args, "tls_cert", None),
                    tls_key=getattr(args, "tls_key", None), tls_client_ca=getattr(args, "tls_client_ca", None),
-                   insecure=bool(getattr(args, "insecure", False)))
+                   insecure=bool(getattr(args, "insecure", False)), processes=processes)
+
+    def for_worker(self, index: int) -> "Security":
+        """This security in fleet worker `index`: its quota counts go in its own row."""
+        if self.interceptor is not None:
+            self.interceptor.gate.use_row(index)
+        return self
 
     def check_bind(self, listen: str) -> None:
         check_bind(listen, authenticated=self.tokens is not None or self.tls_client_ca is not None,

@@ -42,9 +42,9 @@ log = logging.getLogger("sandcheck.server")
 _START_TIMEOUT_S = 120.0
 _RESTART_BACKOFF_S = (0.5, 30.0)
 
-# Runs one worker in the forked child: (its config, the runtime, every
-# worker's address, its ready fd) -> exit status.
-RunWorker = Callable[[ServerConfig, Runtime, list[str], int], int]
+# Runs one worker in the forked child: (its index, its config, the runtime,
+# every worker's address, its ready fd) -> exit status.
+RunWorker = Callable[[int, ServerConfig, Runtime, list[str], int], int]
 
 
 def worker_addresses(listen: str, processes: int) -> list[str]:
@@ -123,7 +123,7 @@ class Fleet:
             code = 1
             try:
                 os.close(ready_r)
-                code = self.run_worker(self._config(i), self.runtime, self.addresses, ready_w)
+                code = self.run_worker(i, self._config(i), self.runtime, self.addresses, ready_w)
             except BaseException as exc:  # never return into the parent's code
                 print(f"sandcheck serve: worker {i}: {exc!r}", file=sys.stderr)
             finally:

@@ -152,9 +152,9 @@ def serve_fleet(config: ServerConfig, ready_fd: int | None = None, exit_with_par
     if exit_with_parent:
         _die_with_parent()
 
-    def run_worker(worker: ServerConfig, runtime: Runtime, addresses: list[str], ready_w: int) -> int:
-        return serve(worker, ready_fd=ready_w, exit_with_parent=True, security=security, fleet=addresses,
-                     runtime=runtime)
+    def run_worker(index: int, worker: ServerConfig, runtime: Runtime, addresses: list[str], ready_w: int) -> int:
+        return serve(worker, ready_fd=ready_w, exit_with_parent=True, security=security.for_worker(index),
+                     fleet=addresses, runtime=runtime)
 
     fleet = Fleet(config, run_worker)
     if not fleet.start():
@@ -227,7 +227,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
         return check(config)
     try:
-        security = auth.Security.from_args(args)
+        security = auth.Security.from_args(args, processes=config.effective_processes())
         security.check_bind(config.listen)
     except auth.AuthError as exc:
         print(f"sandcheck serve: {exc}", file=sys.stderr)

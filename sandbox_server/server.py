@@ -81,7 +81,10 @@ class Server:
         reflection.enable_server_reflection((pb.DESCRIPTOR.services_by_name["Sandbox"].full_name,
                                              health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                              reflection.SERVICE_NAME), self.grpc_server)
-        self.port = self.security.add_port(self.grpc_server, self.config.listen)
+        try:
+            self.port = self.security.add_port(self.grpc_server, self.config.listen)
+        except RuntimeError:  # grpc's "Failed to bind", with no reason
+            self.port = 0
         if not self.port and not self.config.listen.startswith("unix:"):
             raise StartupError(f"cannot listen on {self.config.listen}")
         self.grpc_server.start()
@@ -138,8 +141,8 @@ def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: b
         print(f"sandcheck serve: cannot start: {exc}", file=sys.stderr)
         server.executor.stop()  # its cgroups and private dir: nothing left behind
         return 1
-    log.info("listening on %s", config.listen)
-    print(f"sandcheck serve: listening on {config.listen} ({server.executor.concurrency} slots)", file=sys.stderr)
+    log.info("listening on %s", config.listen,
+             extra={"fields": {"listen": config.listen, "slots": server.executor.concurrency}})
     _ready(ready_fd, [config.listen], server.metrics_port)
     _wait_for_stop()
     server.stop()
@@ -168,8 +171,8 @@ def serve_fleet(config: ServerConfig, ready_fd: int | None = None, exit_with_par
                   file=sys.stderr)
             fleet.stop()
             return 1
-    print(f"sandcheck serve: listening on {config.listen} ({len(fleet.slots)} processes, "
-          f"{sum(fleet.slots)} slots)", file=sys.stderr)
+    log.info("listening on %s", config.listen,
+             extra={"fields": {"listen": config.listen, "processes": len(fleet.slots), "slots": sum(fleet.slots)}})
     _ready(ready_fd, list(dict.fromkeys(fleet.addresses)))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -190,7 +193,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, help="programs run at once (default: two per CPU warm, one cold)")
     p.add_argument("--processes", type=int,
                    help="server processes sharing the slots (default: one per 4 CPUs, at least 2)")
-    p.add_argument("--max-queue", type=int, help=f"(default {ServerConfig.max_queue})")
+    p.add_argument("--max-queue", type=int, help=f"programs waiting for a slot before new ones are refused "
+                   f"with RESOURCE_EXHAUSTED (default {ServerConfig.max_queue})")
     p.add_argument("--interpreter", help="the jail's Python (default: the host's own CPython >= 3.10, e.g. /usr/bin/python3.11)")
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics here (default: off)")
     p.add_argument("--log-format", choices=("json", "text"), help="log lines on stderr (default json)")

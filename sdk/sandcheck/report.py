@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ._exceptions import SandcheckError
-from .analysis import analyze, pass_at_k_ci, read_meta, read_results
+from .data import check_writable
+from .analysis import analyze, pass_at_k_ci, read_results
+from .run_record import read_meta
 
 Rows = Sequence[Mapping[str, Any]]
 
@@ -184,6 +186,7 @@ def render(rows: Rows, *, meta: Mapping[str, Any] | None, title: str, ks: Iterab
 def write_report(results: str | os.PathLike[str], output: str | os.PathLike[str], *,
                  ks: Iterable[int] = (1, 10, 100), bootstrap: int = 1000) -> Path:
     """Read a results file and its run record; write the HTML report."""
+    check_writable(output)
     rows = read_results(results)
     text = render(rows, meta=read_meta(results), title=f"sandcheck report: {Path(results).name}", ks=ks,
                   bootstrap=bootstrap)

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from concurrent import futures
@@ -54,6 +55,7 @@ class Server:
         self.metrics_port: int | None = None
 
     def start(self) -> None:
+        _check_bindable(self.config.listen)  # before the jails start: a taken port fails at once
         self.executor.start()
         max_msg = 2 * self.config.max_source_bytes + _MESSAGE_OVERHEAD
         self.grpc_server = grpc.server(
@@ -103,6 +105,24 @@ class Server:
             self.grpc_server.stop(max(grace, self.config.max_limits.wall_time_ms / 1000 + 5)).wait()
         self.executor.stop()
         self.metrics.close()
+
+
+def _check_bindable(listen: str) -> None:
+    """Bind HOST:PORT once to learn the OS's reason it cannot be used; gRPC
+    only says "failed to bind" (and logs a line of its own)."""
+    if listen.startswith("unix:"):
+        return
+    host, _, port = listen.rpartition(":")
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host.strip("[]") or None, int(port),
+                                                          type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+            s.bind(addr)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise StartupError(f"cannot listen on {listen}: {reason} (stop what uses it, or pick another --listen)") \
+            from None
 
 
 def _die_with_parent() -> None:

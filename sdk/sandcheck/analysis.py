@@ -158,6 +158,19 @@ def by_temperature(rows: Rows, ks: Iterable[int] = (1, 10, 100)) -> dict[str, An
     return {"pass_at_k": table, "best": best}
 
 
+def common_failures(rows: Rows, top: int = 10) -> list[dict[str, Any]]:
+    """The most common ``result`` strings of failed samples, with their counts
+    and how many problems they hit: what to fix first, in the model or the harness."""
+    count: Counter = Counter()
+    tasks: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        if not r["passed"]:
+            text = str(r.get("result", ""))[:200]
+            count[text] += 1
+            tasks[text].add(r["task_id"])
+    return [{"result": text, "samples": n, "problems": len(tasks[text])} for text, n in count.most_common(top)]
+
+
 def analyze(rows: Rows, ks: Iterable[int] = (1, 10, 100), *, bootstrap: int = 1000,
             seed: int = 0) -> dict[str, Any]:
     """Everything `sandcheck metrics` prints, as one JSON-ready dict."""
@@ -168,6 +181,7 @@ def analyze(rows: Rows, ks: Iterable[int] = (1, 10, 100), *, bootstrap: int = 10
         "problems": len(per),
         "pass_at_k": pass_at_k_ci(rows, ks, bootstrap=bootstrap, seed=seed),
         "statuses": dict(Counter(r.get("status", "?") for r in rows).most_common()),
+        "failures": common_failures(rows),
         "ranked": ranked_pass_at_k(rows, ks),
         "temperatures": by_temperature(rows, ks),
         "per_problem": per_problem(rows, ks),
@@ -180,6 +194,9 @@ def format_analysis(a: Mapping[str, Any], *, max_problems: int | None = None) ->
     for name, v in a["pass_at_k"].items():
         lines.append(f"  {name:<10} {v['estimate']:.4f}  [{v['low']:.4f}, {v['high']:.4f}]")
     lines += ["", "statuses: " + ", ".join(f"{s} {n}" for s, n in a["statuses"].items())]
+    if a["failures"]:
+        lines += ["", "most common failures (samples, problems)"]
+        lines += [f"  {f['samples']:>6} {f['problems']:>4}  {f['result'][:100]!r}" for f in a["failures"]]
     r = a["ranked"]
     cols = ["oracle", "random"] + [c for c in ("mean_logprob", "sum_logprob") if c in r]
     lines += ["", "choosing 1 of k samples (k = n: ranked pass@1)", "  " + f"{'k':>6} " + " ".join(f"{c:>13}" for c in cols)]

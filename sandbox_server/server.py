@@ -55,7 +55,8 @@ class Server:
         self.metrics_port: int | None = None
 
     def start(self) -> None:
-        _check_bindable(self.config.listen)  # before the jails start: a taken port fails at once
+        if not self.fleet:  # a fleet's workers share the port; the fleet checked it (serve_fleet)
+            _check_bindable(self.config.listen)  # before the jails start: a taken port fails at once
         self.executor.start()
         max_msg = 2 * self.config.max_source_bytes + _MESSAGE_OVERHEAD
         self.grpc_server = grpc.server(
@@ -174,6 +175,11 @@ def serve_fleet(config: ServerConfig, ready_fd: int | None = None, exit_with_par
     """`processes` worker servers (fleet.py) sharing the slots, each a `serve()` of its own."""
     if exit_with_parent:
         _die_with_parent()
+    try:
+        _check_bindable(config.listen)
+    except StartupError as exc:
+        print(f"sandcheck serve: cannot start: {exc}", file=sys.stderr)
+        return 1
 
     def run_worker(worker: ServerConfig, runtime: Runtime, addresses: list[str], ready_w: int) -> int:
         return serve(worker, ready_fd=ready_w, exit_with_parent=True, security=security, fleet=addresses,

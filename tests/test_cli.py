@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -142,6 +143,12 @@ def test_version_and_help_for_every_flag() -> None:
             assert action.help, f"sandcheck {name} {action.option_strings or action.dest} has no help"
     workers = next(a for a in sub.choices["eval"]._actions if a.dest == "workers")
     assert "two per CPU" in workers.help
+    # `serve` hands its flags to the server program, whose parser this is.
+    from sandbox_server.server import add_serve_arguments
+
+    serve = argparse.ArgumentParser()
+    add_serve_arguments(serve)
+    assert [a.option_strings for a in serve._actions if not a.help] == []
 
 
 def test_output_in_a_missing_directory(problems: Path) -> None:

@@ -126,5 +126,6 @@ def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) ->
         for row in rows:
             f.write(json.dumps(row) + "\n")
         f.flush()
-        os.fsync(f.fileno()) if hasattr(f, "fileno") and path.suffix != ".gz" else None
+        if path.suffix != ".gz":  # a gzip file object flushes to its own buffer first
+            os.fsync(f.fileno())
     os.replace(tmp, path)

@@ -52,7 +52,8 @@ class Journal:
         self._synced = 0.0
 
     def read(self) -> tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]:
-        """The parameters and rows of the journal on disk: (None, {}) when there is none."""
+        """The parameters and rows of the journal on disk: (None, {}) when there is
+        none; ({}, {}) for one this version cannot read (an older format)."""
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()
         except (FileNotFoundError, UnicodeDecodeError):
@@ -62,7 +63,7 @@ class Journal:
         except json.JSONDecodeError:
             header = None
         if not isinstance(header, dict) or header.get("journal") != _FORMAT:
-            return ({"journal format": "older sandcheck"} if lines else None), {}
+            return ({} if lines else None), {}
         rows: dict[int, dict[str, Any]] = {}
         for line in lines[1:]:
             try:
@@ -77,6 +78,9 @@ class Journal:
         with the same parameters (InvalidInput if they differ); without it,
         discard whatever is there."""
         params, rows = self.read()
+        if resume and params == {}:
+            raise InvalidInput(f"--resume: {self.path} was written by another sandcheck version; "
+                               "run without --resume to start over")
         if resume and params is not None and params != self.params:
             raise InvalidInput(f"--resume: {self.path} was written with other parameters "
                                f"({'; '.join(differences(params, self.params))}); run without --resume "

@@ -238,3 +238,6 @@ def test_resume_is_tied_to_the_run_parameters(tmp_path: Path, problems: Path) ->
     p = sandcheck(*cmd)
     assert p.returncode == 0, p.stderr
     assert f"discarding 1 results of an earlier run journaled in {out}.journal (rerun with --resume" in p.stderr
+
+    Path(f"{out}.journal").write_text('{"journal": 1, "fingerprint": "0123"}\n')  # an older version's
+    one_line_error(sandcheck(*cmd, "--resume"), 2, "another sandcheck version", "without --resume")

@@ -105,13 +105,21 @@ def plot_pass_at_k(rows: Rows, analysis: Mapping[str, Any], *, bootstrap: int = 
     return _png(fig)
 
 
+_MAX_LABELLED_PROBLEMS = 500
+
+
 def plot_per_problem(analysis: Mapping[str, Any]) -> str:
     """Each problem's pass rate, labelled and sorted: where the model is solid, and where it never succeeds."""
     plt = _pyplot()
     per = sorted(analysis["per_problem"], key=lambda p: (p["pass_rate"], task_order(p["task_id"])))
-    fig, ax = plt.subplots(figsize=(6.4, 0.6 + 0.13 * len(per)))
-    ax.barh(range(len(per)), [p["pass_rate"] for p in per], height=0.8)
-    ax.set_yticks(range(len(per)), [p["task_id"] for p in per], fontsize=6)
+    labelled = len(per) <= _MAX_LABELLED_PROBLEMS  # past that, a label row per problem is too tall a picture
+    fig, ax = plt.subplots(figsize=(6.4, 0.6 + (0.13 if labelled else 0.01) * len(per)))
+    ax.barh(range(len(per)), [p["pass_rate"] for p in per], height=0.8 if labelled else 1.0)
+    if labelled:
+        ax.set_yticks(range(len(per)), [p["task_id"] for p in per], fontsize=6)
+    else:
+        ax.set_yticks([])
+        ax.set_ylabel(f"{len(per)} problems, sorted (named in the table below)")
     ax.set_ylim(-0.6, len(per) - 0.4)
     ax.set_xlim(0, 1.0)
     ax.set_xlabel("pass rate (passed / samples)")

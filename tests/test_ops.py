@@ -7,6 +7,7 @@ session server so its counters start at zero and its log is its own.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 
 import grpc
@@ -214,5 +215,7 @@ def test_chunked_replies_are_logged_and_counted_item_by_item() -> None:
         not_run("b", Status.SANDBOX_ERROR, "not run: queue full", rejected=True),
         pb.ExecuteResponse(id="c", status=pb.OK),
     ])
-    RequestLogInterceptor(observer)._item(chunk)
+    statuses: Counter = Counter()
+    RequestLogInterceptor(observer)._item(chunk, statuses)
     assert observer.reasons == ["invalid_request", "overloaded"]
+    assert statuses == {"INVALID_REQUEST": 1, "SANDBOX_ERROR": 1, "OK": 1}  # for the RPC's one log line

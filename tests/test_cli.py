@@ -221,7 +221,7 @@ def test_resume_is_tied_to_the_run_parameters(tmp_path: Path, problems: Path) ->
     out = tmp_path / "r.jsonl"
     # The journal of an interrupted run at --timeout 3 that finished sample 0.
     row0 = {"task_id": "T/0", "completion": "    return x + 1\n", "result": "passed", "passed": True, "status": "OK"}
-    _journal(out, samples, problems, {0: row0}, timeout=3.0, memory_mb=None)
+    _journal(out, samples, problems, {0: row0}, timeout=3.0, memory_mb=None, judge="isolated")
     cmd = ["eval", str(samples), "--problems", str(problems), "-o", str(out), "--k", "1", "--no-progress"]
 
     p = sandcheck(*cmd, "--timeout", "5", "--resume")
@@ -234,7 +234,7 @@ def test_resume_is_tied_to_the_run_parameters(tmp_path: Path, problems: Path) ->
     assert json.loads(p.stdout.splitlines()[-1]) == {"pass@1": 0.5}
     assert not Path(f"{out}.journal").exists()
 
-    _journal(out, samples, problems, {0: row0}, timeout=3.0, memory_mb=None)
+    _journal(out, samples, problems, {0: row0}, timeout=3.0, memory_mb=None, judge="isolated")
     p = sandcheck(*cmd)
     assert p.returncode == 0, p.stderr
     assert f"discarding 1 results of an earlier run journaled in {out}.journal (rerun with --resume" in p.stderr

@@ -1,6 +1,6 @@
 """The benchmark's workloads, built from known, shared data only.
 
-W1: all CodeGen-16B samples in ../shared/data/humaneval-codegen16b.
+W1: all CodeGen-16B samples in tests/data/humaneval-codegen16b.
 W2: HumanEval's canonical solutions, `copies` times, each copy made distinct
     by a trailing ``# copy i`` comment (so deduplication cannot hide work).
 """
@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# SANDCHECK_BENCH_DATA names another copy (a host without ../shared beside the repository).
-DATA = Path(os.environ.get("SANDCHECK_BENCH_DATA", REPO.parent / "shared" / "data" / "humaneval-codegen16b"))
+# The repository's copy (tests/data); SANDCHECK_BENCH_DATA names another.
+DATA = Path(os.environ.get("SANDCHECK_BENCH_DATA", REPO / "tests" / "data" / "humaneval-codegen16b"))
 PROBLEMS = DATA / "problems.jsonl.gz"
 SAMPLES = DATA / "samples.jsonl.gz"
 

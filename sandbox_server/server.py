@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from concurrent import futures
@@ -54,6 +55,8 @@ class Server:
         self.metrics_port: int | None = None
 
     def start(self) -> None:
+        if not self.fleet:  # a fleet's workers share the port; the fleet checked it (serve_fleet)
+            _check_bindable(self.config.listen)  # before the jails start: a taken port fails at once
         self.executor.start()
         max_msg = 2 * self.config.max_source_bytes + _MESSAGE_OVERHEAD
         self.grpc_server = grpc.server(
@@ -81,7 +84,10 @@ class Server:
         reflection.enable_server_reflection((pb.DESCRIPTOR.services_by_name["Sandbox"].full_name,
                                              health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                              reflection.SERVICE_NAME), self.grpc_server)
-        self.port = self.security.add_port(self.grpc_server, self.config.listen)
+        try:
+            self.port = self.security.add_port(self.grpc_server, self.config.listen)
+        except RuntimeError:  # grpc's "Failed to bind", with no reason
+            self.port = 0
         if not self.port and not self.config.listen.startswith("unix:"):
             raise StartupError(f"cannot listen on {self.config.listen}")
         self.grpc_server.start()
@@ -100,6 +106,24 @@ class Server:
             self.grpc_server.stop(max(grace, self.config.max_limits.wall_time_ms / 1000 + 5)).wait()
         self.executor.stop()
         self.metrics.close()
+
+
+def _check_bindable(listen: str) -> None:
+    """Bind HOST:PORT once to learn the OS's reason it cannot be used; gRPC
+    only says "failed to bind" (and logs a line of its own)."""
+    if listen.startswith("unix:"):
+        return
+    host, _, port = listen.rpartition(":")
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host.strip("[]") or None, int(port),
+                                                          type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+            s.bind(addr)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise StartupError(f"cannot listen on {listen}: {reason} (stop what uses it, or pick another --listen)") \
+            from None
 
 
 def _die_with_parent() -> None:
@@ -138,8 +162,8 @@ def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: b
         print(f"sandcheck serve: cannot start: {exc}", file=sys.stderr)
         server.executor.stop()  # its cgroups and private dir: nothing left behind
         return 1
-    log.info("listening on %s", config.listen)
-    print(f"sandcheck serve: listening on {config.listen} ({server.executor.concurrency} slots)", file=sys.stderr)
+    log.info("listening on %s", config.listen,
+             extra={"fields": {"listen": config.listen, "slots": server.executor.concurrency}})
     _ready(ready_fd, [config.listen], server.metrics_port)
     _wait_for_stop()
     server.stop()
@@ -151,6 +175,11 @@ def serve_fleet(config: ServerConfig, ready_fd: int | None = None, exit_with_par
     """`processes` worker servers (fleet.py) sharing the slots, each a `serve()` of its own."""
     if exit_with_parent:
         _die_with_parent()
+    try:
+        _check_bindable(config.listen)
+    except StartupError as exc:
+        print(f"sandcheck serve: cannot start: {exc}", file=sys.stderr)
+        return 1
 
     def run_worker(index: int, worker: ServerConfig, runtime: Runtime, addresses: list[str], ready_w: int) -> int:
         return serve(worker, ready_fd=ready_w, exit_with_parent=True, security=security.for_worker(index),
@@ -168,8 +197,8 @@ def serve_fleet(config: ServerConfig, ready_fd: int | None = None, exit_with_par
                   file=sys.stderr)
             fleet.stop()
             return 1
-    print(f"sandcheck serve: listening on {config.listen} ({len(fleet.slots)} processes, "
-          f"{sum(fleet.slots)} slots)", file=sys.stderr)
+    log.info("listening on %s", config.listen,
+             extra={"fields": {"listen": config.listen, "processes": len(fleet.slots), "slots": sum(fleet.slots)}})
     _ready(ready_fd, list(dict.fromkeys(fleet.addresses)))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -190,7 +219,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, help="programs run at once (default: two per CPU warm, one cold)")
     p.add_argument("--processes", type=int,
                    help="server processes sharing the slots (default: one per 4 CPUs, at least 2)")
-    p.add_argument("--max-queue", type=int, help=f"(default {ServerConfig.max_queue})")
+    p.add_argument("--max-queue", type=int, help=f"programs waiting for a slot before new ones are refused "
+                   f"with RESOURCE_EXHAUSTED (default {ServerConfig.max_queue})")
     p.add_argument("--interpreter", help="the jail's Python (default: the host's own CPython >= 3.10, e.g. /usr/bin/python3.11)")
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics here (default: off)")
     p.add_argument("--log-format", choices=("json", "text"), help="log lines on stderr (default json)")

@@ -202,6 +202,10 @@ def validate(config: ServerConfig) -> None:
         raise ConfigError(f"processes must be >= 0 (0 = one per 4 CPUs, at least 2), got {config.processes}")
     if config.jail_mode not in ("warm", "cold"):
         raise ConfigError(f"jail_mode must be 'warm' or 'cold', got {config.jail_mode!r}")
+    if not config.listen.startswith("unix:"):
+        host, sep, port = config.listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"listen wants HOST:PORT or unix:PATH, got {config.listen!r}")
     if config.max_queue < 1:
         raise ConfigError(f"max_queue must be >= 1, got {config.max_queue}")
     if config.log_format not in ("json", "text"):

@@ -21,7 +21,6 @@ from sandcheck import Client
 # The jail's runtime, as the servers under test pick it (any CPython >= 3.10 works).
 JAIL_PYTHON = os.environ.get("SANDCHECK_INTERPRETER") or default_python()
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "data"
 CGROUP_ROOTS = [Path("/sys/fs/cgroup") / c / "sandcheck" for c in ("memory", "pids", "cpuacct")]
 
 

@@ -12,7 +12,6 @@ from sandcheck.analysis import (
     analyze,
     by_temperature,
     format_analysis,
-    meta_path,
     pass_at_k_ci,
     per_problem,
     ranked_pass_at_k,
@@ -20,6 +19,7 @@ from sandcheck.analysis import (
 )
 from sandcheck.cli import main
 from sandcheck.metrics import mean_pass_at_k
+from sandcheck.run_record import meta_path
 
 
 def row(task: str, passed: bool, logprobs: list[float] | None = None, temperature: float | None = None,

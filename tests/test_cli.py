@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -50,13 +51,14 @@ def test_eval_embedded_writes_results_in_sample_order(tmp_path: Path, problems: 
     assert [r["status"] for r in rows] == ["OK", "OK", "NONZERO_EXIT", "OK"]
     assert rows[2]["result"] == "failed: " and rows[0]["result"] == "passed"
     assert rows[3]["extra"] == "kept" and rows[1]["completion"] == "    import sys; sys.exit(0)\n"
+    assert "passed 2 of 4 samples" in p.stderr.splitlines()
 
 
 def test_eval_canonical_self_test(problems: Path) -> None:
     p = sandcheck("eval", "--canonical", "--problems", str(problems), "--k", "1")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.strip().splitlines()[-1] == '{"pass@1": 1.0}'
-    assert "check" in p.stderr  # the progress bar went to stderr
+    assert p.stdout.strip().splitlines() == ['{"pass@1": 1.0}']  # all else (progress, summary) is on stderr
+    assert "passed 2 of 2 samples" in p.stderr
 
 
 @pytest.mark.parametrize(
@@ -117,3 +119,125 @@ def test_sdk_imports_without_server_dependencies() -> None:
     p = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert float(p.stdout) == pytest.approx(0.3)
+
+
+def one_line_error(p: subprocess.CompletedProcess, code: int, *fragments: str) -> None:
+    """The contract for every error a user can cause: its exit code, one line naming the cause, no traceback."""
+    assert p.returncode == code, p.stderr
+    assert "Traceback" not in p.stderr
+    lines = [line for line in p.stderr.splitlines() if not line.startswith(("usage:", " "))]
+    assert len(lines) == 1, p.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_version_and_help_for_every_flag() -> None:
+    from sandcheck import __version__
+    from sandcheck.cli import build_parser
+
+    p = sandcheck("--version")
+    assert (p.returncode, p.stdout.strip()) == (0, f"sandcheck {__version__}")
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            assert action.help, f"sandcheck {name} {action.option_strings or action.dest} has no help"
+    workers = next(a for a in sub.choices["eval"]._actions if a.dest == "workers")
+    assert "two per CPU" in workers.help
+    # `serve` hands its flags to the server program, whose parser this is.
+    from sandbox_server.server import add_serve_arguments
+
+    serve = argparse.ArgumentParser()
+    add_serve_arguments(serve)
+    assert [a.option_strings for a in serve._actions if not a.help] == []
+
+
+def test_output_in_a_missing_directory(problems: Path) -> None:
+    p = sandcheck("eval", "--canonical", "--problems", str(problems), "-o", "/nonexistent/dir/x.jsonl")
+    one_line_error(p, 2, "/nonexistent/dir/x.jsonl", "does not exist")
+
+
+def test_report_to_an_unwritable_path(tmp_path: Path) -> None:
+    results = write_jsonl(tmp_path / "r.jsonl", [{"task_id": "T/0", "passed": True, "result": "passed"}])
+    p = sandcheck("report", str(results), "-o", "/sys/report.html")  # sysfs: not writable, even for root
+    one_line_error(p, 2, "/sys/report.html", "cannot write")
+    p = sandcheck("report", str(results), "-o", str(tmp_path))
+    one_line_error(p, 2, "is a directory")
+
+
+def test_metrics_into_a_pipe_closed_early(tmp_path: Path) -> None:
+    # Far more output than a pipe buffers, so the write meets the closed pipe.
+    results = write_jsonl(tmp_path / "r.jsonl", [{"task_id": f"T/{i}", "passed": i % 2 == 0, "result": ""}
+                                                 for i in range(3000)])
+    proc = subprocess.Popen([SANDCHECK, "metrics", "--json", "--bootstrap", "10", str(results)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"{"
+    proc.stdout.close()  # what `| head -1` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""
+
+
+def test_directory_or_binary_file_as_input(tmp_path: Path, problems: Path) -> None:
+    one_line_error(sandcheck("eval", str(tmp_path), "--problems", str(problems)), 2, "is a directory")
+    binary = tmp_path / "prog.py"
+    binary.write_bytes(Path(sys.executable).read_bytes()[:4096])
+    one_line_error(sandcheck("run", str(binary)), 2, "not Python source")
+    one_line_error(sandcheck("run", str(tmp_path)), 2, "Is a directory")
+
+
+@pytest.mark.parametrize("extra", [(), ("--insecure",)])
+def test_serve_with_a_listen_address_that_is_not_one(extra: tuple[str, ...]) -> None:
+    one_line_error(sandcheck("serve", "--listen", "nonsense", *extra), 2, "HOST:PORT or unix:PATH", "'nonsense'")
+
+
+def test_serve_on_a_port_in_use() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        p = sandcheck("serve", "--listen", f"127.0.0.1:{port}", "--concurrency", "1")
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    errors = [line for line in p.stderr.splitlines() if not line.startswith("{")]  # JSON log lines aside
+    assert errors == [f"sandcheck serve: cannot start: cannot listen on 127.0.0.1:{port}: "
+                      "Address already in use (stop what uses it, or pick another --listen)"]
+
+
+def _journal(out: Path, samples: Path, problems: Path, rows: dict[int, dict], **params) -> None:
+    from sandcheck.eval_run import run_params
+    from sandcheck.journal import Journal
+
+    j = Journal(f"{out}.journal", run_params(samples_path=samples, problems_path=problems, **params))
+    j.start(resume=False)
+    for i, row in rows.items():
+        j.append(i, row)
+    j.close()
+
+
+def test_resume_is_tied_to_the_run_parameters(tmp_path: Path, problems: Path) -> None:
+    samples = write_jsonl(tmp_path / "s.jsonl", [{"task_id": "T/0", "completion": "    return x + 1\n"},
+                                                 {"task_id": "T/1", "completion": "    return x\n"}])
+    out = tmp_path / "r.jsonl"
+    # The journal of an interrupted run at --timeout 3 that finished sample 0.
+    row0 = {"task_id": "T/0", "completion": "    return x + 1\n", "result": "passed", "passed": True, "status": "OK"}
+    _journal(out, samples, problems, {0: row0}, timeout=3.0, memory_mb=None, judge="isolated")
+    cmd = ["eval", str(samples), "--problems", str(problems), "-o", str(out), "--k", "1", "--no-progress"]
+
+    p = sandcheck(*cmd, "--timeout", "5", "--resume")
+    one_line_error(p, 2, "--resume", "timeout: 3.0 -> 5.0", "without --resume")
+    assert Path(f"{out}.journal").exists() and not out.exists()
+
+    p = sandcheck(*cmd, "--resume")
+    assert p.returncode == 0, p.stderr
+    assert f"resuming: 1 of 2 results already in {out}.journal" in p.stderr
+    assert json.loads(p.stdout.splitlines()[-1]) == {"pass@1": 0.5}
+    assert not Path(f"{out}.journal").exists()
+
+    _journal(out, samples, problems, {0: row0}, timeout=3.0, memory_mb=None, judge="isolated")
+    p = sandcheck(*cmd)
+    assert p.returncode == 0, p.stderr
+    assert f"discarding 1 results of an earlier run journaled in {out}.journal (rerun with --resume" in p.stderr
+
+    Path(f"{out}.journal").write_text('{"journal": 1, "fingerprint": "0123"}\n')  # an older version's
+    one_line_error(sandcheck(*cmd, "--resume"), 2, "another sandcheck version", "without --resume")

@@ -141,11 +141,9 @@ KNOWN = Path(__file__).parent / "data" / "humanevalplus_known_disagreements.json
 @pytest.mark.slow
 def test_agreement_with_evalplus_on_codegen_samples(server, cache: Path) -> None:
     """sandcheck's base and plus verdicts against EvalPlus's own (make_evalplus_reference.py)."""
-    from tests.conftest import SHARED
-
     with gzip.open(REFERENCE, "rt") as f:
         reference = [json.loads(line) for line in f]
-    with gzip.open(SHARED / "humaneval-codegen16b" / "samples.jsonl.gz", "rt") as f:
+    with gzip.open(Path(__file__).parent / "data" / "humaneval-codegen16b" / "samples.jsonl.gz", "rt") as f:
         every = [json.loads(line) for line in f]
     samples = [every[r["index"]] for r in reference]
     problems = load_dataset("humaneval+").problems

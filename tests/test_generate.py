@@ -226,3 +226,66 @@ def test_cli_sends_the_key_from_the_named_variable(api, tmp_path, monkeypatch, c
     assert main(["generate", "--endpoint", endpoint, "--model", "m", "--problems", str(problems),
                  "--api-key-env", "MY_KEY", "-o", str(out), "--no-progress"]) == 2
     assert "MY_KEY" in capsys.readouterr().err
+
+
+def _cli(endpoint: str, problems: Path, out: Path, *extra: str) -> int:
+    return main(["generate", "--endpoint", endpoint, "--model", "m", "--problems", str(problems), "-o", str(out),
+                 "--no-progress", *extra])
+
+
+@pytest.fixture
+def problem_file(tmp_path: Path) -> Path:
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in PROBLEMS.values()))
+    return path
+
+
+def test_cli_output_is_tied_to_the_sampling_parameters(api, tmp_path, problem_file, capsys):
+    endpoint, state = api
+    out = tmp_path / "s.jsonl"
+    assert _cli(endpoint, problem_file, out, "--n", "2", "--temperature", "0.8") == 0
+    before = out.read_text()
+    assert all((r["max_tokens"], r["stop"]) == (512, list(DEFAULT_STOPS)) for r in rows(out))
+    capsys.readouterr()
+    # Other parameters: refused, naming what differs; nothing is sent or written.
+    sent = len(state.requests)
+    assert _cli(endpoint, problem_file, out, "--n", "2", "--temperature", "0.2") == 2
+    err = capsys.readouterr().err
+    assert "temperature 0.8 (now 0.2)" in err and "-o" in err and len(err.strip().splitlines()) == 1
+    assert _cli(endpoint, problem_file, out, "--n", "2", "--max-tokens", "64", "--model", "other") == 2
+    assert "model 'm' (now 'other'), max_tokens 512 (now 64)" in capsys.readouterr().err
+    assert out.read_text() == before and len(state.requests) == sent
+    # The same parameters resume: only the missing sample per problem is asked for.
+    assert _cli(endpoint, problem_file, out, "--n", "3", "--temperature", "0.8") == 0
+    assert "resuming: 4 of 6 samples" in capsys.readouterr().err
+    assert sorted((r["task_id"], r["completion_id"]) for r in rows(out)) == \
+        [(t, i) for t in ("T/0", "T/1") for i in range(3)]
+
+
+def test_cli_task_ids_and_limit_choose_problems(api, tmp_path, problem_file, capsys):
+    endpoint, _ = api
+    assert _cli(endpoint, problem_file, tmp_path / "a.jsonl", "--n", "2", "--task-ids", "T/1") == 0
+    assert {r["task_id"] for r in rows(tmp_path / "a.jsonl")} == {"T/1"}
+    assert _cli(endpoint, problem_file, tmp_path / "b.jsonl", "--n", "2", "--limit", "1") == 0
+    assert {r["task_id"] for r in rows(tmp_path / "b.jsonl")} == {"T/0"}
+    capsys.readouterr()
+    assert _cli(endpoint, problem_file, tmp_path / "c.jsonl", "--task-ids", "T/1,T/9") == 2
+    assert "T/9" in capsys.readouterr().err and not (tmp_path / "c.jsonl").exists()
+
+
+def test_cli_logs_each_retry_with_its_reason(api, tmp_path, problem_file, capsys):
+    endpoint, state = api
+    state.fail_first = [429, 503]
+    assert _cli(endpoint, problem_file, tmp_path / "s.jsonl", "--n", "1", "--concurrency", "1") == 0
+    err = capsys.readouterr().err
+    retries = [line for line in err.splitlines() if line.startswith("sandcheck generate: T/")]
+    assert len(retries) == 2, err
+    assert sorted(line.split(": ")[2].split(";")[0] for line in retries) == ["HTTP 429", "HTTP 503"]
+    assert all(" of 6 in " in line for line in retries)
+
+
+def test_cli_negative_retries_is_a_usage_error(tmp_path, problem_file, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _cli("http://127.0.0.1:9/v1", problem_file, tmp_path / "s.jsonl", "--retries", "-3")
+    assert exc.value.code == 2
+    assert "--retries: expected an integer >= 0, got '-3'" in capsys.readouterr().err

@@ -16,10 +16,8 @@ import pytest
 
 from sandcheck import Client, evaluate, read_problems, read_samples
 
-from .conftest import SHARED
-
 DATA = Path(__file__).parent / "data"
-CODEGEN = SHARED / "humaneval-codegen16b"
+CODEGEN = DATA / "humaneval-codegen16b"
 
 
 both_judges = pytest.mark.parametrize("judge", ["isolated", "inprocess"])

@@ -7,6 +7,7 @@ session server so its counters start at zero and its log is its own.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 
 import grpc
@@ -115,13 +116,32 @@ def test_logs_are_json_with_request_ids_and_no_source(ops_server: MetricsServer,
     out = ops_server.output()
     # The program's source and its output (which echoes the marker) never reach the log.
     assert SECRET_MARKER not in out
-    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in out.splitlines()]  # every line is JSON
     mine = [r for r in records if r.get("request_id") == "req-abc123"]
-    assert {r["msg"] for r in mine} == {"execution", "rpc"}
-    execution = next(r for r in mine if r["msg"] == "execution")
-    assert execution["id"] == "item-1" and execution["status"] == "OK"
-    rpc = next(r for r in mine if r["msg"] == "rpc")
+    # At INFO: one line per RPC, with its results' statuses; none per execution.
+    assert [r["msg"] for r in mine] == ["rpc"]
+    rpc = mine[0]
     assert rpc["method"] == "/sandcheck.v1.Sandbox/Execute" and rpc["code"] == "OK"
+    assert rpc["level"] == "INFO" and rpc["results"] == 1 and rpc["statuses"] == {"OK": 1}
+
+
+def test_debug_logs_one_line_per_execution(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDCHECK_LOG_LEVEL", "DEBUG")
+    s = RunningServer("--concurrency", "1")
+    try:
+        with grpc.insecure_channel(s.target) as ch:
+            reqs = [pb.ExecuteRequest(id=f"b{i}", source=f"print('{SECRET_MARKER}')\n".encode()) for i in range(3)]
+            stub = pb_grpc.SandboxStub(ch)
+            assert len(list(stub.ExecuteBatch(iter(reqs), timeout=120, metadata=(("x-request-id", "req-dbg"),)))) == 3
+        out = s.output()
+    finally:
+        assert s.stop() == 0
+    assert SECRET_MARKER not in out
+    mine = [r for r in map(json.loads, out.splitlines()) if r.get("request_id") == "req-dbg"]
+    executions = [r for r in mine if r["msg"] == "execution"]
+    assert sorted(r["id"] for r in executions) == ["b0", "b1", "b2"] and {r["level"] for r in executions} == {"DEBUG"}
+    (rpc,) = [r for r in mine if r["msg"] == "rpc"]
+    assert rpc["results"] == 3 and rpc["statuses"] == {"OK": 3}
 
 
 def test_jail_accounting_cold_and_warm() -> None:
@@ -195,5 +215,7 @@ def test_chunked_replies_are_logged_and_counted_item_by_item() -> None:
         not_run("b", Status.SANDBOX_ERROR, "not run: queue full", rejected=True),
         pb.ExecuteResponse(id="c", status=pb.OK),
     ])
-    RequestLogInterceptor(observer)._item(chunk)
+    statuses: Counter = Counter()
+    RequestLogInterceptor(observer)._item(chunk, statuses)
     assert observer.reasons == ["invalid_request", "overloaded"]
+    assert statuses == {"INVALID_REQUEST": 1, "SANDBOX_ERROR": 1, "OK": 1}  # for the RPC's one log line

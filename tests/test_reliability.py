@@ -206,7 +206,10 @@ def test_cli_killed_then_resumed(server, tmp_path: Path) -> None:
 
     resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"resuming: {journaled}" in resumed.stderr or "resuming:" in resumed.stderr
+    (line,) = [line for line in resumed.stderr.splitlines() if line.startswith("resuming: ")]
+    kept = int(line.split()[1])
+    assert journaled - 1 <= kept <= journaled  # a kill -9 mid-write may tear the last line
+    assert line == f"resuming: {kept} of 1500 results already in {journal}"
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 1500
     assert [r["passed"] for r in rows] == [bool(i % 2) for i in range(1500)]
@@ -228,3 +231,37 @@ def test_cli_killed_then_rerun_without_resume_is_still_correct(server, tmp_path:
     assert again.returncode == 0, again.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["passed"] for r in rows] == [bool(i % 2) for i in range(200)]
+
+
+def test_cli_fails_over_from_the_first_call(server, tmp_path: Path) -> None:
+    # The first address has no server: the run record's probe and the work go to the second.
+    problems, samples = _samples(tmp_path, 20)
+    out = tmp_path / "results.jsonl"
+    dead = f"127.0.0.1:{free_port()}"
+    p = subprocess.run([str(Path(sys.executable).parent / "sandcheck"), "eval", str(samples), "--problems",
+                        str(problems), "--server", f"{dead},{server.target}", "-o", str(out), "--k", "1",
+                        "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.strip().splitlines()[-1]) == {"pass@1": 0.5}
+    assert [json.loads(line)["passed"] for line in out.read_text().splitlines()] == [bool(i % 2) for i in range(20)]
+    assert json.loads(out.with_name("results.meta.json").read_text())["runtime"].startswith("/usr/bin/python3")
+
+
+def test_cli_interrupted_says_how_to_resume(server, tmp_path: Path) -> None:
+    problems, samples = _samples(tmp_path, 1500)
+    out = tmp_path / "results.jsonl"
+    journal = Path(f"{out}.journal")
+    cmd = [str(Path(sys.executable).parent / "sandcheck"), "eval", str(samples), "--problems", str(problems),
+           "--server", server.target, "-o", str(out), "--k", "1", "--no-progress"]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (journal.exists() and len(journal.read_text().splitlines()) > 50):
+        time.sleep(0.1)
+    first.send_signal(signal.SIGINT)  # Ctrl-C
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err
+    (line,) = [line for line in err.splitlines() if "interrupted" in line]
+    assert line.startswith("sandcheck eval: interrupted; ") and f"are kept in {journal}" in line
+    assert line.endswith("run the same command with --resume to continue")
+    kept = int(line.split("interrupted; ")[1].split(" of ")[0])
+    assert kept == len(journal.read_text().splitlines()) - 1 and not out.exists()

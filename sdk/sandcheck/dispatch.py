@@ -50,6 +50,16 @@ class RetryPolicy:
 _DONE = object()
 _CHUNK = 64  # programs per request message at most
 
+# gRPC target schemes; "ipv4:a,b" and "ipv6:a,b" are one multi-address target.
+_SCHEMES = ("ipv4", "ipv6", "dns", "unix", "unix-abstract", "vsock", "xds")
+
+
+def split_targets(server: str) -> list[str]:
+    """``a:1,b:2`` is two servers; a gRPC multi-address target (``ipv4:a,b``) stays one."""
+    if server.split(":", 1)[0] in _SCHEMES:
+        return [server] if "," not in server or server.startswith(("ipv4:", "ipv6:")) else server.split(",")
+    return [t.strip() for t in server.split(",") if t.strip()]
+
 
 class Dispatcher:
     """``Dispatcher(["a:1", "b:2"]).execute_batch(programs)``: one result per program id."""

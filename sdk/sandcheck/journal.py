@@ -1,54 +1,69 @@
 """An append-only journal of finished checks, so an interrupted eval can resume.
 
 ``SAMPLES_results.jsonl.journal`` sits next to the results file. Its first
-line fingerprints the run (samples, problems, limits); each further line is
-one finished sample, keyed by its index in the samples file, flushed as it
-arrives. A run killed at any point (Ctrl-C, kill -9) leaves at most one torn
-last line, which is ignored. ``--resume`` keeps the journaled rows whose
-fingerprint matches and runs only the rest; without it the journal is
-started afresh.
+line records the run's parameters (the samples' and problems' sha256, the
+limits); each further line is one finished sample, keyed by its index in
+the samples file, flushed as it arrives. A run killed at any point (Ctrl-C,
+kill -9) leaves at most one torn last line, which is ignored.
+
+``Journal.start(resume=True)`` keeps the rows of an earlier run with the same
+parameters, and refuses, naming them, when they differ: results made under
+other limits must not be mixed in. ``start(resume=False)`` discards an
+earlier journal and says how many rows it held.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_FORMAT = 1
+from ._exceptions import InvalidInput
+
+_FORMAT = 2
 
 
-def fingerprint(**facts: Any) -> str:
-    """A digest of what makes two runs the same run."""
-    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
+@dataclass
+class Start:
+    """What `Journal.start` found: the rows kept, and how many were discarded."""
+
+    kept: dict[int, dict[str, Any]] = field(default_factory=dict)
+    discarded: int = 0
+
+
+def differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """``name: old -> new`` for each parameter that changed."""
+    return [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(before) | set(now))
+            if before.get(k) != now.get(k)]
 
 
 class Journal:
-    """Append-only record of rows by sample index."""
+    """Append-only record of rows by sample index, for one set of parameters."""
 
-    def __init__(self, path: str | os.PathLike[str], run_fingerprint: str) -> None:
+    def __init__(self, path: str | os.PathLike[str], params: Mapping[str, Any]) -> None:
         self.path = Path(path)
-        self.fingerprint = run_fingerprint
+        # Through JSON once, so that a loaded header compares equal (tuples become lists).
+        self.params = json.loads(json.dumps(dict(params), default=str))
         self._f = None
         self._synced = 0.0
 
-    def load(self) -> dict[int, dict[str, Any]]:
-        """Rows of an earlier run with the same fingerprint; {} if none."""
+    def read(self) -> tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]:
+        """The parameters and rows of the journal on disk: (None, {}) when there is
+        none; ({}, {}) for one this version cannot read (an older format)."""
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()
         except (FileNotFoundError, UnicodeDecodeError):
-            return {}
-        if not lines:
-            return {}
+            return None, {}
         try:
-            header = json.loads(lines[0])
+            header = json.loads(lines[0]) if lines else None
         except json.JSONDecodeError:
-            return {}
-        if header.get("journal") != _FORMAT or header.get("fingerprint") != self.fingerprint:
-            return {}
+            header = None
+        if not isinstance(header, dict) or header.get("journal") != _FORMAT:
+            return ({} if lines else None), {}
         rows: dict[int, dict[str, Any]] = {}
         for line in lines[1:]:
             try:
@@ -56,13 +71,29 @@ class Journal:
                 rows.setdefault(int(entry["index"]), entry["row"])
             except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue  # a torn line from a kill mid-write
-        return rows
+        return header.get("params") or {}, rows
 
-    def open(self, keep: dict[int, dict[str, Any]]) -> None:
-        """Start writing: rewrite the journal with `keep`, then append."""
+    def start(self, *, resume: bool) -> Start:
+        """Open for appending. With `resume`, keep the rows of an earlier run
+        with the same parameters (InvalidInput if they differ); without it,
+        discard whatever is there."""
+        params, rows = self.read()
+        if resume and params == {}:
+            raise InvalidInput(f"--resume: {self.path} was written by another sandcheck version; "
+                               "run without --resume to start over")
+        if resume and params is not None and params != self.params:
+            raise InvalidInput(f"--resume: {self.path} was written with other parameters "
+                               f"({'; '.join(differences(params, self.params))}); run without --resume "
+                               "to start over, or with the earlier parameters to continue")
+        start = Start(kept=rows) if resume else Start(discarded=len(rows))
+        self._open(start.kept)
+        return start
+
+    def _open(self, keep: dict[int, dict[str, Any]]) -> None:
+        """Rewrite the journal with `keep`, then append."""
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps({"journal": _FORMAT, "fingerprint": self.fingerprint}) + "\n")
+            f.write(json.dumps({"journal": _FORMAT, "params": self.params}) + "\n")
             for index in sorted(keep):
                 f.write(json.dumps({"index": index, "row": keep[index]}) + "\n")
             f.flush()
@@ -71,7 +102,7 @@ class Journal:
         self._f = open(self.path, "a", encoding="utf-8")
 
     def append(self, index: int, row: dict[str, Any]) -> None:
-        assert self._f is not None, "Journal.open() first"
+        assert self._f is not None, "Journal.start() first"
         self._f.write(json.dumps({"index": index, "row": row}) + "\n")
         self._f.flush()  # survives a kill of this process
         if time.monotonic() - self._synced > 1.0:  # and, within a second, of the machine

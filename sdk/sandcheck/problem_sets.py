@@ -6,7 +6,7 @@
                        are judged as EvalPlus judges them
 
 Every kind's evaluate takes the same arguments as `sandcheck.evaluate` and
-returns an `Evaluation`, so the CLI's journal, resume, results and run record stay one
+returns an `Evaluation`, so the journal, resume, results and run record (`eval_run`) stay one
 code path.
 """
 
@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import sys
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import InvalidInput
-from ._types import Limits
 from .evaluate import Evaluation
 
 
@@ -68,14 +66,3 @@ def load_problem_set(args: argparse.Namespace) -> ProblemSet:
             run = functools.partial(evaluate_stdio, stop_at_first_failure=args.stop_at_first_failure)
             return ProblemSet(read_stdio_problems(args.problems), "stdio", run)
     return ProblemSet(read_problems(args.problems), "humaneval", humaneval)
-
-
-def warn_caveats(args: argparse.Namespace, samples: Sequence[Any], problems: dict, facts: dict) -> list[str]:
-    """Warn on stderr about what the pass@k figure does not say; returned for the run record."""
-    from .caveats import caveats
-
-    requested = asdict(Limits.for_timeout(args.timeout, args.memory_mb))
-    notes = caveats(samples, problems, args.k, requested, facts.get("effective_limits"))
-    for note in notes:
-        print(f"warning: {note}", file=sys.stderr)
-    return notes

@@ -1,16 +1,16 @@
-"""Compute EvalPlus's own verdicts (base and plus) on the shared CodeGen-16B samples for HumanEval+.
+"""Compute EvalPlus's own verdicts (base and plus) on the CodeGen-16B samples in tests/data for HumanEval+.
 
 Run once by hand, in a separate environment with the `evalplus` package
 (evalplus 0.3.1 was used, under Debian's Python 3.11, the jail's runtime):
 
     python3.11 -m venv /tmp/ep && /tmp/ep/bin/pip install --no-deps evalplus==0.3.1 \
         && /tmp/ep/bin/pip install numpy psutil wget tempdir appdirs termcolor tqdm tree-sitter tree-sitter-python rich fire
-    /tmp/ep/bin/python tests/data/make_evalplus_reference.py ../shared/data/humaneval-codegen16b/samples.jsonl.gz \
+    /tmp/ep/bin/python tests/data/make_evalplus_reference.py tests/data/humaneval-codegen16b/samples.jsonl.gz \
         sdk/sandcheck/datasets/data/HumanEvalPlus.jsonl.gz tests/data/humanevalplus_codegen16b_reference.jsonl.gz --per-task 10
 
 It runs EvalPlus's harness unchanged (`evalplus.evaluate.evaluate`, pointed
 at the shipped HumanEval+ file with HUMANEVAL_OVERRIDE_PATH) on the first N
-samples of each task: unsandboxed, as EvalPlus runs, on known shared samples,
+samples of each task: unsandboxed, as EvalPlus runs, on those known samples,
 never user input. Its output is committed next to this file and read by the
 agreement test in tests/test_datasets_evalplus.py.
 """

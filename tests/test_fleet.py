@@ -67,13 +67,16 @@ def test_tcp_workers_share_the_port_and_all_take_work(tcp_fleet: RunningServer) 
     assert sorted(r.id for r in results) == sorted(f"tcp-{i}" for i in range(300))
     assert all(r.status == "OK" and r.stdout == f"{r.id[4:]}\n".encode() for r in results)
     done = [a - b for a, b in zip(executions(tcp_fleet.metrics_port), before)]
-    # Four connections over two processes: both got work (a process with none
-    # would mean every connection hashed to one of them: 1 in 8, so retry once).
-    if min(done) == 0:
+    assert sum(done) >= 300, done  # every check counted, on one worker or the other
+    # Four connections over two processes: both get work, unless every connection
+    # hashed to the same one (1 in 8 per run of new connections): try a few more runs.
+    for attempt in range(6):
+        if min(done) > 0:
+            break
         before = executions(tcp_fleet.metrics_port)
-        list(Dispatcher([tcp_fleet.target], retry=RETRY).execute_batch(programs(100, "again")))
+        list(Dispatcher([tcp_fleet.target], retry=RETRY).execute_batch(programs(100, f"again{attempt}")))
         done = [a - b for a, b in zip(executions(tcp_fleet.metrics_port), before)]
-    assert min(done) > 0 and sum(done) >= 300, done
+    assert min(done) > 0, done
 
 
 def test_a_killed_worker_is_replaced_and_no_check_is_lost(tcp_fleet: RunningServer) -> None:

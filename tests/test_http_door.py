@@ -13,7 +13,10 @@ import time
 import httpx
 import pytest
 
+from sandbox_server.http_door import to_fusion
+from sandbox_server.jail.outcome import Outcome
 from sandcheck import Client, Limits
+from sandcheck_api.status import Status
 from sandcheck._exceptions import ServerError
 
 from .conftest import RunningServer, free_port
@@ -96,6 +99,19 @@ def test_memory_limit(door) -> None:
     # Far over the server's maximum: clamped to it, not refused.
     resp, _ = fusion(door, {"code": "print(1)", "language": "python", "memory_limit_MB": 10**9, "run_timeout": 10**9})
     assert resp["status"] == "Success"
+
+
+def test_output_limit_is_never_success(door) -> None:
+    resp, run = fusion(door, {"code": "print('x' * (64 * 1024 * 1024))", "language": "python"})
+    assert resp["status"] == "Failed" and "OUTPUT_LIMIT" in resp["message"] and run["status"] == "Finished"
+
+
+def test_sandbox_error_mapping() -> None:
+    """SANDBOX_ERROR (no verdict) is SandboxFusion's SandboxError, its reason in run_result.stderr and message."""
+    resp = to_fusion(Outcome(status=Status.SANDBOX_ERROR, error="jail failed: x"))
+    assert resp["status"] == "SandboxError" and resp["message"] == "jail failed: x"
+    assert resp["run_result"] == {"status": "Error", "execution_time": None, "return_code": None, "stdout": None,
+                                  "stderr": "jail failed: x"}
 
 
 @pytest.mark.parametrize("language", ["cpp", "nodejs", "klingon"])

@@ -51,6 +51,8 @@ class ServerConfig:
     result_cache_mb: int = 64
     # "" serves no metrics; else HOST:PORT for Prometheus /metrics.
     metrics_listen: str = ""
+    # "" serves no HTTP; else HOST:PORT for SandboxFusion's POST /run_code (http_door.py).
+    http_listen: str = ""
     log_format: str = "json"
     log_level: str = "INFO"
     # SANDBOX_ERRORs in a row after which gRPC health says NOT_SERVING.

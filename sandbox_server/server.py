@@ -25,6 +25,7 @@ from .config import ServerConfig
 from .executor import Executor, Job, StartupError
 from .fleet import Fleet
 from .health import JailHealth
+from .http_door import HttpDoor
 from .jail.runtime import Runtime
 from .metrics import Metrics
 from .observer import Observers
@@ -53,6 +54,8 @@ class Server:
         self.health = JailHealth(threshold=config.health_error_threshold)
         self.executor.observer = Observers([self.metrics, self.health])
         self.metrics_port: int | None = None
+        self.http: HttpDoor | None = None  # the SandboxFusion-compatible door, with --http-listen
+        self.http_port: int | None = None
 
     def start(self) -> None:
         if not self.fleet:  # a fleet's workers share the port; the fleet checked it (serve_fleet)
@@ -79,7 +82,8 @@ class Server:
             maximum_concurrent_rpcs=1024,
             interceptors=[logs.RequestLogInterceptor(self.executor.observer), *self.security.interceptors()],
         )
-        pb_grpc.add_SandboxServicer_to_server(SandboxService(self.config, self.executor, self.fleet), self.grpc_server)
+        service = SandboxService(self.config, self.executor, self.fleet)
+        pb_grpc.add_SandboxServicer_to_server(service, self.grpc_server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.grpc_server)
         reflection.enable_server_reflection((pb.DESCRIPTOR.services_by_name["Sandbox"].full_name,
                                              health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -90,6 +94,9 @@ class Server:
             self.port = 0
         if not self.port and not self.config.listen.startswith("unix:"):
             raise StartupError(f"cannot listen on {self.config.listen}")
+        if self.config.http_listen:
+            self.http = HttpDoor(self.config, service.avoid, self.security, reuse_port=bool(self.fleet))
+            self.http_port = self.http.start()
         self.grpc_server.start()
         if self.config.metrics_listen:
             self.metrics_port = self.metrics.serve(self.config.metrics_listen)
@@ -104,6 +111,8 @@ class Server:
             # Running programs finish within their own limits (at most the
             # maximum wall time); their results are sent before the stop.
             self.grpc_server.stop(max(grace, self.config.max_limits.wall_time_ms / 1000 + 5)).wait()
+        if self.http is not None:
+            self.http.stop()
         self.executor.stop()
         self.metrics.close()
 
@@ -164,6 +173,8 @@ def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: b
         return 1
     log.info("listening on %s", config.listen,
              extra={"fields": {"listen": config.listen, "slots": server.executor.concurrency}})
+    if server.http:
+        log.info("SandboxFusion HTTP on %s", config.http_listen, extra={"fields": {"http_listen": config.http_listen}})
     _ready(ready_fd, [config.listen], server.metrics_port)
     _wait_for_stop()
     server.stop()
@@ -223,6 +234,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
                    f"with RESOURCE_EXHAUSTED (default {ServerConfig.max_queue})")
     p.add_argument("--interpreter", help="the jail's Python (default: the host's own CPython >= 3.10, e.g. /usr/bin/python3.11)")
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics here (default: off)")
+    p.add_argument("--http-listen", metavar="HOST:PORT",
+                   help="serve SandboxFusion's POST /run_code here, same jails, limits and tokens (default: off)")
     p.add_argument("--log-format", choices=("json", "text"), help="log lines on stderr (default json)")
     p.add_argument("--jail-mode", choices=("warm", "cold"),
                    help="warm: long-lived jails fork a child per check; cold: one jail per run (default warm)")
@@ -241,7 +254,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     overrides = {"listen": args.listen, "concurrency": args.concurrency, "processes": args.processes,
                  "max_queue": args.max_queue,
-                 "interpreter": args.interpreter, "metrics_listen": args.metrics_listen, "log_format": args.log_format}
+                 "interpreter": args.interpreter, "metrics_listen": args.metrics_listen, "log_format": args.log_format,
+                 "http_listen": args.http_listen}
     overrides.update(jail_mode=args.jail_mode, warm_max_checks=args.warm_max_checks, result_cache_mb=args.result_cache_mb)
     try:
         config = settings.load(args.config, os.environ, overrides)
@@ -259,6 +273,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         security = auth.Security.from_args(args, processes=config.effective_processes())
         security.check_bind(config.listen)
+        if config.http_listen:
+            security.check_bind(config.http_listen)
     except auth.AuthError as exc:
         print(f"sandcheck serve: {exc}", file=sys.stderr)
         return 2

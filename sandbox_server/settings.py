@@ -220,3 +220,8 @@ def validate(config: ServerConfig) -> None:
             parse_host_port(config.metrics_listen)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+    if config.http_listen:
+        try:
+            parse_host_port(config.http_listen)
+        except ValueError:
+            raise ConfigError(f"--http-listen wants HOST:PORT, got {config.http_listen!r}") from None

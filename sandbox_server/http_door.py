@@ -1,0 +1,263 @@
+"""A SandboxFusion-compatible HTTP door: `POST /run_code` onto the same executor as gRPC.
+
+Clients written for SandboxFusion (bytedance/SandboxFusion, e.g. verl's
+`sandbox_fusion` reward) send its request JSON and read its response JSON
+unchanged. A request becomes the same `ExecuteRequest` -> `Job` as a gRPC
+Execute (`service.to_job`: validation, defaults, limits clamped to the
+server's maxima), passes the same bearer tokens and tenant quotas (auth.py),
+and is submitted through the same result cache (dedup.py) to the same jails.
+
+Mapping (SandboxFusion's own rules from `sandbox_api.parse_run_status`):
+- OK -> "Success"; run_result "Finished", return_code 0.
+- NONZERO_EXIT, SIGNALED, MEMORY_LIMIT, OUTPUT_LIMIT -> "Failed"; run_result
+  "Finished", return_code the exit code, or -N for signal N (as Python's
+  subprocess reports it). Only OK is "Success", whatever the exit code.
+- TIMEOUT -> "Failed"; run_result "TimeLimitExceeded", return_code null.
+- SANDBOX_ERROR -> "SandboxError"; run_result "Error" with the reason in
+  stderr and in `message`.
+- `run_timeout` is the CPU budget (cpu_time_ms), with the server's usual wall
+  backstop; `compile_timeout` is ignored (Python compiles nothing);
+  `memory_limit_MB` <= 0 means the server's default.
+- A language this server does not run, a malformed field, or non-empty
+  `files` / `fetch_files` (no files enter or leave a jail) get HTTP 422 in
+  FastAPI's `{"detail": [...]}` shape, as SandboxFusion answers a request it
+  cannot accept; a body that is not JSON gets 400, a missing or unknown token
+  401, an exhausted tenant quota 429 and a full queue 503 (with a
+  SandboxError body: retry later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import socket
+import ssl
+import threading
+import types
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from sandcheck_api.status import Status
+from sandcheck_api.v1 import sandbox_pb2 as pb
+
+from . import auth, settings
+from .config import ServerConfig
+from .dedup import WorkAvoider
+from .executor import Overloaded, StartupError
+from .jail.outcome import Outcome
+from .limits import MiB
+from .service import InvalidRequest, to_job
+
+log = logging.getLogger("sandcheck.http")
+
+# JSON may spell one byte of code or stdin as six characters (\u00XX).
+_JSON_EXPANSION = 6
+_BODY_OVERHEAD = 1024 * 1024
+
+
+class BadRequest(Exception):
+    """The request cannot be run; `status` is the HTTP status, `loc` the field at fault."""
+
+    def __init__(self, status: int, message: str, loc: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.loc = status, loc
+
+    def response(self) -> JSONResponse:
+        if self.status == 422:  # FastAPI's validation-error shape, as SandboxFusion answers
+            loc = ["body", self.loc] if self.loc else ["body"]
+            return JSONResponse({"detail": [{"type": "value_error", "loc": loc, "msg": str(self)}]}, 422)
+        return JSONResponse({"detail": str(self)}, self.status)
+
+
+def _number(data: dict, name: str, default: float) -> float:
+    value = data.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise BadRequest(422, f"{name} must be a finite number, got {value!r}", name)
+    return value
+
+
+def to_request(data: Any, config: ServerConfig) -> tuple[pb.ExecuteRequest, str]:
+    """SandboxFusion's RunCodeRequest as sandcheck's ExecuteRequest (limits not yet clamped)."""
+    if not isinstance(data, dict):
+        raise BadRequest(400, "the request body must be a JSON object")
+    code, language, stdin = data.get("code"), data.get("language"), data.get("stdin")
+    if not isinstance(code, str):
+        raise BadRequest(422, "code is required and must be a string", "code")
+    if not isinstance(language, str) or not language:
+        raise BadRequest(422, "language is required and must be a string", "language")
+    if stdin is not None and not isinstance(stdin, str):
+        raise BadRequest(422, "stdin must be a string or null", "stdin")
+    files = data.get("files") or {}
+    if not isinstance(files, dict):
+        raise BadRequest(422, "files must be an object of path -> base64 content", "files")
+    if any(content is not None for content in files.values()):
+        raise BadRequest(422, "files are not supported: the program runs alone in an empty jail "
+                              "(embed the data in the code or stdin)", "files")
+    if data.get("fetch_files"):
+        raise BadRequest(422, "fetch_files is not supported: nothing is copied out of a jail", "fetch_files")
+    _number(data, "compile_timeout", 10)  # validated as SandboxFusion does; Python compiles nothing
+    run_timeout = _number(data, "run_timeout", 10)
+    if run_timeout <= 0:
+        raise BadRequest(422, f"run_timeout must be positive, got {run_timeout!r}", "run_timeout")
+    memory_mb = _number(data, "memory_limit_MB", -1)
+    # Pre-clamped to the maxima, so that any number fits the proto's fields.
+    cpu_ms = min(math.ceil(run_timeout * 1000), config.max_limits.cpu_time_ms)
+    memory = min(math.ceil(memory_mb * MiB), config.max_limits.memory_bytes) if memory_mb > 0 else 0
+    limits = pb.Limits(cpu_time_ms=cpu_ms, memory_bytes=memory)
+    req = pb.ExecuteRequest(source=code.encode(), stdin=(stdin or "").encode(), language=language, limits=limits)
+    return req, language
+
+
+def return_code(outcome: Outcome) -> int:
+    """The program's return code as Python's subprocess reports it: -N for signal N."""
+    return -outcome.signal if outcome.signal else outcome.exit_code
+
+
+def to_fusion(outcome: Outcome) -> dict:
+    """SandboxFusion's RunCodeResponse for an outcome (see the module docstring)."""
+    status = Status(outcome.status)
+    if status == Status.SANDBOX_ERROR:
+        run = {"status": "Error", "execution_time": None, "return_code": None, "stdout": None, "stderr": outcome.error}
+        return _response("SandboxError", outcome.error, run)
+    run = {
+        "status": "TimeLimitExceeded" if status == Status.TIMEOUT else "Finished",
+        "execution_time": outcome.wall_time_ms / 1000,
+        "return_code": None if status == Status.TIMEOUT else return_code(outcome),
+        "stdout": outcome.stdout.decode("utf-8", errors="replace"),
+        "stderr": outcome.stderr.decode("utf-8", errors="replace"),
+    }
+    if status == Status.OK:
+        return _response("Success", "", run)
+    return _response("Failed", f"sandcheck status {status.value}" + (f": {outcome.error}" if outcome.error else ""), run)
+
+
+def _response(status: str, message: str, run: dict | None) -> dict:
+    return {"status": status, "message": message, "compile_result": None, "run_result": run,
+            "executor_pod_name": None, "files": {}}
+
+
+def _refused(http_status: int, message: str) -> JSONResponse:
+    """Not run (overload, quota): a SandboxError body, and an HTTP status that says retry."""
+    return JSONResponse(_response("SandboxError", f"not run: {message}", None), http_status,
+                        headers={"Retry-After": "1"})
+
+
+class HttpDoor:
+    """The HTTP front end of one Server: a uvicorn server on its own thread."""
+
+    def __init__(self, config: ServerConfig, avoid: WorkAvoider, security: auth.Security,
+                 reuse_port: bool = False) -> None:
+        self.config = config
+        self.avoid = avoid
+        self.security = security
+        self.reuse_port = reuse_port  # a fleet's workers share the port, as they do gRPC's
+        self.body_limit = 2 * _JSON_EXPANSION * config.max_source_bytes + _BODY_OVERHEAD
+        self.app = Starlette(routes=[Route("/run_code", self.run_code, methods=["POST"]),
+                                     Route("/v1/ping", self.ping, methods=["GET"])])
+        self.port: int | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    async def ping(self, _request: Request) -> JSONResponse:
+        return JSONResponse("pong")
+
+    async def run_code(self, request: Request) -> JSONResponse:
+        tenant = None
+        if self.security.interceptor is not None:
+            tenant = self.security.interceptor.lookup(auth._bearer([("authorization", request.headers.get("authorization"))]))
+            if tenant is None:
+                return JSONResponse({"detail": "missing or unknown bearer token (header 'Authorization: Bearer <token>')"},
+                                    401, headers={"WWW-Authenticate": "Bearer"})
+        try:
+            req, language = to_request(await self._json(request), self.config)
+            job = to_job(req, self.config)
+        except BadRequest as exc:
+            return exc.response()
+        except InvalidRequest as exc:
+            return BadRequest(422, str(exc)).response()
+        gate = self.security.interceptor.gate if tenant is not None else None
+        try:
+            if gate is not None:
+                gate.enter_call(tenant)
+        except auth.QuotaExceeded as exc:
+            return _refused(429, str(exc))
+        try:
+            # The same admission as gRPC: tenant stamped on the job, its queued quota, the cache.
+            context = types.SimpleNamespace(**{auth._ATTR: (tenant, gate)}) if gate is not None else None
+            try:
+                fut = auth.admit(job, context, lambda j: self.avoid.submit(j, language=language))
+            except auth.QuotaExceeded as exc:
+                return _refused(429, str(exc))
+            except Overloaded as exc:
+                return _refused(503, str(exc))
+            try:
+                outcome = await asyncio.wrap_future(fut)
+            except asyncio.CancelledError:
+                fut.cancel()  # the client went away before it ran
+                raise
+            return JSONResponse(to_fusion(outcome))
+        finally:
+            if gate is not None:
+                gate.exit_call(tenant)
+
+    async def _json(self, request: Request) -> Any:
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self.body_limit:
+                raise BadRequest(413, f"request body is over {self.body_limit} bytes")
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise BadRequest(400, f"request body is not valid JSON: {exc}") from None
+
+    # -- start and stop --------------------------------------------------
+    def _bind(self) -> socket.socket:
+        try:
+            host, port = settings.parse_host_port(self.config.http_listen)
+            family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                                 flags=socket.AI_PASSIVE)[0]
+            sock = socket.socket(family, kind, proto)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(address)
+            sock.listen(1024)
+        except (OSError, ValueError) as exc:
+            raise StartupError(f"cannot serve HTTP on {self.config.http_listen}: {exc}") from None
+        return sock
+
+    def start(self) -> int:
+        """Bind (failing here, synchronously, if the address is taken) and serve on a thread."""
+        sock = self._bind()
+        self.port = sock.getsockname()[1]
+        sec = self.security
+        grace = int(self.config.max_limits.wall_time_ms / 1000 + 5)  # as the gRPC stop: running checks finish
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=grace, ssl_certfile=sec.tls_cert, ssl_keyfile=sec.tls_key,
+                                ssl_ca_certs=sec.tls_client_ca,
+                                ssl_cert_reqs=ssl.CERT_REQUIRED if sec.tls_client_ca else ssl.CERT_NONE)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, name="http-door",
+                                        daemon=True)
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise StartupError(f"cannot serve HTTP on {self.config.http_listen}")
+            self._thread.join(0.02)
+        return self.port
+
+    def stop(self) -> None:
+        """Stop accepting; requests in progress get their answers first."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join()

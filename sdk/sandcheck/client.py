@@ -182,10 +182,13 @@ class Client(_BaseClient):
             raise self._error(exc) from None
 
     def wait_ready(self, timeout: float = 10.0) -> None:
+        ready = grpc.channel_ready_future(self._channel)
         try:
-            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+            ready.result(timeout=timeout)
         except grpc.FutureTimeoutError:
             raise Unavailable(f"server at {self.target} not reachable within {timeout}s", "UNAVAILABLE") from None
+        finally:
+            ready.cancel()  # stops gRPC's watching of the channel, which would outlive close()
 
     def close(self) -> None:
         self._channel.close()

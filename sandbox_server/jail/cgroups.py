@@ -433,6 +433,7 @@ class CgroupV2Slot:
     def __init__(self, base: Path, name: str) -> None:
         self.dir = base / name
         _mkdir(self.dir)
+        self._memory = 0  # the limit last set, so an unchanged one is not written again
         self._cpu_base_usec = 0
         self._oom_base = 0
         self._pids_base = 0
@@ -449,13 +450,18 @@ class CgroupV2Slot:
         self._reset_peak()
 
     def set_memory_limit(self, memory_bytes: int) -> None:
+        """OSError when the kernel cannot reclaim down to a lower limit."""
+        if memory_bytes == self._memory:
+            return
         _write(self.dir / "memory.max", str(memory_bytes))
         # No swap on a jail: over the limit is an OOM kill, not swapping.
         _try_write(self.dir / "memory.swap.max", "0")
+        self._memory = memory_bytes
 
     def unlimit(self) -> None:
         """No limits on this slot itself, and its controllers handed to a child that carries them."""
         _write(self.dir / "memory.max", "max")
+        self._memory = -1
         _write(self.dir / "pids.max", "max")
         _write(self.dir / "cgroup.subtree_control", " ".join(f"+{c}" for c in V2_CONTROLLERS))
 

@@ -70,7 +70,6 @@ class WarmJail:
         self.ctrl: socket.socket | None = None
         self.diag_r = -1
         self.zygote_pid = 0
-        self._memory = 0
         self._oom_base = 0
         self.counters: Counters | None = None
         self._schedstat = -1  # the zygote's /proc/PID/schedstat, open for the jail's life
@@ -81,7 +80,6 @@ class WarmJail:
     def _start(self, memory_bytes: int) -> None:
         # The zygote counts against pids.max, as the cold path's init does.
         self.slot.prepare(memory_bytes, self.max_tasks)
-        self._memory = memory_bytes
         bpf = os.memfd_create("sandcheck-bpf", os.MFD_CLOEXEC)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         diag_r, diag_w = os.pipe()
@@ -151,14 +149,12 @@ class WarmJail:
 
     # -- one check ----------------------------------------------------------
     def _prepare(self, limits: Limits) -> None:
-        if limits.memory_bytes != self._memory:
-            try:
-                self.slot.set_memory_limit(limits.memory_bytes)
-            except OSError as exc:
-                # Usage above the new limit (the kernel could not reclaim).
-                self.dirty = f"memory limit not set: {exc.strerror}"
-                raise _Retry() from None
-            self._memory = limits.memory_bytes
+        try:
+            self.slot.set_memory_limit(limits.memory_bytes)  # a no-op when unchanged
+        except OSError as exc:
+            # Usage above the new limit (the kernel could not reclaim).
+            self.dirty = f"memory limit not set: {exc.strerror}"
+            raise _Retry() from None
         self.counters.reset()
         self._oom_base = self.counters.oom_kills()
 

@@ -30,7 +30,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from .config import ServerConfig
 from .executor import StartupError, preflight
@@ -149,26 +149,32 @@ class Fleet:
             prefix = "cgroups: " if isinstance(exc, CgroupError) else ""
             print(f"sandcheck serve: cannot start: {prefix}{exc}", file=sys.stderr)
             return False
+        if self._spawn_and_wait(range(len(self.slots))) != set(range(len(self.slots))):
+            self.stop()  # the worker printed why it could not start
+            return False
+        return True
+
+    def _spawn_and_wait(self, indices: Iterable[int], stop: threading.Event | None = None) -> set[int]:
+        """Fork workers `indices`; return those that said ready, waiting until all have,
+        one has died, `stop` is set, or _START_TIMEOUT_S has passed."""
         sel = selectors.DefaultSelector()
-        for i in range(len(self.slots)):
+        for i in indices:
+            self.metrics_ports[i] = None
             sel.register(self._spawn(i), selectors.EVENT_READ, i)
-        waiting = set(range(len(self.slots)))
+        ready: set[int] = set()
         deadline = time.monotonic() + _START_TIMEOUT_S
-        while waiting and time.monotonic() < deadline:
+        while sel.get_map() and time.monotonic() < deadline and not (stop is not None and stop.is_set()):
             for key, _ in sel.select(0.5):
                 if self._read_ready(key.data, key.fd):
-                    waiting.discard(key.data)
+                    ready.add(key.data)
                 sel.unregister(key.fd)
                 os.close(key.fd)
-            if any(self.workers[i].poll() is not None for i in waiting):
+            if any(self.workers[key.data].poll() is not None for key in sel.get_map().values()):
                 break
         for key in list(sel.get_map().values()):
             os.close(key.fd)
         sel.close()
-        if waiting:
-            self.stop()  # the worker printed why it could not start
-            return False
-        return True
+        return ready
 
     def watch(self, stop: threading.Event) -> None:
         """Restart workers that die, until `stop` is set. Call it on the main thread:
@@ -183,18 +189,8 @@ class Fleet:
                 log.warning("worker %d exited with %s; restarting in %.1f s", i, worker.returncode, delay)
                 if stop.wait(delay):
                     return
-                self.metrics_ports[i] = None
-                ready_r = self._spawn(i)
-                sel = selectors.DefaultSelector()
-                sel.register(ready_r, selectors.EVENT_READ)
-                deadline = time.monotonic() + _START_TIMEOUT_S
-                while not stop.is_set() and time.monotonic() < deadline and self.workers[i].poll() is None:
-                    if sel.select(0.5):
-                        if self._read_ready(i, ready_r):
-                            failures[i] = 0
-                        break
-                sel.close()
-                os.close(ready_r)
+                if self._spawn_and_wait([i], stop):
+                    failures[i] = 0
 
     def stop(self) -> None:
         for worker in self.workers:

@@ -27,6 +27,8 @@ class Status(_Named):
     SANDBOX_ERROR = "SANDBOX_ERROR"
     # The request was refused as malformed; nothing ran.
     INVALID_REQUEST = "INVALID_REQUEST"
+    # A compiled language's compile step failed; the program never ran.
+    COMPILE_ERROR = "COMPILE_ERROR"
 
 
 class TimeoutKind(_Named):

@@ -18,6 +18,7 @@ class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SIGNALED: _ClassVar[Status]
     SANDBOX_ERROR: _ClassVar[Status]
     INVALID_REQUEST: _ClassVar[Status]
+    COMPILE_ERROR: _ClassVar[Status]
 
 class TimeoutKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -33,6 +34,7 @@ OUTPUT_LIMIT: Status
 SIGNALED: Status
 SANDBOX_ERROR: Status
 INVALID_REQUEST: Status
+COMPILE_ERROR: Status
 TIMEOUT_KIND_UNSPECIFIED: TimeoutKind
 CPU: TimeoutKind
 WALL: TimeoutKind
@@ -50,31 +52,66 @@ class Limits(_message.Message):
     def __init__(self, cpu_time_ms: _Optional[int] = ..., wall_time_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., output_bytes: _Optional[int] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("id", "language", "source", "stdin", "limits")
+    __slots__ = ("id", "language", "source", "stdin", "limits", "files", "compile_limits")
+    class FilesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bytes
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     STDIN_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    COMPILE_LIMITS_FIELD_NUMBER: _ClassVar[int]
     id: str
     language: str
     source: bytes
     stdin: bytes
     limits: Limits
-    def __init__(self, id: _Optional[str] = ..., language: _Optional[str] = ..., source: _Optional[bytes] = ..., stdin: _Optional[bytes] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+    files: _containers.ScalarMap[str, bytes]
+    compile_limits: Limits
+    def __init__(self, id: _Optional[str] = ..., language: _Optional[str] = ..., source: _Optional[bytes] = ..., stdin: _Optional[bytes] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., files: _Optional[_Mapping[str, bytes]] = ..., compile_limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
 
 class Runtime(_message.Message):
-    __slots__ = ("language", "interpreter", "version")
+    __slots__ = ("language", "interpreter", "version", "compiler")
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     INTERPRETER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    COMPILER_FIELD_NUMBER: _ClassVar[int]
     language: str
     interpreter: str
     version: str
-    def __init__(self, language: _Optional[str] = ..., interpreter: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+    compiler: str
+    def __init__(self, language: _Optional[str] = ..., interpreter: _Optional[str] = ..., version: _Optional[str] = ..., compiler: _Optional[str] = ...) -> None: ...
+
+class CompileResult(_message.Message):
+    __slots__ = ("status", "timeout_kind", "exit_code", "stdout", "stderr", "wall_time_ms", "cpu_time_ms", "memory_bytes", "cached")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_KIND_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_FIELD_NUMBER: _ClassVar[int]
+    STDERR_FIELD_NUMBER: _ClassVar[int]
+    WALL_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    CPU_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    status: Status
+    timeout_kind: TimeoutKind
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    wall_time_ms: int
+    cpu_time_ms: int
+    memory_bytes: int
+    cached: bool
+    def __init__(self, status: _Optional[_Union[Status, str]] = ..., timeout_kind: _Optional[_Union[TimeoutKind, str]] = ..., exit_code: _Optional[int] = ..., stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., wall_time_ms: _Optional[int] = ..., cpu_time_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., cached: _Optional[bool] = ...) -> None: ...
 
 class ExecuteResponse(_message.Message):
-    __slots__ = ("id", "status", "timeout_kind", "exit_code", "signal", "stdout", "stderr", "stdout_truncated", "stderr_truncated", "report", "wall_time_ms", "cpu_time_ms", "memory_bytes", "runtime", "limits", "error", "rejected")
+    __slots__ = ("id", "status", "timeout_kind", "exit_code", "signal", "stdout", "stderr", "stdout_truncated", "stderr_truncated", "report", "wall_time_ms", "cpu_time_ms", "memory_bytes", "runtime", "limits", "error", "compile", "rejected")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_KIND_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +128,7 @@ class ExecuteResponse(_message.Message):
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    COMPILE_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
     id: str
     status: Status
@@ -108,8 +146,9 @@ class ExecuteResponse(_message.Message):
     runtime: Runtime
     limits: Limits
     error: str
+    compile: CompileResult
     rejected: bool
-    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[Status, str]] = ..., timeout_kind: _Optional[_Union[TimeoutKind, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., stdout_truncated: _Optional[bool] = ..., stderr_truncated: _Optional[bool] = ..., report: _Optional[bytes] = ..., wall_time_ms: _Optional[int] = ..., cpu_time_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., runtime: _Optional[_Union[Runtime, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., error: _Optional[str] = ..., rejected: _Optional[bool] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[Status, str]] = ..., timeout_kind: _Optional[_Union[TimeoutKind, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., stdout_truncated: _Optional[bool] = ..., stderr_truncated: _Optional[bool] = ..., report: _Optional[bytes] = ..., wall_time_ms: _Optional[int] = ..., cpu_time_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., runtime: _Optional[_Union[Runtime, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., error: _Optional[str] = ..., compile: _Optional[_Union[CompileResult, _Mapping]] = ..., rejected: _Optional[bool] = ...) -> None: ...
 
 class RequestChunk(_message.Message):
     __slots__ = ("requests",)

@@ -32,11 +32,13 @@ NEVER_CACHED = frozenset({Status.SANDBOX_ERROR, Status.TIMEOUT, Status.INVALID_R
 _ENTRY_OVERHEAD = 512
 
 
-def content_key(salt: bytes, language: str, source: bytes, stdin: bytes, limits) -> bytes:
-    """sha256 over everything that decides a result; `salt` names runtime and jail."""
+def content_key(salt: bytes, language: str, source: bytes, stdin: bytes, limits, extra: bytes = b"") -> bytes:
+    """sha256 over everything that decides a result; `salt` names runtime and jail,
+    `extra` the rest (a program's files, its compile limits)."""
     h = hashlib.sha256()
     for part in (salt, language.encode(), source, stdin,
-                 f"{limits.cpu_time_ms}/{limits.wall_time_ms}/{limits.memory_bytes}/{limits.output_bytes}".encode()):
+                 f"{limits.cpu_time_ms}/{limits.wall_time_ms}/{limits.memory_bytes}/{limits.output_bytes}".encode(),
+                 extra):
         h.update(len(part).to_bytes(8, "little"))
         h.update(part)
     return h.digest()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from .jail.nsjail_config import JailShape
 from .jail.runtime import default_python
-from .limits import DEFAULT_LIMITS, MAX_LIMITS, Limits
+from .limits import DEFAULT_COMPILE_LIMITS, DEFAULT_LIMITS, MAX_COMPILE_LIMITS, MAX_LIMITS, Limits
 
 
 def _nsjail_default() -> str:
@@ -38,6 +38,15 @@ class ServerConfig:
     default_limits: Limits = DEFAULT_LIMITS
     max_limits: Limits = MAX_LIMITS
     max_source_bytes: int = 4 * 1024 * 1024
+    # Languages other than Python (jail/toolchains.py) served when installed; empty: every installed one.
+    languages: list[str] = field(default_factory=list)
+    # The compile step of compiled languages: defaults (compilers are big) and maxima.
+    default_compile_limits: Limits = DEFAULT_COMPILE_LIMITS
+    max_compile_limits: Limits = MAX_COMPILE_LIMITS
+    # Identical compiles are kept on disk (in the server's private dir), LRU, up to this many MiB; 0 is off.
+    build_cache_mb: int = 256
+    # Where toolchain state built once per host lives (Rust's crates, per rustc version).
+    toolchain_cache_dir: str = "/var/cache/sandcheck"
     jail: JailShape = field(default_factory=JailShape)
     # Outside uids for jails: slot i runs as uid_base + i, never root.
     uid_base: int = 1_500_000

@@ -29,7 +29,9 @@ class WorkAvoider:
         self.deduplicated = 0  # batch items that shared another item's run
 
     def key(self, job: Job, language: str = "python") -> bytes:
-        return content_key(self._salt, language, job.source, job.stdin, job.limits)
+        extra = repr((job.language, sorted(job.files), job.compile_limits)).encode() if (
+            job.files or job.compile_limits) else b""
+        return content_key(self._salt, language, job.source, job.stdin, job.limits, extra)
 
     def submit(self, job: Job, batch: dict[bytes, Future] | None = None, use_cache: bool = True,
                language: str = "python") -> Future:

@@ -21,6 +21,8 @@ from pathlib import Path
 from sandcheck_api.status import Status
 
 from .config import ServerConfig
+from .jail import toolchains
+from .jail.builds import BuildCache, Builds
 from .jail.cgroups import instance_alive, instance_name, open_tree
 from .jail.nsjail_config import build_config, render
 from .jail.outcome import Outcome, SandboxFault
@@ -76,6 +78,10 @@ class Job:
     limits: Limits
     # Warm jails are never shared between tenants ("" is the anonymous one).
     tenant: str = ""
+    # A language other than Python runs compile-then-run in cold jails (jail/builds.py).
+    language: str = "python"
+    files: tuple[tuple[str, bytes], ...] = ()
+    compile_limits: Limits | None = None
 
 
 class Executor:
@@ -93,6 +99,10 @@ class Executor:
         self.cgroups = open_tree(config.cgroup_root)  # v1 or v2, whichever this host has
         self.observer: ExecutionObserver = ExecutionObserver()  # metrics and health (server.py)
         self._warm: list[WarmSlot] = []  # warm path (jail/warm.py): one per slot
+        # Installed languages other than Python, and why the others are not served.
+        self.languages: dict[str, toolchains.Language] = {}
+        self.unavailable: dict[str, str] = {}
+        self._builddir: Path | None = None
 
     # -- start-up -------------------------------------------------------
     def start(self) -> None:
@@ -110,6 +120,7 @@ class Executor:
         except Exception as exc:
             raise StartupError(f"cgroups: {exc}") from exc
         self.supervisor = Supervisor(self.config.nsjail, str(config_path), self.runtime, policy.bpf, os.cpu_count() or 1)
+        self._start_languages()
         slots = [self.cgroups.slot(i) for i in range(self.concurrency)]
         if self.config.jail_mode == "warm":
             self._warm = [WarmSlot(self.supervisor, slot, self.config.uid_base + i, self.config.jail.max_tasks,
@@ -120,6 +131,32 @@ class Executor:
             t = threading.Thread(target=self._work, args=(i, slot), name=f"slot-{i}", daemon=True)
             t.start()
             self._threads.append(t)
+
+    def _start_languages(self) -> None:
+        """Find the installed toolchains and write each one's compile and run jail config."""
+        wanted = tuple(n for n in self.config.languages if n != "python") or None
+        self.languages, self.unavailable = toolchains.detect(
+            tuple(toolchains.find(n).name for n in wanted) if wanted else None, self.config.toolchain_cache_dir)
+        configs: dict[tuple[str, str], str] = {}
+        for name, lang in self.languages.items():
+            tc = lang.toolchain
+            phases = [("run", lang.run_binds, tc.env, False)]
+            if lang.compiled:
+                phases.append(("compile", lang.compile_binds, tc.env + tc.compile_env, tc.compile_proc))
+            for phase, binds, env, proc in phases:
+                path = self._workdir / f"nsjail-{name}-{phase}.cfg"
+                path.write_text(render(build_config(self.runtime, self.config.jail, binds, env,
+                                                    name=f"sandcheck-{name}-{phase}", proc=proc)))
+                configs[(name, phase)] = str(path)
+        for name, why in self.unavailable.items():
+            log.info("language %s is not served: %s", name, why)
+        # The jails bind programs' directories from here: every parent must be
+        # traversable by their unprivileged uids (0711: not listable).
+        self._builddir = Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{instance_name()}."))
+        os.chmod(self._builddir, 0o711)
+        self.builds = Builds(self.supervisor, self.languages, configs, self._builddir / "scratch",
+                             BuildCache(self._builddir / "cache", self.config.build_cache_mb * 1024 * 1024),
+                             self.config.default_compile_limits, self.config.jail.max_tasks)
 
     def _self_test(self, slot) -> None:
         """Run a fixed probe in a real jail of the kind this server runs; refuse to start if it fails.
@@ -168,6 +205,9 @@ class Executor:
 
     def _work(self, index: int, slot) -> None:
         uid = self.config.uid_base + index
+        # Other languages run in fresh jails; on the warm path in a cgroup
+        # beside the slot's warm jail, which waits meanwhile.
+        cold = slot
         if self._warm:
             self._prewarm(index, "")
         while True:
@@ -175,13 +215,19 @@ class Executor:
             if item is None:
                 if self._warm:
                     self._warm[index].close()
+                    if cold is not slot:
+                        cold.remove()
                 return
             job, fut = item
             if not fut.set_running_or_notify_cancel():
                 continue
             self.observer.started(index)
             try:
-                if self._warm:
+                if job.language != "python":
+                    if self._warm and cold is slot:
+                        cold = slot.child("cold")
+                    outcome = self.builds.run(cold, uid, job)
+                elif self._warm:
                     outcome = self._warm[index].run(job.tenant, job.source, job.stdin, job.limits)
                 else:
                     outcome = self.supervisor.run(slot, uid, job.source, job.stdin, job.limits, self.config.jail.max_tasks)
@@ -225,3 +271,5 @@ class Executor:
         if self.cgroups.base:
             self.cgroups.remove()
         shutil.rmtree(self._workdir, ignore_errors=True)
+        if self._builddir is not None:
+            shutil.rmtree(self._builddir, ignore_errors=True)

@@ -41,6 +41,11 @@ MAX_LIMITS = Limits(cpu_time_ms=_MAX_CPU_MS, wall_time_ms=wall_backstop_ms(_MAX_
                     output_bytes=16 * MiB)
 
 
+# A compile's limits: javac, tsc and g++ -O2 need more than a check's run.
+DEFAULT_COMPILE_LIMITS = Limits(cpu_time_ms=30_000, wall_time_ms=60_000, memory_bytes=2048 * MiB, output_bytes=64 * 1024)
+MAX_COMPILE_LIMITS = Limits(cpu_time_ms=120_000, wall_time_ms=240_000, memory_bytes=4096 * MiB, output_bytes=1 * MiB)
+
+
 def rlimit_cpu_s(cpu_time_ms: int) -> int:
     """Each jailed process's RLIMIT_CPU: a backstop above the budget, which the
     server enforces over all processes together in milliseconds. Whole seconds

@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import Future
 
 import grpc
@@ -20,12 +20,14 @@ from . import __version__, auth
 from .config import ServerConfig
 from .dedup import WorkAvoider, cache_wanted
 from .executor import Executor, Job, Overloaded
-from .jail.outcome import Outcome
+from .jail import toolchains
+from .jail.outcome import CompileInfo, Outcome
 from .limits import Limits
 
 log = logging.getLogger("sandcheck.server")
 
-LANGUAGES = ("python",)
+PYTHON_NAMES = ("python", "python3", "py")
+_MAX_FILES = 64
 _END = object()
 _CHUNK_MAX = 256  # results per ResponseChunk
 _LINGER_S = 0.002  # how long a ResponseChunk waits for more results that are running
@@ -37,11 +39,58 @@ class InvalidRequest(ValueError):
 
 # The server's edge: proto messages <-> server types, here and nowhere else.
 
-def to_job(req: pb.ExecuteRequest, config: ServerConfig) -> Job:
-    """Validate a request and resolve its limits; raise InvalidRequest with the reason."""
-    language = req.language or "python"
-    if language not in LANGUAGES:
-        raise InvalidRequest(f"unknown language {req.language!r}; this server runs {', '.join(LANGUAGES)}")
+def resolve_language(name: str, installed: Collection[str]) -> str:
+    """The canonical name of a request's language, served here; else InvalidRequest."""
+    if not name or name.lower() in PYTHON_NAMES:
+        return "python"
+    tc = toolchains.find(name)
+    if tc is None:
+        raise InvalidRequest(f"unknown language {name!r}; this server runs {', '.join(('python', *installed))}")
+    if tc.name not in installed:
+        raise InvalidRequest(f"language {tc.name} is not installed on this server (apt-get install {tc.packages})")
+    return tc.name
+
+
+def _files(req: pb.ExecuteRequest, language: str, config: ServerConfig) -> tuple[tuple[str, bytes], ...]:
+    if not req.files:
+        return ()
+    if language == "python":
+        raise InvalidRequest("files are not supported for python programs on this server")
+    if len(req.files) > _MAX_FILES:
+        raise InvalidRequest(f"{len(req.files)} files; the maximum is {_MAX_FILES}")
+    own = toolchains.find(language).file_name(req.source)
+    for name in req.files:
+        if not name or name in (".", "..") or "/" in name or "\0" in name or len(name.encode()) > 255:
+            raise InvalidRequest(f"file name {name!r} is not a plain file name")
+        if name == own:
+            raise InvalidRequest(f"file name {name!r} is the program's own source file")
+    total = len(req.source) + sum(len(d) for d in req.files.values())
+    if total > config.max_source_bytes:
+        raise InvalidRequest(f"source and files are {total} bytes; the maximum is {config.max_source_bytes}")
+    return tuple(sorted(req.files.items()))
+
+
+def _limits(asked: pb.Limits, default: Limits, maximum: Limits, what: str) -> Limits:
+    values = {}
+    for name in ("cpu_time_ms", "wall_time_ms", "memory_bytes", "output_bytes"):
+        v = getattr(asked, name)
+        if v < 0:
+            raise InvalidRequest(f"{what}.{name} is negative ({v})")
+        values[name] = v or getattr(default, name)
+    if not asked.wall_time_ms and asked.cpu_time_ms:
+        values["wall_time_ms"] = wall_backstop_ms(asked.cpu_time_ms)
+    limits = Limits(**values).clamp(maximum)
+    try:
+        limits.validate()
+    except ValueError as exc:
+        raise InvalidRequest(f"{what}: {exc}") from None
+    return limits
+
+
+def to_job(req: pb.ExecuteRequest, config: ServerConfig, installed: Collection[str] = ()) -> Job:
+    """Validate a request and resolve its limits; raise InvalidRequest with the reason.
+    `installed`: the languages other than Python this server runs."""
+    language = resolve_language(req.language, installed)
     if not req.source:
         raise InvalidRequest("source is empty")
     if len(req.source) > config.max_source_bytes:
@@ -54,22 +103,27 @@ def to_job(req: pb.ExecuteRequest, config: ServerConfig) -> Job:
         raise InvalidRequest(f"source is not valid UTF-8 (byte {exc.start})") from None
     if b"\x00" in req.source:
         raise InvalidRequest("source contains a NUL byte")
-    asked = req.limits
-    default = config.default_limits
-    values = {}
-    for name in ("cpu_time_ms", "wall_time_ms", "memory_bytes", "output_bytes"):
-        v = getattr(asked, name)
-        if v < 0:
-            raise InvalidRequest(f"limits.{name} is negative ({v})")
-        values[name] = v or getattr(default, name)
-    if not asked.wall_time_ms and asked.cpu_time_ms:
-        values["wall_time_ms"] = wall_backstop_ms(asked.cpu_time_ms)
-    limits = Limits(**values).clamp(config.max_limits)
-    try:
-        limits.validate()
-    except ValueError as exc:
-        raise InvalidRequest(f"limits: {exc}") from None
-    return Job(source=req.source, stdin=req.stdin, limits=limits)
+    files = _files(req, language, config)
+    limits = _limits(req.limits, config.default_limits, config.max_limits, "limits")
+    compile_limits = None
+    if language != "python" and toolchains.find(language).compile is not None:
+        compile_limits = _limits(req.compile_limits, config.default_compile_limits, config.max_compile_limits,
+                                 "compile_limits")
+    return Job(source=req.source, stdin=req.stdin, limits=limits, language=language, files=files,
+               compile_limits=compile_limits)
+
+
+def to_compile_result(info: CompileInfo) -> pb.CompileResult:
+    return pb.CompileResult(
+        status=pb.Status.Value(Status(info.status).value),
+        timeout_kind=pb.TimeoutKind.Value(TimeoutKind(info.timeout_kind).value) if info.timeout_kind else 0,
+        exit_code=info.exit_code, stdout=info.stdout, stderr=info.stderr, wall_time_ms=info.wall_time_ms,
+        cpu_time_ms=info.cpu_time_ms, memory_bytes=info.memory_bytes, cached=info.cached)
+
+
+def to_runtime(lang: toolchains.Language) -> pb.Runtime:
+    return pb.Runtime(language=lang.name, interpreter=lang.toolchain.interpreter, version=lang.version,
+                      compiler=lang.toolchain.compiler)
 
 
 def to_response(req_id: str, outcome: Outcome, runtime: pb.Runtime) -> pb.ExecuteResponse:
@@ -92,6 +146,7 @@ def to_response(req_id: str, outcome: Outcome, runtime: pb.Runtime) -> pb.Execut
         limits=to_limits(outcome.limits),
         error=outcome.error,
         rejected=outcome.rejected,
+        compile=to_compile_result(outcome.compile) if outcome.compile else None,
     )
 
 
@@ -117,6 +172,7 @@ class SandboxService(pb_grpc.SandboxServicer):
         self.fleet_processes = len(fleet) if len(distinct) == 1 else 1
         rt = executor.runtime
         self.runtime = pb.Runtime(language=rt.language, interpreter=rt.interpreter, version=rt.version)
+        self.runtimes = {"python": self.runtime, **{n: to_runtime(lang) for n, lang in executor.languages.items()}}
         # Batch deduplication and the per-tenant result cache (dedup.py, cache.py).
         self.avoid = WorkAvoider(executor, config, f"{rt.language} {rt.interpreter} {rt.version}")
         # Batch items admitted per stream before reading more: gRPC flow
@@ -125,17 +181,17 @@ class SandboxService(pb_grpc.SandboxServicer):
 
     def Execute(self, request, context):
         try:
-            job = to_job(request, self.config)
+            job = to_job(request, self.config, self.executor.languages)
         except InvalidRequest as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
             fut = auth.admit(job, context, lambda j: self.avoid.submit(
-                j, use_cache=cache_wanted(context), language=request.language or "python"))
+                j, use_cache=cache_wanted(context), language=j.language))
         except (Overloaded, auth.QuotaExceeded) as exc:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         context.add_callback(fut.cancel)
         outcome = fut.result()
-        return to_response(request.id, outcome, self.runtime)
+        return to_response(request.id, outcome, self.runtimes[job.language])
 
     def ExecuteBatch(self, request_iterator, context):
         """One result per request, in completion order, however each item fares."""
@@ -178,7 +234,8 @@ class SandboxService(pb_grpc.SandboxServicer):
                         admitted[0] = accepted
                         item = self._start(req, pending, seen, use_cache, context)
                         if isinstance(item, Future):
-                            item.add_done_callback(lambda f, rid=req.id: results.put(self._finished(rid, f)))
+                            rt = self._runtime_of(req.language)
+                            item.add_done_callback(lambda f, rid=req.id, rt=rt: results.put(self._finished(rid, f, rt)))
                         else:
                             results.put(item)
             except Exception as exc:  # the client went away mid-stream
@@ -220,20 +277,24 @@ class SandboxService(pb_grpc.SandboxServicer):
                context=None):
         """Validate and submit one batch item; its response arrives later or now."""
         try:
-            job = to_job(req, self.config)
+            job = to_job(req, self.config, self.executor.languages)
         except InvalidRequest as exc:
             return not_run(req.id, Status.INVALID_REQUEST, str(exc))
         try:
-            fut = auth.admit(job, context, lambda j: self.avoid.submit(j, seen, use_cache, req.language or "python"))
+            fut = auth.admit(job, context, lambda j: self.avoid.submit(j, seen, use_cache, j.language))
         except (Overloaded, auth.QuotaExceeded) as exc:
             return not_run(req.id, Status.SANDBOX_ERROR, f"not run: {exc}", rejected=True)
         pending.append(fut)
         return fut
 
-    def _finished(self, req_id: str, fut: Future) -> pb.ExecuteResponse:
+    def _runtime_of(self, language: str) -> pb.Runtime:
+        tc = toolchains.find(language) if language else None
+        return self.runtimes.get(tc.name if tc else "python", self.runtime)
+
+    def _finished(self, req_id: str, fut: Future, runtime: pb.Runtime) -> pb.ExecuteResponse:
         if fut.cancelled():
             return not_run(req_id, Status.SANDBOX_ERROR, "cancelled before it ran", rejected=True)
-        return to_response(req_id, fut.result(), self.runtime)
+        return to_response(req_id, fut.result(), runtime)
 
     def GetInfo(self, request, context):
         notes = [
@@ -246,7 +307,7 @@ class SandboxService(pb_grpc.SandboxServicer):
         ]
         return pb.ServerInfo(
             version=__version__,
-            runtimes=[self.runtime],
+            runtimes=list(self.runtimes.values()),
             default_limits=to_limits(self.config.default_limits),
             max_limits=to_limits(self.config.max_limits),
             max_source_bytes=self.config.max_source_bytes,

@@ -191,7 +191,7 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
 
 def validate(config: ServerConfig) -> None:
     """Checks that span fields, so a bad value fails at start-up, not mid-run."""
-    for name in ("default_limits", "max_limits"):
+    for name in ("default_limits", "max_limits", "default_compile_limits", "max_compile_limits"):
         try:
             getattr(config, name).validate()
         except ValueError as exc:
@@ -206,6 +206,13 @@ def validate(config: ServerConfig) -> None:
         host, sep, port = config.listen.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"listen wants HOST:PORT or unix:PATH, got {config.listen!r}")
+    from .jail.toolchains import find
+
+    unknown = [n for n in config.languages if n != "python" and find(n) is None]
+    if unknown:
+        raise ConfigError(f"languages: unknown {', '.join(unknown)}")
+    if config.build_cache_mb < 0:
+        raise ConfigError(f"build_cache_mb must be >= 0 (0 = off), got {config.build_cache_mb}")
     if config.max_queue < 1:
         raise ConfigError(f"max_queue must be >= 1, got {config.max_queue}")
     if config.log_format not in ("json", "text"):

@@ -12,9 +12,12 @@ channel the program cannot reach.
 
 Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`).
 
-argv: PAYLOAD_FD GO_FD STATUS_FD REPORT_FD
+argv: PAYLOAD_FD GO_FD STATUS_FD REPORT_FD [exec]
   PAYLOAD_FD  memfd: u32 little-endian BPF length, the seccomp BPF program,
-              then the program source.
+              then the program source; with `exec`, instead a JSON object
+              {"argv": [...], "copy": [[from, to], ...]}: the files to copy
+              into /tmp, then the program (a compiler, an artifact, an
+              interpreter) that the child execs in place of Python.
   GO_FD       pipe from the supervisor: one byte once the supervisor has put
               this process into its cgroups; EOF means abort.
   STATUS_FD   pipe to the supervisor: b"R" when ready, then one JSON line.
@@ -44,8 +47,27 @@ def _run_program(source, report_fd):
     run_as_main(source)
 
 
+def _exec_program(spec, report_fd):
+    """In the forked child, for a program that is not Python source: copy the
+    request's files into the working directory, then exec it with fd 3 set."""
+    os.dup2(report_fd, 3)
+    if report_fd != 3:
+        os.close(report_fd)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        for src, dst in spec["copy"]:
+            with open(src, "rb") as f, open(dst, "wb") as g:
+                g.write(f.read())
+        os.execv(spec["argv"][0], spec["argv"])
+    except OSError as exc:
+        os.write(2, ("cannot run %s: %s\n" % (spec["argv"][0], exc.strerror)).encode())
+    os._exit(127)
+
+
 def main():
     payload_fd, go_fd, status_fd, report_fd = (int(a) for a in sys.argv[1:5])
+    exec_mode = sys.argv[5:6] == ["exec"]
     payload = _read_all(payload_fd)
     os.close(payload_fd)
     bpf_len = int.from_bytes(payload[:4], "little")
@@ -83,6 +105,8 @@ def main():
     if child == 0:
         status.close()
         del bpf
+        if exec_mode:
+            _exec_program(json.loads(source), report_fd)
         _run_program(source, report_fd)
     target[0] = child
     os.close(report_fd)

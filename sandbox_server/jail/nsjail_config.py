@@ -25,6 +25,8 @@ from .runtime import Runtime
 
 JAIL_UID = 1000  # the uid programs see inside the jail
 WORKDIR = "/tmp"
+# A compiled or non-Python program's own directory: its source, files and artifact (toolchains.py).
+BUILD_DIR = "/build"
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,18 @@ class JailShape:
     hashseed: int = 0
 
 
-def build_config(runtime: Runtime, shape: JailShape) -> NsJailConfig:
+def build_config(runtime: Runtime, shape: JailShape, extra_binds: tuple[str, ...] = (),
+                 extra_env: tuple[str, ...] = (), name: str = "sandcheck", proc: bool = False) -> NsJailConfig:
+    """The jail of Python programs; with `extra_binds` and `extra_env`, that of
+    another language's compile or run (toolchains.py): its jail's init is
+    still the jail's Python. `proc`: a read-only /proc of the jail's own pid
+    namespace, only for a compiler that cannot start without one."""
     mounts = [
         # The root: an empty tmpfs, remounted read-only once populated.
         MountPt(dst="/", fstype="tmpfs", options="size=1m,nr_inodes=256,mode=755", rw=False, is_dir=True,
                 nosuid=True, nodev=True),
     ]
-    for path in runtime.binds:
+    for path in (*runtime.binds, *(p for p in extra_binds if p not in runtime.binds)):
         mounts.append(MountPt(src=path, dst=path, is_bind=True, rw=False, nosuid=True, nodev=True))
     for link, target in runtime.symlinks:
         mounts.append(MountPt(src=target, dst=link, is_symlink=True))
@@ -65,7 +72,7 @@ def build_config(runtime: Runtime, shape: JailShape) -> NsJailConfig:
         )
     )
     return NsJailConfig(
-        name="sandcheck",
+        name=name,
         description=["sandcheck: one untrusted program, no network, read-only root, private tmpfs"],
         mode=Mode.ONCE,
         hostname="sandcheck",
@@ -80,6 +87,7 @@ def build_config(runtime: Runtime, shape: JailShape) -> NsJailConfig:
             f"PYTHONHASHSEED={shape.hashseed}",
             "PYTHONDONTWRITEBYTECODE=1",
             "OMP_NUM_THREADS=1",
+            *extra_env,
         ],
         keep_caps=False,
         # Memory is capped by the cgroup; an address-space rlimit would only
@@ -98,7 +106,7 @@ def build_config(runtime: Runtime, shape: JailShape) -> NsJailConfig:
         clone_newipc=True,
         clone_newuts=True,
         clone_newcgroup=True,
-        mount_proc=False,
+        mount_proc=proc,
         mount=mounts,
     )
 

@@ -24,6 +24,21 @@ REPORT_CAP = 4096
 
 
 @dataclass
+class CompileInfo:
+    """How the compile step of a compiled language ended (the API's CompileResult)."""
+
+    status: Status | str
+    timeout_kind: TimeoutKind | str = ""
+    exit_code: int = -1
+    stdout: bytes = b""
+    stderr: bytes = b""
+    wall_time_ms: int = 0
+    cpu_time_ms: int = 0
+    memory_bytes: int = 0
+    cached: bool = False
+
+
+@dataclass
 class Outcome:
     """Facts about one execution (the server's view; no verdict)."""
 
@@ -43,6 +58,8 @@ class Outcome:
     limits: Limits = field(default_factory=Limits)
     # SANDBOX_ERROR without running: overload or shutdown; safe to resend.
     rejected: bool = False
+    # Compiled languages: the compile step (alone, with COMPILE_ERROR).
+    compile: CompileInfo | None = None
 
 
 class SandboxFault(Exception):

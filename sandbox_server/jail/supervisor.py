@@ -9,15 +9,17 @@ owns: which limit it fired, the cgroup's OOM counter, the init's report.
 
 from __future__ import annotations
 
+import json
 import os
 import selectors
 import subprocess
 import time
+from dataclasses import dataclass
 
 from ..limits import Limits
 from .channels import Capped, reader, serve_channels, writer
 from .limit_clock import LimitClock, runqueue_wait_s
-from .nsjail_config import jail_args
+from .nsjail_config import BUILD_DIR, WORKDIR, jail_args
 from .outcome import (REPORT_CAP, STATUS_CAP, JailBroken, Outcome, SandboxFault, classify_end, jail_broken,
                       oom_killed, parse_report, timed_out)
 from .process import (PDEATHSIG_PREFIX, child_of, drain, jail_script, kill, read_with_timeout, reap,
@@ -26,6 +28,29 @@ from .runtime import Runtime
 
 INIT_SOURCE = jail_script("init.py")
 _READY_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class ExecPlan:
+    """A program that is not Python source: the jail's init execs `argv`
+    (a compiler, an artifact, an interpreter) instead of running source,
+    in a jail of the language's own config, with the host's `build_dir` at
+    /build: read-write for a compile (its working directory), else
+    read-only and exec-allowed, with `copy` (in-jail paths) copied first."""
+
+    config_path: str
+    argv: tuple[str, ...]
+    build_dir: str
+    writable: bool = False
+    copy: tuple[tuple[str, str], ...] = ()
+
+    def payload(self) -> bytes:
+        return json.dumps({"argv": list(self.argv), "copy": [list(c) for c in self.copy]}).encode()
+
+    def jail_args(self) -> list[str]:
+        # Bind mounts from nsjail's command line are not noexec: the artifact runs from there.
+        return ["--bindmount" if self.writable else "--bindmount_ro", f"{self.build_dir}:{BUILD_DIR}",
+                "--cwd", BUILD_DIR if self.writable else WORKDIR]
 
 
 class Supervisor:
@@ -38,7 +63,9 @@ class Supervisor:
         self.seccomp_bpf = seccomp_bpf
         self.ncpu = max(1, ncpu)
 
-    def run(self, slot, outside_uid: int, source: bytes, stdin: bytes, limits: Limits, max_tasks: int) -> Outcome:
+    def run(self, slot, outside_uid: int, source: bytes, stdin: bytes, limits: Limits, max_tasks: int,
+            plan: ExecPlan | None = None) -> Outcome:
+        """Run Python `source`, or with `plan` the program it names (`source` unused)."""
         slot.prepare(limits.memory_bytes, max_tasks)
         fds: list[int] = []
         proc = None
@@ -46,7 +73,7 @@ class Supervisor:
             payload = os.memfd_create("sandcheck-payload", os.MFD_CLOEXEC)
             fds.append(payload)
             os.write(payload, len(self.seccomp_bpf).to_bytes(4, "little") + self.seccomp_bpf)
-            write_all(payload, source)
+            write_all(payload, plan.payload() if plan else source)
             os.lseek(payload, 0, os.SEEK_SET)
             go_r, go_w = os.pipe()
             status_r, status_w = os.pipe()
@@ -57,9 +84,9 @@ class Supervisor:
             argv = [
                 # nsjail dies with the server thread that started it.
                 *PDEATHSIG_PREFIX,
-                self.nsjail, "--config", self.config_path,
-                *jail_args(outside_uid, log_w, child_fds, limits),
-                "--", *self.runtime.argv(INIT_SOURCE, *(str(fd) for fd in child_fds)),
+                self.nsjail, "--config", plan.config_path if plan else self.config_path,
+                *jail_args(outside_uid, log_w, child_fds, limits), *(plan.jail_args() if plan else ()),
+                "--", *self.runtime.argv(INIT_SOURCE, *(str(fd) for fd in child_fds), *(["exec"] if plan else [])),
             ]
             proc = subprocess.Popen(
                 argv,

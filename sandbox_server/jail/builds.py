@@ -1,0 +1,215 @@
+"""Compile, then run: programs in languages other than Python.
+
+A program's directory (its source and the request's files) is made on the
+host, private to the server. A compiled language's compiler runs in a jail
+of its own, under the compile limits, with that directory read-write at
+/build; the artifact then runs in a fresh jail under the check's limits,
+the directory read-only (but not noexec) at /build, the files copied into
+its /tmp. A compile that fails or hits a limit is COMPILE_ERROR, and the
+program never runs. Interpreted languages (js, bash) skip the compile.
+
+Identical compiles (language, toolchain version, source, files) are done
+once: finished directories are kept in a bounded LRU on disk
+(`BuildCache`), made read-only and owned by root before any run sees them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Protocol
+
+from sandcheck_api.status import Status
+
+from ..limits import Limits
+from .nsjail_config import BUILD_DIR, WORKDIR
+from .outcome import CompileInfo, Outcome
+from .supervisor import ExecPlan, Supervisor
+from .toolchains import Language
+
+# A compile may leave at most this much in its directory (the artifact and
+# what the compiler writes beside it); more is a compile error.
+MAX_BUILD_BYTES = 256 * 1024 * 1024
+
+
+class Program(Protocol):
+    """What a check in another language brings (the executor's Job)."""
+
+    language: str
+    source: bytes
+    stdin: bytes
+    limits: Limits
+    files: tuple[tuple[str, bytes], ...]
+    compile_limits: Limits | None
+
+
+def build_key(lang: Language, source: bytes, files: tuple[tuple[str, bytes], ...]) -> str:
+    h = hashlib.sha256()
+    for part in (lang.name.encode(), lang.version.encode(), " ".join(lang.compile_argv("")).encode(), source,
+                 *(x for name, data in sorted(files) for x in (name.encode(), data))):
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()
+
+
+class BuildCache:
+    """Finished build directories by key, LRU, at most `max_bytes` on disk.
+
+    A directory in use by a run is pinned and never evicted under it."""
+
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
+        # key -> (directory, size, compile); directories are named at random, not by their content.
+        self._entries: OrderedDict[str, tuple[str, int, CompileInfo]] = OrderedDict()
+        self._pins: dict[str, int] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def acquire(self, key: str) -> tuple[str, CompileInfo] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self._entries.move_to_end(key)
+            self._pins[key] = self._pins.get(key, 0) + 1
+            return entry[0], entry[2]
+
+    def put(self, key: str, directory: str, size: int, info: CompileInfo) -> tuple[str, bool]:
+        """Keep `directory` under `key` (pinned); (its path, whether it is kept)."""
+        with self._lock:
+            if key in self._entries or self.max_bytes <= 0 or size > self.max_bytes // 4:
+                return directory, False  # another slot kept the same build first, or too big to keep
+            kept = os.path.join(self.root, os.path.basename(directory))
+            os.rename(directory, kept)
+            self._entries[key] = (kept, size, info)
+            self._bytes += size
+            self._pins[key] = self._pins.get(key, 0) + 1
+            self._evict()
+            return kept, True
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._pins[key] -= 1
+            if not self._pins[key]:
+                del self._pins[key]
+            self._evict()
+
+    def _evict(self) -> None:
+        for key in list(self._entries):
+            if self._bytes <= self.max_bytes:
+                return
+            if key in self._pins:
+                continue
+            directory, size, _ = self._entries.pop(key)
+            self._bytes -= size
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _seal(directory: str) -> int:
+    """Make a compile's directory root's and read-only (no set-id bits, symlinks left
+    as they are, never followed); return its size. Raises OSError when too big."""
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(directory):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            os.lchown(path, 0, 0)
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+                os.chmod(path, 0o755 if st.st_mode & 0o100 else 0o644)
+            elif stat.S_ISDIR(st.st_mode):
+                os.chmod(path, 0o755)
+            else:
+                os.unlink(path)  # fifos, sockets: nothing a run needs
+        if total > MAX_BUILD_BYTES:
+            raise OSError(f"the compile left more than {MAX_BUILD_BYTES // (1024 * 1024)} MiB")
+    os.chown(directory, 0, 0)
+    os.chmod(directory, 0o755)
+    return total
+
+
+def _compile_info(out: Outcome, cached: bool = False) -> CompileInfo:
+    return CompileInfo(status=out.status, timeout_kind=out.timeout_kind, exit_code=out.exit_code, stdout=out.stdout,
+                       stderr=out.stderr, wall_time_ms=out.wall_time_ms, cpu_time_ms=out.cpu_time_ms,
+                       memory_bytes=out.memory_bytes, cached=cached)
+
+
+class Builds:
+    """Runs programs of the installed `languages`: compile (cached), then run, each in a fresh jail."""
+
+    def __init__(self, sup: Supervisor, languages: dict[str, Language], configs: dict[tuple[str, str], str],
+                 workdir: Path, cache: BuildCache, compile_limits: Limits, max_tasks: int) -> None:
+        self.sup = sup
+        self.languages = languages
+        self.configs = configs  # (language, "compile" | "run") -> nsjail config path
+        self.scratch = workdir
+        self.scratch.mkdir(mode=0o711, parents=True, exist_ok=True)
+        self.cache = cache
+        self.compile_limits = compile_limits
+        self.max_tasks = max_tasks
+
+    def _fresh_dir(self, prog: Program, lang: Language, src: str, owner: int) -> str:
+        d = tempfile.mkdtemp(dir=self.scratch)
+        for name, data in prog.files:
+            Path(d, name).write_bytes(data)
+        Path(d, src).write_bytes(prog.source)
+        for name in os.listdir(d):
+            os.chmod(os.path.join(d, name), 0o644)
+        # The compile's jail (uid `owner` outside) writes its artifact here; a run only reads.
+        os.chown(d, owner if lang.compiled else 0, 0)
+        os.chmod(d, 0o755)
+        return d
+
+    def run(self, slot, outside_uid: int, prog: Program) -> Outcome:
+        lang = self.languages[prog.language]
+        src = lang.toolchain.file_name(prog.source)
+        key = build_key(lang, prog.source, prog.files) if lang.compiled else ""
+        hit = self.cache.acquire(key) if key else None
+        kept = False
+        if hit is not None:
+            directory, info = hit
+            info = CompileInfo(**{**info.__dict__, "cached": True})
+            kept = True
+        else:
+            directory = self._fresh_dir(prog, lang, src, outside_uid)
+            info = None
+        try:
+            if lang.compiled and hit is None:
+                limits = prog.compile_limits or self.compile_limits
+                plan = ExecPlan(self.configs[(lang.name, "compile")], tuple(lang.compile_argv(src)), directory,
+                                writable=True)
+                out = self.sup.run(slot, outside_uid, b"", b"", limits, self.max_tasks, plan)
+                info = _compile_info(out)
+                if out.status == Status.OK:
+                    try:
+                        size = _seal(directory)
+                    except OSError as exc:
+                        info.status, info.stderr = Status.OUTPUT_LIMIT, info.stderr + f"\n{exc}\n".encode()
+                if info.status != Status.OK:
+                    return Outcome(status=Status.COMPILE_ERROR, exit_code=info.exit_code, limits=prog.limits,
+                                   compile=info, error="the program did not compile")
+                directory, kept = self.cache.put(key, directory, size, info)
+            copy = tuple((f"{BUILD_DIR}/{name}", f"{WORKDIR}/{name}") for name, _ in prog.files)
+            plan = ExecPlan(self.configs[(lang.name, "run")], tuple(lang.run_argv(src)), directory, copy=copy)
+            outcome = self.sup.run(slot, outside_uid, b"", prog.stdin, prog.limits, self.max_tasks, plan)
+            outcome.compile = info
+            return outcome
+        finally:
+            if kept:
+                self.cache.release(key)
+            else:
+                shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,350 @@
+"""The languages other than Python: one declarative entry per toolchain.
+
+Each entry says where the program's source goes, how it is compiled (if at
+all) and run, which environment it gets, what of the host the compile and
+the run jails must see (read-only), how to ask the toolchain its version,
+and which Debian packages provide it. `detect()` turns the entries whose
+toolchain is installed into `Language`s: the same entry, its version, and
+the exact host paths to bind (the binaries, the libraries ``ldd`` finds for
+them, and the toolchain's own directories). A language whose toolchain is
+missing is not served; nothing falls back to another toolchain.
+
+In the jail the program's directory is ``/build``: the source and the
+request's files are written there, a compiler writes its artifact there
+(bound read-write, the compile's working directory), and the run sees it
+read-only but executable, while ``/tmp`` stays ``noexec``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import rust_crates
+from .nsjail_config import BUILD_DIR
+from .runtime import _canonical, _require_world_readable, _shared_libraries
+
+_LIBDIR = "/usr/lib/x86_64-linux-gnu"
+_GCC = "/usr/lib/gcc/x86_64-linux-gnu"
+
+# What gcc's driver runs and what its linker reads (`g++ -Wl,--trace`):
+# the C runtime objects, glibc's link scripts and the libraries the default
+# link and `-lcrypto -lssl` name. g++ and rustc (which links with cc) share it.
+_C_LINK = (
+    "/usr/bin/as", "/usr/bin/ld", "/usr/bin/ld.bfd", "/usr/include", f"{_GCC}/*",
+    *(f"{_LIBDIR}/{n}" for n in (
+        "Scrt1.o", "crt1.o", "crti.o", "crtn.o", "libc.so", "libc_nonshared.a", "libm.so", "libm.a", "libm.so.6",
+        "libmvec.so*", "libmvec.a", "libpthread.a", "libdl.a", "librt.a", "libutil.a", "libpthread.so*", "libdl.so*",
+        "librt.so*", "libutil.so*", "libcrypto.so", "libssl.so", "libcrypto.so.*", "libssl.so.*", "libgcc_s.so.1",
+        "libz.so*")),
+)
+# Tools a bash program may call, as SandboxFusion's and MultiPL-E's shell
+# programs do (coreutils, text tools); each bound with its libraries.
+_SHELL_TOOLS = (
+    "awk", "mawk", "gawk", "basename", "bc", "cat", "cut", "date", "dirname", "echo", "env", "expr", "factor", "false",
+    "fold", "grep", "head", "ls", "mkdir", "mktemp", "nl", "od", "paste", "printf", "rev", "rm", "sed", "seq", "sh",
+    "dash", "sleep", "sort", "tac", "tail", "tee", "test", "tr", "true", "uniq", "wc", "xargs", "yes", "md5sum",
+    "sha256sum", "shuf", "comm", "join", "touch", "cp", "mv", "stat", "numfmt", "bash",
+)
+
+
+def _java_home() -> str:
+    found = sorted(glob.glob("/usr/lib/jvm/java-17-openjdk-*"))
+    return found[0] if found else "/usr/lib/jvm/java-17-openjdk-amd64"
+
+
+def _java_source(source: bytes) -> str:
+    """javac wants a public class in a file of its name (HumanEval-X's is Main)."""
+    m = re.search(rb"\bpublic\s+(?:final\s+|abstract\s+)*class\s+([A-Za-z_$][A-Za-z0-9_$]*)", source)
+    return (m.group(1).decode() if m else "Main") + ".java"
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """How one language is built and run, and what the jails must show it."""
+
+    name: str
+    aliases: tuple[str, ...]
+    # The source's file name in /build (a function of the source for Java).
+    source_file: str | Callable[[bytes], str]
+    # argv of the compile (None: interpreted), and of the run; "{src}" is
+    # the source's file name, "{main}" its name without the suffix.
+    compile: tuple[str, ...] | None
+    run: tuple[str, ...]
+    # The binaries that must exist for the language to be served; their
+    # libraries (ldd) are bound too.
+    binaries: tuple[str, ...]
+    # Host paths (globs) the compile jail and the run jail bind read-only,
+    # beyond the binaries and the jail's Python.
+    compile_binds: tuple[str, ...] = ()
+    run_binds: tuple[str, ...] = ()
+    # Binaries whose libraries the run needs (the interpreter, or an artifact's usual ones).
+    run_binaries: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    compile_env: tuple[str, ...] = ()
+    version: tuple[str, ...] = ()
+    version_pattern: str = r"(\d+\.\d+(?:\.\d+)?)"
+    # What GetInfo names: the compiler, and what runs the artifact ("" when it runs on its own).
+    compiler: str = ""
+    interpreter: str = ""
+    packages: str = ""
+    why: str = ""
+    # The compile jail mounts a read-only /proc (its own pid namespace's): only
+    # for a compiler that will not start without /proc/self/exe.
+    compile_proc: bool = False
+
+    def file_name(self, source: bytes) -> str:
+        return self.source_file(source) if callable(self.source_file) else self.source_file
+
+
+TOOLCHAINS: tuple[Toolchain, ...] = (
+    Toolchain(
+        name="cpp", aliases=("c++", "cxx", "g++"),
+        source_file="main.cpp",
+        # HumanEval-X's C++ harness links OpenSSL's MD5 (-lcrypto -lssl); Boost is header-only.
+        compile=("/usr/bin/g++", "-std=c++17", "-O2", "-o", "main", "{src}", "-lcrypto", "-lssl"),
+        run=(f"{BUILD_DIR}/main",),
+        binaries=("/usr/bin/g++",),
+        compile_binds=_C_LINK,
+        run_binds=(f"{_LIBDIR}/libcrypto.so.*", f"{_LIBDIR}/libssl.so.*", f"{_LIBDIR}/libgcc_s.so.1",
+                   f"{_LIBDIR}/libstdc++.so.6*"),
+        version=("/usr/bin/g++", "-dumpfullversion"), compiler="/usr/bin/g++",
+        packages="g++ libboost-dev libssl-dev",
+        why="HumanEval-X and MultiPL-E C++; g++ with C++17, Boost headers and OpenSSL",
+    ),
+    Toolchain(
+        name="go", aliases=("golang",),
+        source_file="main.go",
+        compile=("/usr/bin/go", "build", "-o", "main", "{src}"),
+        run=(f"{BUILD_DIR}/main",),
+        binaries=("/usr/bin/go",),
+        compile_binds=("/usr/lib/go-1.19", "/usr/share/go-1.19", "/usr/share/gocode"),
+        # GOPATH mode: the vendored-by-Debian testify resolves from /usr/share/gocode.
+        compile_env=("GOROOT=/usr/lib/go-1.19", "GOPATH=/usr/share/gocode", "GO111MODULE=off", "CGO_ENABLED=0",
+                     "GOCACHE=/tmp/.gocache", "GOTOOLCHAIN=local"),
+        version=("/usr/bin/go", "version"), compiler="/usr/bin/go",
+        version_pattern=r"go(\d+\.\d+(?:\.\d+)?)",
+        packages="golang-go golang-github-stretchr-testify-dev",
+        why="Go programs with a main package; a static binary",
+    ),
+    Toolchain(
+        name="go_test", aliases=("gotest",),
+        source_file="main_test.go",
+        # `go test`, split: the test binary is built in the compile jail and run in a fresh one.
+        compile=("/usr/bin/go", "test", "-c", "-o", "main.test", "{src}"),
+        run=(f"{BUILD_DIR}/main.test", "-test.v"),
+        binaries=("/usr/bin/go",),
+        compile_binds=("/usr/lib/go-1.19", "/usr/share/go-1.19", "/usr/share/gocode"),
+        compile_env=("GOROOT=/usr/lib/go-1.19", "GOPATH=/usr/share/gocode", "GO111MODULE=off", "CGO_ENABLED=0",
+                     "GOCACHE=/tmp/.gocache", "GOTOOLCHAIN=local"),
+        version=("/usr/bin/go", "version"), compiler="/usr/bin/go",
+        version_pattern=r"go(\d+\.\d+(?:\.\d+)?)",
+        packages="golang-go golang-github-stretchr-testify-dev",
+        why="HumanEval-X and MultiPL-E Go: a file of func TestX(t *testing.T), testify's assert available",
+    ),
+    Toolchain(
+        name="java", aliases=("java17",),
+        source_file=_java_source,
+        compile=(f"{_java_home()}/bin/javac", "-encoding", "UTF-8", "-J-XX:+UseSerialGC",
+                 "-J-XX:TieredStopAtLevel=1", "-J-Xshare:auto", "-d", ".", "{src}"),
+        run=(f"{_java_home()}/bin/java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
+             "-Xss8m", "-cp", BUILD_DIR, "{main}"),
+        binaries=(f"{_java_home()}/bin/javac", f"{_java_home()}/bin/java"),
+        compile_binds=(_java_home(), "/etc/java-17-openjdk"),
+        run_binds=(_java_home(), "/etc/java-17-openjdk"),
+        # The launchers find libjli through $ORIGIN, which needs /proc (not mounted): name the directory.
+        env=(f"LD_LIBRARY_PATH={_java_home()}/lib",),
+        # The JVM's own libraries (not AWT's, which would pull in X11).
+        run_binaries=(f"{_java_home()}/bin/java", f"{_java_home()}/lib/server/libjvm.so",
+                      *(f"{_java_home()}/lib/lib{n}.so" for n in ("java", "jli", "jimage", "zip", "nio", "net",
+                                                                  "verify", "extnet", "syslookup", "management"))),
+        version=(f"{_java_home()}/bin/javac", "-version"), compiler=f"{_java_home()}/bin/javac",
+        interpreter=f"{_java_home()}/bin/java",
+        packages="openjdk-17-jdk-headless",
+        why="HumanEval-X and MultiPL-E Java (OpenJDK 17); the public class names the file",
+    ),
+    Toolchain(
+        name="js", aliases=("javascript", "nodejs", "node"),
+        source_file="main.js",
+        compile=None,
+        run=("/usr/bin/node", f"{BUILD_DIR}/main.js"),
+        binaries=("/usr/bin/node",),
+        run_binaries=("/usr/bin/node",),
+        version=("/usr/bin/node", "--version"), interpreter="/usr/bin/node",
+        packages="nodejs",
+        why="HumanEval-X and MultiPL-E JavaScript, run by Node.js",
+    ),
+    Toolchain(
+        name="ts", aliases=("typescript",),
+        source_file="main.ts",
+        # As MultiPL-E compiles it (--target esnext); a type error fails the compile.
+        compile=("/usr/bin/node", "/usr/share/nodejs/typescript/bin/tsc", "--target", "esnext", "--outDir", ".",
+                 "{src}"),
+        run=("/usr/bin/node", f"{BUILD_DIR}/main.js"),
+        binaries=("/usr/bin/node", "/usr/share/nodejs/typescript/bin/tsc"),
+        compile_binds=("/usr/share/nodejs/typescript",),
+        run_binaries=("/usr/bin/node",),
+        version=("/usr/bin/node", "/usr/share/nodejs/typescript/bin/tsc", "--version"),
+        compiler="/usr/share/nodejs/typescript/bin/tsc", interpreter="/usr/bin/node",
+        packages="nodejs node-typescript",
+        why="MultiPL-E TypeScript: tsc (Debian's node-typescript) type-checks and emits JavaScript, Node runs it",
+    ),
+    Toolchain(
+        name="rust", aliases=("rs",),
+        source_file="main.rs",
+        # The crates (rand, regex, md5) are added by rust_crates.py as --extern flags.
+        compile=("/usr/bin/rustc", "--edition", "2021", "-O", "-o", "main", "{src}"),
+        # rustc 1.63 panics without /proc/self/exe (its sysroot search), even given --sysroot.
+        compile_proc=True,
+        run=(f"{BUILD_DIR}/main",),
+        binaries=("/usr/bin/rustc", "/usr/bin/cc"),
+        compile_binds=(*_C_LINK, "/usr/lib/rustlib", f"{_LIBDIR}/librustc_driver-*.so", f"{_LIBDIR}/libstd-*.so"),
+        run_binds=(f"{_LIBDIR}/libgcc_s.so.1",),
+        version=("/usr/bin/rustc", "--version"), compiler="/usr/bin/rustc",
+        packages="rustc cargo librust-rand-dev librust-regex-dev librust-md5-dev",
+        why="HumanEval-X and MultiPL-E Rust (Debian's rustc) with the rand, regex and md5 crates",
+    ),
+    Toolchain(
+        name="bash", aliases=("sh", "shell"),
+        source_file="main.sh",
+        compile=None,
+        run=("/usr/bin/bash", f"{BUILD_DIR}/main.sh"),
+        binaries=("/usr/bin/bash",),
+        run_binaries=tuple(f"/usr/bin/{t}" for t in _SHELL_TOOLS),
+        run_binds=tuple(f"/usr/bin/{t}" for t in _SHELL_TOOLS),
+        version=("/usr/bin/bash", "--version"), interpreter="/usr/bin/bash",
+        packages="bash coreutils",
+        why="MultiPL-E shell programs: bash with coreutils, sed, grep and awk",
+    ),
+)
+
+
+def find(name: str) -> Toolchain | None:
+    """The toolchain a request's language names (canonical name or alias), or None."""
+    name = name.strip().lower()
+    for tc in TOOLCHAINS:
+        if name == tc.name or name in tc.aliases:
+            return tc
+    return None
+
+
+@dataclass(frozen=True)
+class Language:
+    """An installed toolchain: its entry, version and the host paths its jails bind."""
+
+    toolchain: Toolchain
+    version: str
+    compile_binds: tuple[str, ...] = field(default_factory=tuple)
+    run_binds: tuple[str, ...] = field(default_factory=tuple)
+    # Extra compile flags found at start (rustc's --extern crates).
+    compile_extra: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.toolchain.name
+
+    @property
+    def compiled(self) -> bool:
+        return self.toolchain.compile is not None
+
+    def compile_argv(self, src: str) -> list[str]:
+        main = src.rsplit(".", 1)[0]
+        return [a.format(src=src, main=main) for a in self.toolchain.compile or ()] + list(self.compile_extra)
+
+    def run_argv(self, src: str) -> list[str]:
+        main = src.rsplit(".", 1)[0]
+        return [a.format(src=src, main=main) for a in self.toolchain.run]
+
+
+def _expand(patterns: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for pattern in patterns:
+        out += sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else (
+            [pattern] if os.path.exists(pattern) else [])
+    return out
+
+
+def _without_nested(paths: set[str]) -> tuple[str, ...]:
+    """Drop paths under a bound directory: the directory's bind shows them."""
+    dirs = sorted(p for p in paths if os.path.isdir(p))
+    kept = [p for p in sorted(paths) if not any(p != d and p.startswith(d + "/") for d in dirs)]
+    return tuple(kept)
+
+
+def _executables(paths: set[str]) -> list[str]:
+    """Regular executable files among `paths` and directly inside those that are
+    directories (gcc's cc1plus, collect2): each needs its libraries."""
+    found = []
+    for p in sorted(paths):
+        names = [os.path.join(p, n) for n in sorted(os.listdir(p))] if os.path.isdir(p) else [p]
+        found += [n for n in names if os.path.isfile(n) and os.access(n, os.X_OK)]
+    return found
+
+
+def _binds(binaries: list[str], patterns: tuple[str, ...]) -> tuple[str, ...]:
+    paths = {_canonical(p) if not os.path.isdir(p) else p for p in _expand(patterns)}
+    paths |= set(binaries)
+    paths |= _shared_libraries(_executables(paths) + [b for b in binaries if os.path.isfile(b) and b.endswith(".so")])
+    for p in paths:
+        _require_world_readable(p)
+    return _without_nested(paths)
+
+
+def _probe_versions(toolchains: list[Toolchain]) -> dict[str, str]:
+    procs = {tc.name: subprocess.Popen(list(tc.version), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                       env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"})
+             for tc in toolchains}
+    versions = {}
+    for name, proc in procs.items():
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            continue
+        tc = next(t for t in toolchains if t.name == name)
+        m = re.search(tc.version_pattern, out)
+        if proc.returncode == 0 and m:
+            versions[name] = m.group(1)
+    return versions
+
+
+def missing(tc: Toolchain) -> list[str]:
+    """The binaries of `tc` this host lacks."""
+    return [b for b in tc.binaries if not (os.path.isfile(b) and os.access(b, os.X_OK))]
+
+
+def detect(only: tuple[str, ...] | None = None, cache_root: str = "/var/cache/sandcheck",
+           ) -> tuple[dict[str, Language], dict[str, str]]:
+    """The installed languages by name, and for the others why not (an install hint).
+
+    Rust's crates are built into `cache_root` the first time (rust_crates.py)."""
+    wanted = [tc for tc in TOOLCHAINS if only is None or tc.name in only]
+    present = [tc for tc in wanted if not missing(tc)]
+    absent = {tc.name: f"missing {', '.join(missing(tc))} (apt-get install {tc.packages})"
+              for tc in wanted if missing(tc)}
+    versions = _probe_versions(present)
+    languages: dict[str, Language] = {}
+    for tc in present:
+        if tc.name not in versions:
+            absent[tc.name] = f"{tc.version[0]} did not report a version"
+            continue
+        run_bins = _expand(tc.run_binaries)
+        compile_bins = [os.path.realpath(b) for b in tc.binaries] + list(tc.binaries) + run_bins
+        compile_binds = _binds(compile_bins, tc.compile_binds) if tc.compile else ()
+        run_binds = _binds([_canonical(b) for b in run_bins], tc.run_binds)
+        extra: tuple[str, ...] = ()
+        if tc.name == "rust":
+            try:
+                deps, externs = rust_crates.ensure(cache_root, versions[tc.name])
+            except (rust_crates.CratesError, OSError) as exc:
+                absent[tc.name] = str(exc)
+                continue
+            compile_binds = _without_nested({*compile_binds, deps})
+            extra = rust_crates.compile_flags(deps, externs)
+        languages[tc.name] = Language(tc, versions[tc.name], compile_binds, run_binds, extra)
+    return languages, absent

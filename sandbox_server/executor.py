@@ -142,7 +142,8 @@ class Executor:
             tc = lang.toolchain
             phases = [("run", lang.run_binds, tc.env, False)]
             if lang.compiled:
-                phases.append(("compile", lang.compile_binds, tc.env + tc.compile_env, tc.compile_proc))
+                phases.append(("compile", lang.compile_binds, tc.env + tc.compile_env + lang.compile_extra_env,
+                               tc.compile_proc))
             for phase, binds, env, proc in phases:
                 path = self._workdir / f"nsjail-{name}-{phase}.cfg"
                 path.write_text(render(build_config(self.runtime, self.config.jail, binds, env,

@@ -24,7 +24,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import rust_crates
+from . import go_cache, rust_crates
 from .nsjail_config import BUILD_DIR
 from .runtime import _canonical, _require_world_readable, _shared_libraries
 
@@ -125,7 +125,7 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         compile_binds=("/usr/lib/go-1.19", "/usr/share/go-1.19", "/usr/share/gocode"),
         # GOPATH mode: the vendored-by-Debian testify resolves from /usr/share/gocode.
         compile_env=("GOROOT=/usr/lib/go-1.19", "GOPATH=/usr/share/gocode", "GO111MODULE=off", "CGO_ENABLED=0",
-                     "GOCACHE=/tmp/.gocache", "GOTOOLCHAIN=local"),
+                     "GOTOOLCHAIN=local"),
         version=("/usr/bin/go", "version"), compiler="/usr/bin/go",
         version_pattern=r"go(\d+\.\d+(?:\.\d+)?)",
         packages="golang-go golang-github-stretchr-testify-dev",
@@ -140,7 +140,7 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         binaries=("/usr/bin/go",),
         compile_binds=("/usr/lib/go-1.19", "/usr/share/go-1.19", "/usr/share/gocode"),
         compile_env=("GOROOT=/usr/lib/go-1.19", "GOPATH=/usr/share/gocode", "GO111MODULE=off", "CGO_ENABLED=0",
-                     "GOCACHE=/tmp/.gocache", "GOTOOLCHAIN=local"),
+                     "GOTOOLCHAIN=local"),
         version=("/usr/bin/go", "version"), compiler="/usr/bin/go",
         version_pattern=r"go(\d+\.\d+(?:\.\d+)?)",
         packages="golang-go golang-github-stretchr-testify-dev",
@@ -206,7 +206,21 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         run_binds=(f"{_LIBDIR}/libgcc_s.so.1",),
         version=("/usr/bin/rustc", "--version"), compiler="/usr/bin/rustc",
         packages="rustc cargo librust-rand-dev librust-regex-dev librust-md5-dev",
-        why="HumanEval-X and MultiPL-E Rust (Debian's rustc) with the rand, regex and md5 crates",
+        why="MultiPL-E Rust and Rust programs with a main (Debian's rustc), the rand, regex and md5 crates linkable",
+    ),
+    Toolchain(
+        name="rust_test", aliases=("rs_test", "rusttest"),
+        source_file="main.rs",
+        compile=("/usr/bin/rustc", "--test", "--edition", "2021", "-O", "-o", "main", "{src}"),
+        # rustc 1.63 panics without /proc/self/exe (its sysroot search), even given --sysroot.
+        compile_proc=True,
+        run=(f"{BUILD_DIR}/main",),
+        binaries=("/usr/bin/rustc", "/usr/bin/cc"),
+        compile_binds=(*_C_LINK, "/usr/lib/rustlib", f"{_LIBDIR}/librustc_driver-*.so", f"{_LIBDIR}/libstd-*.so"),
+        run_binds=(f"{_LIBDIR}/libgcc_s.so.1",),
+        version=("/usr/bin/rustc", "--version"), compiler="/usr/bin/rustc",
+        packages="rustc cargo librust-rand-dev librust-regex-dev librust-md5-dev",
+        why="HumanEval-X Rust: a #[cfg(test)] module, built with rustc --test and run as its test harness",
     ),
     Toolchain(
         name="bash", aliases=("sh", "shell"),
@@ -240,8 +254,9 @@ class Language:
     version: str
     compile_binds: tuple[str, ...] = field(default_factory=tuple)
     run_binds: tuple[str, ...] = field(default_factory=tuple)
-    # Extra compile flags found at start (rustc's --extern crates).
+    # Extra compile flags and environment found at start (rustc's --extern crates, Go's GOCACHE).
     compile_extra: tuple[str, ...] = ()
+    compile_extra_env: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -338,7 +353,17 @@ def detect(only: tuple[str, ...] | None = None, cache_root: str = "/var/cache/sa
         compile_binds = _binds(compile_bins, tc.compile_binds) if tc.compile else ()
         run_binds = _binds([_canonical(b) for b in run_bins], tc.run_binds)
         extra: tuple[str, ...] = ()
-        if tc.name == "rust":
+        extra_env: tuple[str, ...] = ()
+        if tc.name in ("go", "go_test"):
+            go_env = dict(e.split("=", 1) for e in tc.compile_env)
+            try:
+                cache = go_cache.ensure(cache_root, versions[tc.name], tc.binaries[0], go_env)
+            except (go_cache.GoCacheError, OSError, subprocess.TimeoutExpired) as exc:
+                absent[tc.name] = str(exc)
+                continue
+            compile_binds = _without_nested({*compile_binds, cache})
+            extra_env = (f"GOCACHE={cache}",)
+        if tc.name in ("rust", "rust_test"):
             try:
                 deps, externs = rust_crates.ensure(cache_root, versions[tc.name])
             except (rust_crates.CratesError, OSError) as exc:
@@ -346,5 +371,5 @@ def detect(only: tuple[str, ...] | None = None, cache_root: str = "/var/cache/sa
                 continue
             compile_binds = _without_nested({*compile_binds, deps})
             extra = rust_crates.compile_flags(deps, externs)
-        languages[tc.name] = Language(tc, versions[tc.name], compile_binds, run_binds, extra)
+        languages[tc.name] = Language(tc, versions[tc.name], compile_binds, run_binds, extra, extra_env)
     return languages, absent

@@ -182,8 +182,9 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         name="ts", aliases=("typescript",),
         source_file="main.ts",
         # As MultiPL-E compiles it (--target esnext); a type error fails the compile.
-        compile=("/usr/bin/node", "/usr/share/nodejs/typescript/bin/tsc", "--target", "esnext", "--outDir", ".",
-                 "{src}"),
+        # --skipLibCheck: the bundled .d.ts files are not re-checked (2.4 -> 1.0 s of CPU here).
+        compile=("/usr/bin/node", "/usr/share/nodejs/typescript/bin/tsc", "--target", "esnext", "--skipLibCheck",
+                 "--outDir", ".", "{src}"),
         run=("/usr/bin/node", f"{BUILD_DIR}/main.js"),
         binaries=("/usr/bin/node", "/usr/share/nodejs/typescript/bin/tsc"),
         compile_binds=("/usr/share/nodejs/typescript",),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -58,10 +59,11 @@ def assert_clean(server: RunningServer) -> None:
     assert len([p for p in jail_processes(server.proc.pid)]) <= 2 * max(1, os.cpu_count() or 1)
     for marker in HOST_MARKERS:
         assert not marker.exists(), marker
-    # The server's private dir holds only its nsjail config.
+    # The server's private dir holds only its nsjail configs (Python's, and each language's compile and run).
     workdirs = [d for d in Path("/tmp").glob("sandcheck.server-*") if _owned_by(d, server.proc.pid)]
     for d in workdirs:
-        assert sorted(p.name for p in d.iterdir()) == ["nsjail.cfg"]
+        assert "nsjail.cfg" in {p.name for p in d.iterdir()}
+        assert all(re.fullmatch(r"nsjail(-[a-z_]+-(compile|run))?\.cfg", p.name) for p in d.iterdir())
 
 
 def _owned_by(d: Path, pid: int) -> bool:

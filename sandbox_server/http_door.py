@@ -16,10 +16,16 @@ Mapping (SandboxFusion's own rules from `sandbox_api.parse_run_status`):
 - SANDBOX_ERROR -> "SandboxError"; run_result "Error" with the reason in
   stderr and in `message`.
 - `run_timeout` is the CPU budget (cpu_time_ms), with the server's usual wall
-  backstop; `compile_timeout` is ignored (Python compiles nothing);
+  backstop; `compile_timeout` the compile's CPU budget, for compiled
+  languages (clamped to the server's compile maxima);
   `memory_limit_MB` <= 0 means the server's default.
-- A language this server does not run, a malformed field, or non-empty
-  `files` / `fetch_files` (no files enter or leave a jail) get HTTP 422 in
+- Compiled languages get `compile_result` as SandboxFusion fills it: the
+  compiler's run ("Finished" with its return code, or "TimeLimitExceeded"),
+  and no `run_result` when the compile failed (status "Failed").
+- `files` (plain file name -> base64) go beside the program and into its
+  working directory, for languages other than Python.
+- A language this server does not run, a malformed field, a file path that
+  is not a plain name, or `fetch_files` (nothing leaves a jail) get HTTP 422 in
   FastAPI's `{"detail": [...]}` shape, as SandboxFusion answers a request it
   cannot accept; a body that is not JSON gets 400, a missing or unknown token
   401, an exhausted tenant quota 429 and a full queue 503 (with a
@@ -29,6 +35,8 @@ Mapping (SandboxFusion's own rules from `sandbox_api.parse_run_status`):
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 import math
@@ -51,7 +59,7 @@ from . import auth, settings
 from .config import ServerConfig
 from .dedup import WorkAvoider
 from .executor import Overloaded, StartupError
-from .jail.outcome import Outcome
+from .jail.outcome import CompileInfo, Outcome
 from .limits import MiB
 from .service import InvalidRequest, to_job
 
@@ -99,12 +107,21 @@ def to_request(data: Any, config: ServerConfig) -> tuple[pb.ExecuteRequest, str]
     files = data.get("files") or {}
     if not isinstance(files, dict):
         raise BadRequest(422, "files must be an object of path -> base64 content", "files")
-    if any(content is not None for content in files.values()):
-        raise BadRequest(422, "files are not supported: the program runs alone in an empty jail "
-                              "(embed the data in the code or stdin)", "files")
+    decoded = {}
+    for path, content in files.items():
+        if content is None:
+            continue
+        try:
+            decoded[path] = base64.b64decode(content, validate=True) if isinstance(content, str) else None
+        except (binascii.Error, ValueError):
+            decoded[path] = None
+        if decoded[path] is None:
+            raise BadRequest(422, f"files[{path!r}] must be base64 text", "files")
     if data.get("fetch_files"):
         raise BadRequest(422, "fetch_files is not supported: nothing is copied out of a jail", "fetch_files")
-    _number(data, "compile_timeout", 10)  # validated as SandboxFusion does; Python compiles nothing
+    compile_timeout = _number(data, "compile_timeout", 10)
+    if compile_timeout <= 0:
+        raise BadRequest(422, f"compile_timeout must be positive, got {compile_timeout!r}", "compile_timeout")
     run_timeout = _number(data, "run_timeout", 10)
     if run_timeout <= 0:
         raise BadRequest(422, f"run_timeout must be positive, got {run_timeout!r}", "run_timeout")
@@ -113,7 +130,9 @@ def to_request(data: Any, config: ServerConfig) -> tuple[pb.ExecuteRequest, str]
     cpu_ms = min(math.ceil(run_timeout * 1000), config.max_limits.cpu_time_ms)
     memory = min(math.ceil(memory_mb * MiB), config.max_limits.memory_bytes) if memory_mb > 0 else 0
     limits = pb.Limits(cpu_time_ms=cpu_ms, memory_bytes=memory)
-    req = pb.ExecuteRequest(source=code.encode(), stdin=(stdin or "").encode(), language=language, limits=limits)
+    compile_limits = pb.Limits(cpu_time_ms=min(math.ceil(compile_timeout * 1000), config.max_compile_limits.cpu_time_ms))
+    req = pb.ExecuteRequest(source=code.encode(), stdin=(stdin or "").encode(), language=language, limits=limits,
+                            files=decoded, compile_limits=compile_limits)
     return req, language
 
 
@@ -122,12 +141,25 @@ def return_code(outcome: Outcome) -> int:
     return -outcome.signal if outcome.signal else outcome.exit_code
 
 
+def _compile_result(info: CompileInfo | None) -> dict | None:
+    """The compiler's run as SandboxFusion reports it (None for interpreted languages)."""
+    if info is None:
+        return None
+    timed_out = Status(info.status) == Status.TIMEOUT
+    return {"status": "TimeLimitExceeded" if timed_out else "Finished", "execution_time": info.wall_time_ms / 1000,
+            "return_code": None if timed_out else info.exit_code,
+            "stdout": info.stdout.decode("utf-8", errors="replace"), "stderr": info.stderr.decode("utf-8", errors="replace")}
+
+
 def to_fusion(outcome: Outcome) -> dict:
     """SandboxFusion's RunCodeResponse for an outcome (see the module docstring)."""
     status = Status(outcome.status)
     if status == Status.SANDBOX_ERROR:
         run = {"status": "Error", "execution_time": None, "return_code": None, "stdout": None, "stderr": outcome.error}
         return _response("SandboxError", outcome.error, run)
+    compiled = _compile_result(outcome.compile)
+    if status == Status.COMPILE_ERROR:
+        return _response("Failed", f"sandcheck status {status.value}", None, compiled)
     run = {
         "status": "TimeLimitExceeded" if status == Status.TIMEOUT else "Finished",
         "execution_time": outcome.wall_time_ms / 1000,
@@ -136,12 +168,13 @@ def to_fusion(outcome: Outcome) -> dict:
         "stderr": outcome.stderr.decode("utf-8", errors="replace"),
     }
     if status == Status.OK:
-        return _response("Success", "", run)
-    return _response("Failed", f"sandcheck status {status.value}" + (f": {outcome.error}" if outcome.error else ""), run)
+        return _response("Success", "", run, compiled)
+    return _response("Failed", f"sandcheck status {status.value}" + (f": {outcome.error}" if outcome.error else ""), run,
+                     compiled)
 
 
-def _response(status: str, message: str, run: dict | None) -> dict:
-    return {"status": status, "message": message, "compile_result": None, "run_result": run,
+def _response(status: str, message: str, run: dict | None, compiled: dict | None = None) -> dict:
+    return {"status": status, "message": message, "compile_result": compiled, "run_result": run,
             "executor_pod_name": None, "files": {}}
 
 
@@ -179,7 +212,7 @@ class HttpDoor:
                                     401, headers={"WWW-Authenticate": "Bearer"})
         try:
             req, language = to_request(await self._json(request), self.config)
-            job = to_job(req, self.config)
+            job = to_job(req, self.config, self.avoid.executor.languages)
         except BadRequest as exc:
             return exc.response()
         except InvalidRequest as exc:
@@ -194,7 +227,7 @@ class HttpDoor:
             # The same admission as gRPC: tenant stamped on the job, its queued quota, the cache.
             context = types.SimpleNamespace(**{auth._ATTR: (tenant, gate)}) if gate is not None else None
             try:
-                fut = auth.admit(job, context, lambda j: self.avoid.submit(j, language=language))
+                fut = auth.admit(job, context, lambda j: self.avoid.submit(j, language=j.language))
             except auth.QuotaExceeded as exc:
                 return _refused(429, str(exc))
             except Overloaded as exc:

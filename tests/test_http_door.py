@@ -114,13 +114,39 @@ def test_sandbox_error_mapping() -> None:
                                   "stderr": "jail failed: x"}
 
 
-@pytest.mark.parametrize("language", ["cpp", "nodejs", "klingon"])
-def test_a_language_this_server_does_not_run(door, language) -> None:
+def test_a_language_this_server_does_not_run(door) -> None:
     """422 in FastAPI's shape, as SandboxFusion answers a language it does not run."""
-    r = run_code(door, {"code": "int main() {}", "language": language})
+    r = run_code(door, {"code": "int main() {}", "language": "klingon"})
     assert r.status_code == 422
     (detail,) = r.json()["detail"]
-    assert detail["msg"] == f"unknown language {language!r}; this server runs python"
+    assert detail["msg"].startswith("unknown language 'klingon'; this server runs python, cpp")
+
+
+def test_compiled_languages_answer_as_sandboxfusion_does(door) -> None:
+    """SandboxFusion's C++ example: compile_result and run_result both filled; a failed compile has no run."""
+    code = '#include <iostream>\nint main() { std::string s; std::cin >> s; std::cout << "Hello, " << s << std::endl; }\n'
+    r = run_code(door, {"code": code, "language": "cpp", "stdin": "world", "compile_timeout": 20})
+    resp = r.json()
+    assert r.status_code == 200 and resp["status"] == "Success", resp
+    assert set(resp["compile_result"]) == RUN_RESULT_KEYS
+    assert resp["compile_result"]["status"] == "Finished" and resp["compile_result"]["return_code"] == 0
+    assert resp["run_result"]["stdout"] == "Hello, world\n"
+    r = run_code(door, {"code": "int main() { return nope; }", "language": "cpp"})
+    resp = r.json()
+    assert resp["status"] == "Failed" and resp["run_result"] is None
+    assert resp["compile_result"]["status"] == "Finished" and resp["compile_result"]["return_code"] != 0
+    assert "nope" in resp["compile_result"]["stderr"]
+
+
+def test_interpreted_languages_and_files(door) -> None:
+    """SandboxFusion's names (nodejs, bash) map onto sandcheck's; files are plain names, base64."""
+    resp, run = fusion(door, {"code": "console.log([1, 2, 3].map(x => x * 2).join(' '))", "language": "nodejs"})
+    assert (resp["status"], run["stdout"]) == ("Success", "2 4 6\n")
+    data = base64.b64encode(b"from a file\n").decode()
+    resp, run = fusion(door, {"code": "cat data.txt", "language": "bash", "files": {"data.txt": data}})
+    assert (resp["status"], run["stdout"]) == ("Success", "from a file\n")
+    r = run_code(door, {"code": "cat x", "language": "bash", "files": {"../x": data}})
+    assert r.status_code == 422 and "not a plain file name" in r.json()["detail"][0]["msg"]
 
 
 @pytest.mark.parametrize("body, field", [({"language": "python"}, "code"), ({"code": "print(1)"}, "language"),
@@ -134,7 +160,7 @@ def test_malformed_fields(door, body, field) -> None:
 
 
 def test_files_are_refused_clearly(door) -> None:
-    """SandboxFusion's upload example: refused with a reason, never run without its file."""
+    """SandboxFusion's upload example, in Python: refused with a reason, never run without its file."""
     flag = base64.b64encode(b"secret flag").decode()
     r = run_code(door, {"code": 'print(open("flag.txt").read())', "language": "python", "files": {"flag.txt": flag}})
     assert r.status_code == 422 and "files are not supported" in r.json()["detail"][0]["msg"]

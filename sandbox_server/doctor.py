@@ -71,8 +71,15 @@ def check(config: ServerConfig) -> int:
         return 1
     tree = probe.cgroups
     delegated = "; ".join(getattr(tree, "delegated", [])) or "nothing changed"
+    languages, unavailable = probe.languages, probe.unavailable
     probe.stop()
     print(f"{'delegation:':18} {delegated}")
+    for name, lang in languages.items():
+        tc = lang.toolchain
+        tools = ", ".join(t for t in (tc.compiler, tc.interpreter) if t)
+        print(f"{'language ' + name + ':':18} {lang.version} ({tools})")
+    for name, why in unavailable.items():
+        print(f"{'language ' + name + ':':18} not served: {why}")
     print(f"{'verdict:':18} can serve: {config.jail_mode} jails, {config.effective_concurrency()} slots in "
           f"{config.effective_processes()} processes, cgroup {tree.mode}")
     return 0

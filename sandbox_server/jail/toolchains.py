@@ -374,3 +374,20 @@ def detect(only: tuple[str, ...] | None = None, cache_root: str = "/var/cache/sa
             extra = rust_crates.compile_flags(deps, externs)
         languages[tc.name] = Language(tc, versions[tc.name], compile_binds, run_binds, extra, extra_env)
     return languages, absent
+
+
+def main() -> None:
+    """``python -m sandbox_server.jail.toolchains``: find the toolchains, build what
+    they need once (scripts/setup runs it), and say which languages are served."""
+    import sys
+
+    cache_root = sys.argv[1] if len(sys.argv) > 1 else "/var/cache/sandcheck"
+    languages, absent = detect(cache_root=cache_root)
+    for name, lang in languages.items():
+        print(f"{name}: {lang.version}")
+    for name, why in absent.items():
+        print(f"{name}: not served: {why}")
+
+
+if __name__ == "__main__":
+    main()

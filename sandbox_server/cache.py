@@ -45,7 +45,9 @@ def content_key(salt: bytes, language: str, source: bytes, stdin: bytes, limits,
 
 
 def cacheable(outcome: Outcome) -> bool:
-    return outcome.status not in NEVER_CACHED and not outcome.rejected
+    # A compile that timed out is no more a fact about the program than a run that did.
+    compile_timed_out = outcome.compile is not None and outcome.compile.status in NEVER_CACHED
+    return outcome.status not in NEVER_CACHED and not outcome.rejected and not compile_timed_out
 
 
 class ResultCache:
@@ -61,7 +63,8 @@ class ResultCache:
 
     @staticmethod
     def _size(o: Outcome) -> int:
-        return len(o.stdout) + len(o.stderr) + len(o.report) + len(o.error) + _ENTRY_OVERHEAD
+        compiled = len(o.compile.stdout) + len(o.compile.stderr) if o.compile else 0
+        return len(o.stdout) + len(o.stderr) + len(o.report) + len(o.error) + compiled + _ENTRY_OVERHEAD
 
     def get(self, tenant: str, key: bytes) -> Outcome | None:
         with self._lock:

@@ -9,12 +9,16 @@ tests/security/test_languages_hostile.py.)
 
 from __future__ import annotations
 
+import dataclasses
+
 import grpc
 import pytest
 from sandcheck_api.v1 import sandbox_pb2 as pb
 from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
+from sandbox_server.cache import cacheable
 from sandbox_server.jail import toolchains
+from sandbox_server.jail.outcome import CompileInfo, Outcome
 from sandbox_server.service import InvalidRequest, resolve_language
 
 INSTALLED, _ = toolchains.detect()
@@ -140,6 +144,15 @@ def test_unknown_and_uninstalled_languages_are_refused(stub):
     assert status(by_id["a"]) == "INVALID_REQUEST" and status(by_id["b"]) == "OK"
 
 
+def test_a_missing_toolchain_is_not_served(monkeypatch):
+    """A host without g++: cpp is not listed, and the reason names the packages."""
+    missing = dataclasses.replace(toolchains.find("cpp"), binaries=("/nonexistent/g++",))
+    monkeypatch.setattr(toolchains, "TOOLCHAINS", (missing, toolchains.find("bash")))
+    languages, absent = toolchains.detect()
+    assert list(languages) == ["bash"]
+    assert absent == {"cpp": "missing /nonexistent/g++ (apt-get install g++ libboost-dev libssl-dev)"}
+
+
 def test_files_are_beside_the_source_and_in_the_working_directory(stub):
     files = {"data.txt": b"from a file\n"}
     r = run(stub, "bash", 'cat data.txt; cat /build/data.txt; pwd\n', files=files)
@@ -166,6 +179,12 @@ def test_a_compile_over_its_limits_is_a_compile_error(stub):
     # Asked limits are clamped to the server's compile maxima.
     r = run(stub, "cpp", EXIT_3["cpp"], compile_limits=pb.Limits(cpu_time_ms=10**9))
     assert status(r) == "NONZERO_EXIT"
+
+
+def test_a_compile_that_timed_out_is_not_a_cached_result():
+    """Like a run's TIMEOUT, a compile's depends on the host's load: asked again, it compiles again."""
+    assert not cacheable(Outcome(status="COMPILE_ERROR", compile=CompileInfo(status="TIMEOUT")))
+    assert cacheable(Outcome(status="COMPILE_ERROR", compile=CompileInfo(status="NONZERO_EXIT")))
 
 
 def test_identical_compiles_are_done_once(stub):

@@ -144,6 +144,13 @@ def test_unknown_and_uninstalled_languages_are_refused(stub):
     assert status(by_id["a"]) == "INVALID_REQUEST" and status(by_id["b"]) == "OK"
 
 
+def test_java_files_are_named_after_their_class():
+    java = toolchains.find("java")
+    assert java.file_name(b"class Solution {}\npublic class Main { public static void main(String[] a) {} }") == "Main.java"
+    assert java.file_name(b"class Solution {}\nclass Prog { static void main(String[] a) {} }") == "Prog.java"
+    assert java.file_name(b"int broken;") == "Main.java"
+
+
 def test_a_missing_toolchain_is_not_served(monkeypatch):
     """A host without g++: cpp is not listed, and the reason names the packages."""
     missing = dataclasses.replace(toolchains.find("cpp"), binaries=("/nonexistent/g++",))

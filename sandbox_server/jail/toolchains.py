@@ -58,9 +58,14 @@ def _java_home() -> str:
 
 
 def _java_source(source: bytes) -> str:
-    """javac wants a public class in a file of its name (HumanEval-X's is Main)."""
+    """javac wants a public class in a file of its name (HumanEval-X's is Main); without
+    one, the class declared last before `static void main` names the file (and the run)."""
     m = re.search(rb"\bpublic\s+(?:final\s+|abstract\s+)*class\s+([A-Za-z_$][A-Za-z0-9_$]*)", source)
-    return (m.group(1).decode() if m else "Main") + ".java"
+    if m:
+        return m.group(1).decode() + ".java"
+    main = source.find(b"static void main")
+    names = re.findall(rb"\bclass\s+([A-Za-z_$][A-Za-z0-9_$]*)", source[: main if main >= 0 else len(source)])
+    return (names[-1].decode() if names else "Main") + ".java"
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,12 @@ def test_identical_compiles_are_done_once(stub):
     assert second.compile.cpu_time_ms == first.compile.cpu_time_ms  # the compile that made it
 
 
+def test_signals_start_at_their_defaults(stub):
+    """The jail's init is Python, which ignores SIGPIPE: the program it execs must not inherit that."""
+    r = run(stub, "bash", "yes | head -c 3\necho\ntrap -p\n")
+    assert (status(r), r.stdout, r.stderr) == ("OK", b"y\ny\n", b"")
+
+
 def test_the_program_may_write_its_report_descriptor(stub):
     r = run(stub, "bash", "printf reported >&3\necho out\n")
     assert (status(r), r.stdout, r.report) == ("OK", b"out\n", b"reported")

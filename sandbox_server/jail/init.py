@@ -53,7 +53,9 @@ def _exec_program(spec, report_fd):
     os.dup2(report_fd, 3)
     if report_fd != 3:
         os.close(report_fd)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    # Python ignores SIGPIPE and SIGXFSZ, and an exec keeps ignored signals:
+    # give the program the defaults (`yes | head` ends yes with SIGPIPE).
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, signal.SIG_DFL)
     try:
         for src, dst in spec["copy"]:

@@ -204,7 +204,7 @@ class Builds:
                                    compile=info, error="the program did not compile")
                 directory, kept = self.cache.put(key, directory, size, info)
             copy = tuple((f"{BUILD_DIR}/{name}", f"{WORKDIR}/{name}") for name, _ in prog.files)
-            plan = ExecPlan(self.configs[(lang.name, "run")], tuple(lang.run_argv(src)), directory, copy=copy)
+            plan = ExecPlan(self.configs[(lang.name, "run")], tuple(lang.run_argv(src, prog.limits.memory_bytes)), directory, copy=copy)
             outcome = self.sup.run(slot, outside_uid, b"", prog.stdin, prog.limits, self.max_tasks, plan)
             outcome.compile = info
             return outcome

@@ -77,7 +77,8 @@ class Toolchain:
     # The source's file name in /build (a function of the source for Java).
     source_file: str | Callable[[bytes], str]
     # argv of the compile (None: interpreted), and of the run; "{src}" is
-    # the source's file name, "{main}" its name without the suffix.
+    # the source's file name, "{main}" its name without the suffix, and
+    # "{memory_bytes}" the run's memory limit.
     compile: tuple[str, ...] | None
     run: tuple[str, ...]
     # The binaries that must exist for the language to be served; their
@@ -159,7 +160,8 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         # hello world took 44 ms instead of 31, and a hot loop twice the CPU.
         compile=(f"{_java_home()}/bin/javac", "-encoding", "UTF-8", "-J-XX:+UseSerialGC",
                  "-J-XX:TieredStopAtLevel=1", "-J-Xshare:auto", "-d", ".", "{src}"),
-        run=(f"{_java_home()}/bin/java", "-cp", BUILD_DIR, "{main}"),
+        # Without /proc the JVM cannot see its cgroup: MaxRAM sizes its heap from the check's memory limit.
+        run=(f"{_java_home()}/bin/java", "-XX:MaxRAM={memory_bytes}", "-cp", BUILD_DIR, "{main}"),
         binaries=(f"{_java_home()}/bin/javac", f"{_java_home()}/bin/java"),
         compile_binds=(_java_home(), "/etc/java-17-openjdk"),
         run_binds=(_java_home(), "/etc/java-17-openjdk"),
@@ -278,9 +280,9 @@ class Language:
         main = src.rsplit(".", 1)[0]
         return [a.format(src=src, main=main) for a in self.toolchain.compile or ()] + list(self.compile_extra)
 
-    def run_argv(self, src: str) -> list[str]:
+    def run_argv(self, src: str, memory_bytes: int) -> list[str]:
         main = src.rsplit(".", 1)[0]
-        return [a.format(src=src, main=main) for a in self.toolchain.run]
+        return [a.format(src=src, main=main, memory_bytes=memory_bytes) for a in self.toolchain.run]
 
 
 def _expand(patterns: tuple[str, ...]) -> list[str]:

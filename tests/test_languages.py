@@ -78,6 +78,17 @@ def stub(server):
         yield pb_grpc.SandboxStub(channel)
 
 
+@pytest.fixture(scope="module")
+def per_language(stub) -> dict[str, pb.ExecuteResponse]:
+    """Every language's hello, exit and compile-error program, sent as one batch (the slots compile side by side)."""
+    programs = {f"hello-{n}": (n, HELLO[n], b"world\n") for n in LANGUAGES}
+    programs |= {f"exit-{n}": (n, EXIT_3[n], b"") for n in LANGUAGES}
+    programs |= {f"broken-{n}": (n, BROKEN[n][0], b"") for n in COMPILED}
+    requests = [pb.ExecuteRequest(id=key, language=n, source=src.encode(), stdin=stdin)
+                for key, (n, src, stdin) in programs.items()]
+    return {r.id: r for r in stub.ExecuteBatch(iter(requests), timeout=600)}
+
+
 def run(stub, language: str, source: str, stdin: bytes = b"", **kw) -> pb.ExecuteResponse:
     return stub.Execute(pb.ExecuteRequest(language=language, source=source.encode(), stdin=stdin, **kw), timeout=300)
 
@@ -92,8 +103,8 @@ def test_every_language_here_is_installed():
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_hello_with_stdin(stub, language):
-    r = run(stub, language, HELLO[language], stdin=b"world\n")
+def test_hello_with_stdin(per_language, language):
+    r = per_language[f"hello-{language}"]
     assert status(r) == "OK", (r.stderr, r.compile.stderr, r.compile.stdout, r.error)
     # Rust's test harness keeps a passing test's output to itself, as `cargo test` does.
     assert (b"test result: ok. 1 passed" if language == "rust_test" else b"hello world\n") in r.stdout
@@ -105,15 +116,15 @@ def test_hello_with_stdin(stub, language):
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_failing_exit_code(stub, language):
-    r = run(stub, language, EXIT_3[language])
+def test_failing_exit_code(per_language, language):
+    r = per_language[f"exit-{language}"]
     assert (status(r), r.exit_code) == ("NONZERO_EXIT", 3), (r.stderr, r.compile.stderr, r.error)
 
 
 @pytest.mark.parametrize("language", COMPILED)
-def test_compile_error_has_the_compilers_message(stub, language):
-    source, marker = BROKEN[language]
-    r = run(stub, language, source)
+def test_compile_error_has_the_compilers_message(per_language, language):
+    marker = BROKEN[language][1]
+    r = per_language[f"broken-{language}"]
     assert status(r) == "COMPILE_ERROR"
     assert status(r.compile) == "NONZERO_EXIT" and r.compile.exit_code != 0
     assert marker in r.compile.stderr + r.compile.stdout

@@ -211,6 +211,11 @@ def validate(config: ServerConfig) -> None:
     unknown = [n for n in config.languages if n != "python" and find(n) is None]
     if unknown:
         raise ConfigError(f"languages: unknown {', '.join(unknown)}")
+    cache_dir = "/" + config.toolchain_cache_dir.strip("/")
+    if not config.toolchain_cache_dir.startswith("/") or any(cache_dir == d or cache_dir.startswith(d + "/")
+                                                             for d in ("/tmp", "/build", "/dev")):
+        raise ConfigError(f"toolchain_cache_dir must be an absolute path outside /tmp, /build and /dev (jails mount "
+                          f"their own there, over it), got {config.toolchain_cache_dir!r}")
     if config.build_cache_mb < 0:
         raise ConfigError(f"build_cache_mb must be >= 0 (0 = off), got {config.build_cache_mb}")
     if config.max_queue < 1:

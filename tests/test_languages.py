@@ -16,6 +16,7 @@ import pytest
 from sandcheck_api.v1 import sandbox_pb2 as pb
 from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
+from sandbox_server import settings
 from sandbox_server.cache import cacheable
 from sandbox_server.jail import toolchains
 from sandbox_server.jail.outcome import CompileInfo, Outcome
@@ -153,6 +154,16 @@ def test_unknown_and_uninstalled_languages_are_refused(stub):
                                        timeout=120))
     by_id = {r.id: r for r in responses}
     assert status(by_id["a"]) == "INVALID_REQUEST" and status(by_id["b"]) == "OK"
+
+
+def test_language_settings_are_checked_at_start():
+    assert settings.load(env={"SANDCHECK_LANGUAGES": "cpp,javascript"}).languages == ["cpp", "javascript"]
+    with pytest.raises(settings.ConfigError, match="languages: unknown cobol"):
+        settings.load(env={"SANDCHECK_LANGUAGES": "cpp,cobol"})
+    with pytest.raises(settings.ConfigError, match="outside /tmp"):
+        settings.load(env={"SANDCHECK_TOOLCHAIN_CACHE_DIR": "/tmp/cache"})
+    with pytest.raises(settings.ConfigError, match="max_compile_limits"):
+        settings.load(env={"SANDCHECK_MAX_COMPILE_LIMITS__CPU_TIME_MS": "0"})
 
 
 def test_java_files_are_named_after_their_class():

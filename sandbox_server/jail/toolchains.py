@@ -241,7 +241,7 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         run_binaries=tuple(f"/usr/bin/{t}" for t in _SHELL_TOOLS),
         run_binds=tuple(f"/usr/bin/{t}" for t in _SHELL_TOOLS),
         version=("/usr/bin/bash", "--version"), interpreter="/usr/bin/bash",
-        packages="bash coreutils",
+        packages="bash coreutils bc",
         why="MultiPL-E shell programs: bash with coreutils, sed, grep and awk",
     ),
 )

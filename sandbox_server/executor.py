@@ -76,6 +76,8 @@ class Job:
     limits: Limits
     # Warm jails are never shared between tenants ("" is the anonymous one).
     tenant: str = ""
+    # Put in /tmp before the program runs: (plain name, content), sorted by name.
+    files: tuple[tuple[str, bytes], ...] = ()
 
 
 class Executor:
@@ -182,9 +184,10 @@ class Executor:
             self.observer.started(index)
             try:
                 if self._warm:
-                    outcome = self._warm[index].run(job.tenant, job.source, job.stdin, job.limits)
+                    outcome = self._warm[index].run(job.tenant, job.source, job.stdin, job.limits, job.files)
                 else:
-                    outcome = self.supervisor.run(slot, uid, job.source, job.stdin, job.limits, self.config.jail.max_tasks)
+                    outcome = self.supervisor.run(slot, uid, job.source, job.stdin, job.limits,
+                                                  self.config.jail.max_tasks, job.files)
             except SandboxFault as exc:
                 log.warning("sandbox fault: %s", exc)
                 outcome = Outcome(status=Status.SANDBOX_ERROR, error=str(exc), limits=job.limits)

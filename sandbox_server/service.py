@@ -44,8 +44,11 @@ def to_job(req: pb.ExecuteRequest, config: ServerConfig) -> Job:
         raise InvalidRequest(f"unknown language {req.language!r}; this server runs {', '.join(LANGUAGES)}")
     if not req.source:
         raise InvalidRequest("source is empty")
-    if len(req.source) > config.max_source_bytes:
-        raise InvalidRequest(f"source is {len(req.source)} bytes; the maximum is {config.max_source_bytes}")
+    files = to_files(req)
+    size = len(req.source) + sum(len(name.encode()) + len(content) for name, content in files)
+    if size > config.max_source_bytes:
+        what = "source and files are" if files else "source is"
+        raise InvalidRequest(f"{what} {size} bytes; the maximum is {config.max_source_bytes}")
     if len(req.stdin) > config.max_source_bytes:
         raise InvalidRequest(f"stdin is {len(req.stdin)} bytes; the maximum is {config.max_source_bytes}")
     try:
@@ -69,7 +72,21 @@ def to_job(req: pb.ExecuteRequest, config: ServerConfig) -> Job:
         limits.validate()
     except ValueError as exc:
         raise InvalidRequest(f"limits: {exc}") from None
-    return Job(source=req.source, stdin=req.stdin, limits=limits)
+    return Job(source=req.source, stdin=req.stdin, limits=limits, files=files)
+
+
+MAX_FILES = 64
+
+
+def to_files(req: pb.ExecuteRequest) -> tuple[tuple[str, bytes], ...]:
+    """The request's files, sorted by name; InvalidRequest unless each name is a plain file name."""
+    if len(req.files) > MAX_FILES:
+        raise InvalidRequest(f"{len(req.files)} files; the maximum is {MAX_FILES}")
+    for name in req.files:
+        if not name or name in (".", "..") or "/" in name or "\0" in name or len(name.encode()) > 255:
+            raise InvalidRequest(f"file name {name[:100]!r} is not a plain file name (no '/', '.', '..', "
+                                 "NUL, at most 255 bytes)")
+    return tuple(sorted(req.files.items()))
 
 
 def to_response(req_id: str, outcome: Outcome, runtime: pb.Runtime) -> pb.ExecuteResponse:

@@ -14,7 +14,7 @@ Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`).
 
 argv: PAYLOAD_FD GO_FD STATUS_FD REPORT_FD
   PAYLOAD_FD  memfd: u32 little-endian BPF length, the seccomp BPF program,
-              then the program source.
+              u32 length of the packed files, the files, then the source.
   GO_FD       pipe from the supervisor: one byte once the supervisor has put
               this process into its cgroups; EOF means abort.
   STATUS_FD   pipe to the supervisor: b"R" when ready, then one JSON line.
@@ -36,12 +36,12 @@ def _read_all(fd):
         chunks.append(chunk)
 
 
-def _run_program(source, report_fd):
+def _run_program(source, files, report_fd):
     """In the forked child: the report pipe becomes fd 3, then the program runs."""
     os.dup2(report_fd, 3)
     if report_fd != 3:
         os.close(report_fd)
-    run_as_main(source)
+    run_as_main(source, unpack_files(files))
 
 
 def main():
@@ -49,8 +49,10 @@ def main():
     payload = _read_all(payload_fd)
     os.close(payload_fd)
     bpf_len = int.from_bytes(payload[:4], "little")
-    bpf, source = payload[4 : 4 + bpf_len], payload[4 + bpf_len :]
-    del payload
+    bpf, rest = payload[4 : 4 + bpf_len], payload[4 + bpf_len :]
+    files_len = int.from_bytes(rest[:4], "little")
+    files, source = rest[4 : 4 + files_len], rest[4 + files_len :]
+    del payload, rest
 
     status = os.fdopen(status_fd, "wb", buffering=0)
     try:
@@ -83,10 +85,10 @@ def main():
     if child == 0:
         status.close()
         del bpf
-        _run_program(source, report_fd)
+        _run_program(source, files, report_fd)
     target[0] = child
     os.close(report_fd)
-    del source
+    del source, files
 
     result = None
     while True:

@@ -16,6 +16,7 @@ import time
 
 from ..limits import Limits
 from .channels import Capped, reader, serve_channels, writer
+from .files import Files, pack_files
 from .limit_clock import LimitClock, runqueue_wait_s
 from .nsjail_config import jail_args
 from .outcome import (REPORT_CAP, STATUS_CAP, JailBroken, Outcome, SandboxFault, classify_end, jail_broken,
@@ -38,15 +39,17 @@ class Supervisor:
         self.seccomp_bpf = seccomp_bpf
         self.ncpu = max(1, ncpu)
 
-    def run(self, slot, outside_uid: int, source: bytes, stdin: bytes, limits: Limits, max_tasks: int) -> Outcome:
+    def run(self, slot, outside_uid: int, source: bytes, stdin: bytes, limits: Limits, max_tasks: int,
+            files: Files = ()) -> Outcome:
         slot.prepare(limits.memory_bytes, max_tasks)
         fds: list[int] = []
         proc = None
         try:
             payload = os.memfd_create("sandcheck-payload", os.MFD_CLOEXEC)
             fds.append(payload)
+            packed = pack_files(files)
             os.write(payload, len(self.seccomp_bpf).to_bytes(4, "little") + self.seccomp_bpf)
-            write_all(payload, source)
+            write_all(payload, len(packed).to_bytes(4, "little") + packed + source)
             os.lseek(payload, 0, os.SEEK_SET)
             go_r, go_w = os.pipe()
             status_r, status_w = os.pipe()

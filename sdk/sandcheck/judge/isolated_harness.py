@@ -1,10 +1,10 @@
 """The isolated judge's harness. Its text runs in the jail, after codec.py's text.
 
 The SDK only reads this file as text. It runs under the jail's Python:
-stdlib only, 3.8+, and kept small (every check compiles it). The check
-program is this text plus ``_sandcheck_isolated(CANDIDATE_SOURCE,
-ENTRY_POINT)``, where the candidate source is the prompt and the
-completion. Nothing secret is in the program.
+stdlib only, 3.8+. Both texts travel together as the check's file
+``sandcheck_judge.py``; the check program imports it and calls
+``_sandcheck_isolated(CANDIDATE_SOURCE, ENTRY_POINT)``, where the candidate
+source is the prompt and the completion. Nothing secret is in either.
 
 1. The harness makes its process non-dumpable (so no process of the same
    uid may ptrace it, read its memory or take its fds with pidfd_getfd),

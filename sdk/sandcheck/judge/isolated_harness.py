@@ -115,7 +115,6 @@ def _raised(exc):
 
 def _trusted(pid, requests, replies, entry_point, builtins):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    errors = {k: v for k, v in builtins.items() if isinstance(v, type) and issubclass(v, BaseException)}
     with open(0, "rb") as stdin:
         spec = decode(stdin.read())  # noqa: F821
     nonce = spec["nonce"]
@@ -182,7 +181,9 @@ def _trusted(pid, requests, replies, entry_point, builtins):
         if kind == ("ok" if request else "ready") and size == 2:
             return reply[1]
         if kind == "raise" and size == 3 and type(reply[1]) is str and type(reply[2]) is tuple:
-            cls = errors.get(reply[1], Exception)
+            cls = builtins.get(reply[1])
+            if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+                cls = Exception
             if issubclass(cls, (StopIteration, StopAsyncIteration)):
                 # As PEP 479 does for generators: raised through map() or
                 # iter(f, sentinel), it would end the test's loop early.
@@ -208,7 +209,7 @@ def _trusted(pid, requests, replies, entry_point, builtins):
         namespace = {}
         exec(code, namespace)
         # The prompt's helpers and the builtins stay trusted.
-        for name in (_global_names(code) & (names - set(namespace) - set(builtins))) | {entry_point}:
+        for name in {n for n in _global_names(code) & names if n not in namespace and n not in builtins} | {entry_point}:
             namespace[name] = proxy(name)
         namespace["check"](namespace[entry_point])
     except BaseException as exc:

@@ -105,6 +105,14 @@ def test_a_hostile_file_costs_only_its_own_check(warm: Executor, text: bytes, ex
     assert slot.started == started  # the zygote survived: same jail
 
 
+def test_the_zygote_compiles_a_bounded_amount_per_check(warm: Executor) -> None:
+    # 60 KB each: four fit in the zygote's per-check budget (256 KiB), the fifth is the child's.
+    text = b"x = 1\n" * 10_000
+    files = [(f"m{i}.py", text + b"# %d\n" % i) for i in range(5)]
+    src = "import m0, m1, m2, m3, m4\nprint([m.__loader__.from_cache for m in (m0, m1, m2, m3, m4)])"
+    assert run(warm, src, files).stdout == b"[True, True, True, True, False]\n"
+
+
 @pytest.mark.parametrize("files, message", [
     ({"a/b": b""}, "not a plain file name"),
     ({"..": b""}, "not a plain file name"),

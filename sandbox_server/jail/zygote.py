@@ -61,8 +61,11 @@ _NFDS = 5
 _HEADER = 12  # u32 CPU seconds, u32 source size, u32 packed files size
 # The code cache: a file over _CACHE_FILE_MAX bytes is not compiled here (a
 # hostile text of that size compiles in well under 0.1 s, and fails cleanly
-# if it nests too deep); the LRU keeps _CACHE_ENTRIES code objects.
+# if it nests too deep), nor files past _CACHE_CHECK_MAX new bytes in one
+# check; the LRU keeps _CACHE_ENTRIES code objects. The compiles count in
+# the check's CPU and memory (the zygote sits in the check's cgroups).
 _CACHE_FILE_MAX = 64 * 1024
+_CACHE_CHECK_MAX = 256 * 1024
 _CACHE_ENTRIES = 32
 _RLIMITS = [getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")]
 
@@ -219,7 +222,7 @@ class CodeCache:
         compiling those not cached yet. A file that does not compile cleanly
         (an error, even a warning) is left to the child, which reports it."""
         _cpu_s, size, files_size = _header(job)
-        compiled = {}
+        compiled, budget = {}, _CACHE_CHECK_MAX
         at, end = _HEADER + size, _HEADER + size + files_size
         count = int.from_bytes(os.pread(job, 4, at), "little")
         at += 4
@@ -234,7 +237,8 @@ class CodeCache:
                 text = _pread_all(job, content_len, at)
                 key = (module, sha256(text))
                 code = self.entries.get(key)
-                if code is None:
+                if code is None and content_len <= budget:
+                    budget -= content_len
                     code = self._compile(text, "/tmp/" + name)
                 if code is not None:
                     self.entries[key] = code

@@ -44,7 +44,9 @@ def _sandcheck_isolated(candidate_source, entry_point):
     import builtins
     import ctypes
 
-    if ctypes.CDLL(None).prctl(4, 0, 0, 0, 0):  # PR_SET_DUMPABLE 0; the fork inherits it
+    # PR_SET_DUMPABLE 0; the fork inherits it. pythonapi is the handle ctypes already
+    # opened on the process (libc included): no dlopen per check.
+    if ctypes.pythonapi.prctl(4, 0, 0, 0, 0):
         raise OSError("PR_SET_DUMPABLE failed")
     # Compiled here, once, for the candidate to run (compiling runs nothing).
     try:

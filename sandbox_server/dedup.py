@@ -2,7 +2,7 @@
 
 `WorkAvoider.submit` stands in front of `Executor.submit`:
 - Within one ExecuteBatch stream, requests identical in every input
-  (same text of source, stdin, language, resolved limits, tenant) share one
+  (same text of source, stdin, files, language, resolved limits, tenant) share one
   execution: the first one's Future is handed to the others, and each gets
   its own response (its own id) when it completes.
 - Across requests, a result found in the tenant's `ResultCache` is answered
@@ -29,9 +29,7 @@ class WorkAvoider:
         self.deduplicated = 0  # batch items that shared another item's run
 
     def key(self, job: Job, language: str = "python") -> bytes:
-        extra = repr((job.language, sorted(job.files), job.compile_limits)).encode() if (
-            job.files or job.compile_limits) else b""
-        return content_key(self._salt, language, job.source, job.stdin, job.limits, extra)
+        return content_key(self._salt, language, job.source, job.stdin, job.limits, job.files, job.compile_limits)
 
     def submit(self, job: Job, batch: dict[bytes, Future] | None = None, use_cache: bool = True,
                language: str = "python") -> Future:

@@ -78,9 +78,10 @@ class Job:
     limits: Limits
     # Warm jails are never shared between tenants ("" is the anonymous one).
     tenant: str = ""
+    # Put in /tmp before the program runs: (plain name, content), sorted by name.
+    files: tuple[tuple[str, bytes], ...] = ()
     # A language other than Python runs compile-then-run in cold jails (jail/builds.py).
     language: str = "python"
-    files: tuple[tuple[str, bytes], ...] = ()
     compile_limits: Limits | None = None
 
 
@@ -229,9 +230,10 @@ class Executor:
                         cold = slot.child("cold")
                     outcome = self.builds.run(cold, uid, job)
                 elif self._warm:
-                    outcome = self._warm[index].run(job.tenant, job.source, job.stdin, job.limits)
+                    outcome = self._warm[index].run(job.tenant, job.source, job.stdin, job.limits, job.files)
                 else:
-                    outcome = self.supervisor.run(slot, uid, job.source, job.stdin, job.limits, self.config.jail.max_tasks)
+                    outcome = self.supervisor.run(slot, uid, job.source, job.stdin, job.limits,
+                                                  self.config.jail.max_tasks, job.files)
             except SandboxFault as exc:
                 log.warning("sandbox fault: %s", exc)
                 outcome = Outcome(status=Status.SANDBOX_ERROR, error=str(exc), limits=job.limits)

@@ -22,8 +22,8 @@ Mapping (SandboxFusion's own rules from `sandbox_api.parse_run_status`):
 - Compiled languages get `compile_result` as SandboxFusion fills it: the
   compiler's run ("Finished" with its return code, or "TimeLimitExceeded"),
   and no `run_result` when the compile failed (status "Failed").
-- `files` (plain file name -> base64) go beside the program and into its
-  working directory, for languages other than Python.
+- `files` (plain file name -> base64) go into the program's working
+  directory (and, for other languages, beside its source).
 - A language this server does not run, a malformed field, a file path that
   is not a plain name, or `fetch_files` (nothing leaves a jail) get HTTP 422 in
   FastAPI's `{"detail": [...]}` shape, as SandboxFusion answers a request it

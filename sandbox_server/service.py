@@ -27,7 +27,6 @@ from .limits import Limits
 log = logging.getLogger("sandcheck.server")
 
 PYTHON_NAMES = ("python", "python3", "py")
-_MAX_FILES = 64
 _END = object()
 _CHUNK_MAX = 256  # results per ResponseChunk
 _LINGER_S = 0.002  # how long a ResponseChunk waits for more results that are running
@@ -49,25 +48,6 @@ def resolve_language(name: str, installed: Collection[str]) -> str:
     if tc.name not in installed:
         raise InvalidRequest(f"language {tc.name} is not installed on this server (apt-get install {tc.packages})")
     return tc.name
-
-
-def _files(req: pb.ExecuteRequest, language: str, config: ServerConfig) -> tuple[tuple[str, bytes], ...]:
-    if not req.files:
-        return ()
-    if language == "python":
-        raise InvalidRequest("files are not supported for python programs on this server")
-    if len(req.files) > _MAX_FILES:
-        raise InvalidRequest(f"{len(req.files)} files; the maximum is {_MAX_FILES}")
-    own = toolchains.find(language).file_name(req.source)
-    for name in req.files:
-        if not name or name in (".", "..") or "/" in name or "\0" in name or len(name.encode()) > 255:
-            raise InvalidRequest(f"file name {name!r} is not a plain file name")
-        if name == own:
-            raise InvalidRequest(f"file name {name!r} is the program's own source file")
-    total = len(req.source) + sum(len(d) for d in req.files.values())
-    if total > config.max_source_bytes:
-        raise InvalidRequest(f"source and files are {total} bytes; the maximum is {config.max_source_bytes}")
-    return tuple(sorted(req.files.items()))
 
 
 def _limits(asked: pb.Limits, default: Limits, maximum: Limits, what: str) -> Limits:
@@ -93,8 +73,11 @@ def to_job(req: pb.ExecuteRequest, config: ServerConfig, installed: Collection[s
     language = resolve_language(req.language, installed)
     if not req.source:
         raise InvalidRequest("source is empty")
-    if len(req.source) > config.max_source_bytes:
-        raise InvalidRequest(f"source is {len(req.source)} bytes; the maximum is {config.max_source_bytes}")
+    files = to_files(req)
+    size = len(req.source) + sum(len(name.encode()) + len(content) for name, content in files)
+    if size > config.max_source_bytes:
+        what = "source and files are" if files else "source is"
+        raise InvalidRequest(f"{what} {size} bytes; the maximum is {config.max_source_bytes}")
     if len(req.stdin) > config.max_source_bytes:
         raise InvalidRequest(f"stdin is {len(req.stdin)} bytes; the maximum is {config.max_source_bytes}")
     try:
@@ -103,14 +86,32 @@ def to_job(req: pb.ExecuteRequest, config: ServerConfig, installed: Collection[s
         raise InvalidRequest(f"source is not valid UTF-8 (byte {exc.start})") from None
     if b"\x00" in req.source:
         raise InvalidRequest("source contains a NUL byte")
-    files = _files(req, language, config)
     limits = _limits(req.limits, config.default_limits, config.max_limits, "limits")
     compile_limits = None
-    if language != "python" and toolchains.find(language).compile is not None:
-        compile_limits = _limits(req.compile_limits, config.default_compile_limits, config.max_compile_limits,
-                                 "compile_limits")
-    return Job(source=req.source, stdin=req.stdin, limits=limits, language=language, files=files,
+    if language != "python":
+        toolchain = toolchains.find(language)
+        own = toolchain.file_name(req.source)
+        if any(name == own for name, _ in files):
+            raise InvalidRequest(f"file name {own!r} is the program's own source file")
+        if toolchain.compile is not None:
+            compile_limits = _limits(req.compile_limits, config.default_compile_limits, config.max_compile_limits,
+                                     "compile_limits")
+    return Job(source=req.source, stdin=req.stdin, limits=limits, files=files, language=language,
                compile_limits=compile_limits)
+
+
+MAX_FILES = 64
+
+
+def to_files(req: pb.ExecuteRequest) -> tuple[tuple[str, bytes], ...]:
+    """The request's files, sorted by name; InvalidRequest unless each name is a plain file name."""
+    if len(req.files) > MAX_FILES:
+        raise InvalidRequest(f"{len(req.files)} files; the maximum is {MAX_FILES}")
+    for name in req.files:
+        if not name or name in (".", "..") or "/" in name or "\0" in name or len(name.encode()) > 255:
+            raise InvalidRequest(f"file name {name[:100]!r} is not a plain file name (no '/', '.', '..', "
+                                 "NUL, at most 255 bytes)")
+    return tuple(sorted(req.files.items()))
 
 
 def to_compile_result(info: CompileInfo) -> pb.CompileResult:

@@ -19,7 +19,8 @@ both_judges = pytest.mark.parametrize("judge_name", ["isolated", "inprocess"])
 def judge(client: Client, completion: str, problem: dict = PROBLEM, limits: Limits | None = None,
           judge_name: str = "isolated"):
     check = build_check(problem, completion, judge=judge_name)
-    result = client.execute(check.program, stdin=check.stdin, limits=limits or Limits.for_timeout(3.0))
+    result = client.execute(check.program, stdin=check.stdin, files=check.files,
+                            limits=limits or Limits.for_timeout(3.0))
     return check.verdict(result) + (result.status,)
 
 

@@ -159,11 +159,11 @@ def test_malformed_fields(door, body, field) -> None:
     assert r.json()["detail"][0]["loc"] == ["body", field]
 
 
-def test_files_are_refused_clearly(door) -> None:
-    """SandboxFusion's upload example, in Python: refused with a reason, never run without its file."""
+def test_files_go_in_and_nothing_comes_out(door) -> None:
+    """SandboxFusion's upload example runs with its file; fetch_files is refused with a reason."""
     flag = base64.b64encode(b"secret flag").decode()
-    r = run_code(door, {"code": 'print(open("flag.txt").read())', "language": "python", "files": {"flag.txt": flag}})
-    assert r.status_code == 422 and "files are not supported" in r.json()["detail"][0]["msg"]
+    resp, run = fusion(door, {"code": 'print(open("flag.txt").read())', "language": "python", "files": {"flag.txt": flag}})
+    assert (resp["status"], run["stdout"]) == ("Success", "secret flag\n")
     r = run_code(door, {"code": 'open("f", "w").write("x")', "language": "python", "fetch_files": ["f"]})
     assert r.status_code == 422 and "fetch_files is not supported" in r.json()["detail"][0]["msg"]
 

@@ -252,7 +252,7 @@ ATTACKS = [
 
 def run(client: Client, task_id: str, completion: str, judge: str):
     check = build_check(PROBLEMS[task_id], completion, judge=judge)
-    result = client.execute(check.program, stdin=check.stdin, limits=Limits.for_timeout(3.0))
+    result = client.execute(check.program, stdin=check.stdin, files=check.files, limits=Limits.for_timeout(3.0))
     return check.verdict(result) + (result.status,)
 
 

@@ -11,7 +11,8 @@ def run(client: Client, prompt: str, completion: str, test: str, entry_point: st
         limits: Limits | None = None):
     problem = {"task_id": "T/0", "prompt": prompt, "entry_point": entry_point, "test": test}
     check = build_check(problem, completion)
-    result = client.execute(check.program, stdin=check.stdin, limits=limits or Limits.for_timeout(3.0))
+    result = client.execute(check.program, stdin=check.stdin, files=check.files,
+                            limits=limits or Limits.for_timeout(3.0))
     return check.verdict(result) + (result.status,)
 
 

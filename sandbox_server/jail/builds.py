@@ -28,7 +28,6 @@ from typing import Protocol
 from sandcheck_api.status import Status
 
 from ..limits import Limits
-from .nsjail_config import BUILD_DIR, WORKDIR
 from .outcome import CompileInfo, Outcome
 from .supervisor import ExecPlan, Supervisor
 from .toolchains import Language
@@ -192,7 +191,7 @@ class Builds:
                 limits = prog.compile_limits or self.compile_limits
                 plan = ExecPlan(self.configs[(lang.name, "compile")], tuple(lang.compile_argv(src)), directory,
                                 writable=True)
-                out = self.sup.run(slot, outside_uid, b"", b"", limits, self.max_tasks, plan)
+                out = self.sup.run(slot, outside_uid, b"", b"", limits, self.max_tasks, plan=plan)
                 info = _compile_info(out)
                 if out.status == Status.OK:
                     try:
@@ -203,9 +202,9 @@ class Builds:
                     return Outcome(status=Status.COMPILE_ERROR, exit_code=info.exit_code, limits=prog.limits,
                                    compile=info, error="the program did not compile")
                 directory, kept = self.cache.put(key, directory, size, info)
-            copy = tuple((f"{BUILD_DIR}/{name}", f"{WORKDIR}/{name}") for name, _ in prog.files)
-            plan = ExecPlan(self.configs[(lang.name, "run")], tuple(lang.run_argv(src, prog.limits.memory_bytes)), directory, copy=copy)
-            outcome = self.sup.run(slot, outside_uid, b"", prog.stdin, prog.limits, self.max_tasks, plan)
+            plan = ExecPlan(self.configs[(lang.name, "run")], tuple(lang.run_argv(src, prog.limits.memory_bytes)), directory)
+            # The files are beside the source in /build, and put in /tmp, the run's working directory.
+            outcome = self.sup.run(slot, outside_uid, b"", prog.stdin, prog.limits, self.max_tasks, prog.files, plan)
             outcome.compile = info
             return outcome
         finally:

@@ -14,10 +14,10 @@ Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`).
 
 argv: PAYLOAD_FD GO_FD STATUS_FD REPORT_FD [exec]
   PAYLOAD_FD  memfd: u32 little-endian BPF length, the seccomp BPF program,
-              then the program source; with `exec`, instead a JSON object
-              {"argv": [...], "copy": [[from, to], ...]}: the files to copy
-              into /tmp, then the program (a compiler, an artifact, an
-              interpreter) that the child execs in place of Python.
+              u32 length of the packed files, the files, then the source;
+              with `exec`, the source is instead a JSON object {"argv": [...]}:
+              the program (a compiler, an artifact, an interpreter) that the
+              child execs in place of Python, after putting the files in /tmp.
   GO_FD       pipe from the supervisor: one byte once the supervisor has put
               this process into its cgroups; EOF means abort.
   STATUS_FD   pipe to the supervisor: b"R" when ready, then one JSON line.
@@ -39,17 +39,17 @@ def _read_all(fd):
         chunks.append(chunk)
 
 
-def _run_program(source, report_fd):
+def _run_program(source, files, report_fd):
     """In the forked child: the report pipe becomes fd 3, then the program runs."""
     os.dup2(report_fd, 3)
     if report_fd != 3:
         os.close(report_fd)
-    run_as_main(source)
+    run_as_main(source, unpack_files(files))
 
 
-def _exec_program(spec, report_fd):
-    """In the forked child, for a program that is not Python source: copy the
-    request's files into the working directory, then exec it with fd 3 set."""
+def _exec_program(spec, files, report_fd):
+    """In the forked child, for a program that is not Python source: put the
+    request's files in /tmp (its working directory), then exec it with fd 3 set."""
     os.dup2(report_fd, 3)
     if report_fd != 3:
         os.close(report_fd)
@@ -58,9 +58,7 @@ def _exec_program(spec, report_fd):
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, signal.SIG_DFL)
     try:
-        for src, dst in spec["copy"]:
-            with open(src, "rb") as f, open(dst, "wb") as g:
-                g.write(f.read())
+        put_files(unpack_files(files))
         os.execv(spec["argv"][0], spec["argv"])
     except OSError as exc:
         os.write(2, ("cannot run %s: %s\n" % (spec["argv"][0], exc.strerror)).encode())
@@ -73,8 +71,10 @@ def main():
     payload = _read_all(payload_fd)
     os.close(payload_fd)
     bpf_len = int.from_bytes(payload[:4], "little")
-    bpf, source = payload[4 : 4 + bpf_len], payload[4 + bpf_len :]
-    del payload
+    bpf, rest = payload[4 : 4 + bpf_len], payload[4 + bpf_len :]
+    files_len = int.from_bytes(rest[:4], "little")
+    files, source = rest[4 : 4 + files_len], rest[4 + files_len :]
+    del payload, rest
 
     status = os.fdopen(status_fd, "wb", buffering=0)
     try:
@@ -108,11 +108,11 @@ def main():
         status.close()
         del bpf
         if exec_mode:
-            _exec_program(json.loads(source), report_fd)
-        _run_program(source, report_fd)
+            _exec_program(json.loads(source), files, report_fd)
+        _run_program(source, files, report_fd)
     target[0] = child
     os.close(report_fd)
-    del source
+    del source, files
 
     result = None
     while True:

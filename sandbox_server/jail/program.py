@@ -3,7 +3,13 @@
 Not imported by the server: its text is put in front of init.py's and
 zygote.py's (see `jail_script`), and runs under the jail's Python (stdlib
 only, 3.8+). It makes PID 1 non-dumpable and loads the seccomp filter, and
-runs a program in a forked child as ``python /tmp/main.py`` would.
+runs a program in a forked child as ``python /tmp/main.py`` would, after
+putting the request's files in /tmp.
+
+The files arrive packed (sandbox_server/jail/files.py): u32 little-endian
+count, then per file u32 name length, name (UTF-8), u32 size, content. A
+``NAME.py`` among them is importable as ``NAME`` (only those: /tmp itself
+is not on sys.path, so a file a program writes there imports nothing).
 """
 
 import os
@@ -41,8 +47,81 @@ def load_seccomp(bpf):
         raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP failed")
 
 
-def run_as_main(source):
-    """In a forked child whose fds 0-3 are set: run `source`, exit as Python would."""
+def unpack_files(blob):
+    """[(name, content)] from the packed files; raise ValueError if malformed."""
+    def u32(at):
+        if at + 4 > len(blob):
+            raise ValueError("truncated files")
+        return int.from_bytes(blob[at:at + 4], "little"), at + 4
+
+    files, (count, at) = [], u32(0)
+    for _ in range(count):
+        size, at = u32(at)
+        name, at = blob[at:at + size].decode("utf-8"), at + size
+        size, at = u32(at)
+        files.append((name, blob[at:at + size]))
+        at += size
+        if at > len(blob):
+            raise ValueError("truncated files")
+    return files
+
+
+def put_files(files):
+    """Write the request's files into /tmp (names were checked by the server)."""
+    for name, content in files:
+        fd = os.open("/tmp/" + name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+
+
+def module_files(files):
+    """{module name: path} for the files a program may import: NAME.py."""
+    return {name[:-3]: "/tmp/" + name for name, _ in files
+            if name.endswith(".py") and name[:-3].isidentifier()}
+
+
+def sha256(data):
+    import hashlib
+
+    return hashlib.sha256(data).digest()
+
+
+def install_file_importer(modules, compiled):
+    """Make `modules` importable from /tmp. `compiled` maps a module name to
+    (sha256 of a text, the code the zygote compiled from that text): used
+    only while the file's bytes, read at import time, still hash to it."""
+    import importlib.machinery
+    import importlib.util
+
+    class Loader(importlib.machinery.SourceFileLoader):
+        from_cache = None  # after the import: whether the zygote's code ran
+
+        def get_code(self, fullname):
+            data = self.get_data(self.path)
+            entry = compiled.get(fullname)
+            self.from_cache = entry is not None and sha256(data) == entry[0]
+            if self.from_cache:
+                return entry[1]
+            return compile(data, self.path, "exec", dont_inherit=True)
+
+    class Finder:
+        @staticmethod
+        def find_spec(fullname, path=None, target=None):
+            if path is None and fullname in modules:
+                return importlib.util.spec_from_file_location(fullname, modules[fullname],
+                                                              loader=Loader(fullname, modules[fullname]))
+            return None
+
+    sys.meta_path.insert(0, Finder)
+
+
+def run_as_main(source, files=(), compiled=None):
+    """In a forked child whose fds 0-3 are set: put `files` in /tmp, run
+    `source`, exit as Python would. `compiled`: see install_file_importer."""
     import atexit
     import builtins
     import linecache
@@ -61,6 +140,11 @@ def run_as_main(source):
     linecache.cache[filename] = (len(source), None, lines, filename)
     code = 0
     try:
+        if files:
+            put_files(files)
+            modules = module_files(files)
+            if modules:
+                install_file_importer(modules, compiled or {})
         exec(compile(source, filename, "exec", dont_inherit=True), main.__dict__)
     except SystemExit as exc:
         code = _exit_code(exc)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ..limits import Limits
 from .channels import Capped, reader, serve_channels, writer
+from .files import Files, pack_files
 from .limit_clock import LimitClock, runqueue_wait_s
 from .nsjail_config import BUILD_DIR, WORKDIR, jail_args
 from .outcome import (REPORT_CAP, STATUS_CAP, JailBroken, Outcome, SandboxFault, classify_end, jail_broken,
@@ -36,16 +37,15 @@ class ExecPlan:
     (a compiler, an artifact, an interpreter) instead of running source,
     in a jail of the language's own config, with the host's `build_dir` at
     /build: read-write for a compile (its working directory), else
-    read-only and exec-allowed, with `copy` (in-jail paths) copied first."""
+    read-only and exec-allowed."""
 
     config_path: str
     argv: tuple[str, ...]
     build_dir: str
     writable: bool = False
-    copy: tuple[tuple[str, str], ...] = ()
 
     def payload(self) -> bytes:
-        return json.dumps({"argv": list(self.argv), "copy": [list(c) for c in self.copy]}).encode()
+        return json.dumps({"argv": list(self.argv)}).encode()
 
     def jail_args(self) -> list[str]:
         # Bind mounts from nsjail's command line are not noexec: the artifact runs from there.
@@ -64,7 +64,7 @@ class Supervisor:
         self.ncpu = max(1, ncpu)
 
     def run(self, slot, outside_uid: int, source: bytes, stdin: bytes, limits: Limits, max_tasks: int,
-            plan: ExecPlan | None = None) -> Outcome:
+            files: Files = (), plan: ExecPlan | None = None) -> Outcome:
         """Run Python `source`, or with `plan` the program it names (`source` unused)."""
         slot.prepare(limits.memory_bytes, max_tasks)
         fds: list[int] = []
@@ -72,8 +72,9 @@ class Supervisor:
         try:
             payload = os.memfd_create("sandcheck-payload", os.MFD_CLOEXEC)
             fds.append(payload)
+            packed = pack_files(files)
             os.write(payload, len(self.seccomp_bpf).to_bytes(4, "little") + self.seccomp_bpf)
-            write_all(payload, plan.payload() if plan else source)
+            write_all(payload, len(packed).to_bytes(4, "little") + packed + (plan.payload() if plan else source))
             os.lseek(payload, 0, os.SEEK_SET)
             go_r, go_w = os.pipe()
             status_r, status_w = os.pipe()

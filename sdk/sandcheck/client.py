@@ -8,7 +8,7 @@ or ``ipv4:a:p,b:p``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -35,6 +35,9 @@ class Program:
     limits: Limits | None = None
     id: str = ""
     language: str = "python"
+    # Put in the program's working directory (/tmp) before it runs: plain
+    # file name -> content. A Python file NAME.py is importable as NAME.
+    files: Mapping[str, bytes] | None = None
 
 
 _E = TypeVar("_E", Status, TimeoutKind)
@@ -83,6 +86,7 @@ class _BaseClient:
             language=program.language,
             source=source,
             stdin=program.stdin,
+            files=dict(program.files or {}),
             limits=pb.Limits(
                 cpu_time_ms=lim.cpu_time_ms or 0,
                 wall_time_ms=lim.wall_time_ms or 0,
@@ -146,9 +150,9 @@ class Client(_BaseClient):
         self._stub = pb_grpc.SandboxStub(self._channel)
 
     def execute(self, source: str | bytes, *, stdin: bytes = b"", limits: Limits | None = None,
-                language: str = "python", id: str = "") -> ExecutionResult:
+                language: str = "python", id: str = "", files: Mapping[str, bytes] | None = None) -> ExecutionResult:
         """Run one program and return how it ended."""
-        req = self._request(Program(source, stdin, limits, id, language))
+        req = self._request(Program(source, stdin, limits, id, language, files))
         try:
             return self._result(self._stub.Execute(req, timeout=self.timeout))
         except grpc.RpcError as exc:
@@ -209,8 +213,9 @@ class AsyncClient(_BaseClient):
         self._stub = pb_grpc.SandboxStub(self._channel)
 
     async def execute(self, source: str | bytes, *, stdin: bytes = b"", limits: Limits | None = None,
-                      language: str = "python", id: str = "") -> ExecutionResult:
-        req = self._request(Program(source, stdin, limits, id, language))
+                      language: str = "python", id: str = "",
+                      files: Mapping[str, bytes] | None = None) -> ExecutionResult:
+        req = self._request(Program(source, stdin, limits, id, language, files))
         try:
             return self._result(await self._stub.Execute(req, timeout=self.timeout))
         except grpc.RpcError as exc:

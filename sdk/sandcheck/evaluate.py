@@ -79,7 +79,8 @@ def evaluate(
         nonce = nonces.setdefault((sample["task_id"], sample_code(sample, problem)), secrets.token_hex(16))
         checks[i] = build_check(dict(problem), sample.get("completion", ""), nonce=nonce, judge=judge,
                                 solution=solution)
-    programs = (Program(checks[i].program, checks[i].stdin, limits=limits, id=str(i)) for i in todo)
+    programs = (Program(checks[i].program, checks[i].stdin, limits=limits, id=str(i), files=checks[i].files)
+                for i in todo)
     for result in client.execute_batch(programs):
         i = int(result.id)
         if rows[i] is not None:

@@ -1,10 +1,10 @@
 """The isolated judge's harness. Its text runs in the jail, after codec.py's text.
 
 The SDK only reads this file as text. It runs under the jail's Python:
-stdlib only, 3.8+, and kept small (every check compiles it). The check
-program is this text plus ``_sandcheck_isolated(CANDIDATE_SOURCE,
-ENTRY_POINT)``, where the candidate source is the prompt and the
-completion. Nothing secret is in the program.
+stdlib only, 3.8+. Both texts travel together as the check's file
+``sandcheck_judge.py``; the check program imports it and calls
+``_sandcheck_isolated(CANDIDATE_SOURCE, ENTRY_POINT)``, where the candidate
+source is the prompt and the completion. Nothing secret is in either.
 
 1. The harness makes its process non-dumpable (so no process of the same
    uid may ptrace it, read its memory or take its fds with pidfd_getfd),
@@ -44,7 +44,9 @@ def _sandcheck_isolated(candidate_source, entry_point):
     import builtins
     import ctypes
 
-    if ctypes.CDLL(None).prctl(4, 0, 0, 0, 0):  # PR_SET_DUMPABLE 0; the fork inherits it
+    # PR_SET_DUMPABLE 0; the fork inherits it. pythonapi is the handle ctypes already
+    # opened on the process (libc included): no dlopen per check.
+    if ctypes.pythonapi.prctl(4, 0, 0, 0, 0):
         raise OSError("PR_SET_DUMPABLE failed")
     # Compiled here, once, for the candidate to run (compiling runs nothing).
     try:
@@ -115,7 +117,6 @@ def _raised(exc):
 
 def _trusted(pid, requests, replies, entry_point, builtins):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    errors = {k: v for k, v in builtins.items() if isinstance(v, type) and issubclass(v, BaseException)}
     with open(0, "rb") as stdin:
         spec = decode(stdin.read())  # noqa: F821
     nonce = spec["nonce"]
@@ -182,7 +183,9 @@ def _trusted(pid, requests, replies, entry_point, builtins):
         if kind == ("ok" if request else "ready") and size == 2:
             return reply[1]
         if kind == "raise" and size == 3 and type(reply[1]) is str and type(reply[2]) is tuple:
-            cls = errors.get(reply[1], Exception)
+            cls = builtins.get(reply[1])
+            if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+                cls = Exception
             if issubclass(cls, (StopIteration, StopAsyncIteration)):
                 # As PEP 479 does for generators: raised through map() or
                 # iter(f, sentinel), it would end the test's loop early.
@@ -208,7 +211,7 @@ def _trusted(pid, requests, replies, entry_point, builtins):
         namespace = {}
         exec(code, namespace)
         # The prompt's helpers and the builtins stay trusted.
-        for name in (_global_names(code) & (names - set(namespace) - set(builtins))) | {entry_point}:
+        for name in {n for n in _global_names(code) & names if n not in namespace and n not in builtins} | {entry_point}:
             namespace[name] = proxy(name)
         namespace["check"](namespace[entry_point])
     except BaseException as exc:

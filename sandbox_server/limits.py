@@ -47,7 +47,12 @@ MAX_COMPILE_LIMITS = Limits(cpu_time_ms=120_000, wall_time_ms=240_000, memory_by
 
 
 def rlimit_cpu_s(cpu_time_ms: int) -> int:
-    """Each jailed process's RLIMIT_CPU: a backstop above the budget, which the
-    server enforces over all processes together in milliseconds. Whole seconds
-    (the rlimit's unit), rounded up, plus one so it never fires first."""
+    """Each jailed process's soft RLIMIT_CPU: a backstop above the budget, which
+    the server enforces over all processes together in milliseconds. Whole
+    seconds (the rlimit's unit), rounded up, plus one so it never fires first.
+
+    The hard limit is one second more: at the soft limit the kernel sends
+    SIGXCPU, which is a CPU timeout; with soft equal to hard it would send
+    SIGKILL, which reads as a signal. The backstop does fire first when the
+    server's clock is starved of CPU on a loaded host."""
     return math.ceil(cpu_time_ms / 1000) + 1

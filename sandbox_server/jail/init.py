@@ -107,6 +107,7 @@ def main():
     if child == 0:
         status.close()
         del bpf
+        soft_cpu_limit()
         if exec_mode:
             _exec_program(json.loads(source), files, report_fd)
         _run_program(source, files, report_fd)

@@ -128,7 +128,9 @@ def jail_args(outside_uid: int, log_fd: int, pass_fds: list[int], limits: Limits
         # wall limit by the time the program waited for a CPU (limit_clock.py):
         # nsjail's own limit must not cut that short.
         time_limit = str(math.ceil(limits.wall_time_ms * WALL_STRETCH_MAX / 1000) + 2)
-        rlimit_cpu = str(rlimit_cpu_s(limits.cpu_time_ms))
+        # The hard limit; the init's child lowers its soft limit a second below
+        # (`soft_cpu_limit`), so the kernel's first word is SIGXCPU.
+        rlimit_cpu = str(rlimit_cpu_s(limits.cpu_time_ms) + 1)
     args = [
         "--log_fd", str(log_fd),
         "--time_limit", time_limit,

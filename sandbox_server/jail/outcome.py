@@ -96,7 +96,10 @@ def classify_end(outcome: Outcome, report: dict, oom_kills: int) -> Outcome:
     of how it ended and the cgroup's OOM-kill count."""
     outcome.exit_code = report.get("exit_code", -1)
     outcome.signal = report.get("signal", 0)
-    if outcome.signal == signal.SIGXCPU:  # the per-process RLIMIT_CPU backstop
+    if outcome.signal == signal.SIGXCPU or (
+            # The per-process RLIMIT_CPU backstop: SIGXCPU, or its SIGKILL a second
+            # later (a program that ignores SIGXCPU) once the budget is spent.
+            outcome.signal == signal.SIGKILL and not oom_kills and outcome.cpu_time_ms >= outcome.limits.cpu_time_ms):
         outcome.status, outcome.timeout_kind = Status.TIMEOUT, TimeoutKind.CPU
     elif oom_kills and outcome.exit_code != 0:
         outcome.status = Status.MEMORY_LIMIT

@@ -47,6 +47,17 @@ def load_seccomp(bpf):
         raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP failed")
 
 
+def soft_cpu_limit():
+    """In a cold jail's program process: RLIMIT_CPU's soft limit a second below
+    the hard one nsjail set, so the kernel's backstop sends SIGXCPU (a CPU
+    timeout) before its SIGKILL."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY and hard > 1:
+        resource.setrlimit(resource.RLIMIT_CPU, (hard - 1, hard))
+
+
 def unpack_files(blob):
     """[(name, content)] from the packed files; raise ValueError if malformed."""
     def u32(at):

@@ -187,7 +187,9 @@ def _child(fds, ctrl, compiled):
     os.closerange(4, 1 << 16)
     if cpu_s:
         # A per-process backstop; the server counts CPU across all processes.
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s))
+        # Soft below hard: the kernel sends SIGXCPU (a CPU timeout) a second
+        # before its SIGKILL.
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
     # The zygote's own objects stay frozen (never collected, so their pages
     # are not copied by the collector); the program's objects are collected.
     gc.enable()

@@ -89,6 +89,10 @@ CASES = [
      lambda r: b"ProcessLookupError" in r.stderr),
     ("kill-minus-one-term-from-child", "import os, signal, time\nif os.fork() == 0:\n    os.kill(-1, signal.SIGTERM)\n"
      "    os._exit(0)\ntime.sleep(1)", FAST, {"SIGNALED"}, lambda r: r.signal == 15),
+    # The kernel's per-process CPU backstop says SIGXCPU (a CPU timeout) a
+    # second before its SIGKILL: soft 2 s, hard 3 s for a 1 s budget.
+    ("cpu-rlimit-soft-below-hard", "import resource\nprint(*resource.getrlimit(resource.RLIMIT_CPU))", FAST, {"OK"},
+     lambda r: r.stdout.split() == [b"2", b"3"]),
     ("kill-init", "import os, signal\nfor s in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP):\n"
      "    try:\n        os.kill(1, s)\n    except OSError as e:\n        print('err', e.errno)\nprint('done')",
      FAST, {"OK", "SIGNALED"}, None),

@@ -24,7 +24,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import go_cache, rust_crates
+from . import detect_cache, go_cache, rust_crates
 from .nsjail_config import BUILD_DIR
 from .runtime import _canonical, _require_world_readable, _shared_libraries
 
@@ -348,8 +348,29 @@ def detect(only: tuple[str, ...] | None = None, cache_root: str = "/var/cache/sa
            ) -> tuple[dict[str, Language], dict[str, str]]:
     """The installed languages by name, and for the others why not (an install hint).
 
-    Rust's crates are built into `cache_root` the first time (rust_crates.py)."""
+    Rust's crates are built into `cache_root` the first time (rust_crates.py).
+    The answer is remembered there until the host's packages or toolchains
+    change (detect_cache.py), so a server's start does not wait for it."""
     wanted = [tc for tc in TOOLCHAINS if only is None or tc.name in only]
+    digest = detect_cache.key([b for tc in wanted for b in (*tc.binaries, *_expand(tc.run_binaries))], only, cache_root)
+    remembered = detect_cache.load(cache_root, digest)
+    if remembered is not None:
+        by_name = {tc.name: tc for tc in wanted}
+        languages = {name: Language(by_name[name], lang["version"], tuple(lang["compile_binds"]),
+                                    tuple(lang["run_binds"]), tuple(lang["compile_extra"]),
+                                    tuple(lang["compile_extra_env"]))
+                     for name, lang in remembered["languages"].items() if name in by_name}
+        return languages, dict(remembered["absent"])
+    languages, absent = _detect_now(wanted, cache_root)
+    detect_cache.save(cache_root, digest, {
+        "languages": {name: {"version": lang.version, "compile_binds": lang.compile_binds, "run_binds": lang.run_binds,
+                             "compile_extra": lang.compile_extra, "compile_extra_env": lang.compile_extra_env}
+                      for name, lang in languages.items()},
+        "absent": absent})
+    return languages, absent
+
+
+def _detect_now(wanted: list[Toolchain], cache_root: str) -> tuple[dict[str, Language], dict[str, str]]:
     present = [tc for tc in wanted if not missing(tc)]
     absent = {tc.name: f"missing {', '.join(missing(tc))} (apt-get install {tc.packages})"
               for tc in wanted if missing(tc)}

@@ -10,6 +10,7 @@ owns: which limit it fired, the cgroup's OOM counter, the init's report.
 from __future__ import annotations
 
 import json
+import math
 import os
 import selectors
 import subprocess
@@ -155,7 +156,8 @@ class Supervisor:
             channels[proc.stdin.fileno()] = (selectors.EVENT_WRITE, writer(proc.stdin.fileno(), stdin, proc.stdin.close))
         clock = LimitClock(limits, start, self.ncpu, slot.cpu_ns, lambda: runqueue_wait_s(slot.pids()))
         killed = serve_channels(channels, clock, lambda _kind: kill(init_pid))
-        wall_ms = int((time.monotonic() - start) * 1000)
+        # Rounded up: a program that ran took time, however little.
+        wall_ms = math.ceil((time.monotonic() - start) * 1000)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

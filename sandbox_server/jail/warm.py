@@ -30,6 +30,7 @@ semantics; the verdict and the status rules are those of `Supervisor`.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import selectors
 import socket
@@ -219,7 +220,8 @@ class WarmJail:
         clock = LimitClock(limits, start, self.sup.ncpu, counters.cpu_ns,
                            lambda: self._runqueue_wait_s(self._zygote_wait_base))
         killed = serve_channels(channels, clock, timed_out_now)
-        wall_ms = int((time.monotonic() - start) * 1000)
+        # Rounded up: a program that ran took time, however little.
+        wall_ms = math.ceil((time.monotonic() - start) * 1000)
         oom_kills = counters.oom_kills() - self._oom_base
         outcome = Outcome(
             status="",

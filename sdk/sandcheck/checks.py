@@ -107,6 +107,17 @@ def build_program_check(task_id: str, program: str, nonce: str | None = None) ->
     return Check(task_id, _HARNESS.format(program=program, nonce=nonce), nonce, b"", "inprocess")
 
 
+def compile_error_text(result: ExecutionResult, lines: int = 5, chars: int = 800) -> str:
+    """``compile error: <the first lines of the compiler's message>`` for a COMPILE_ERROR."""
+    c = result.compile
+    if c is None:
+        return "compile error" + (f": {result.error}" if result.error else "")
+    if c.status not in (Status.NONZERO_EXIT, Status.OK):
+        return f"compile error: the compiler ended with {c.status.value}"
+    message = "\n".join(c.message.strip().splitlines()[:lines])[:chars]
+    return "compile error" + (f": {message}" if message else f": the compiler exited with status {c.exit_code}")
+
+
 def verdict(result: ExecutionResult, nonce: str) -> tuple[bool, str]:
     """Passed only if the nonce came back with ``passed`` (check() returned)
     and the program then exited 0 within its limits.
@@ -128,6 +139,7 @@ def verdict(result: ExecutionResult, nonce: str) -> tuple[bool, str]:
         Status.SIGNALED: f"killed by signal {result.signal}",
         Status.SANDBOX_ERROR: f"sandbox error: {result.error}",
         Status.INVALID_REQUEST: f"invalid request: {result.error}",
+        Status.COMPILE_ERROR: compile_error_text(result),
     }
     if result.status in reasons:
         return False, "failed: " + reasons[result.status]

@@ -53,10 +53,10 @@ DATASETS: dict[str, DatasetInfo] = {
     "mbpp+": DatasetInfo("mbpp+", "MbppPlus.jsonl.gz", "Apache-2.0: LICENSE-MbppPlus", True),
     "mbpp": DatasetInfo("mbpp", "MbppSanitized.jsonl.gz", "CC BY 4.0: NOTICE-MbppSanitized", False),
     **{f"humaneval-x-{lang}": DatasetInfo(f"humaneval-x-{lang}", f"humaneval-x/humaneval_{lang}.jsonl.gz",
-                                          "Apache-2.0: humaneval-x/LICENSE", False, "humaneval-x", lang)
+                                          "Apache-2.0: LICENSE", False, "humaneval-x", lang)
        for lang in humaneval_x.LANGUAGES},
     **{f"multipl-e-{lang}": DatasetInfo(f"multipl-e-{lang}", f"multipl-e/humaneval-{lang}.jsonl.gz",
-                                        "Apache-2.0: multipl-e/LICENSE-SandboxFusion", False, "multipl-e", lang)
+                                        "Apache-2.0: LICENSE-SandboxFusion", False, "multipl-e", lang)
        for lang in multipl_e.LANGUAGES},
 }
 

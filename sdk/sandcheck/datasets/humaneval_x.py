@@ -109,7 +109,7 @@ def _python_body(code: str) -> str:
     return "\n".join(kept)
 
 
-_RUST_TEST_FN = re.compile(r"#\[test\]\s*fn\s+(\w+)")
+_RUST_TEST_FN = re.compile(r"#\[test\](?:\s|//[^\n]*)*fn\s+(\w+)")  # comments may come between
 
 
 def _rust_tests_as_main(test: str) -> str:

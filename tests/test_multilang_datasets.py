@@ -142,16 +142,20 @@ def test_multipl_e_go_solution_keeps_one_package_and_the_imports_in_use() -> Non
     assert sorted(imports) == ['"fmt"', '"sort"', '"testing"']
 
 
-def test_multipl_e_java_runs_as_main_and_refuses_to_pass_without_assertions() -> None:
+def test_multipl_e_java_runs_as_main_with_asserts_that_run_without_ea() -> None:
     ds = load_dataset("multipl-e-java")
     p = ds.problems["HumanEval_0_has_close_elements"]
     for program in (ds.build(p, "        return true;\n").program,
                     ds.build(p, multipl_e.solution_code(p["gpt_solution"]), True).program):
         assert "class Problem" not in program and "class Main" in program
-        main = program.index("public static void main(String[] args) {")
-        guard = program.index("assert sandcheckAssertionsOn = true;")
-        first_test = program.index("assert(hasCloseElements(")
-        assert main < guard < first_test
+        assert "assert(" not in program and "org.javatuples" not in program  # no tuple class used
+        assert "    if (!(hasCloseElements((new ArrayList<Float>(Arrays.asList((float)1.0f, (float)2.0f, " \
+               "(float)3.9f, (float)4.0f, (float)5.0f, (float)2.2f))), (0.3f)) == (true))) " \
+               "throw new AssertionError();\n" in program
+    uses_tuples = next(t for t, q in ds.problems.items() if "Pair<" in q["prompt"])
+    assert "import org.javatuples.*;" in ds.build(ds.problems[uses_tuples], "").program
+    assert sum("throw new AssertionError();" in line for p in ds.problems.values()
+               for line in ds.build(p, "").program.splitlines()) == 1102  # every test line, none left as assert
 
 
 def test_gpt_solutions_are_one_whole_program_per_task() -> None:

@@ -20,10 +20,16 @@ SandboxFusion's MultiPL-E harness joins a free-form answer:
                         ``func TestX(t *testing.T)`` functions, then the tests
 
 so functions the program defines after the first one are lost in the first
-group, as they are there. Java's class is named ``Main`` in every program
-(the server runs ``Main``), and its ``main`` first checks that assertions
-are on: MultiPL-E's Java tests are ``assert`` statements, which a JVM
-without ``-ea`` skips, and a check must not pass because nothing ran.
+group, as they are there.
+
+Java needs three changes, each with the same meaning as MultiPL-E's
+``javac -cp javatuples.jar; java -ea Problem``: the class ``Problem`` is
+named ``Main`` (what the server runs when no class is public); each test
+line ``assert(X);`` becomes ``if (!(X)) throw new AssertionError();``, as
+``-ea`` would run it (a JVM without ``-ea`` skips asserts, and a check must
+not pass because nothing ran); and ``import org.javatuples.*;`` is dropped
+from programs that use no javatuples class, so that they compile where the
+server has no javatuples jar (the 8 tasks that use tuples need one).
 """
 
 from __future__ import annotations
@@ -39,12 +45,10 @@ SERVER_LANGUAGE = {"cpp": "cpp", "go": "go_test", "java": "java", "js": "js", "r
                    "ts": "ts"}
 _CUT_AT_STOP = ("cpp", "java", "rs", "sh")
 
-_JAVA_MAIN = re.compile(r"(public\s+static\s+void\s+main\s*\(\s*String\s*\[\]\s*\w+\s*\)\s*\{)")
-_JAVA_ASSERTIONS_ON = (
-    "\n        boolean sandcheckAssertionsOn = false;\n"
-    "        assert sandcheckAssertionsOn = true;\n"
-    "        if (!sandcheckAssertionsOn) throw new IllegalStateException("
-    "\"assertions are off (java without -ea): the tests' asserts would not run\");\n")
+_JAVA_ASSERT = re.compile(r"^([ \t]*)assert\((.*)\);[ \t]*$", re.MULTILINE)
+_JAVATUPLES_IMPORT = re.compile(r"^import\s+org\.javatuples\.\*;[ \t]*\n?", re.MULTILINE)
+_JAVATUPLES_CLASS = re.compile(r"\b(Unit|Pair|Triplet|Quartet|Quintet|Sextet|Septet|Octet|Ennead|Decade|KeyValue|"
+                               r"LabelValue)\b")
 
 
 def stops(problems: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
@@ -56,6 +60,8 @@ def stops(problems: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
 def build(language: str, problem: Mapping[str, Any], code: str, *, whole: bool = False) -> Source:
     """The program for `code`: a completion of the prompt, or (`whole`) a whole program."""
     tests = problem["tests"]
+    if language == "java":
+        tests = _JAVA_ASSERT.sub(r"\1if (!(\2)) throw new AssertionError();", tests)
     if not whole:
         program = problem["prompt"] + code + "\n" + tests
     elif language in _CUT_AT_STOP:
@@ -65,8 +71,9 @@ def build(language: str, problem: Mapping[str, Any], code: str, *, whole: bool =
     else:
         program = code + "\n" + tests
     if language == "java":
-        program = _JAVA_MAIN.sub(lambda m: m.group(1) + _JAVA_ASSERTIONS_ON,
-                                 re.sub(r"\bclass\s+Problem\b", "class Main", program), count=1)
+        program = re.sub(r"\bclass\s+Problem\b", "class Main", program)
+        if not _JAVATUPLES_CLASS.search(_JAVATUPLES_IMPORT.sub("", program)):
+            program = _JAVATUPLES_IMPORT.sub("", program)
     return Source(SERVER_LANGUAGE[language], program)
 
 

@@ -6,6 +6,7 @@ harnesses build; `test_multilang_e2e.py` runs them in the jail.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -252,3 +253,47 @@ def test_run_refuses_a_binary_file_as_other_language_source(tmp_path: Path) -> N
     latin1.write_bytes(b"fn main() { let s = \"\xe9\"; }")
     p = _cli("run", str(latin1))
     assert p.returncode == 2 and p.stderr.strip() == f"sandcheck run: error: {latin1}: not rust source (not valid UTF-8)"
+
+
+def test_generate_with_a_dataset_sends_its_stops_and_puts_back_the_closing_brace(tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from sandcheck.cli import main
+
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append(body)
+            # The endpoint stopped at the function's end (the stop is not in the text).
+            data = json.dumps({"choices": [{"index": 0, "text": "    return true;", "finish_reason": "stop"}]})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        for name, task, stop, completion in [
+            ("multipl-e-cpp", "HumanEval_0_has_close_elements", ["\n}"], "    return true;"),
+            ("humaneval-x-cpp", "CPP/0", ["\n}"], "    return true;\n}\n"),
+            ("humaneval-x-java", "Java/0", ["\n    }\n"], "    return true;\n    }\n}\n"),
+        ]:
+            out = tmp_path / f"{name}.jsonl"
+            code = main(["generate", "--endpoint", endpoint, "--model", "m", "--n", "1", "--dataset", name,
+                         "--task-ids", task, "--no-logprobs", "--no-progress", "-o", str(out)])
+            assert code == 0
+            assert received[-1]["stop"] == stop and received[-1]["prompt"] == load_dataset(name).problems[task]["prompt"]
+            row = json.loads(out.read_text())
+            assert row["completion"] == completion and row["stop"] == stop
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -16,8 +16,10 @@ SandboxFusion's MultiPL-E harness joins a free-form answer:
                         then the tests
     js, ts              the program, then the tests
     go                  one package clause (the prompt's), the imports that
-                        the program and tests use, the program without its own
-                        ``func TestX(t *testing.T)`` functions, then the tests
+                        the program and tests use, the program with its own
+                        ``func TestX(t *testing.T)`` renamed ``ownTestX`` (so
+                        ``go test`` runs only the dataset's tests, and calls
+                        to them still compile), then the tests
 
 so functions the program defines after the first one are lost in the first
 group, as they are there.
@@ -104,8 +106,7 @@ def gpt_solutions(problems: Mapping[str, Mapping[str, Any]]) -> list[dict[str, A
 _GO_PACKAGE = re.compile(r"^package\s+\w+\s*$", re.MULTILINE)
 _GO_IMPORT_BLOCK = re.compile(r"^import\s*\((.*?)\)", re.MULTILINE | re.DOTALL)
 _GO_IMPORT_LINE = re.compile(r'^import\s+((?:[\w.]+\s+)?"[^"]+")\s*$', re.MULTILINE)
-_GO_TEST_FUNC = re.compile(r"^func\s+Test\w*\s*\(\s*\w+\s+\*testing\.T\s*\)\s*\{.*?^\}[ \t]*\n?",
-                           re.MULTILINE | re.DOTALL)
+_GO_TEST_FUNC = re.compile(r"^func\s+(Test\w*)\s*\(\s*\w+\s+\*testing\.T\s*\)", re.MULTILINE)
 
 
 def _go_imports(code: str) -> tuple[list[str], str]:
@@ -122,7 +123,8 @@ def _go_program(prompt: str, code: str, tests: str) -> str:
     package = _GO_PACKAGE.search(prompt)
     prompt_specs, _ = _go_imports(prompt)
     code_specs, body = _go_imports(_GO_PACKAGE.sub("", code))
-    body = _GO_TEST_FUNC.sub("", body)
+    for name in set(_GO_TEST_FUNC.findall(body)):
+        body = re.sub(rf"\b{name}\b", "own" + name, body)
     used = []
     for spec in dict.fromkeys(prompt_specs + code_specs):
         parts = spec.split()

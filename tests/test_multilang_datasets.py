@@ -202,6 +202,9 @@ def test_compile_error_verdict_names_the_first_lines_of_the_compiler_message() -
      (False, "failed: exit status 1: Assertion `x' failed.")),
     (ExecutionResult(id="0", status=Status.TIMEOUT, timeout_kind="CPU"), (False, "timed out")),
     (ExecutionResult(id="0", status=Status.SIGNALED, signal=6), (False, "failed: killed by signal 6")),
+    (ExecutionResult(id="0", status=Status.SIGNALED, signal=6, stderr=b"main: main.cpp:9: int main(): Assertion "
+                     b"`f(1) == 2' failed.\n"),
+     (False, "failed: killed by signal 6: main: main.cpp:9: int main(): Assertion `f(1) == 2' failed.")),
     (ExecutionResult(id="0", status=Status.OUTPUT_LIMIT, exit_code=0), (False, "failed: output limit exceeded")),
     (ExecutionResult(id="0", status=Status.MEMORY_LIMIT), (False, "failed: memory limit exceeded")),
 ])

@@ -77,13 +77,14 @@ def exit_verdict(result: ExecutionResult, *, quiet: bool = False) -> tuple[bool,
         return False, "timed out"
     if result.status == Status.COMPILE_ERROR:
         return False, "failed: " + compile_error_text(result)
+    said = _first_lines(result.stderr.strip() or result.stdout.strip())
     if result.status == Status.NONZERO_EXIT:
-        said = _first_lines(result.stderr.strip() or result.stdout.strip())
         return False, f"failed: exit status {result.exit_code}" + (f": {said}" if said else "")
+    if result.status == Status.SIGNALED:  # a failed C++ assert is SIGABRT; its message is on stderr
+        return False, f"failed: killed by signal {result.signal}" + (f": {said}" if said else "")
     reasons = {
         Status.MEMORY_LIMIT: "memory limit exceeded",
         Status.OUTPUT_LIMIT: "output limit exceeded",
-        Status.SIGNALED: f"killed by signal {result.signal}",
         Status.SANDBOX_ERROR: f"sandbox error: {result.error}",
         Status.INVALID_REQUEST: f"invalid request: {result.error}",
     }

@@ -26,6 +26,7 @@ exits early (``sys.exit(0)``, ``os._exit(0)``, a signal) has not passed.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -107,14 +108,20 @@ def build_program_check(task_id: str, program: str, nonce: str | None = None) ->
     return Check(task_id, _HARNESS.format(program=program, nonce=nonce), nonce, b"", "inprocess")
 
 
+_ERROR_LINE = re.compile(r"(^|[\s:])error\b", re.IGNORECASE)
+
+
 def compile_error_text(result: ExecutionResult, lines: int = 5, chars: int = 800) -> str:
-    """``compile error: <the first lines of the compiler's message>`` for a COMPILE_ERROR."""
+    """``compile error: <the compiler's message from its first error line>`` for a COMPILE_ERROR."""
     c = result.compile
     if c is None:
         return "compile error" + (f": {result.error}" if result.error else "")
     if c.status not in (Status.NONZERO_EXIT, Status.OK):
         return f"compile error: the compiler ended with {c.status.value}"
-    message = "\n".join(c.message.strip().splitlines()[:lines])[:chars]
+    text = c.message.strip().splitlines()
+    # From the first error: warnings before it (rustc's unused imports) say nothing about the failure.
+    first = next((i for i, line in enumerate(text) if _ERROR_LINE.search(line)), 0)
+    message = "\n".join(text[first:first + lines])[:chars]
     return "compile error" + (f": {message}" if message else f": the compiler exited with status {c.exit_code}")
 
 

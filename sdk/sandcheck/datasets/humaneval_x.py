@@ -112,10 +112,14 @@ def _python_body(code: str) -> str:
 _RUST_TEST_FN = re.compile(r"#\[test\](?:\s|//[^\n]*)*fn\s+(\w+)")  # comments may come between
 
 
+_BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+
+
 def _rust_tests_as_main(test: str) -> str:
     """``#[cfg(test)] mod tests { #[test] fn t() {...} }`` as a module whose
-    functions `main` calls: the same asserts, run by a plain binary."""
-    names = _RUST_TEST_FN.findall(test)
+    functions `main` calls: the same asserts, run by a plain binary. A test
+    inside a comment (Rust/32's) is not called, as `cargo test` would not run it."""
+    names = _RUST_TEST_FN.findall(_BLOCK_COMMENT.sub("", test))
     module = _RUST_TEST_FN.sub(lambda m: f"pub fn {m.group(1)}", test.replace("#[cfg(test)]", ""))
     calls = "".join(f"    tests::{name}();\n" for name in names)
     return module + "\nfn main() {\n" + calls + "}\n"

@@ -112,15 +112,42 @@ def test_multipl_e_completion_program_is_prompt_completion_tests() -> None:
     assert ds.build(p, "    return true;\n").program == p["prompt"] + "    return true;\n" + "\n" + p["tests"]
 
 
-def test_multipl_e_gpt_solution_is_cut_at_the_first_stop_then_joined_to_the_tests() -> None:
+def test_multipl_e_whole_program_keeps_its_functions_and_loses_its_main() -> None:
     ds = load_dataset("multipl-e-rs")
     p = ds.problems["HumanEval_0_has_close_elements"]
     code = multipl_e.solution_code(p["gpt_solution"])
     assert not code.startswith("```") and "```" not in code and "fn main()" in code
     program = ds.build(p, code, True).program
-    # The answer's own main (example prints) is gone; the tests' `}` closes the function.
+    # The answer's own main (example prints) is gone; the tests' main runs, without their leading `}`.
     assert program.count("fn main()") == 1 and "println!" not in program
-    assert program == code[:code.index("\n}")] + "\n" + p["tests"]
+    assert program == code[:code.index("fn main()")].rstrip() + "\n\n" + p["tests"].split("\n", 1)[1]
+
+
+def test_whole_programs_keep_helpers_defined_before_the_function() -> None:
+    from sandcheck.datasets.whole_programs import join
+
+    cpp = ("bool is_prime(long n) {\n    for (long i = 2; i * i <= n; i++) { if (n % i == 0) return false; }\n"
+           "    return n > 1;\n}\nlong f(long n) {\n    const char *s = \"}\"; char c = '}';  // }\n"
+           "    return is_prime(n) ? 1 : 0;\n}\nint main() {\n    std::cout << f(3) << \"{\";\n}\n")
+    tests = "}\nint main() {\n    auto candidate = f;\n    assert(candidate(3) == 1);\n}\n"
+    program = join("cpp", "#include<assert.h>\n#include<bits/stdc++.h>\n// doc\nlong f(long n) {\n", cpp, tests, ["\n}"])
+    assert program.startswith("#include<assert.h>\n#include<bits/stdc++.h>\nbool is_prime(long n) {")
+    assert "std::cout" not in program and program.count("int main()") == 1
+    assert program.endswith("    return is_prime(n) ? 1 : 0;\n}\n\nint main() {\n    auto candidate = f;\n"
+                            "    assert(candidate(3) == 1);\n}\n")
+    java = ("import java.util.*;\nclass Problem {\n    static boolean helper(long x) { return x > 0; }\n"
+            "    public static boolean f(long x) {\n        return helper(x);\n    }\n"
+            "    public static void main(String[] args) {\n        System.out.println(f(1));\n    }\n}\n"
+            "class Other {}\n")
+    jtests = "    }\n    public static void main(String[] args) {\n    assert(f(1l) == (true));\n    }\n\n}\n"
+    program = join("java", "import java.math.*;\nclass Problem {\n", java, jtests, ["\n    }\n"])
+    assert program == ("import java.math.*;\nimport java.util.*;\nclass Problem {\n"
+                       "    static boolean helper(long x) { return x > 0; }\n    public static boolean f(long x) {\n"
+                       "        return helper(x);\n    }\n    public static void main(String[] args) {\n"
+                       "    assert(f(1l) == (true));\n    }\n\n}\n\nclass Other {}\n")
+    # A Java answer without its class: cut at the first stop, as SandboxFusion does.
+    assert join("java", "", "    public static boolean f(long x) {\n        return true;\n    }\n", jtests,
+                ["\n    }\n"]) == "    public static boolean f(long x) {\n        return true;" + "\n" + jtests
 
 
 def test_solution_code_takes_the_first_fenced_block_after_any_preamble() -> None:

@@ -14,7 +14,7 @@ from ._exceptions import (
 )
 from sandcheck_api.status import Status, TimeoutKind
 
-from ._types import ExecutionResult, Limits
+from ._types import CompileResult, ExecutionResult, Limits
 from .checks import Check, build_check, check_program, verdict
 from .client import AsyncClient, Client, Program
 from .code_eval import code_eval
@@ -29,6 +29,7 @@ __all__ = [
     "AsyncClient",
     "Check",
     "Client",
+    "CompileResult",
     "EmbeddedServer",
     "EmbeddedServerError",
     "Evaluation",

@@ -39,6 +39,48 @@ class Limits:
 
 
 @dataclass
+class CompileResult:
+    """How a compiled language's compile step ended (the proto's CompileResult).
+
+    ``status`` is OK, or how the compiler failed (NONZERO_EXIT, TIMEOUT,
+    MEMORY_LIMIT, OUTPUT_LIMIT, SIGNALED); ``stderr`` and ``stdout`` hold its
+    messages, capped by the server.
+    """
+
+    status: Status
+    timeout_kind: TimeoutKind | None = None
+    exit_code: int = -1
+    stdout: bytes = b""
+    stderr: bytes = b""
+    wall_time_ms: int = 0
+    cpu_time_ms: int = 0
+    memory_bytes: int = 0
+    cached: bool = False  # from the server's cache of identical compiles
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+        self.timeout_kind = TimeoutKind(self.timeout_kind) if self.timeout_kind else None
+
+    @property
+    def message(self) -> str:
+        """The compiler's messages as text: stderr, else stdout (javac and tsc write there)."""
+        return (self.stderr or self.stdout).decode("utf-8", "replace")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "timeout_kind": self.timeout_kind.value if self.timeout_kind else None,
+            "exit_code": self.exit_code,
+            "stdout": self.stdout.decode("utf-8", "replace"),
+            "stderr": self.stderr.decode("utf-8", "replace"),
+            "wall_time_ms": self.wall_time_ms,
+            "cpu_time_ms": self.cpu_time_ms,
+            "memory_bytes": self.memory_bytes,
+            "cached": self.cached,
+        }
+
+
+@dataclass
 class ExecutionResult:
     """Facts about one execution (the proto's ExecuteResponse). ``status`` says
     how it ended; no verdict."""
@@ -62,6 +104,9 @@ class ExecutionResult:
     error: str = ""
     # Nothing ran (server overloaded or shutting down): safe to send again.
     rejected: bool = False
+    # For compiled languages: how the compile step ended (None for Python and
+    # other interpreted languages). With COMPILE_ERROR the program never ran.
+    compile: CompileResult | None = None
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
@@ -87,4 +132,5 @@ class ExecutionResult:
             "memory_bytes": self.memory_bytes,
             "runtime": self.runtime,
             "error": self.error or None,
+            "compile": self.compile.to_json() if self.compile else None,
         }

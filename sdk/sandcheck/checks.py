@@ -26,6 +26,7 @@ exits early (``sys.exit(0)``, ``os._exit(0)``, a signal) has not passed.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -107,6 +108,23 @@ def build_program_check(task_id: str, program: str, nonce: str | None = None) ->
     return Check(task_id, _HARNESS.format(program=program, nonce=nonce), nonce, b"", "inprocess")
 
 
+_ERROR_LINE = re.compile(r"(^|[\s:])error\b", re.IGNORECASE)
+
+
+def compile_error_text(result: ExecutionResult, lines: int = 5, chars: int = 800) -> str:
+    """``compile error: <the compiler's message from its first error line>`` for a COMPILE_ERROR."""
+    c = result.compile
+    if c is None:
+        return "compile error" + (f": {result.error}" if result.error else "")
+    if c.status not in (Status.NONZERO_EXIT, Status.OK):
+        return f"compile error: the compiler ended with {c.status.value}"
+    text = c.message.strip().splitlines()
+    # From the first error: warnings before it (rustc's unused imports) say nothing about the failure.
+    first = next((i for i, line in enumerate(text) if _ERROR_LINE.search(line)), 0)
+    message = "\n".join(text[first:first + lines])[:chars]
+    return "compile error" + (f": {message}" if message else f": the compiler exited with status {c.exit_code}")
+
+
 def verdict(result: ExecutionResult, nonce: str) -> tuple[bool, str]:
     """Passed only if the nonce came back with ``passed`` (check() returned)
     and the program then exited 0 within its limits.
@@ -128,6 +146,7 @@ def verdict(result: ExecutionResult, nonce: str) -> tuple[bool, str]:
         Status.SIGNALED: f"killed by signal {result.signal}",
         Status.SANDBOX_ERROR: f"sandbox error: {result.error}",
         Status.INVALID_REQUEST: f"invalid request: {result.error}",
+        Status.COMPILE_ERROR: compile_error_text(result),
     }
     if result.status in reasons:
         return False, "failed: " + reasons[result.status]

@@ -114,6 +114,8 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
                                     "(default: an embedded server)")
     e.add_argument("-o", "--output", help="results file (default: SAMPLES_results.jsonl; with --canonical: none)")
     e.add_argument("--canonical", action="store_true", help="evaluate the problems' canonical solutions")
+    e.add_argument("--gpt-solutions", action="store_true",
+                   help="MultiPL-E sets: evaluate the GPT answers they ship (each row's gpt_solution code block)")
     e.add_argument("--memory-mb", type=_positive_int, help="memory limit per check in MiB (default: the server's)")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.add_argument("--judge", choices=JUDGES, default="isolated",
@@ -133,6 +135,8 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling top_p (default 0.95)")
     g.add_argument("--max-tokens", type=_positive_int, default=512, help="tokens per completion (default 512)")
     g.add_argument("--problems", "--problem_file", dest="problems", help="problem file (default: HumanEval)")
+    g.add_argument("--dataset", help="a built-in problem set (see `eval --help`), with its own stop sequences: "
+                                     "MultiPL-E's stop_tokens, CodeGeeX's end of function for HumanEval-X")
     g.add_argument("--task-ids", type=_task_ids, help="only these problems: comma-separated task ids")
     g.add_argument("--limit", type=_positive_int, help="only the first N problems (after --task-ids)")
     g.add_argument("-o", "--output", required=True,
@@ -140,7 +144,8 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
     g.add_argument("--chat", action="store_true", help="use chat completions and extract the code from replies")
     g.add_argument("--stop", action="append",
-                   help="a stop sequence (repeatable; default: the Codex paper's 5, of which 4 are sent)")
+                   help="a stop sequence (repeatable; default: the dataset's, else the Codex paper's 5, "
+                        "of which 4 are sent)")
     g.add_argument("--max-n-per-request", type=_positive_int, default=128,
                    help="largest n the endpoint accepts in one request (default 128)")
     g.add_argument("--concurrency", type=_positive_int, default=16, help="HTTP requests in flight (default 16)")
@@ -169,7 +174,9 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
 
 def _run_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="run one program and print its result as JSON")
-    r.add_argument("file", help="a Python source file")
+    r.add_argument("file", help="a source file (.py, .cpp, .cc, .go, .java, .js, .ts, .rs, .sh)")
+    r.add_argument("--language", help="the program's language, as the server names it (default: from the file's "
+                                      "extension; python for others)")
     r.add_argument("--timeout", type=_positive_float, default=3.0,
                    help="CPU seconds; the wall backstop is twice that (default 3.0)")
     r.add_argument("--memory-mb", type=_positive_int, help="memory limit in MiB (default: the server's)")
@@ -218,9 +225,20 @@ def _eval_samples(args: argparse.Namespace, problems: dict) -> tuple[list[dict],
     """The samples to check, and the results file (None: --canonical without -o)."""
     from .data import read_samples
 
+    if args.gpt_solutions:
+        from .datasets import multipl_e
+
+        if args.samples or args.canonical:
+            raise InvalidInput("--gpt-solutions takes no samples file and no --canonical")
+        if not any("gpt_solution" in p for p in problems.values()):
+            raise InvalidInput("--gpt-solutions needs a MultiPL-E set (--dataset multipl-e-LANG)")
+        return multipl_e.gpt_solutions(problems), args.output
     if args.canonical:
         if args.samples:
             raise InvalidInput("--canonical takes no samples file")
+        if any("gpt_solution" in p for p in problems.values()):
+            raise InvalidInput("MultiPL-E has no canonical solutions; --gpt-solutions evaluates the GPT answers "
+                               "it ships")
         for p in problems.values():
             if not isinstance(p.get("canonical_solution"), str):
                 raise InvalidInput(f"problem {p['task_id']} has no canonical_solution")
@@ -244,7 +262,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.resume and not out:
         raise InvalidInput("--resume needs a results file: give -o")
     params = run_params(samples_path=args.samples, problems_path=args.problems, timeout=args.timeout,
-                        memory_mb=args.memory_mb, judge=args.judge)
+                        memory_mb=args.memory_mb, judge=args.judge,
+                        **({"samples": "gpt solutions"} if args.gpt_solutions else {}))
     with tqdm(total=len(samples), unit="check", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True,
               delay=1.0) as bar:
 
@@ -260,7 +279,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         outcome = evaluate_to_file(
             samples, problems, out, targets=split_targets(args.server) if args.server else None,
             workers=args.workers, params=params, evaluator=problem_set.evaluate,
-            record_extra={"dataset": problem_set.dataset}, k=args.k,
+            record_extra={"dataset": problem_set.dataset, "language": problem_set.language}, k=args.k,
             timeout=args.timeout, memory_mb=args.memory_mb, resume=args.resume, auth=_auth_kwargs(args),
             argv=["sandcheck", *args.argv], problems_path=args.problems, on_start=started,
             on_result=lambda i, row: bar.update(1))
@@ -294,10 +313,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
     api_key = os.environ.get(key_env)
     if args.api_key_env and not api_key:
         raise InvalidInput(f"--api-key-env {key_env}: the variable is not set")
-    problems = select_problems(read_problems(args.problems), args.task_ids, args.limit)
+    stops, close = DEFAULT_STOPS, ""
+    if args.dataset:
+        from .datasets import load_dataset
+
+        if args.problems:
+            raise InvalidInput("give --dataset or --problems, not both")
+        dataset = load_dataset(args.dataset)
+        all_problems = dataset.problems
+        stops, close = dataset.stops()
+        if args.chat and dataset.info.harness and dataset.info.language != "python":
+            raise InvalidInput("--chat asks for Python code; use completions (no --chat) for other languages")
+    else:
+        all_problems = read_problems(args.problems)
+    problems = select_problems(all_problems, args.task_ids, args.limit)
     config = GenerationConfig(
         endpoint=args.endpoint, model=args.model, n=args.n, temperature=args.temperature, top_p=args.top_p,
-        max_tokens=args.max_tokens, stop=tuple(args.stop) if args.stop else DEFAULT_STOPS, chat=args.chat,
+        max_tokens=args.max_tokens, stop=tuple(args.stop) if args.stop else stops,
+        close="" if args.stop else close, chat=args.chat,
         logprobs=not args.no_logprobs, max_n_per_request=args.max_n_per_request,
         concurrency=args.concurrency, retries=args.retries, api_key=api_key)
     check_writable(args.output)
@@ -340,8 +373,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_source(path: Path) -> bytes:
-    """A Python source file's bytes; InvalidInput for a binary or undecodable file."""
+# `run`: the language a file's extension names, as the server names it.
+LANGUAGE_OF_EXTENSION = {".py": "python", ".cpp": "cpp", ".cc": "cpp", ".go": "go", ".java": "java", ".js": "js",
+                         ".ts": "ts", ".rs": "rust", ".sh": "bash"}
+
+
+def _read_source(path: Path, language: str = "python") -> bytes:
+    """A source file's bytes; InvalidInput for a binary or undecodable file."""
     import io
     import tokenize
 
@@ -349,6 +387,14 @@ def _read_source(path: Path) -> bytes:
         source = path.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"{path}: {exc.strerror}") from None
+    if language != "python":
+        try:
+            source.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{path}: not {language} source (not valid UTF-8)") from None
+        if b"\0" in source:
+            raise InvalidInput(f"{path}: not {language} source (a binary file: it holds NUL bytes)")
+        return source
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
         source.decode(encoding)
@@ -362,7 +408,11 @@ def _read_source(path: Path) -> bytes:
 def cmd_run(args: argparse.Namespace) -> int:
     from .client import Client
 
-    source = _read_source(Path(args.file))
+    path = Path(args.file)
+    language = args.language or LANGUAGE_OF_EXTENSION.get(path.suffix.lower(), "python")
+    if not args.language and path.name.endswith("_test.go"):
+        language = "go_test"  # a file of `func TestX(t *testing.T)`, run with `go test`
+    source = _read_source(path, language)
     try:
         stdin = Path(args.stdin).read_bytes() if args.stdin else b""
     except OSError as exc:
@@ -371,7 +421,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # room to wait for a slot on a busy server. Past it: exit 1, UNAVAILABLE.
     deadline = 2 * args.timeout + _RUN_QUEUE_WAIT_S
     with _target(args.server) as target, Client(target, timeout=deadline, **_auth_kwargs(args)) as client:
-        result = client.execute(source, stdin=stdin, limits=Limits.for_timeout(args.timeout, args.memory_mb))
+        result = client.execute(source, stdin=stdin, limits=Limits.for_timeout(args.timeout, args.memory_mb),
+                                language=language)
     print(json.dumps(result.to_json()))
     return EXIT_OK if result.status == "OK" else EXIT_FAILURE
 

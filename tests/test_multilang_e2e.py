@@ -167,6 +167,6 @@ KNOWN_CANONICAL_FAILURES: dict[str, set[str]] = {
     "humaneval-x-rust": {"Rust/50"},
 }
 GPT_SOLUTIONS_PASSED: dict[str, int] = {
-    "multipl-e-cpp": 138, "multipl-e-go": 123, "multipl-e-java": 125, "multipl-e-js": 138, "multipl-e-rs": 139,
+    "multipl-e-cpp": 138, "multipl-e-go": 123, "multipl-e-java": 131, "multipl-e-js": 138, "multipl-e-rs": 139,
     "multipl-e-sh": 81, "multipl-e-ts": 141,
 }

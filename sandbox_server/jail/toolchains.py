@@ -57,6 +57,9 @@ def _java_home() -> str:
     return found[0] if found else "/usr/lib/jvm/java-17-openjdk-amd64"
 
 
+_JAVATUPLES = "/usr/share/java/javatuples.jar"
+
+
 def _java_source(source: bytes) -> str:
     """javac wants a public class in a file of its name (HumanEval-X's is Main); without
     one, the class declared last before `static void main` names the file (and the run)."""
@@ -160,12 +163,13 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         # hello world took 44 ms instead of 31, and a hot loop twice the CPU.
         # -proc:none: no annotation processors (code a request's files could bring) run at compile time.
         compile=(f"{_java_home()}/bin/javac", "-encoding", "UTF-8", "-proc:none", "-J-XX:+UseSerialGC",
-                 "-J-XX:TieredStopAtLevel=1", "-J-Xshare:auto", "-d", ".", "{src}"),
+                 "-J-XX:TieredStopAtLevel=1", "-J-Xshare:auto", "-cp", f".:{_JAVATUPLES}", "-d", ".", "{src}"),
         # Without /proc the JVM cannot see its cgroup: MaxRAM sizes its heap from the check's memory limit.
-        run=(f"{_java_home()}/bin/java", "-XX:MaxRAM={memory_bytes}", "-cp", BUILD_DIR, "{main}"),
+        run=(f"{_java_home()}/bin/java", "-XX:MaxRAM={memory_bytes}", "-cp", f"{BUILD_DIR}:{_JAVATUPLES}", "{main}"),
         binaries=(f"{_java_home()}/bin/javac", f"{_java_home()}/bin/java"),
-        compile_binds=(_java_home(), "/etc/java-17-openjdk"),
-        run_binds=(_java_home(), "/etc/java-17-openjdk"),
+        # javatuples: MultiPL-E's Java programs import its Pair, Triplet... (a missing jar is skipped).
+        compile_binds=(_java_home(), "/etc/java-17-openjdk", "/usr/share/java/javatuples*.jar"),
+        run_binds=(_java_home(), "/etc/java-17-openjdk", "/usr/share/java/javatuples*.jar"),
         # The launchers find libjli through $ORIGIN, which needs /proc (not mounted): name the directory.
         env=(f"LD_LIBRARY_PATH={_java_home()}/lib",),
         # The JVM's own libraries (not AWT's, which would pull in X11).
@@ -174,7 +178,7 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
                                                                   "verify", "extnet", "syslookup", "management"))),
         version=(f"{_java_home()}/bin/javac", "-version"), compiler=f"{_java_home()}/bin/javac",
         interpreter=f"{_java_home()}/bin/java",
-        packages="openjdk-17-jdk-headless",
+        packages="openjdk-17-jdk-headless libjavatuples-java",
         why="HumanEval-X and MultiPL-E Java (OpenJDK 17); the public class names the file",
     ),
     Toolchain(

@@ -18,6 +18,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from .readable_tree import make_readable
+
 # The packages HumanEval-X's and MultiPL-E's Go programs import, testify first.
 _WARM_UP = '''package main
 
@@ -80,11 +82,6 @@ def ensure(cache_root: str, go_version: str, go: str, env: dict[str, str]) -> st
                                    capture_output=True, text=True, timeout=900)
         if build.returncode != 0:
             raise GoCacheError(f"go test -c of the warm-up failed: {build.stderr.strip()[-1000:]}")
-        for dirpath, dirnames, filenames in os.walk(root):
-            for n in dirnames:
-                os.chmod(os.path.join(dirpath, n), 0o755)
-            for n in filenames:
-                os.chmod(os.path.join(dirpath, n), 0o644)
-        os.chmod(root, 0o755)
+        make_readable(root)
         done.write_text("")
     return str(root)

@@ -17,6 +17,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .readable_tree import make_readable
+
 CRATES = {"rand": '"0.8"', "regex": '{ version = "1", default-features = false, features = ["std", "unicode"] }',
           "md5": '"0.7"'}
 DEBIAN_REGISTRY = "/usr/share/cargo/registry"
@@ -69,12 +71,7 @@ def ensure(cache_root: str, rustc_version: str) -> tuple[str, dict[str, str]]:
                 externs[name] = next(f for f in msg["filenames"] if f.endswith(".rlib"))
         if set(externs) != set(CRATES):
             raise CratesError(f"cargo built {sorted(externs)}, not {sorted(CRATES)}")
-        for dirpath, dirnames, filenames in os.walk(root):
-            for n in dirnames:
-                os.chmod(os.path.join(dirpath, n), 0o755)
-            for n in filenames:
-                os.chmod(os.path.join(dirpath, n), 0o644)
-        os.chmod(root, 0o755)
+        make_readable(root)
         done.write_text(json.dumps(externs))
     return str(root / "target/release/deps"), externs
 

@@ -22,6 +22,7 @@ import os
 import re
 import subprocess
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass, field
 
 from . import detect_cache, go_cache, rust_crates
@@ -110,6 +111,40 @@ class Toolchain:
         return self.source_file(source) if callable(self.source_file) else self.source_file
 
 
+# Go programs and Go test files share the toolchain; go_test differs in how it builds and runs.
+_GO = Toolchain(
+    name="go", aliases=("golang",),
+    source_file="main.go",
+    compile=("/usr/bin/go", "build", "-o", "main", "{src}"),
+    run=(f"{BUILD_DIR}/main",),
+    binaries=("/usr/bin/go",),
+    compile_binds=("/usr/lib/go-1.19", "/usr/share/go-1.19", "/usr/share/gocode"),
+    # GOPATH mode: the vendored-by-Debian testify resolves from /usr/share/gocode.
+    compile_env=("GOROOT=/usr/lib/go-1.19", "GOPATH=/usr/share/gocode", "GO111MODULE=off", "CGO_ENABLED=0",
+                 "GOTOOLCHAIN=local"),
+    version=("/usr/bin/go", "version"), compiler="/usr/bin/go",
+    version_pattern=r"go(\d+\.\d+(?:\.\d+)?)",
+    packages="golang-go golang-github-stretchr-testify-dev",
+    why="Go programs with a main package; a static binary",
+)
+
+# Rust programs with a main and HumanEval-X's test modules share the toolchain.
+_RUST = Toolchain(
+    name="rust", aliases=("rs",),
+    source_file="main.rs",
+    # The crates (rand, regex, md5) are added by rust_crates.py as --extern flags.
+    compile=("/usr/bin/rustc", "--edition", "2021", "-O", "-o", "main", "{src}"),
+    # rustc 1.63 panics without /proc/self/exe (its sysroot search), even given --sysroot.
+    compile_proc=True,
+    run=(f"{BUILD_DIR}/main",),
+    binaries=("/usr/bin/rustc", "/usr/bin/cc"),
+    compile_binds=(*_C_LINK, "/usr/lib/rustlib", f"{_LIBDIR}/librustc_driver-*.so", f"{_LIBDIR}/libstd-*.so"),
+    run_binds=(f"{_LIBDIR}/libgcc_s.so.1",),
+    version=("/usr/bin/rustc", "--version"), compiler="/usr/bin/rustc",
+    packages="rustc cargo librust-rand-dev librust-regex-dev librust-md5-dev",
+    why="MultiPL-E Rust and Rust programs with a main (Debian's rustc), the rand, regex and md5 crates linkable",
+)
+
 TOOLCHAINS: tuple[Toolchain, ...] = (
     Toolchain(
         name="cpp", aliases=("c++", "cxx", "g++"),
@@ -125,34 +160,13 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         packages="g++ libboost-dev libssl-dev",
         why="HumanEval-X and MultiPL-E C++; g++ with C++17, Boost headers and OpenSSL",
     ),
-    Toolchain(
-        name="go", aliases=("golang",),
-        source_file="main.go",
-        compile=("/usr/bin/go", "build", "-o", "main", "{src}"),
-        run=(f"{BUILD_DIR}/main",),
-        binaries=("/usr/bin/go",),
-        compile_binds=("/usr/lib/go-1.19", "/usr/share/go-1.19", "/usr/share/gocode"),
-        # GOPATH mode: the vendored-by-Debian testify resolves from /usr/share/gocode.
-        compile_env=("GOROOT=/usr/lib/go-1.19", "GOPATH=/usr/share/gocode", "GO111MODULE=off", "CGO_ENABLED=0",
-                     "GOTOOLCHAIN=local"),
-        version=("/usr/bin/go", "version"), compiler="/usr/bin/go",
-        version_pattern=r"go(\d+\.\d+(?:\.\d+)?)",
-        packages="golang-go golang-github-stretchr-testify-dev",
-        why="Go programs with a main package; a static binary",
-    ),
-    Toolchain(
-        name="go_test", aliases=("gotest",),
+    _GO,
+    dataclasses.replace(
+        _GO, name="go_test", aliases=("gotest",),
         source_file="main_test.go",
         # `go test`, split: the test binary is built in the compile jail and run in a fresh one.
         compile=("/usr/bin/go", "test", "-c", "-o", "main.test", "{src}"),
         run=(f"{BUILD_DIR}/main.test", "-test.v"),
-        binaries=("/usr/bin/go",),
-        compile_binds=("/usr/lib/go-1.19", "/usr/share/go-1.19", "/usr/share/gocode"),
-        compile_env=("GOROOT=/usr/lib/go-1.19", "GOPATH=/usr/share/gocode", "GO111MODULE=off", "CGO_ENABLED=0",
-                     "GOTOOLCHAIN=local"),
-        version=("/usr/bin/go", "version"), compiler="/usr/bin/go",
-        version_pattern=r"go(\d+\.\d+(?:\.\d+)?)",
-        packages="golang-go golang-github-stretchr-testify-dev",
         why="HumanEval-X and MultiPL-E Go: a file of func TestX(t *testing.T), testify's assert available",
     ),
     Toolchain(
@@ -208,33 +222,10 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         packages="nodejs node-typescript",
         why="MultiPL-E TypeScript: tsc (Debian's node-typescript) type-checks and emits JavaScript, Node runs it",
     ),
-    Toolchain(
-        name="rust", aliases=("rs",),
-        source_file="main.rs",
-        # The crates (rand, regex, md5) are added by rust_crates.py as --extern flags.
-        compile=("/usr/bin/rustc", "--edition", "2021", "-O", "-o", "main", "{src}"),
-        # rustc 1.63 panics without /proc/self/exe (its sysroot search), even given --sysroot.
-        compile_proc=True,
-        run=(f"{BUILD_DIR}/main",),
-        binaries=("/usr/bin/rustc", "/usr/bin/cc"),
-        compile_binds=(*_C_LINK, "/usr/lib/rustlib", f"{_LIBDIR}/librustc_driver-*.so", f"{_LIBDIR}/libstd-*.so"),
-        run_binds=(f"{_LIBDIR}/libgcc_s.so.1",),
-        version=("/usr/bin/rustc", "--version"), compiler="/usr/bin/rustc",
-        packages="rustc cargo librust-rand-dev librust-regex-dev librust-md5-dev",
-        why="MultiPL-E Rust and Rust programs with a main (Debian's rustc), the rand, regex and md5 crates linkable",
-    ),
-    Toolchain(
-        name="rust_test", aliases=("rs_test", "rusttest"),
-        source_file="main.rs",
+    _RUST,
+    dataclasses.replace(
+        _RUST, name="rust_test", aliases=("rs_test", "rusttest"),
         compile=("/usr/bin/rustc", "--test", "--edition", "2021", "-O", "-o", "main", "{src}"),
-        # rustc 1.63 panics without /proc/self/exe (its sysroot search), even given --sysroot.
-        compile_proc=True,
-        run=(f"{BUILD_DIR}/main",),
-        binaries=("/usr/bin/rustc", "/usr/bin/cc"),
-        compile_binds=(*_C_LINK, "/usr/lib/rustlib", f"{_LIBDIR}/librustc_driver-*.so", f"{_LIBDIR}/libstd-*.so"),
-        run_binds=(f"{_LIBDIR}/libgcc_s.so.1",),
-        version=("/usr/bin/rustc", "--version"), compiler="/usr/bin/rustc",
-        packages="rustc cargo librust-rand-dev librust-regex-dev librust-md5-dev",
         why="HumanEval-X Rust: a #[cfg(test)] module, built with rustc --test and run as its test harness",
     ),
     Toolchain(

@@ -62,11 +62,7 @@ def evaluate(
         raise InvalidInput(f"unknown judge {judge!r} (expected one of {', '.join(JUDGES)})")
     validate_samples(samples, problems)
     limits = Limits.for_timeout(timeout, memory_mb)
-    rows: list[dict[str, Any] | None] = [None] * len(samples)
-    for i, row in (done or {}).items():
-        if 0 <= i < len(samples):
-            rows[i] = row
-    todo = [i for i, r in enumerate(rows) if r is None]
+    rows, todo = pending(samples, done)
     # One nonce per distinct check, not per sample: identical samples then
     # make identical programs and stdin, which the server runs once (each
     # check holds its nonce anyway, so sharing it between copies reveals
@@ -81,23 +77,41 @@ def evaluate(
                                 solution=solution)
     programs = (Program(checks[i].program, checks[i].stdin, limits=limits, id=str(i), files=checks[i].files)
                 for i in todo)
-    for result in client.execute_batch(programs):
-        i = int(result.id)
-        if rows[i] is not None:
-            continue  # a result for this sample already arrived
-        rows[i] = _row(samples[i], checks[i], result)
-        if on_result is not None:
-            on_result(i, rows[i])
-    missing = [i for i, r in enumerate(rows) if r is None]
-    if missing:
-        raise RuntimeError(f"server returned no result for {len(missing)} samples (first: {missing[0]})")
-    finished = [r for r in rows if r is not None]
+    finished = gather(rows, programs, client, lambda i, result: _row(samples[i], checks[i], result), on_result)
     return Evaluation(finished, summarize(finished, k), Counter(r["status"] for r in finished), judge)
 
 
 def _row(sample: Mapping[str, Any], check: Check, result: ExecutionResult) -> dict[str, Any]:
     passed, text = check.verdict(result)
     return {**sample, "result": text, "passed": passed, "status": result.status}
+
+
+def pending(samples: Sequence[Mapping[str, Any]], done: Mapping[int, dict[str, Any]] | None,
+            ) -> tuple[list[dict[str, Any] | None], list[int]]:
+    """One row slot per sample, filled from `done` (a resumed run), and the indexes still to run."""
+    rows: list[dict[str, Any] | None] = [None] * len(samples)
+    for i, row in (done or {}).items():
+        if 0 <= i < len(samples):
+            rows[i] = row
+    return rows, [i for i, r in enumerate(rows) if r is None]
+
+
+def gather(rows: list[dict[str, Any] | None], programs: Iterable[Program], client: Any,
+           row_for: Callable[[int, ExecutionResult], dict[str, Any]],
+           on_result: Callable[[int, dict[str, Any]], None] | None) -> list[dict[str, Any]]:
+    """Run `programs` (ids are row indexes) and fill `rows`: exactly one row per
+    sample, the first result for each; an empty slot at the end is an error."""
+    for result in client.execute_batch(programs):
+        i = int(result.id)
+        if rows[i] is not None:
+            continue  # a result for this sample already arrived
+        rows[i] = row_for(i, result)
+        if on_result is not None:
+            on_result(i, rows[i])
+    missing = [i for i, r in enumerate(rows) if r is None]
+    if missing:
+        raise RuntimeError(f"server returned no result for {len(missing)} samples (first: {missing[0]})")
+    return [r for r in rows if r is not None]
 
 
 def summarize(rows: Iterable[Mapping[str, Any]], k: Iterable[int] = (1, 10, 100)) -> dict[str, float]:

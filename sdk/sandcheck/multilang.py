@@ -25,7 +25,7 @@ from sandcheck_api.status import Status
 from ._types import ExecutionResult, Limits
 from .checks import build_program_check, compile_error_text, verdict
 from .client import Program
-from .evaluate import Evaluation, summarize
+from .evaluate import Evaluation, gather, pending, summarize
 from .samples import validate_samples
 
 _MESSAGE_CHARS = 500
@@ -118,11 +118,7 @@ def evaluate_languages(
     """
     validate_samples(samples, problems)
     limits = Limits.for_timeout(timeout, memory_mb)
-    rows: list[dict[str, Any] | None] = [None] * len(samples)
-    for i, row in (done or {}).items():
-        if 0 <= i < len(samples):
-            rows[i] = row
-    todo = [i for i, r in enumerate(rows) if r is None]
+    rows, todo = pending(samples, done)
     checks: dict[int, LanguageCheck] = {}
     for i in todo:
         sample = samples[i]
@@ -130,17 +126,11 @@ def evaluate_languages(
         code = sample["solution"] if whole else sample["completion"]
         checks[i] = build_language_check(sample["task_id"], build(problems[sample["task_id"]], code, whole))
     programs = (Program(checks[i].program, limits=limits, id=str(i), language=checks[i].language) for i in todo)
-    for result in client.execute_batch(programs):
-        i = int(result.id)
-        if rows[i] is not None:
-            continue
+
+    def row_for(i: int, result: ExecutionResult) -> dict[str, Any]:
         passed, text = checks[i].verdict(result)
-        rows[i] = {**samples[i], "result": text, "passed": passed, "status": result.status,
-                   "language": checks[i].language}
-        if on_result is not None:
-            on_result(i, rows[i])
-    missing = [i for i, r in enumerate(rows) if r is None]
-    if missing:
-        raise RuntimeError(f"server returned no result for {len(missing)} samples (first: {missing[0]})")
-    finished = [r for r in rows if r is not None]
+        return {**samples[i], "result": text, "passed": passed, "status": result.status,
+                "language": checks[i].language}
+
+    finished = gather(rows, programs, client, row_for, on_result)
     return Evaluation(finished, summarize(finished, k), Counter(r["status"] for r in finished), judge)

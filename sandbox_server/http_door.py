@@ -200,6 +200,12 @@ class HttpDoor:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
+    def _refusal(self, reason: str, response: JSONResponse) -> JSONResponse:
+        """A request refused before it ran, counted as gRPC's refusals are
+        (`sandcheck_rejected_requests` by reason)."""
+        self.avoid.executor.observer.rejected(reason)
+        return response
+
     async def ping(self, _request: Request) -> JSONResponse:
         return JSONResponse("pong")
 
@@ -208,30 +214,31 @@ class HttpDoor:
         if self.security.interceptor is not None:
             tenant = self.security.interceptor.lookup(auth._bearer([("authorization", request.headers.get("authorization"))]))
             if tenant is None:
-                return JSONResponse({"detail": "missing or unknown bearer token (header 'Authorization: Bearer <token>')"},
-                                    401, headers={"WWW-Authenticate": "Bearer"})
+                return self._refusal("unauthenticated", JSONResponse(
+                    {"detail": "missing or unknown bearer token (header 'Authorization: Bearer <token>')"},
+                    401, headers={"WWW-Authenticate": "Bearer"}))
         try:
             req, language = to_request(await self._json(request), self.config)
             job = to_job(req, self.config, self.avoid.executor.languages)
         except BadRequest as exc:
-            return exc.response()
+            return self._refusal("invalid_request", exc.response())
         except InvalidRequest as exc:
-            return BadRequest(422, str(exc)).response()
+            return self._refusal("invalid_request", BadRequest(422, str(exc)).response())
         gate = self.security.interceptor.gate if tenant is not None else None
         try:
             if gate is not None:
                 gate.enter_call(tenant)
         except auth.QuotaExceeded as exc:
-            return _refused(429, str(exc))
+            return self._refusal("overloaded", _refused(429, str(exc)))
         try:
             # The same admission as gRPC: tenant stamped on the job, its queued quota, the cache.
             context = types.SimpleNamespace(**{auth._ATTR: (tenant, gate)}) if gate is not None else None
             try:
                 fut = auth.admit(job, context, lambda j: self.avoid.submit(j, language=j.language))
             except auth.QuotaExceeded as exc:
-                return _refused(429, str(exc))
+                return self._refusal("overloaded", _refused(429, str(exc)))
             except Overloaded as exc:
-                return _refused(503, str(exc))
+                return self._refusal("overloaded", _refused(503, str(exc)))
             try:
                 outcome = await asyncio.wrap_future(fut)
             except asyncio.CancelledError:

@@ -257,3 +257,31 @@ def test_a_tenant_quota_spans_grpc_and_http(token_door) -> None:
     assert held[0].status == "OK"
     resp, _ = fusion_with_token(url, TOKEN_B, "print(2)")
     assert resp["status"] == "Success"
+
+
+def test_refusals_are_counted_as_grpc_counts_them(tmp_path) -> None:
+    """A bad body, an unknown token: each one in sandcheck_rejected_requests, by reason."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text(f"{TOKEN_B} beta\n")
+    port, metrics_port = free_port(), free_port()
+    s = Served("--http-listen", f"127.0.0.1:{port}", "--metrics-listen", f"127.0.0.1:{metrics_port}",
+               "--token-file", str(tokens), client={"token": TOKEN_B})
+    try:
+        def rejected(reason: str) -> float:
+            text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+            return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                       if sample.name == "sandcheck_rejected_requests_total" and sample.labels.get("reason") == reason)
+
+        url, auth_header = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {TOKEN_B}"}
+        invalid, unauthenticated = rejected("invalid_request"), rejected("unauthenticated")
+        assert run_code(url, {"code": "print(1)", "language": "cobol"}, headers=auth_header).status_code == 422
+        assert run_code(url, {"code": 3, "language": "python"}, headers=auth_header).status_code == 422
+        assert run_code(url, {"code": "print(1)", "language": "python"}).status_code == 401
+        assert rejected("invalid_request") == invalid + 2
+        assert rejected("unauthenticated") == unauthenticated + 1
+        assert fusion_with_token(url, TOKEN_B, "print(2)")[1]["stdout"] == "2\n"
+        assert rejected("invalid_request") == invalid + 2
+    finally:
+        s.stop()

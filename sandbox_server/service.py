@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future
 
 import grpc
@@ -233,12 +233,7 @@ class SandboxService(pb_grpc.SandboxServicer):
                             return
                         accepted += 1
                         admitted[0] = accepted
-                        item = self._start(req, pending, seen, use_cache, context)
-                        if isinstance(item, Future):
-                            rt = self._runtime_of(req.language)
-                            item.add_done_callback(lambda f, rid=req.id, rt=rt: results.put(self._finished(rid, f, rt)))
-                        else:
-                            results.put(item)
+                        self._start(req, pending, results.put, seen, use_cache, context)
             except Exception as exc:  # the client went away mid-stream
                 log.info("batch %s: request stream ended: %s", stream_id, exc)
             finally:
@@ -274,23 +269,20 @@ class SandboxService(pb_grpc.SandboxServicer):
             if finished:
                 yield finished
 
-    def _start(self, req: pb.ExecuteRequest, pending: list[Future], seen: dict | None = None, use_cache: bool = True,
-               context=None):
-        """Validate and submit one batch item; its response arrives later or now."""
+    def _start(self, req: pb.ExecuteRequest, pending: list[Future], deliver: Callable[[pb.ExecuteResponse], None],
+               seen: dict | None = None, use_cache: bool = True, context=None) -> None:
+        """Validate and submit one batch item; `deliver` gets its response, now or once it ran."""
         try:
             job = to_job(req, self.config, self.executor.languages)
         except InvalidRequest as exc:
-            return not_run(req.id, Status.INVALID_REQUEST, str(exc))
+            return deliver(not_run(req.id, Status.INVALID_REQUEST, str(exc)))
         try:
             fut = auth.admit(job, context, lambda j: self.avoid.submit(j, seen, use_cache, j.language))
         except (Overloaded, auth.QuotaExceeded) as exc:
-            return not_run(req.id, Status.SANDBOX_ERROR, f"not run: {exc}", rejected=True)
+            return deliver(not_run(req.id, Status.SANDBOX_ERROR, f"not run: {exc}", rejected=True))
         pending.append(fut)
-        return fut
-
-    def _runtime_of(self, language: str) -> pb.Runtime:
-        tc = toolchains.find(language) if language else None
-        return self.runtimes.get(tc.name if tc else "python", self.runtime)
+        runtime = self.runtimes[job.language]
+        fut.add_done_callback(lambda f: deliver(self._finished(req.id, f, runtime)))
 
     def _finished(self, req_id: str, fut: Future, runtime: pb.Runtime) -> pb.ExecuteResponse:
         if fut.cancelled():

@@ -93,7 +93,7 @@ def _number(data: dict, name: str, default: float) -> float:
     return value
 
 
-def to_request(data: Any, config: ServerConfig) -> tuple[pb.ExecuteRequest, str]:
+def to_request(data: Any, config: ServerConfig) -> pb.ExecuteRequest:
     """SandboxFusion's RunCodeRequest as sandcheck's ExecuteRequest (limits not yet clamped)."""
     if not isinstance(data, dict):
         raise BadRequest(400, "the request body must be a JSON object")
@@ -133,7 +133,7 @@ def to_request(data: Any, config: ServerConfig) -> tuple[pb.ExecuteRequest, str]
     compile_limits = pb.Limits(cpu_time_ms=min(math.ceil(compile_timeout * 1000), config.max_compile_limits.cpu_time_ms))
     req = pb.ExecuteRequest(source=code.encode(), stdin=(stdin or "").encode(), language=language, limits=limits,
                             files=decoded, compile_limits=compile_limits)
-    return req, language
+    return req
 
 
 def return_code(outcome: Outcome) -> int:
@@ -218,7 +218,7 @@ class HttpDoor:
                     {"detail": "missing or unknown bearer token (header 'Authorization: Bearer <token>')"},
                     401, headers={"WWW-Authenticate": "Bearer"}))
         try:
-            req, language = to_request(await self._json(request), self.config)
+            req = to_request(await self._json(request), self.config)
             job = to_job(req, self.config, self.avoid.executor.languages)
         except BadRequest as exc:
             return self._refusal("invalid_request", exc.response())

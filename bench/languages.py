@@ -46,7 +46,7 @@ from run import AccountingGroup, measure  # noqa: E402
 from sandcheck.datasets import load_dataset, multipl_e  # noqa: E402
 from sandbox_server.jail.toolchains import _java_home, _java_source  # noqa: E402
 
-SANDCHECK = [sys.executable, "-c", "from sandcheck.cli import main; main()"]
+CLI = "from sandcheck.cli import main; main()"
 TIMEOUT_S = 10.0
 NOBODY = 65534
 JAVATUPLES = "/usr/share/java/javatuples.jar"
@@ -130,8 +130,10 @@ def run_bare(lang: str, progs: list[tuple[str, str]], tmp: Path) -> tuple[dict, 
     return {"cpu_s": round(cpu, 3), "wall_s": round(time.monotonic() - start, 3)}, passed
 
 
-def run_sandcheck(lang: str, progs: list[tuple[str, str]], tmp: Path, tag: str) -> tuple[dict, list[bool]]:
-    """`sandcheck eval` of `progs` (solution rows) with an embedded server; its whole tree's CPU."""
+def run_sandcheck(lang: str, progs: list[tuple[str, str]], tmp: Path, tag: str,
+                  python: str = sys.executable) -> tuple[dict, list[bool]]:
+    """`sandcheck eval` of `progs` (solution rows) with an embedded server; its whole tree's CPU.
+    `python`: the interpreter whose sandcheck runs (another checkout's, for a before/after)."""
     samples, out = tmp / f"sc-{lang}-{tag}.jsonl", tmp / f"sc-{lang}-{tag}-results.jsonl"
     ds = load_dataset(f"multipl-e-{lang}")
     answers = {r["task_id"]: r["solution"] for r in multipl_e.gpt_solutions(ds.problems)}
@@ -140,7 +142,7 @@ def run_sandcheck(lang: str, progs: list[tuple[str, str]], tmp: Path, tag: str) 
     env = dict(os.environ, SANDCHECK_RESULT_CACHE_MB="0")
     if group.ok and not group.v2:
         env["SANDCHECK_CGROUP_ROOT"] = f"{group.name}/sandcheck"
-    cmd = [*SANDCHECK, "eval", str(samples), "--dataset", f"multipl-e-{lang}", "--timeout", str(TIMEOUT_S),
+    cmd = [python, "-c", CLI, "eval", str(samples), "--dataset", f"multipl-e-{lang}", "--timeout", str(TIMEOUT_S),
            "--k", "1", "-o", str(out), "--no-progress"]
     try:
         m = measure(cmd, env=env, log=tmp / f"sc-{lang}-{tag}.log", group=group)
@@ -156,27 +158,33 @@ def run_sandcheck(lang: str, progs: list[tuple[str, str]], tmp: Path, tag: str) 
     return {"cpu_s": m["cpu_s"], "wall_s": m["wall_s"]}, [by_task[t] for t, _ in progs]
 
 
-def language(lang: str, limit: int, tmp: Path) -> dict:
+def _sandcheck(lang: str, progs: list[tuple[str, str]], tmp: Path, tag: str, python: str,
+               bare_per: float, bare_passed: list[bool]) -> dict:
+    n = len(progs)
+    print(f"[{lang}] sandcheck ({tag}) ...", file=sys.stderr, flush=True)
+    sc, passed = run_sandcheck(lang, progs, tmp, tag, python)
+    one, _ = run_sandcheck(lang, progs[:1], tmp, f"{tag}-one", python)
+    per = sc["cpu_s"] / n
+    marginal = (sc["cpu_s"] - one["cpu_s"]) / max(1, n - 1)
+    return {**sc, "python": python, "start_and_one_program_cpu_s": one["cpu_s"], "cpu_per_program_ms": round(per * 1000),
+            "marginal_cpu_per_program_ms": round(marginal * 1000), "pass@1": round(sum(passed) / n, 3),
+            "ratio_to_bare": round(per / bare_per, 3), "marginal_ratio_to_bare": round(marginal / bare_per, 3),
+            "verdicts_agree_with_bare": sum(a == b for a, b in zip(bare_passed, passed)),
+            "disagreeing_tasks": [t for (t, _), a, b in zip(progs, bare_passed, passed) if a != b]}
+
+
+def language(lang: str, limit: int, tmp: Path, before: str = "") -> dict:
     progs = programs(lang, limit)
     n = len(progs)
     print(f"[{lang}] {n} programs: bare ...", file=sys.stderr, flush=True)
     bare, bare_passed = run_bare(lang, progs, tmp)
-    print(f"[{lang}] sandcheck ...", file=sys.stderr, flush=True)
-    sc, sc_passed = run_sandcheck(lang, progs, tmp, "all")
-    one, _ = run_sandcheck(lang, progs[:1], tmp, "one")
-    per = sc["cpu_s"] / n
-    marginal = (sc["cpu_s"] - one["cpu_s"]) / max(1, n - 1)
     bare_per = bare["cpu_s"] / n
-    return {
-        "programs": n,
-        "bare": {**bare, "cpu_per_program_ms": round(bare_per * 1000), "pass@1": round(sum(bare_passed) / n, 3)},
-        "sandcheck": {**sc, "start_and_one_program_cpu_s": one["cpu_s"], "cpu_per_program_ms": round(per * 1000),
-                      "marginal_cpu_per_program_ms": round(marginal * 1000), "pass@1": round(sum(sc_passed) / n, 3)},
-        "ratio_to_bare": round(per / bare_per, 3),
-        "marginal_ratio_to_bare": round(marginal / bare_per, 3),
-        "verdicts_agree": sum(a == b for a, b in zip(bare_passed, sc_passed)),
-        "disagreeing_tasks": [t for (t, _), a, b in zip(progs, bare_passed, sc_passed) if a != b],
-    }
+    report = {"programs": n,
+              "bare": {**bare, "cpu_per_program_ms": round(bare_per * 1000), "pass@1": round(sum(bare_passed) / n, 3)},
+              "sandcheck": _sandcheck(lang, progs, tmp, "this", sys.executable, bare_per, bare_passed)}
+    if before:
+        report["sandcheck_before"] = _sandcheck(lang, progs, tmp, "before", before, bare_per, bare_passed)
+    return report
 
 
 _ECHO_CPP = ("#include <iostream>\nint main() { long long x; long long s = 0; while (std::cin >> x) s += x * x; "
@@ -212,6 +220,8 @@ def main() -> None:
     ap.add_argument("--reruns", type=int, default=50, help="further runs of one compiled artifact (0: skip)")
     ap.add_argument("--rerun-only", action="store_true", help="only the further-run measurement")
     ap.add_argument("--out", help="results file (default: bench/results/languages-<time>.json)")
+    ap.add_argument("--before", metavar="PYTHON", default="",
+                    help="also run the sandcheck of another checkout: an interpreter that imports it")
     args = ap.parse_args()
     report: dict = {"host": {"cpus": os.cpu_count(), "kernel": platform.release(), "load_at_start": os.getloadavg()},
                     "languages": {}}
@@ -220,7 +230,7 @@ def main() -> None:
         os.chmod(tmp, 0o755)
         if not args.rerun_only:
             for lang in args.langs.split(","):
-                report["languages"][lang] = language(lang.strip(), args.limit, tmp)
+                report["languages"][lang] = language(lang.strip(), args.limit, tmp, args.before)
                 print(json.dumps({lang: report["languages"][lang]}), flush=True)
     if args.reruns:
         print(f"[rerun] {args.reruns} further runs ...", file=sys.stderr, flush=True)
@@ -229,12 +239,16 @@ def main() -> None:
     report["host"]["load_at_end"] = os.getloadavg()
     out = Path(args.out) if args.out else HERE / "results" / f"languages-{time.strftime('%Y-%m-%dT%H%M%SZ', time.gmtime())}.json"
     out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"\n| language | programs | bare CPU/program | sandcheck CPU/program | ratio | marginal ratio | "
-          f"pass@1 bare / sandcheck | verdicts agree |\n|---|---|---|---|---|---|---|---|")
+    print("\n| language | programs | bare CPU/program | sandcheck CPU/program (marginal) | ratio to bare (marginal) | "
+          "pass@1 bare / sandcheck | verdicts agree with bare |\n|---|---|---|---|---|---|---|")
     for lang, r in report["languages"].items():
-        print(f"| {lang} | {r['programs']} | {r['bare']['cpu_per_program_ms']} ms | "
-              f"{r['sandcheck']['cpu_per_program_ms']} ms | {r['ratio_to_bare']} | {r['marginal_ratio_to_bare']} | "
-              f"{r['bare']['pass@1']} / {r['sandcheck']['pass@1']} | {r['verdicts_agree']} |")
+        for key in ("sandcheck_before", "sandcheck"):
+            if key in r:
+                sc = r[key]
+                print(f"| {lang}{' (before)' if key.endswith('before') else ''} | {r['programs']} | "
+                      f"{r['bare']['cpu_per_program_ms']} ms | {sc['cpu_per_program_ms']} ms "
+                      f"({sc['marginal_cpu_per_program_ms']} ms) | {sc['ratio_to_bare']} ({sc['marginal_ratio_to_bare']}) | "
+                      f"{r['bare']['pass@1']} / {sc['pass@1']} | {sc['verdicts_agree_with_bare']} / {r['programs']} |")
     print(f"results: {out}")
 
 

@@ -39,7 +39,7 @@ _GCC = "/usr/lib/gcc/x86_64-linux-gnu"
 # the C runtime objects, glibc's link scripts and the libraries the default
 # link and `-lcrypto -lssl` name. g++ and rustc (which links with cc) share it.
 _C_LINK = (
-    "/usr/bin/as", "/usr/bin/ld", "/usr/bin/ld.bfd", "/usr/include", f"{_GCC}/*",
+    "/usr/bin/as", "/usr/bin/ld", "/usr/bin/ld.bfd", "/usr/bin/ld.gold", "/usr/include", f"{_GCC}/*",
     *(f"{_LIBDIR}/{n}" for n in (
         "Scrt1.o", "crt1.o", "crti.o", "crtn.o", "libc.so", "libc_nonshared.a", "libm.so", "libm.a", "libm.so.6",
         "libmvec.so*", "libmvec.a", "libpthread.a", "libdl.a", "librt.a", "libutil.a", "libpthread.so*", "libdl.so*",
@@ -135,8 +135,11 @@ _GO = Toolchain(
 _RUST = Toolchain(
     name="rust", aliases=("rs",),
     source_file="main.rs",
-    # The crates (rand, regex, md5) are added by rust_crates.py as --extern flags.
-    compile=("/usr/bin/rustc", "--edition", "2021", "-O", "-o", "main", "{src}"),
+    # The crates (rand, regex, md5) are added by rust_crates.py as --extern flags. Linked by gold,
+    # without the standard library's debug info: a MultiPL-E compile took 0.44 s of CPU here with
+    # ld.bfd, 0.27 s so (a panic's message and location are the same; no backtrace is printed).
+    compile=("/usr/bin/rustc", "--edition", "2021", "-O", "-C", "link-arg=-fuse-ld=gold", "-C", "strip=debuginfo",
+             "-o", "main", "{src}"),
     # rustc 1.63 panics without /proc/self/exe (its sysroot search), even given --sysroot.
     compile_proc=True,
     run=(f"{BUILD_DIR}/main",),
@@ -228,7 +231,8 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
     _RUST,
     dataclasses.replace(
         _RUST, name="rust_test", aliases=("rs_test", "rusttest"),
-        compile=("/usr/bin/rustc", "--test", "--edition", "2021", "-O", "-o", "main", "{src}"),
+        compile=("/usr/bin/rustc", "--test", "--edition", "2021", "-O", "-C", "link-arg=-fuse-ld=gold", "-C",
+                 "strip=debuginfo", "-o", "main", "{src}"),
         why="HumanEval-X Rust: a #[cfg(test)] module, built with rustc --test and run as its test harness",
     ),
     Toolchain(

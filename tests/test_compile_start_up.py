@@ -155,3 +155,12 @@ def test_a_toolchain_whose_start_up_cannot_be_saved_is_served_as_it_comes(tmp_pa
     assert not absent
     assert languages["ts"].compile_template == ()
     assert languages["ts"].compile_argv("main.ts")[:2] == ["/usr/bin/node", "/usr/share/nodejs/typescript/bin/tsc"]
+
+
+@pytest.mark.skipif("rust" not in INSTALLED, reason="rust is not installed")
+def test_rust_linked_by_gold_without_debug_info_still_says_where_it_panicked(client: Client) -> None:
+    assert {"link-arg=-fuse-ld=gold", "strip=debuginfo"} <= set(INSTALLED["rust"].compile_argv("main.rs"))
+    r = client.execute('fn main() {\n    let v: Vec<i32> = vec![];\n    println!("{}", v[3]);\n}\n', language="rust")
+    assert (r.status, r.exit_code) == ("NONZERO_EXIT", 101)
+    assert r.stderr.startswith(b"thread 'main' panicked at 'index out of bounds: the len is 0 but the index is 3', "
+                               b"main.rs:3:20\n")

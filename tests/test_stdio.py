@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandcheck import Client, InvalidInput
-from sandcheck.stdio import evaluate_stdio, outputs_match, read_stdio_problems, stdio_problem
+from sandcheck.judges.stdio import evaluate_stdio, outputs_match, read_stdio_problems, stdio_problem
 
 SANDCHECK = str(Path(sys.executable).parent / "sandcheck")
 CODE_CONTESTS = Path(__file__).parent / "data" / "code_contests" / "code_contests_sample.jsonl.gz"

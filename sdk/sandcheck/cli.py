@@ -23,8 +23,8 @@ from pathlib import Path
 
 from ._exceptions import InvalidInput, SandcheckError
 from ._types import Limits
-from .checks import JUDGES
-from .problem_sets import add_problem_set_arguments
+from .judges.function import JUDGES
+from .datasets.problem_sets import add_problem_set_arguments
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 _RUN_QUEUE_WAIT_S = 300.0
@@ -254,7 +254,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .dispatch import split_targets
     from .eval_run import evaluate_to_file, run_params
     from .journal import Start
-    from .problem_sets import load_problem_set
+    from .datasets.problem_sets import load_problem_set
 
     problem_set = load_problem_set(args)
     problems = problem_set.problems

@@ -26,7 +26,7 @@ from .client import Client
 from .caveats import caveats
 from .data import check_writable, default_problem_file, sha256_file, write_jsonl
 from .dispatch import Dispatcher
-from .evaluate import Evaluation, evaluate
+from .judges.run import Evaluation, evaluate
 from .journal import Journal, Start
 from .run_record import server_facts, write_meta
 

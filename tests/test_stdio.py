@@ -189,3 +189,28 @@ def test_code_contests_end_to_end_from_the_cli(tmp_path: Path) -> None:
              for r in results if not r["passed"]}
     assert wrong == {KILL_EM_ALL: [41, 48, 62, 68, 92, 95], T_SHIRTS: wrong[T_SHIRTS], CORRECT_SOLUTION: [0, 2, 9, 23]}
     assert len(wrong[T_SHIRTS]) == 17 and wrong[T_SHIRTS][:5] == [4, 5, 10, 11, 12]
+
+
+# Our C++ solutions to six of the shipped CodeContests problems (tests/data/code_contests/solutions/ID.cpp).
+CPP_SOLUTIONS = Path(__file__).parent / "data" / "code_contests" / "solutions"
+
+
+def test_code_contests_cpp_solutions_pass_every_test_and_the_run_reports_cpu_per_test(tmp_path: Path) -> None:
+    solved = sorted(CPP_SOLUTIONS.glob("*.cpp"), key=lambda p: int(p.stem))
+    assert len(solved) >= 5
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": p.stem, "solution": p.read_text()}) + "\n" for p in solved))
+    p = subprocess.run([SANDCHECK, "eval", str(samples), "--problems", str(CODE_CONTESTS), "--language", "c++",
+                        "--k", "1", "--no-progress"], capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr
+    results = [json.loads(line) for line in Path(f"{samples}_results.jsonl").read_text().splitlines()]
+    failed = {r["task_id"]: [i for i, t in enumerate(r["tests"]) if t["verdict"] != "accepted"] for r in results}
+    assert failed == {p.stem: [] for p in solved}
+    problems = read_problem_rows(CODE_CONTESTS)
+    assert all(r["language"] == "cpp" and len(r["tests"]) == len(problems[r["task_id"]]["tests"]) for r in results)
+    meta = json.loads(Path(f"{samples}_results.meta.json").read_text())
+    tests = sum(len(r["tests"]) for r in results)
+    # At least one compile per program; the embedded server's processes each keep their own build cache.
+    assert meta["tests"]["run"] == tests and meta["tests"]["compiles"] >= len(solved)
+    assert meta["tests"]["cpu_ms_per_test"] > 0 and f"tests: {tests} run, CPU " in p.stderr
+    print(p.stderr.splitlines()[-3:], meta["tests"])  # the measurement, with -s

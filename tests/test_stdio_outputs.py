@@ -41,7 +41,7 @@ def test_livecodebench_as_grade_stdio(got: str, expected: str, same: bool) -> No
     ("1 2\n", "2 1\n", True),                     # nor the order of tokens on a line
     ("1\n1\n2\n", "1\n2\n", True),                # nor a repeated line
     ("0.3333333\n", "0.333333333\n", True),       # numpy.allclose, one number per line
-    ("0.3334\n", "0.3333\n", True),              # no: rounded to 3 decimals they are equal
+    ("0.3334\n", "0.3333\n", True),              # APPS last rounds to 3 decimals: equal then
     ("0.334\n", "0.333\n", False),
     ("1.0004 2\n", "1.0001 2\n", True),           # sets of numbers rounded to 3 decimals
     ("1\n2\n", "1\n3\n", False),

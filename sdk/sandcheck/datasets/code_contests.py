@@ -11,8 +11,11 @@ whatever the language, as the data gives it.
 
 SandboxFusion's rows have ``id`` (its string is the task_id), ``content``
 (the statement) and ``test``: a JSON list of ``{"input": {"stdin"},
-"output": {"stdout"}}``. They carry no limits; their outputs are compared
-line by line (``compare: lines``).
+"output": {"stdout"}}``. They carry no limits. Their outputs are compared
+as DeepMind's tester compares them too: in SandboxFusion's copy some
+expected outputs have leading spaces (1139_C) or one answer per line where
+the program prints them on one (1342_C), which a line-by-line comparison
+would count against right answers.
 """
 
 from __future__ import annotations
@@ -75,4 +78,5 @@ def sandbox_fusion_problem(row: Mapping[str, Any], where: str) -> dict[str, Any]
         raise InvalidInput(f"{where} ({task_id}): test must be a JSON list of "
                            "{input: {stdin}, output: {stdout}}") from None
     kept = {k: v for k, v in row.items() if k not in ("test", "tests")}
-    return {**kept, "task_id": task_id, "tests": tests, "compare": "lines", "source": "code_contests_sandbox_fusion"}
+    return {**kept, "task_id": task_id, "tests": tests, "compare": "code_contests",
+            "source": "code_contests_sandbox_fusion"}

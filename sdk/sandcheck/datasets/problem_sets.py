@@ -115,7 +115,10 @@ def _judged_by_shape(problems: dict[str, dict[str, Any]], args: argparse.Namespa
 
 
 def _function_calls() -> Callable[..., Evaluation]:
-    from ..judges.function_call import evaluate_function_calls
+    def evaluate_function_calls(*args: Any, **kwargs: Any) -> Evaluation:
+        from ..judges.function_call import evaluate_function_calls as judge  # only when a sample needs it
+
+        return judge(*args, **kwargs)
 
     return evaluate_function_calls
 

@@ -90,5 +90,19 @@ def main() -> None:
     }])
 
 
+def write_samples() -> None:
+    """For the README's commands: the "sum" problem of each format, right in Python and C++, wrong in Java."""
+    solutions = HERE.parent / "stdio_solutions"
+    tasks = {"sandcheck_stdio": "sum", "livecodebench": "abc999_a", "apps": "4001", "taco": "0",
+             "code_contests_hf": "9999_A. Sum", "code_contests_sandbox_fusion": "0"}
+    for name, task in tasks.items():
+        write(f"{name}_samples.jsonl", [
+            {"task_id": task, "solution": (solutions / "right.py").read_text()},
+            {"task_id": task, "solution": (solutions / "right.cpp").read_text(), "language": "cpp"},
+            {"task_id": task, "solution": (solutions / "wrong.java").read_text(), "language": "java"},
+        ])
+
+
 if __name__ == "__main__":
     main()
+    write_samples()

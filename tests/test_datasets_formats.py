@@ -152,3 +152,41 @@ def test_cli_reads_gzipped_rows_and_refuses_an_unknown_row_in_one_line(tmp_path:
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stderr.count("\n") == 1
     assert f"{bad}: problem 1 fits no problem format (" in p.stderr
+
+
+def test_cli_a_mixed_problem_set_sends_stdio_samples_to_the_stdio_judge(tmp_path: Path) -> None:
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text((FORMATS / "livecodebench_samples.jsonl").read_text())
+    p = subprocess.run([SANDCHECK, "eval", str(samples), "--problems", str(FORMATS / "livecodebench.jsonl"), "--k", "1",
+                        "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    results = [json.loads(line) for line in Path(f"{samples}_results.jsonl").read_text().splitlines()]
+    assert [(r["language"], r["passed"]) for r in results] == [("python", True), ("cpp", True), ("java", False)]
+    assert json.loads(Path(f"{samples}_results.meta.json").read_text())["judge"] == "mixed"
+
+
+@pytest.mark.parametrize("problems, extra, message", [
+    (FORMATS / "livecodebench.jsonl", ["--language", "cpp"],
+     "--language cpp: 1 of these problems are function calls, judged in Python only"),
+    (None, ["--dataset", "humaneval", "--language", "rust"], "--language rust is for stdin/stdout problems"),
+])
+def test_cli_language_where_it_cannot_apply_is_refused(tmp_path: Path, problems, extra, message) -> None:
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"task_id": "HumanEval/0", "completion": "x"}) + "\n")
+    args = ["--problems", str(problems)] if problems else []
+    p = subprocess.run([SANDCHECK, "eval", str(samples), *args, *extra, "--no-progress"], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and message in p.stderr, p.stderr
+
+
+def test_a_function_call_sample_in_another_language_is_refused_before_anything_runs() -> None:
+    from sandcheck.datasets.problem_sets import evaluate_mixed
+
+    def never(*args, **kwargs):
+        raise AssertionError("no judge may run")
+
+    problems = read_problem_rows(FORMATS / "livecodebench.jsonl")
+    samples = [{"task_id": "abc999_a", "solution": "print(6)"},
+               {"task_id": "9001", "solution": "int addTwo(int a, int b) { return a + b; }", "language": "cpp"}]
+    with pytest.raises(InvalidInput, match=r"^sample 1: language 'cpp', but its problem is a function call"):
+        evaluate_mixed(samples, problems, stdio=never, calls=never, client=None, k=[1])

@@ -74,7 +74,7 @@ def test_a_pickled_str_reads_back_in_every_protocol(protocol: int) -> None:
 
 def test_private_tests_neither_json_nor_base64_is_one_line() -> None:
     row = {**rows("livecodebench.jsonl")[0], "private_test_cases": "{not json, not base64!"}
-    with pytest.raises(InvalidInput, match=r"problem 1 \(abc999_a\): private_test_cases is neither JSON nor base64"):
+    with pytest.raises(InvalidInput, match=r"problem 1 \(abc999_a\): private_test_cases is neither JSON nor base"):
         load_rows([row])
 
 
@@ -99,7 +99,8 @@ def test_code_contests_rows_hugging_face_and_sandbox_fusion() -> None:
     loaded = load_rows([row])["9999_A. Sum"]
     assert loaded["time_limit_s"] == 2.5 and "memory_mb" not in loaded and len(loaded["tests"]) == 3
     sf = read_problem_rows(FORMATS / "code_contests_sandbox_fusion.jsonl")["0"]
-    assert sf["tests"] == SUM_TESTS and sf["compare"] == "code_contests" and json.loads(sf["labels"])["name"] == "9999_A. Sum"
+    assert sf["tests"] == SUM_TESTS and sf["compare"] == "code_contests"
+    assert json.loads(sf["labels"])["name"] == "9999_A. Sum"
 
 
 @pytest.mark.parametrize("row, message", [
@@ -139,8 +140,8 @@ def test_a_row_that_fits_no_format_names_what_it_lacks_for_each() -> None:
 
 def test_cli_reads_gzipped_rows_and_refuses_an_unknown_row_in_one_line(tmp_path: Path) -> None:
     samples = tmp_path / "samples.jsonl"
-    samples.write_text(json.dumps({"task_id": "9999_A. Sum", "solution": "print(sum(map(int, open(0).read().split()[1:])))"})
-                       + "\n")
+    solution = "print(sum(map(int, open(0).read().split()[1:])))"
+    samples.write_text(json.dumps({"task_id": "9999_A. Sum", "solution": solution}) + "\n")
     gz = tmp_path / "cc.jsonl.gz"
     gz.write_bytes(gzip.compress((FORMATS / "code_contests_hf.jsonl").read_bytes()))
     p = subprocess.run([SANDCHECK, "eval", str(samples), "--problems", str(gz), "--k", "1", "--no-progress"],

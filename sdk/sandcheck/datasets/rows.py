@@ -67,7 +67,8 @@ FORMATS: tuple[Format, ...] = (
     Format(code_contests.NAME, code_contests.FIELDS, code_contests.matches,
            lambda row, where, i: code_contests.problem(row, where)),
     Format(code_contests.SANDBOX_FUSION_NAME, code_contests.SANDBOX_FUSION_FIELDS,
-           code_contests.matches_sandbox_fusion, lambda row, where, i: code_contests.sandbox_fusion_problem(row, where)),
+           code_contests.matches_sandbox_fusion,
+           lambda row, where, i: code_contests.sandbox_fusion_problem(row, where)),
     Format("human-eval", HUMAN_EVAL_FIELDS, _has("task_id", "prompt"), _human_eval),
 )
 

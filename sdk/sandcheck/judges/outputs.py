@@ -110,7 +110,8 @@ def _livecodebench(got: str, expected: str) -> bool:
 
 def _apps(got: str, expected: str) -> bool:
     printed = got.splitlines()  # what APPS captures: the printed lines
-    if "\n".join(printed).strip() == expected.strip() or "\n".join(p.strip() for p in printed).strip() == expected.strip():
+    want_text = expected.strip()
+    if "\n".join(printed).strip() == want_text or "\n".join(p.strip() for p in printed).strip() == want_text:
         return True
     if printed == [expected]:
         return True
@@ -120,9 +121,7 @@ def _apps(got: str, expected: str) -> bool:
     printed = [p for p in printed if p]
     if printed == want:
         return True
-    floats_got, floats_want = [_float(p) for p in printed], [_float(w) for w in want]
-    if (printed and len(printed) == len(want) and None not in floats_got and None not in floats_want
-            and all(abs(x - y) <= 1e-8 + 1e-5 * abs(y) for x, y in zip(floats_got, floats_want))):  # type: ignore[operator]
+    if printed and len(printed) == len(want) and _allclose([_float(p) for p in printed], [_float(w) for w in want]):
         return True
     got_sets = {frozenset(p.split()) for p in printed if p.split()}
     want_sets = {frozenset(w.split()) for w in want}
@@ -133,3 +132,8 @@ def _apps(got: str, expected: str) -> bool:
                 == {frozenset(round(float(t), 3) for t in s) for s in want_sets})
     except ValueError:
         return False
+
+
+def _allclose(got: list[float | None], want: list[float | None]) -> bool:
+    """numpy.allclose's default tolerance: |a - b| <= 1e-8 + 1e-5 * |b|."""
+    return all(a is not None and b is not None and abs(a - b) <= 1e-8 + 1e-5 * abs(b) for a, b in zip(got, want))

@@ -127,7 +127,8 @@ def evaluate_stdio(
     todo = [i for i in range(len(samples)) if i not in rows]
     needed: dict[str, str] = {}
     for i in todo:
-        needed.setdefault(langs[i][0], f"sample {i}" if langs[i][1] else f"sample {i} (no language of its own: the default)")
+        own = langs[i][1]
+        needed.setdefault(langs[i][0], f"sample {i}" if own else f"sample {i} (no language of its own: the default)")
     # Python is always served; any other language is checked with the server before anything runs.
     compiled = require_served(needed, client.info()) if set(needed) - {"python"} else set()
     verdicts: dict[int, list[dict[str, Any] | None]] = {
@@ -228,8 +229,8 @@ def _row(sample: Mapping[str, Any], tests: list[dict[str, Any] | None], language
         first = builds[0].compile
         ran = [b.compile for b in builds if not b.compile.cached]
         # What compiling cost this sample: the compiles its tests' results report (none when cached).
-        row["compile"] = {"status": first.status, "compiles": len(ran),
-                          "cpu_time_ms": sum(c.cpu_time_ms for c in ran), "wall_time_ms": sum(c.wall_time_ms for c in ran)}
+        row["compile"] = {"status": first.status, "compiles": len(ran), "cpu_time_ms": sum(c.cpu_time_ms for c in ran),
+                          "wall_time_ms": sum(c.wall_time_ms for c in ran)}
         if not_compiled:
             row["compile"]["message"] = first.message[-_STDERR_TAIL:]
     if language == ("python", False):

@@ -191,3 +191,24 @@ def test_a_function_call_sample_in_another_language_is_refused_before_anything_r
                {"task_id": "9001", "solution": "int addTwo(int a, int b) { return a + b; }", "language": "cpp"}]
     with pytest.raises(InvalidInput, match=r"^sample 1: language 'cpp', but its problem is a function call"):
         evaluate_mixed(samples, problems, stdio=never, calls=never, client=None, k=[1])
+
+
+@pytest.mark.parametrize("file, rows, passed", [
+    ("livecodebench.jsonl", [("abc999_a", "print(sum(map(int, open(0).read().split()[1:])))"),
+                             ("9001", "class Solution:\n    def addTwo(self, a: int, b: int) -> int:\n        return a + b\n"),
+                             ("9001", "class Solution:\n    def addTwo(self, a: int, b: int) -> int:\n        return a - b\n")],
+     [True, True, False]),
+    ("apps.jsonl", [("4002", "def add_two(a, b):\n    return a + b\n"), ("4002", "def add_two(a, b):\n    return [a + b]\n"),
+                    ("4001", "print(sum(map(int, open(0).read().split()[1:])))")], [True, False, True]),
+    ("taco.jsonl", [("1", "def add_two(a, b):\n    return a + b\n"), ("0", "print(0)")], [True, False]),
+])
+def test_cli_function_call_problems_of_each_format_reach_the_function_call_judge(tmp_path: Path, file: str, rows,
+                                                                                 passed) -> None:
+    pytest.importorskip("sandcheck.judges.function_call")  # workloads-b's judge: present once both are merged
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": t, "solution": s}) + "\n" for t, s in rows))
+    p = subprocess.run([SANDCHECK, "eval", str(samples), "--problems", str(FORMATS / file), "--k", "1",
+                        "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    results = [json.loads(line) for line in Path(f"{samples}_results.jsonl").read_text().splitlines()]
+    assert [r["passed"] for r in results] == passed

@@ -145,7 +145,8 @@ def evaluate_mixed(samples: Sequence[Mapping[str, Any]], problems: Mapping[str, 
         if not index:
             continue
         kept = {j: done[i] for j, i in enumerate(index) if done and i in done}
-        report = judge([samples[i] for i in index], problems, k=k, done=kept,
+        own = {t: p for t, p in problems.items() if is_function_call(p) is is_call}  # a judge sees its kind only
+        report = judge([samples[i] for i in index], own, k=k, done=kept,
                        on_result=None if on_result is None else (lambda j, row, index=index: on_result(index[j], row)),
                        **common)
         for j, row in enumerate(report.rows):

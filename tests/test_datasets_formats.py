@@ -117,6 +117,8 @@ def test_code_contests_rows_hugging_face_and_sandbox_fusion() -> None:
     ({"name": "x", "public_tests": {"input": ["1"]}, "private_tests": {}, "generated_tests": {}},
      "public_tests must be {input: [...], output: [...]}"),
     ({"id": 1, "content": "", "test": "[1]"}, "test must be a JSON list"),
+    ({"name": "x", "public_tests": {"input": ["1"], "output": ["1"]}, "private_tests": {}, "generated_tests": {},
+      "input_file": "input.txt", "output_file": "output.txt"}, "reads or writes input.txt and output.txt"),
 ])
 def test_malformed_rows_name_the_problem_and_what_is_wrong(row: dict, message: str) -> None:
     with pytest.raises(InvalidInput, match="^problem 1") as info:

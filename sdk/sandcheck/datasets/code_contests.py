@@ -7,7 +7,8 @@ Hugging Face rows have ``name`` (the task_id), ``public_tests``,
 that order; outputs are compared as DeepMind's tester compares them
 (``compare: code_contests``: tokens, case ignored, decimals within 1e-5).
 The time limit is the problem's CPU limit (its wall backstop twice that),
-whatever the language, as the data gives it.
+whatever the language, as the data gives it. A row with an ``input_file``
+or ``output_file`` (a few Codeforces problems do file I/O) is refused.
 
 SandboxFusion's rows have ``id`` (its string is the task_id), ``content``
 (the statement) and ``test``: a JSON list of ``{"input": {"stdin"},
@@ -48,6 +49,10 @@ def problem(row: Mapping[str, Any], where: str) -> dict[str, Any]:
         raise InvalidInput(f"{where}: name must be a string")
     task_id, tests = row["name"], []
     where = f"{where} ({task_id})"
+    files = [row.get(f) for f in ("input_file", "output_file") if row.get(f)]
+    if files:  # a handful of Codeforces problems: their data is not on stdin/stdout
+        raise InvalidInput(f"{where} reads or writes {' and '.join(files)}, not stdin/stdout, which this judge does "
+                           "not do; leave out rows with an input_file or output_file")
     for field in _TEST_LISTS:
         group = row.get(field) or {"input": [], "output": []}
         ins, outs = (group.get("input"), group.get("output")) if isinstance(group, Mapping) else (None, None)

@@ -154,3 +154,14 @@ def test_cpp_judged_as_python_by_default_is_a_warning_not_a_silent_zero(tmp_path
     assert row["language"] == "python" and not row["passed"] and "SyntaxError" in row["tests"][0]["stderr"]
     meta = json.loads(Path(f"{samples}_results.meta.json").read_text())
     assert any("looks like cpp" in c for c in meta["caveats"])
+
+
+def test_the_sdk_knows_the_servers_language_names_and_aliases() -> None:
+    from sandbox_server.jail.toolchains import TOOLCHAINS
+    from sandbox_server.service import PYTHON_NAMES
+    from sandcheck.judges.languages import _NAMES, canonical
+
+    served = {tc.name: set(tc.aliases) for tc in TOOLCHAINS} | {"python": set(PYTHON_NAMES) - {"python"}}
+    assert {name: set(aliases) for name, aliases in _NAMES.items()} == served
+    assert (canonical("CPP"), canonical(" PYTHON3 "), canonical("nodejs"), canonical("kotlin")) == ("cpp", "python",
+                                                                                                   "js", None)

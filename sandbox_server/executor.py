@@ -21,7 +21,7 @@ from pathlib import Path
 from sandcheck_api.status import Status
 
 from .config import ServerConfig
-from .jail import toolchains
+from .jail import packages, toolchains
 from .jail.builds import BuildCache, Builds
 from .jail.cgroups import instance_alive, instance_name, open_tree
 from .jail.nsjail_config import build_config, render
@@ -105,6 +105,7 @@ class Executor:
         self.languages: dict[str, toolchains.Language] = {}
         self.unavailable: dict[str, str] = {}
         self._builddir: Path | None = None
+        self.node_packages: tuple[tuple[str, str], ...] = ()  # (name, version) in the operator's node_modules
 
     # -- start-up -------------------------------------------------------
     def start(self) -> None:
@@ -140,9 +141,16 @@ class Executor:
         self.languages, self.unavailable = toolchains.detect(
             tuple(toolchains.find(n).name for n in wanted) if wanted else None, self.config.toolchain_cache_dir)
         configs: dict[tuple[str, str], str] = {}
+        try:
+            node_modules = packages.node_modules_dir(self.config.node_modules, self.config.toolchain_cache_dir)
+        except packages.PackagesError as exc:
+            raise StartupError(str(exc)) from None
+        self.node_packages = packages.node_packages(node_modules) if node_modules else ()
         for name, lang in self.languages.items():
             tc = lang.toolchain
             phases = [("run", lang.run_binds, tc.env, False)]
+            if node_modules and name in packages.NODE_LANGUAGES:  # the operator's node_modules, read-only
+                phases = [("run", (*lang.run_binds, node_modules), (*tc.env, f"NODE_PATH={node_modules}"), False)]
             if lang.compiled:
                 phases.append(("compile", lang.compile_binds, tc.env + tc.compile_env + lang.compile_extra_env,
                                tc.compile_proc))

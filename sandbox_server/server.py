@@ -236,6 +236,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interpreter", help="the jail's Python (default: the host's own CPython >= 3.10, e.g. /usr/bin/python3.11)")
     p.add_argument("--python-packages", metavar="DIR|auto|none",
                    help="third-party packages jailed Python imports (default auto: the ones scripts/setup installed)")
+    p.add_argument("--node-modules", metavar="DIR|auto|none",
+                   help="node_modules jailed JavaScript/TypeScript require from (default auto: the one scripts/setup made)")
     p.add_argument("--preload", metavar="MODULE,...",
                    help="modules each warm jail imports before forking checks, e.g. numpy,pandas (default none)")
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics here (default: off)")
@@ -261,6 +263,7 @@ def run_from_args(args: argparse.Namespace) -> int:
                  "max_queue": args.max_queue,
                  "interpreter": args.interpreter, "metrics_listen": args.metrics_listen, "log_format": args.log_format,
                  "http_listen": args.http_listen, "python_packages": args.python_packages,
+                 "node_modules": args.node_modules,
                  "preload": [m.strip() for m in args.preload.split(",") if m.strip()] if args.preload is not None else None}
     overrides.update(jail_mode=args.jail_mode, warm_max_checks=args.warm_max_checks, result_cache_mb=args.result_cache_mb)
     try:

@@ -311,7 +311,9 @@ class SandboxService(pb_grpc.SandboxServicer):
             concurrency=self.executor.concurrency,
             endpoints=self.fleet_endpoints,
             processes=self.fleet_processes,
-            packages=[pb.Package(language="python", name=name, version=version)
-                      for name, version in (rt.packages.packages if rt.packages else ())],
+            packages=[*(pb.Package(language="python", name=name, version=version)
+                        for name, version in (rt.packages.packages if rt.packages else ())),
+                      *(pb.Package(language="js", name=name, version=version)
+                        for name, version in self.executor.node_packages)],
             preloaded=list(rt.preload if self.config.jail_mode == "warm" else ()),
         )

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -134,7 +136,7 @@ def test_without_packages_the_jail_has_the_standard_library_only() -> None:
     try:
         with Client(s.target, timeout=120) as c:
             r = c.execute("import numpy")
-            assert not c.info().get("packages")
+            assert not [p for p in c.info().get("packages", []) if p["language"] == "python"]
     finally:
         assert s.stop() == 0
     assert r.status == "NONZERO_EXIT" and b"ModuleNotFoundError: No module named 'numpy'" in r.stderr
@@ -148,9 +150,9 @@ def test_a_preload_that_fails_refuses_to_start() -> None:
     assert "preload: ModuleNotFoundError" in r.stderr and "no_such_module_here" in r.stderr
 
 
-def test_a_missing_packages_dir_refuses_to_start(tmp_path: Path) -> None:
+def test_a_missing_packages_dir_refuses_to_start() -> None:
     r = subprocess.run([sys.executable, "-m", "sandbox_server", "--listen", f"127.0.0.1:{free_port()}",
-                        "--processes", "1", "--python-packages", str(tmp_path / "absent")],
+                        "--processes", "1", "--python-packages", "/var/tmp/sandcheck-no-such-packages-dir"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "is not a directory" in r.stderr and "scripts/setup" in r.stderr
 
@@ -158,6 +160,7 @@ def test_a_missing_packages_dir_refuses_to_start(tmp_path: Path) -> None:
 @pytest.mark.parametrize("overrides, message", [
     ({"preload": ["numpy; import os"]}, "not a module name"),
     ({"python_packages": "relative/dir"}, "absolute path"),
+    ({"node_modules": "/tmp/node_modules"}, "outside /tmp"),
 ])
 def test_bad_package_settings_are_refused(overrides: dict, message: str) -> None:
     with pytest.raises(settings.ConfigError, match=message):
@@ -173,3 +176,34 @@ def test_a_packages_dir_for_another_python_is_refused(tmp_path: Path) -> None:
     # A manifest that no longer describes the directory is not trusted: it is looked at again.
     (tmp_path / MANIFEST).write_text(json.dumps({"python": "3.11", "packages": [], "libraries": []}))
     assert PackageSet.load(str(tmp_path), "3.11.2").packages == (("demo", "1.0"),)
+
+
+@pytest.fixture()
+def node_modules() -> str:
+    """An operator's node_modules with one small package, where a jail can bind it (not under /tmp)."""
+    root = tempfile.mkdtemp(prefix="sandcheck-test-node-", dir="/var/tmp")
+    os.chmod(root, 0o755)
+    pkg = Path(root) / "node_modules" / "pad-demo"
+    pkg.mkdir(parents=True)
+    (pkg / "package.json").write_text('{"name": "pad-demo", "version": "1.2.3", "main": "index.js"}')
+    (pkg / "index.js").write_text("module.exports = (s, n) => String(s).padStart(n, '*');\n")
+    for p in (pkg.parent, pkg, *pkg.iterdir()):
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
+    yield str(pkg.parent)
+    shutil.rmtree(root)
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/nodejs/typescript"), reason="no node-typescript")
+def test_node_modules_an_operator_installed(node_modules: str) -> None:
+    """--node-modules: JavaScript requires from it, transpiled TypeScript imports from it; GetInfo lists it."""
+    s = RunningServer("--node-modules", node_modules)
+    try:
+        with Client(s.target, timeout=120) as c:
+            js = c.execute("console.log(require('pad-demo')(7, 3));", language="js")
+            ts = c.execute("import pad from 'pad-demo';\nconsole.log(pad('ab', 4));\n", language="ts_transpile")
+            info = c.info()
+    finally:
+        assert s.stop() == 0
+    assert (js.status, js.stdout) == ("OK", b"**7\n"), js.stderr
+    assert (ts.status, ts.stdout) == ("OK", b"**ab\n"), ts.stderr
+    assert {"language": "js", "name": "pad-demo", "version": "1.2.3"} in info["packages"]

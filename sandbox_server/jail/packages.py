@@ -110,6 +110,35 @@ def _distributions(path: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(found, key=lambda p: p[0].lower()))
 
 
+# The languages whose run jails see the operator's node_modules (NODE_PATH).
+NODE_LANGUAGES = ("js", "ts", "ts_transpile")
+
+
+def node_modules_dir(setting: str, cache_root: str) -> str:
+    """The node_modules directory jailed JavaScript and TypeScript can require from: "auto" is
+    the one ``npm install --prefix CACHE/node`` made (scripts/setup), when it exists; "none" none."""
+    if setting in ("none", ""):
+        return ""
+    if setting == "auto":
+        path = os.path.join(cache_root, "node", "node_modules")
+        return path if os.path.isdir(path) else ""
+    if not os.path.isdir(setting):
+        raise PackagesError(f"node_modules: {setting} is not a directory")
+    return setting
+
+
+def node_packages(node_modules: str) -> tuple[tuple[str, str], ...]:
+    """(name, version) of the packages installed at the top of `node_modules` (@scope/name too)."""
+    found = []
+    for manifest in [*Path(node_modules).glob("*/package.json"), *Path(node_modules).glob("@*/*/package.json")]:
+        try:
+            data = json.loads(manifest.read_text())
+            found.append((str(data["name"]), str(data["version"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return tuple(sorted(found))
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m sandbox_server.jail.packages DIR X.Y``: describe DIR once (scripts/setup
     runs it after installing), so that server starts only read the manifest."""

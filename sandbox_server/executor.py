@@ -187,7 +187,8 @@ class Executor:
             else:
                 out = self.supervisor.run(slot, self.config.uid_base, probe, b"", limits, self.config.jail.max_tasks)
         except Exception as exc:
-            hint = " (try --jail-mode cold)" if self._warm else ""
+            # A module --preload names that does not import is no reason to leave warm jails.
+            hint = " (try --jail-mode cold)" if self._warm and '"preload: ' not in str(exc) else ""
             raise StartupError(f"cannot start a {self.config.jail_mode} jail here{hint}: {exc}") from exc
         if out.status != Status.OK or out.report != b"jail-ok":
             raise StartupError(f"{self.config.jail_mode} jail self-test failed: status {out.status}, "

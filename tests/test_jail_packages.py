@@ -113,6 +113,20 @@ def test_getinfo_lists_the_pinned_packages(warm_door: RunningServer) -> None:
 
 
 @needs_packages
+def test_the_run_record_lists_the_packages(warm_door: RunningServer, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from sandcheck.run_record import server_facts, write_meta
+
+    evaluation = SimpleNamespace(rows=[{"task_id": "t/0"}], judge="function", pass_at_k={"pass@1": 1.0},
+                                 statuses={"OK": 1})
+    path = write_meta(tmp_path / "x_results.jsonl", argv=["sandcheck", "eval"], problems_path=None,
+                      evaluation=evaluation, server=server_facts([warm_door.target], Limits()), limits=Limits(), k=[1])
+    listed = {p["name"]: p["version"] for p in json.loads(path.read_text())["server"]["packages"]}
+    assert listed["numpy"] == pinned()["numpy"] and listed["pandas"] == pinned()["pandas"]
+
+
+@needs_packages
 def test_packages_come_last_on_sys_path_and_are_read_only(warm_door: RunningServer) -> None:
     """As site-packages: nothing installed shadows the standard library, and no check can change them."""
     src = ("import sys, os, numpy\nprint(sys.path[-1])\nprint(numpy.__file__.startswith(sys.path[-1]))\n"

@@ -26,10 +26,15 @@ Mapping (SandboxFusion's own rules from `sandbox_api.parse_run_status`):
   directory (and, for other languages, beside its source).
 - A language this server does not run, a malformed field, a file path that
   is not a plain name, or `fetch_files` (nothing leaves a jail) get HTTP 422 in
-  FastAPI's `{"detail": [...]}` shape, as SandboxFusion answers a request it
-  cannot accept; a body that is not JSON gets 400, a missing or unknown token
-  401, an exhausted tenant quota 429 and a full queue 503 (with a
-  SandboxError body: retry later).
+  FastAPI's `{"detail": [...]}` shape (naming the field), as SandboxFusion
+  answers a request it cannot accept; a body that is not JSON gets 400, one
+  over the body limit 413, a missing or unknown token 401, an exhausted
+  tenant quota 429 and a full queue 503 (with a SandboxError body: retry later).
+
+Bounded as a front end (SECURITY.md, "The HTTP door"): the token and the
+tenant's call quota are checked from the header, before the body is read;
+the body is read within a byte budget and decoded off the event loop
+(http_body.py); connections are capped and timed by http_guard.py.
 """
 
 from __future__ import annotations

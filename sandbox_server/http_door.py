@@ -63,7 +63,7 @@ from .config import ServerConfig
 from .dedup import WorkAvoider
 from .executor import Job, Overloaded, StartupError
 from .http_body import BadRequest, RunCodeRequest
-from .http_guard import ByteBudget, ConnectionGuard, DoorLimits, connection_cap, guarded
+from .http_guard import ByteBudget, CappedListener, ConnectionGuard, DoorLimits, connection_cap, guarded
 from .jail.outcome import CompileInfo, Outcome
 from .limits import MiB
 from .service import InvalidRequest, to_job
@@ -279,7 +279,7 @@ class HttpDoor:
             host, port = settings.parse_host_port(self.config.http_listen)
             family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                                                  flags=socket.AI_PASSIVE)[0]
-            sock = socket.socket(family, kind, proto)
+            sock = CappedListener(family, kind, proto, limit=2 * connection_cap(self.limits), head_s=self.limits.head_s)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if self.reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -296,7 +296,7 @@ class HttpDoor:
         sec = self.security
         grace = int(self.config.max_limits.wall_time_ms / 1000 + 5)  # as the gRPC stop: running checks finish
         # Connections are capped and timed by the guard (http_guard.py), below this process's fd limit.
-        self.guard = ConnectionGuard(self.limits, connection_cap(self.limits))
+        self.guard = ConnectionGuard(self.limits, connection_cap(self.limits), listener=sock)
         config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
                                 http=guarded(self.guard), ws="none", timeout_keep_alive=math.ceil(self.limits.idle_s),
                                 backlog=2048, timeout_graceful_shutdown=grace, ssl_certfile=sec.tls_cert, ssl_keyfile=sec.tls_key,

@@ -20,6 +20,11 @@ So each worker keeps its HTTP connections in a `ConnectionGuard`:
 
 A request that is running (its body fully received) has no deadline here:
 its program runs under its own limits, and a client that goes away cancels it.
+
+Beneath the guard, the listening socket itself (`CappedListener`) counts
+the connections it has accepted and not yet closed, TLS handshakes included
+(those reach no protocol until they finish), and closes a new one at once
+past twice the cap: a hard bound on the door's fds whatever arrives.
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import resource
+import socket
 import time
+import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -69,9 +76,12 @@ class ConnectionGuard:
 
     _SWEEP_S = 0.5
 
-    def __init__(self, limits: DoorLimits, cap: int) -> None:
+    def __init__(self, limits: DoorLimits, cap: int, listener: CappedListener | None = None) -> None:
         self.limits = limits
         self.cap = cap
+        self.listener = listener
+        if listener is not None:
+            listener.on_accept = self._ensure_sweeping
         # Connections that owe something, oldest first: protocol -> deadline (monotonic).
         self._owing: OrderedDict[GuardedProtocol, float] = OrderedDict()
         self._running: set[GuardedProtocol] = set()
@@ -84,14 +94,16 @@ class ConnectionGuard:
 
     def opened(self, conn: GuardedProtocol) -> bool:
         """Take `conn` in (owing its header); False if it must be closed at once."""
+        sock = conn.transport.get_extra_info("socket")
+        if self.listener is not None and sock is not None:
+            self.listener.arrived(sock.fileno())
         if self.open >= self.cap:
             if not self._owing:
                 return False  # every connection is running a request
             oldest, _ = self._owing.popitem(last=False)
             self._drop(oldest)
         self.owes(conn, self.limits.head_s)
-        if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().call_later(self._SWEEP_S, self._sweep)
+        self._ensure_sweeping()
         return True
 
     def owes(self, conn: GuardedProtocol, within_s: float) -> None:
@@ -112,12 +124,18 @@ class ConnectionGuard:
         self.dropped += 1
         conn.transport.abort()
 
+    def _ensure_sweeping(self) -> None:
+        """From the first connection on, sweep for overdue ones every half second (in the door's event loop)."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().call_later(self._SWEEP_S, self._sweep)
+
     def _sweep(self) -> None:
         now = time.monotonic()
         for conn in [c for c, deadline in self._owing.items() if deadline <= now]:
             self._drop(conn)
-        self._sweeper = (asyncio.get_running_loop().call_later(self._SWEEP_S, self._sweep)
-                         if self.open else None)
+        if self.listener is not None:
+            self.listener.shut_overdue()
+        self._sweeper = asyncio.get_running_loop().call_later(self._SWEEP_S, self._sweep)
 
 
 class GuardedProtocol(H11Protocol):
@@ -189,3 +207,74 @@ class ByteBudget:
             async with self._changed:
                 self.free += size
                 self._changed.notify_all()
+
+
+class CappedListener(socket.socket):
+    """A listening socket whose accepted connections are counted until closed.
+
+    A connection is "pending" from its accept until it reaches its protocol
+    (`arrived`): at once for plain HTTP, after the handshake for TLS. Past
+    `limit` open, a new connection takes the place of the oldest pending one
+    (shut down), or is closed as it is accepted if none is pending; a pending
+    connection past `head_s` is shut down (`shut_overdue`), so a stalled TLS
+    handshake is held no longer than an unfinished header."""
+
+    def __init__(self, family: int, kind: int, proto: int, limit: int, head_s: float) -> None:
+        super().__init__(family, kind, proto)
+        self.limit = limit
+        self.head_s = head_s
+        self.open = 0
+        self.refused = 0
+        self.on_accept: Callable[[], None] | None = None  # the guard starts its sweeps
+        self._pending: OrderedDict[int, tuple[weakref.ref, float]] = OrderedDict()
+
+    def accept(self) -> tuple[socket.socket, object]:
+        if self.on_accept is not None:
+            self.on_accept()
+        fd, address = self._accept()
+        conn = _CountedConnection(self.family, self.type, self.proto, fileno=fd)
+        self.open += 1
+        # Counted down exactly once: at close, or if a connection is ever dropped unclosed, when it is collected.
+        conn.forget = weakref.finalize(conn, self._one_closed, fd)
+        if self.open > self.limit:
+            if not self._pending:
+                self.refused += 1
+                conn.close()
+                raise ConnectionAbortedError  # asyncio's accept loop takes this as "nothing to accept now"
+            _, (oldest, _) = self._pending.popitem(last=False)
+            _shut(oldest())
+        self._pending[fd] = (weakref.ref(conn), time.monotonic() + self.head_s)
+        return conn, address
+
+    def arrived(self, fd: int) -> None:
+        self._pending.pop(fd, None)
+
+    def shut_overdue(self) -> None:
+        now = time.monotonic()
+        while self._pending:
+            fd, (ref, deadline) = next(iter(self._pending.items()))
+            if deadline > now:
+                return
+            del self._pending[fd]
+            _shut(ref())
+
+    def _one_closed(self, fd: int) -> None:
+        self.open -= 1
+        self._pending.pop(fd, None)
+
+
+def _shut(conn: socket.socket | None) -> None:
+    """End a connection asyncio owns without closing its fd under it: its transport sees the end and closes."""
+    if conn is not None:
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class _CountedConnection(socket.socket):
+    forget: weakref.finalize
+
+    def close(self) -> None:
+        self.forget()
+        super().close()

@@ -10,9 +10,11 @@ the whole server (gRPC beside HTTP, the fd budget) on a real `sandcheck serve`.
 from __future__ import annotations
 
 import contextlib
+import gc
 import re
 import resource
 import socket
+import ssl
 import time
 from types import SimpleNamespace
 
@@ -22,10 +24,11 @@ import pytest
 from sandbox_server import auth
 from sandbox_server.config import ServerConfig
 from sandbox_server.http_door import HttpDoor
-from sandbox_server.http_guard import DoorLimits
+from sandbox_server.http_guard import CappedListener, DoorLimits
 from sandcheck import Client
 
 from .conftest import RunningServer, free_port
+from .test_auth import pki  # noqa: F401  (a fixture: a CA and a server certificate for 127.0.0.1)
 
 HALF_HEADER = b"POST /run_code HTTP/1.1\r\nHost: x\r\nContent-Le"
 
@@ -57,12 +60,16 @@ SHORT = DoorLimits(head_s=0.5, body_s=1.0, idle_s=0.5, max_connections=8)
 @pytest.fixture()
 def short_door():
     """A door on its own thread with short deadlines and a cap of 8; no executor behind it."""
-    config = ServerConfig(http_listen=f"127.0.0.1:{free_port()}")
-    avoid = SimpleNamespace(executor=SimpleNamespace(observer=SimpleNamespace(rejected=lambda _r: None), languages={}))
-    door = HttpDoor(config, avoid, auth.Security(), limits=SHORT)
-    port = door.start()
+    door, port = _door(auth.Security())
     yield door, port
     door.stop()
+
+
+def _door(security: auth.Security) -> tuple[HttpDoor, int]:
+    config = ServerConfig(http_listen=f"127.0.0.1:{free_port()}")
+    avoid = SimpleNamespace(executor=SimpleNamespace(observer=SimpleNamespace(rejected=lambda _r: None), languages={}))
+    door = HttpDoor(config, avoid, security, limits=SHORT)
+    return door, door.start()
 
 
 def test_an_unfinished_header_is_dropped(short_door) -> None:
@@ -148,6 +155,53 @@ def test_a_request_over_the_body_limit_is_refused_before_its_body(short_door) ->
         answer = s.recv(65536)
         assert answer.startswith(b"HTTP/1.1 413") and b"connection: close" in answer.lower()
         assert closed_by_server(s, 30)
+
+
+def test_stalled_tls_handshakes_are_capped_and_timed_too(pki) -> None:  # noqa: F811
+    """A TLS handshake reaches no HTTP protocol until it ends: the listening socket
+    counts it, past twice the cap makes the oldest one make way, and shuts it down
+    at the header deadline (asyncio alone would hold it 60 s)."""
+    door, port = _door(auth.Security(tls_cert=str(pki / "server.pem"), tls_key=str(pki / "server.key")))
+    held = []
+    try:
+        for _ in range(40):
+            held.append(connect(port))  # and never say hello
+        r = httpx.get(f"https://127.0.0.1:{port}/v1/ping", verify=ssl.create_default_context(cafile=str(pki / "ca.pem")),
+                      timeout=30)
+        assert r.json() == "pong"
+        assert door.guard.listener.open <= 2 * door.guard.cap
+        assert all(closed_by_server(s, 30) for s in held)
+    finally:
+        for s in held:
+            s.close()
+        door.stop()
+
+
+def test_the_listener_counts_each_connection_once() -> None:
+    """Closed twice, or dropped unclosed and collected: counted down once either way."""
+    listener = CappedListener(socket.AF_INET, socket.SOCK_STREAM, 0, limit=2, head_s=10)
+    with listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        clients = [socket.create_connection(listener.getsockname(), timeout=10) for _ in range(4)]
+        a, _ = listener.accept()
+        b, _ = listener.accept()
+        c, _ = listener.accept()  # over the limit: the oldest pending one (a) is shut down for it
+        assert a.recv(1) == b"" and listener.open == 3
+        a.close()
+        a.close()
+        assert listener.open == 2
+        for conn in (b, c):
+            listener.arrived(conn.fileno())  # they reached their protocols: nothing pending to shut
+        with pytest.raises(ConnectionAbortedError):
+            listener.accept()
+        assert (listener.open, listener.refused) == (2, 1)
+        del b
+        gc.collect()
+        assert listener.open == 1
+        c.close()
+        for client in clients:
+            client.close()
 
 
 # -- the whole server: gRPC keeps serving whatever HTTP receives -----------------

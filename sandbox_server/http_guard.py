@@ -23,8 +23,9 @@ its program runs under its own limits, and a client that goes away cancels it.
 
 Beneath the guard, the listening socket itself (`CappedListener`) counts
 the connections it has accepted and not yet closed, TLS handshakes included
-(those reach no protocol until they finish), and closes a new one at once
-past twice the cap: a hard bound on the door's fds whatever arrives.
+(those reach no protocol until they finish, and are shut down at the header
+deadline too), and closes a new one at once past twice the cap: a hard bound
+on the door's fds whatever arrives.
 """
 
 from __future__ import annotations
@@ -214,10 +215,11 @@ class CappedListener(socket.socket):
 
     A connection is "pending" from its accept until it reaches its protocol
     (`arrived`): at once for plain HTTP, after the handshake for TLS. Past
-    `limit` open, a new connection takes the place of the oldest pending one
-    (shut down), or is closed as it is accepted if none is pending; a pending
-    connection past `head_s` is shut down (`shut_overdue`), so a stalled TLS
-    handshake is held no longer than an unfinished header."""
+    `limit` open, a new connection is closed as it is accepted (the guard
+    above makes room among the connections that reached it, so `limit` is
+    twice its cap); a pending connection past `head_s` is shut down
+    (`shut_overdue`), so a stalled TLS handshake is held no longer than an
+    unfinished header."""
 
     def __init__(self, family: int, kind: int, proto: int, limit: int, head_s: float) -> None:
         super().__init__(family, kind, proto)
@@ -237,12 +239,9 @@ class CappedListener(socket.socket):
         # Counted down exactly once: at close, or if a connection is ever dropped unclosed, when it is collected.
         conn.forget = weakref.finalize(conn, self._one_closed, fd)
         if self.open > self.limit:
-            if not self._pending:
-                self.refused += 1
-                conn.close()
-                raise ConnectionAbortedError  # asyncio's accept loop takes this as "nothing to accept now"
-            _, (oldest, _) = self._pending.popitem(last=False)
-            _shut(oldest())
+            self.refused += 1
+            conn.close()
+            raise ConnectionAbortedError  # asyncio's accept loop takes this as "nothing to accept now"
         self._pending[fd] = (weakref.ref(conn), time.monotonic() + self.head_s)
         return conn, address
 

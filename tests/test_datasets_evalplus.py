@@ -14,11 +14,11 @@ import pytest
 
 from sandcheck import Client
 from sandcheck.datasets import load_dataset
-from sandcheck.differential import evaluate_differential
-from sandcheck.differential.harness import parse_records
-from sandcheck.differential.inputs import task_inputs
-from sandcheck.differential.oracle import Comparison
-from sandcheck.judge.codec import encode
+from sandcheck.judges.differential import evaluate_differential
+from sandcheck.judges.differential.harness import parse_records
+from sandcheck.judges.differential.inputs import task_inputs
+from sandcheck.judges.differential.oracle import Comparison
+from sandcheck.judges.codec import encode
 
 SANDCHECK = str(Path(sys.executable).parent / "sandcheck")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sandcheck.checks import check_program
+from sandcheck.judges.function import check_program
 from sandcheck.cli import main
 from sandcheck.generate import (
     DEFAULT_STOPS,

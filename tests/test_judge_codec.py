@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from sandcheck.judge.codec import MAX_DEPTH, CodecError, decode, encode
+from sandcheck.judges.codec import MAX_DEPTH, CodecError, decode, encode
 
 PLAIN = [
     None, True, False, 0, -1, 2**63 - 1, -(2**63), 2**63, -(2**200) + 7, 10**5000,

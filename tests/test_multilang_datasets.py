@@ -17,11 +17,11 @@ from sandcheck_api.status import Status
 from sandcheck_api.v1 import sandbox_pb2 as pb
 
 from sandcheck import CompileResult, ExecutionResult
-from sandcheck.checks import verdict
+from sandcheck.judges.function import verdict
 from sandcheck.client import Program, _BaseClient
 from sandcheck.datasets import DATASETS, load_dataset, multipl_e
 from sandcheck.generate import parse_choices
-from sandcheck.multilang import exit_verdict
+from sandcheck.judges.exit_status import exit_verdict
 
 SANDCHECK = str(Path(sys.executable).parent / "sandcheck")
 

@@ -18,7 +18,7 @@ from sandcheck_api.status import Status
 
 from sandcheck import Client
 from sandcheck.datasets import load_dataset, multipl_e
-from sandcheck.multilang import evaluate_languages
+from sandcheck.judges.exit_status import evaluate_languages
 
 SANDCHECK = str(Path(sys.executable).parent / "sandcheck")
 

@@ -15,12 +15,12 @@ from ._exceptions import (
 from sandcheck_api.status import Status, TimeoutKind
 
 from ._types import CompileResult, ExecutionResult, Limits
-from .checks import Check, build_check, check_program, verdict
+from .judges.function import Check, build_check, check_program, verdict
 from .client import AsyncClient, Client, Program
 from .code_eval import code_eval
 from .data import read_jsonl, read_problems, read_samples, write_jsonl
 from .embedded import EmbeddedServer
-from .evaluate import Evaluation, evaluate
+from .judges.run import Evaluation, evaluate
 from .metrics import mean_pass_at_k, pass_at_k
 
 __version__ = "0.1.0"

@@ -24,7 +24,7 @@ from typing import Any
 
 from ._exceptions import InvalidInput
 from ._types import Limits
-from .checks import Check, build_program_check
+from .judges.function import Check, build_program_check
 from .client import Client, Program
 from .metrics import mean_pass_at_k
 

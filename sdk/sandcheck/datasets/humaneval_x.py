@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..multilang import Source
+from ..judges.exit_status import Source
 
 LANGUAGES = ("cpp", "go", "java", "js", "python", "rust")
 

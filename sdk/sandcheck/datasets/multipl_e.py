@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..multilang import Source
+from ..judges.exit_status import Source
 from .whole_programs import join
 
 LANGUAGES = ("cpp", "go", "java", "js", "rs", "sh", "ts")

@@ -2,7 +2,7 @@
 
 Two judges build the program:
 
-- ``isolated`` (the default; `sandcheck.judge.isolated`): the test and
+- ``isolated`` (the default; `sandcheck.judges.isolated`): the test and
   every comparison run in a trusted process that never runs the completion.
   Run its ``program`` with its ``stdin`` and ``files`` (the harness).
   The candidate's functions are called through proxies into a process of
@@ -35,8 +35,8 @@ from typing import Any, Literal
 
 from sandcheck_api.status import Status
 
-from ._types import ExecutionResult
-from .judge import isolated
+from .._types import ExecutionResult
+from . import isolated
 
 Judge = Literal["isolated", "inprocess"]
 JUDGES: tuple[Judge, ...] = ("isolated", "inprocess")

@@ -5,7 +5,7 @@ It executes the solution with fresh globals (so ``__name__`` is not
 EvalPlus does, under a per-input CPU-time limit (``ITIMER_PROF``). The
 solution's prints are swallowed. After each call it writes one record to
 stdout: the input's index, how the call ended, the return value in the
-judge's strict codec (`sandcheck.judge.codec`), and the call's CPU time.
+judge's strict codec (`sandcheck.judges.codec`), and the call's CPU time.
 The judge compares the values outside the jail, so nothing the solution
 does in its own process can change what the expected outputs are or how
 the comparison is made; it can only give its own answers. It stops at the
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from ..judge import codec
+from .. import codec
 
 _CODEC_SOURCE = files(codec.__package__).joinpath("codec.py").read_text(encoding="utf-8")
 

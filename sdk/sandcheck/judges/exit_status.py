@@ -22,11 +22,11 @@ from typing import Any
 
 from sandcheck_api.status import Status
 
-from ._types import ExecutionResult, Limits
-from .checks import build_program_check, compile_error_text, verdict
-from .client import Program
-from .evaluate import Evaluation, gather, pending, summarize
-from .samples import validate_samples
+from .._types import ExecutionResult, Limits
+from .function import build_program_check, compile_error_text, verdict
+from ..client import Program
+from .run import Evaluation, gather, pending, summarize
+from ..samples import validate_samples
 
 _MESSAGE_CHARS = 500
 
@@ -38,7 +38,7 @@ class Source:
     language: str  # a server language: cpp, go_test, java, js, ts, rust, bash, python
     program: str
     quiet: bool = False  # passing also needs empty stdout and stderr (HumanEval-X JavaScript)
-    nonce_harness: bool = False  # Python: run in the nonce harness (sandcheck.checks)
+    nonce_harness: bool = False  # Python: run in the nonce harness (sandcheck.judges.function)
 
 
 Builder = Callable[[Mapping[str, Any], str, bool], Source]

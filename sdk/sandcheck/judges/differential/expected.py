@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import SandcheckError
-from .._types import Limits
-from ..client import Program
-from ..judge import codec
+from ..._exceptions import SandcheckError
+from ..._types import Limits
+from ...client import Program
+from .. import codec
 from .harness import Record, build_program, complex_back, complex_marked, inputs_literal, parse_records
 from .inputs import task_inputs
 

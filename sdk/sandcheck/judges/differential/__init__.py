@@ -1,6 +1,6 @@
 """EvalPlus's differential testing (HumanEval+, MBPP+), run in the jail and judged outside it.
 
-    from sandcheck.differential import evaluate_differential
+    from sandcheck.judges.differential import evaluate_differential
     report = evaluate_differential(samples, load_dataset("humaneval+").problems, client=client,
                                    dataset="humaneval+")
     report.pass_at_k   # {"base": {"pass@1": ...}, "plus": {"pass@1": ...}}
@@ -22,10 +22,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .._types import ExecutionResult, Limits
-from ..client import Program
-from ..evaluate import Evaluation, summarize
-from ..samples import sample_code, validate_samples
+from ..._types import ExecutionResult, Limits
+from ...client import Program
+from ..run import Evaluation, summarize
+from ...samples import sample_code, validate_samples
 from .expected import MEMORY_MB, SPLITS, expected_outputs
 from .harness import Record, build_program, digest, inputs_literal, parse_records
 from .inputs import task_inputs
@@ -50,8 +50,8 @@ def evaluate_differential(
     done: Mapping[int, dict[str, Any]] | None = None,
 ) -> Evaluation:
     """Base and plus verdicts per sample; pass@k for both. `timeout` is unused: limits come from the canonical runs."""
-    from ..datasets import dataset_path
-    from ..data import sha256_file
+    from ...datasets import dataset_path
+    from ...data import sha256_file
 
     validate_samples(samples, problems)
     rows: dict[int, dict[str, Any]] = {i: r for i, r in (done or {}).items() if 0 <= i < len(samples)}

@@ -93,7 +93,8 @@ def _seconds(value: float | None, name: str, default: float, most_ms: int) -> in
 
 
 def to_request(data: RunCodeRequest, config: ServerConfig) -> pb.ExecuteRequest:
-    """SandboxFusion's RunCodeRequest as sandcheck's ExecuteRequest (limits clamped to the maxima)."""
+    """SandboxFusion's RunCodeRequest as sandcheck's ExecuteRequest (limits clamped to the maxima).
+    A field read here must be declared in `http_body.RunCodeRequest`: others are skipped unread."""
     if data.code is None:
         raise BadRequest(422, "code is required and must be a string", "code")
     if not data.language:

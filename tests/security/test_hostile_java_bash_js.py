@@ -28,8 +28,9 @@ SHORT_WALL = Limits(cpu_time_ms=1000, wall_time_ms=1500)
 JAVA = Limits(cpu_time_ms=5000, wall_time_ms=10_000, memory_bytes=512 * MiB)
 BOMB_STATUSES = {"TIMEOUT", "MEMORY_LIMIT", "NONZERO_EXIT", "SIGNALED"}
 # Paths a program must not read: the host's secrets, the server's code, other jails' views.
+# (/var/cache/sandcheck holds server-built packages that jails bind read-only: not among them.)
 HOST_FILES = ["/etc/shadow", "/etc/passwd", "/root", "/home", "/proc/1/environ", "/proc/self/mountinfo",
-              "/sys/kernel", str(REPO / "sandbox_server" / "server.py"), "/var/cache/sandcheck"]
+              "/sys/kernel", str(REPO / "sandbox_server" / "server.py")]
 WRITES = ["/sandcheck-pwned", "/build/pwned", "/usr/pwned", "/dev/pwned", "/root/sandcheck-pwned"]
 
 
@@ -50,7 +51,7 @@ BASH = {
                         "echo alive\n", FAST, {"OK", "SIGNALED"}, None),
     "host-files": ("for f in " + " ".join(HOST_FILES) + "; do\n"
                    "  { cat \"$f\" || ls \"$f\"; } >/dev/null 2>&1 && echo \"read $f\"\ndone\n"
-                   "ls / | grep -E '^(etc|root|home|proc|sys|var)$'\necho done\n", FAST, {"OK"}, b"done\n"),
+                   "ls / | grep -E '^(etc|root|home|proc|sys)$'\necho done\n", FAST, {"OK"}, b"done\n"),
     "write-outside-tmp": ("for p in " + " ".join(WRITES) + "; do (echo x > \"$p\") 2>/dev/null && echo \"wrote $p\"; done\n"
                           "mkdir /build/d 2>/dev/null && echo mkdir\necho done\n", FAST, {"OK"}, b"done\n"),
     "network": ("(exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && echo connected\n"
@@ -77,7 +78,7 @@ JS = {
     "host-files": ("const fs = require('fs');\nfor (const f of " + repr(HOST_FILES).replace("'", '"') + ") {\n"
                    "  try { fs.statSync(f).isDirectory() ? fs.readdirSync(f) : fs.readFileSync(f); console.log('read ' + f); }"
                    " catch (e) {}\n}\n"
-                   "for (const d of fs.readdirSync('/')) if (['etc', 'root', 'home', 'proc', 'sys', 'var'].includes(d))"
+                   "for (const d of fs.readdirSync('/')) if (['etc', 'root', 'home', 'proc', 'sys'].includes(d))"
                    " console.log(d);\nconsole.log('done');\n", FAST, {"OK"}, b"done\n"),
     "write-outside-tmp": ("const fs = require('fs');\nfor (const p of " + repr(WRITES).replace("'", '"') + ") {\n"
                           "  try { fs.writeFileSync(p, 'x'); console.log('wrote ' + p); } catch (e) {}\n}\n"
@@ -137,7 +138,7 @@ public class Main { public static void main(String[] a) {
   }
   String[] root = new File("/").list();
   for (String d : root == null ? new String[0] : root)
-    if (java.util.Set.of("root", "home", "proc", "sys", "var").contains(d)) System.out.println(d);  // /etc: the JDK's own
+    if (java.util.Set.of("root", "home", "proc", "sys").contains(d)) System.out.println(d);  // /etc: the JDK's own
   System.out.println("done");
 } }""" % (JAVA_FILES, JAVA_WRITES), JAVA, {"OK"}, b"done\n"),
     "network": ("""

@@ -262,6 +262,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     problem_set = load_problem_set(args)
     problems = problem_set.problems
     samples, out = _eval_samples(args, problems)
+    if args.dataset == "humaneval" and any(isinstance(s.get("solution"), str) for s in samples):
+        print("warning: `solution` rows are EvalPlus's; --dataset humaneval is plain HumanEval here, where EvalPlus's "
+              "humaneval is HumanEval+: give --dataset humaneval+ (or `sandcheck evalplus`) for EvalPlus's numbers",
+              file=sys.stderr)
     if args.resume and not out:
         raise InvalidInput("--resume needs a results file: give -o")
     params = run_params(samples_path=args.samples, problems_path=args.problems, timeout=args.timeout,

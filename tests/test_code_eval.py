@@ -121,7 +121,8 @@ def test_the_same_option_on_mbpp_assert_tests(server) -> None:
     """MBPP's tests call the function by name: under the isolated judge the name is the proxy."""
     problems = load_dataset("mbpp").problems
     assert "assert is_not_prime(2) == False" in problems["MbppEval/3"]["test"]
-    samples = [{"task_id": "MbppEval/3", "solution": "def is_not_prime(n):\n    return any(n % i == 0 for i in range(2, n))\n"},
+    right = "def is_not_prime(n):\n    return any(n % i == 0 for i in range(2, n))\n"
+    samples = [{"task_id": "MbppEval/3", "solution": right},
                {"task_id": "MbppEval/3", "solution": "class Eq:\n    def __eq__(self, o):\n        return True\n"
                                                      "def is_not_prime(n):\n    return Eq()\n"}]
     with Client(server.target) as client:

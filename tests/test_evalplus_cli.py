@@ -29,7 +29,8 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("evalplus-cache")
 
 
-def run(args: list[str], cache: Path, server=None, stdin: str = "", timeout: float = 900) -> subprocess.CompletedProcess:
+def run(args: list[str], cache: Path, server=None, stdin: str = "",
+        timeout: float = 900) -> subprocess.CompletedProcess:
     extra = ["--server", server.target] if server is not None else []
     return subprocess.run([SANDCHECK, "evalplus", *args, *extra, "--no-progress"], capture_output=True, text=True,
                           input=stdin, timeout=timeout, env={**os.environ, "SANDCHECK_CACHE_DIR": str(cache)})
@@ -66,7 +67,7 @@ def test_split_status_is_evalplus_mapping() -> None:
     assert status([True, True, True], 3, False) == ("pass", [])
     assert status([True, False, False], 3, False) == ("fail", [1])         # the first failure only
     assert status([True, False, False], 3, True) == ("fail", [1, 2])       # --test-details: every one
-    assert status([True, True], 5, False) == ("timeout", [1])              # ended early: EvalPlus lists the last one run
+    assert status([True, True], 5, False) == ("timeout", [1])              # ended early: the last one run, as EvalPlus
     assert status([], 5, False) == ("timeout", [])
     assert status([True, False], 5, True) == ("timeout", [1])
     assert status([], 0, False) == ("pass", [])                            # a split without inputs (MBPP+ 793)
@@ -104,7 +105,8 @@ def test_folder_layout_is_read_in_task_and_number_order(tmp_path: Path) -> None:
 
 
 def test_pass_at_k_and_its_lines_are_evalplus() -> None:
-    rows = {"A": [{"base_status": "pass", "plus_status": "fail"}] * 1 + [{"base_status": "fail", "plus_status": "fail"}] * 2,
+    fails = {"base_status": "fail", "plus_status": "fail"}
+    rows = {"A": [{"base_status": "pass", "plus_status": "fail"}] + [fails] * 2,
             "B": [{"base_status": "pass", "plus_status": "pass"}] * 3}
     base, plus = evalplus.pass_at_k({"eval": rows})
     assert type(base["pass@1"]) is np.float64 and list(base) == ["pass@1"]  # no pass@10 with 3 samples
@@ -124,7 +126,8 @@ def test_pass_at_k_and_its_lines_are_evalplus() -> None:
     (["--version", "v0.1.9"], "--version v0.1.9: only the shipped dataset version"),
     (["--model", "gpt-4o"], "it does not generate them"),
 ])
-def test_what_cannot_be_honoured_is_refused_before_anything_runs(tmp_path: Path, flags: list[str], message: str) -> None:
+def test_what_cannot_be_honoured_is_refused_before_anything_runs(tmp_path: Path, flags: list[str],
+                                                                 message: str) -> None:
     samples = write_jsonl(tmp_path / "s.jsonl", [{"task_id": "HumanEval/0", "completion": "    return True\n"}])
     p = run(["--dataset", "humaneval", "--samples", str(samples), *flags], tmp_path / "cache", timeout=60)
     assert p.returncode == 2 and p.stdout == ""
@@ -167,7 +170,8 @@ def test_codegen_samples_as_evalplus_judges_them(server, cache: Path, tmp_path: 
             tests = g[f"{split}_fail_tests"]
             assert len(tests) <= 1 and (g[f"{split}_status"] != "pass" or tests == [])
     assert any(g["plus_fail_tests"] for g in got)
-    counts = [sum(r["base_status"] == "pass" for r in refs), sum(r["base_status"] == r["plus_status"] == "pass" for r in refs)]
+    counts = [sum(r["base_status"] == "pass" for r in refs),
+              sum(r["base_status"] == r["plus_status"] == "pass" for r in refs)]
     n = len(refs)
     assert p.stdout.splitlines()[:2] == ["humaneval (base tests)", f"pass@1:\t{counts[0] / n:.3f}"]
     assert f"humaneval+ (base + extra tests)\npass@1:\t{counts[1] / n:.3f}" in p.stdout
@@ -183,7 +187,8 @@ def test_fail_tests_and_test_details_against_evalplus(server, cache: Path, tmp_p
     """Fail tests as EvalPlus 0.3.1 wrote them for the same solutions (run by hand, with and without
     --test-details): the first failing input, or every one."""
     he = load_dataset("humaneval+").problems["HumanEval/2"]
-    raises_over_100 = "def truncate_number(number):\n    if number > 100:\n        raise ValueError('big')\n    return number % 1.0\n"
+    raises_over_100 = ("def truncate_number(number):\n    if number > 100:\n        raise ValueError('big')\n"
+                       "    return number % 1.0\n")
     rows = [{"task_id": "HumanEval/2", "solution": raises_over_100},
             {"task_id": "HumanEval/2", "solution": "x = 1\n"}]                       # no entry point
     samples = write_jsonl(tmp_path / "s.jsonl", rows)
@@ -207,26 +212,28 @@ def test_folder_samples_base_only(server, cache: Path, tmp_path: Path) -> None:
     problems = load_dataset("humaneval+").problems
     folder = tmp_path / "codegen"
     (folder / "HumanEval_0").mkdir(parents=True)
-    (folder / "HumanEval_0" / "0.py").write_text(problems["HumanEval/0"]["prompt"] + problems["HumanEval/0"]["canonical_solution"])
+    canonical = problems["HumanEval/0"]["prompt"] + problems["HumanEval/0"]["canonical_solution"]
+    (folder / "HumanEval_0" / "0.py").write_text(canonical)
     (folder / "HumanEval_0" / "1.py").write_text("def has_close_elements(numbers, threshold):\n    return False\n")
     p = run(["--dataset", "humaneval", "--samples", str(folder), "--base_only"], cache, server)
     assert p.returncode == 0, p.stderr
     assert p.stdout == "humaneval (base tests)\npass@1:\t0.500\n"
     rows = json.loads((folder / "eval_results.json").read_text())["eval"]["HumanEval/0"]
-    assert [(r["base_status"], r["plus_status"], r["plus_fail_tests"]) for r in rows] == [("pass", None, []), ("fail", None, [])]
+    assert [(r["base_status"], r["plus_status"], r["plus_fail_tests"]) for r in rows] == [("pass", None, []),
+                                                                                          ("fail", None, [])]
     assert rows[1]["base_fail_tests"] == [problems["HumanEval/0"]["base_input"][0]]
 
 
 def test_eval_warns_that_evalplus_users_mean_humaneval_plus(server, tmp_path: Path) -> None:
     samples = write_jsonl(tmp_path / "s.jsonl", [{"task_id": "HumanEval/0", "solution": "def f(): pass\n"}])
-    p = subprocess.run([SANDCHECK, "eval", str(samples), "--dataset", "humaneval", "--server", server.target, "--k", "1",
-                        "--no-progress"], capture_output=True, text=True, timeout=600)
+    p = subprocess.run([SANDCHECK, "eval", str(samples), "--dataset", "humaneval", "--server", server.target,
+                        "--k", "1", "--no-progress"], capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
     warned = [line for line in p.stderr.splitlines() if "humaneval+" in line]
     assert len(warned) == 1 and warned[0].startswith("warning: `solution` rows are EvalPlus's")
     plain = write_jsonl(tmp_path / "c.jsonl", [{"task_id": "HumanEval/0", "completion": "    pass\n"}])
-    p = subprocess.run([SANDCHECK, "eval", str(plain), "--dataset", "humaneval", "--server", server.target, "--k", "1",
-                        "--no-progress"], capture_output=True, text=True, timeout=600)
+    p = subprocess.run([SANDCHECK, "eval", str(plain), "--dataset", "humaneval", "--server", server.target,
+                        "--k", "1", "--no-progress"], capture_output=True, text=True, timeout=600)
     assert "humaneval+" not in p.stderr
 
 

@@ -253,7 +253,8 @@ def format_pass_at_k(dataset: str, base: Mapping[str, Any], plus: Mapping[str, A
 
     lines = [paint(f"{dataset} (base tests)", 31)] + [paint(f"{k}:\t{v:.3f}", 31) for k, v in base.items()]
     if plus:
-        lines += [paint(f"{dataset}+ (base + extra tests)", 32)] + [paint(f"{k}:\t{v:.3f}", 32) for k, v in plus.items()]
+        lines += [paint(f"{dataset}+ (base + extra tests)", 32)]
+        lines += [paint(f"{k}:\t{v:.3f}", 32) for k, v in plus.items()]
     return "\n".join(lines)
 
 

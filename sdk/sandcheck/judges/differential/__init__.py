@@ -171,7 +171,10 @@ def _disagreement(comparison: Comparison, not_none: bool, args: list[Any], got: 
         return f"the canonical solution has no output here ({exp.detail})"
     if "digest" in (got.kind, exp.kind):  # a large value: only exact equality of the encodings can be seen
         return None if digest(got) == digest(exp) else "wrong output"
-    exp_value = not (exp.kind == "value" and exp.value is None) if not_none else (exp.value if exp.kind == "value" else _Opaque(exp))
+    if not_none:
+        exp_value: Any = not (exp.kind == "value" and exp.value is None)
+    else:
+        exp_value = exp.value if exp.kind == "value" else _Opaque(exp)
     out_value = got.value if got.kind == "value" else _Opaque(got)
     return None if comparison.agrees(args, out_value, exp_value) else "wrong output"
 

@@ -34,6 +34,7 @@ _NAMES: dict[str, tuple[str, ...]] = {
     "java": ("java17",),
     "js": ("javascript", "nodejs", "node"),
     "ts": ("typescript",),
+    "ts_transpile": ("tsx",),
     "rust": ("rs",),
     "rust_test": ("rs_test", "rusttest"),
     "bash": ("sh", "shell"),

@@ -135,6 +135,19 @@ def test_what_cannot_be_honoured_is_refused_before_anything_runs(tmp_path: Path,
     assert message in p.stderr and not (tmp_path / "s_eval_results.json").exists()
 
 
+@pytest.mark.parametrize("variable, value, message", [
+    ("EVALPLUS_MAX_MEMORY_BYTES", "-1", "sandcheck always limits memory"),
+    ("EVALPLUS_TIMEOUT_PER_TASK", "soon", "expected a positive number of seconds"),
+])
+def test_evalplus_environment_is_checked_before_anything_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              variable: str, value: str, message: str) -> None:
+    monkeypatch.setenv(variable, value)
+    samples = write_jsonl(tmp_path / "s.jsonl", [{"task_id": "HumanEval/0", "completion": "    return True\n"}])
+    p = run(["--dataset", "humaneval", "--samples", str(samples), "--server", "127.0.0.1:1"], tmp_path / "c",
+            timeout=60)
+    assert p.returncode == 2 and f"{variable}={value!r}: " in p.stderr and message in p.stderr, p.stderr
+
+
 def test_bad_samples_are_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"task_id": "HumanEval/0"}\n')

@@ -9,6 +9,8 @@ refused before anything runs: ``--mini`` and ``--noextreme`` (those
 HumanEval+/MBPP+ variants are not shipped), a ``--version`` other than the
 shipped one, and code generation (``--model``, ``--backend``). The pass@k
 lines go to stdout, as EvalPlus prints them; everything else to stderr.
+EvalPlus's environment variables EVALPLUS_TIMEOUT_PER_TASK (the whole run's
+limit) and EVALPLUS_MAX_MEMORY_BYTES are honoured too.
 """
 
 from __future__ import annotations
@@ -87,11 +89,12 @@ def run(args: argparse.Namespace) -> int:
         if covered < len(problems):
             print(f"warning: the samples cover {covered} of the {len(problems)} tasks (EvalPlus refuses such "
                   f"samples: \"Missing problems in samples\"); pass@k is over those {covered}", file=sys.stderr)
-        time = TimeLimits(min_s=args.min_time_limit, factor=args.gt_time_limit_factor)
+        time = TimeLimits(min_s=args.min_time_limit, factor=args.gt_time_limit_factor, run_s=_run_limit())
+        memory_mb = _memory_mb(args)
         with _client(args) as client, tqdm(total=len(solutions), unit="sample", file=sys.stderr,
                                            disable=args.no_progress, dynamic_ncols=True, delay=1.0) as bar:
             results = evalplus.evaluate(solutions, dataset=args.dataset, client=client, base_only=args.base_only,
-                                        test_details=args.test_details, time=time, memory_mb=args.memory_mb,
+                                        test_details=args.test_details, time=time, memory_mb=memory_mb,
                                         on_done=lambda: bar.update(1))
     base, plus = evalplus.pass_at_k(results)
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -103,6 +106,33 @@ def run(args: argparse.Namespace) -> int:
         evalplus.write_results(out, results)
         print(f"wrote {out}", file=sys.stderr)
     return EXIT_OK
+
+
+def _run_limit() -> float:
+    """EvalPlus's EVALPLUS_TIMEOUT_PER_TASK: the most seconds a whole run gets (default 60)."""
+    text = os.environ.get("EVALPLUS_TIMEOUT_PER_TASK", "60")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise InvalidInput(f"EVALPLUS_TIMEOUT_PER_TASK={text!r}: expected a positive number of seconds")
+    return seconds
+
+
+def _memory_mb(args: argparse.Namespace) -> int | None:
+    """--memory-mb, else EvalPlus's EVALPLUS_MAX_MEMORY_BYTES (default 4 GiB); -1 (no limit) is refused."""
+    text = os.environ.get("EVALPLUS_MAX_MEMORY_BYTES")
+    if args.memory_mb or text is None:
+        return args.memory_mb
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = 0
+    if limit < 1 << 20:
+        raise InvalidInput(f"EVALPLUS_MAX_MEMORY_BYTES={text!r}: sandcheck always limits memory; give at least 1 MiB "
+                           "(in bytes) or unset it")
+    return limit >> 20
 
 
 def _replace(out: Path) -> bool:

@@ -25,8 +25,8 @@ and so does this.
 
 from __future__ import annotations
 
-import hashlib
 import gzip
+import hashlib
 import json
 import re
 import secrets
@@ -87,7 +87,7 @@ def read_solutions(samples: str | Path, problems: Mapping[str, Mapping[str, Any]
         raise InvalidInput(f"--samples {path}: no such file or folder")
     out: list[Solution] = []
     unknown: list[str] = []
-    for where, row in rows:
+    for _, row in rows:
         task_id = row["task_id"]
         if task_id not in problems:
             if task_id not in unknown:

@@ -292,8 +292,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     passed = sum(bool(r["passed"]) for r in report.rows)
     print(f"statuses: {', '.join(f'{s} {n}' for s, n in report.statuses.most_common())}", file=sys.stderr)
     if report.sandbox_errors:
-        print(f"warning: {report.sandbox_errors} checks got no verdict (SANDBOX_ERROR); pass@k counts them as failed",
-              file=sys.stderr)
+        print(f"warning: {report.sandbox_errors} checks got no verdict (SANDBOX_ERROR, or JUDGE_ERROR: a checker "
+              "failed); pass@k counts them as failed", file=sys.stderr)
     print(f"passed {passed} of {len(report.rows)} samples", file=sys.stderr)
     print(json.dumps(report.pass_at_k))
     return EXIT_FAILURE if report.sandbox_errors else EXIT_OK

@@ -45,11 +45,14 @@ from typing import Any
 from .._exceptions import InvalidInput
 from .._types import ExecutionResult, Limits
 from ..client import Program
+from .checker import checker_of, run_checkers
 from .run import Evaluation, summarize
 
 _STATUS_VERDICTS = {"TIMEOUT": "time_limit", "MEMORY_LIMIT": "memory_limit", "NONZERO_EXIT": "runtime_error",
                     "SIGNALED": "runtime_error", "OUTPUT_LIMIT": "output_limit", "SANDBOX_ERROR": "sandbox_error",
                     "INVALID_REQUEST": "sandbox_error"}
+# A test with one of these statuses got no verdict: the jail or the checker failed.
+_NO_VERDICT = ("SANDBOX_ERROR", "INVALID_REQUEST", "JUDGE_ERROR")
 _MIN_OUTPUT_CAP = 1 << 20
 _STDERR_TAIL = 500
 
@@ -152,6 +155,7 @@ def evaluate_stdio(
     """
     for i, s in enumerate(samples):
         _check_sample(s, problems, f"sample {i}")
+    checkers = {t: checker_of(p, f"problem {t}") for t, p in problems.items()}
     rows: dict[int, dict[str, Any]] = {i: r for i, r in (done or {}).items() if 0 <= i < len(samples)}
     todo = [i for i in range(len(samples)) if i not in rows]
     verdicts: dict[int, list[dict[str, Any] | None]] = {
@@ -165,6 +169,7 @@ def evaluate_stdio(
             end = len(problem["tests"]) if round_size is None else min(start + round_size, len(problem["tests"]))
             programs += [_program(samples[i], problem, i, t, timeout, memory_mb) for t in range(start, end)]
             next_test[i] = end
+        to_check = []  # outputs that the problem's checker judges, after this round's runs
         for result in client.execute_batch(programs):
             i, t = (int(x) for x in result.id.split("/"))
             problem = problems[samples[i]["task_id"]]
@@ -173,6 +178,9 @@ def evaluate_stdio(
                               "memory_bytes": result.memory_bytes, "wall_time_ms": result.wall_time_ms}
             if verdict == "runtime_error":  # the end of the traceback says why
                 verdicts[i][t]["stderr"] = result.stderr[-_STDERR_TAIL:].decode("utf-8", "replace")
+            if verdict in ("accepted", "wrong_answer") and checkers[samples[i]["task_id"]]:
+                to_check.append((checkers[samples[i]["task_id"]], problem["tests"][t], result.stdout, verdicts[i][t]))
+        run_checkers(client, to_check)
         for i in list(next_test):
             ran = verdicts[i][:next_test[i]]
             if any(v is None for v in ran):
@@ -212,8 +220,8 @@ def _row(sample: Mapping[str, Any], tests: list[dict[str, Any] | None]) -> dict[
     tests_out = [v if v is not None else {"verdict": "skipped"} for v in tests]
     accepted = sum(v["verdict"] == "accepted" for v in ran)
     first_bad = next((n for n, v in enumerate(tests_out) if v["verdict"] != "accepted"), None)
-    if any(v["status"] in ("SANDBOX_ERROR", "INVALID_REQUEST") for v in ran):
-        status = next(v["status"] for v in ran if v["status"] in ("SANDBOX_ERROR", "INVALID_REQUEST"))
+    if any(v["status"] in _NO_VERDICT for v in ran):
+        status = next(v["status"] for v in ran if v["status"] in _NO_VERDICT)
     else:
         status = "OK" if first_bad is None else tests_out[first_bad].get("status", "OK")
     result = "passed" if first_bad is None else f"failed: {tests_out[first_bad]['verdict']} on test {first_bad}"

@@ -104,7 +104,12 @@ SEES_ONLY_ITS_FILES = r"""
 #include <sstream>
 #include <string>
 
-static std::string read(const char* path) { std::ifstream f(path); std::stringstream s; s << f.rdbuf(); return s.str(); }
+static std::string read(const char* path) {
+    std::ifstream f(path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
 
 int main(int argc, char* argv[]) {
     std::set<std::string> names;
@@ -152,8 +157,8 @@ def test_a_malformed_checker_is_invalid_input_before_anything_runs() -> None:
 
 def test_eval_cli_exits_1_when_a_checker_fails(tmp_path: Path) -> None:
     problems, samples = tmp_path / "problems.jsonl", tmp_path / "samples.jsonl"
-    problems.write_text(json.dumps(PAIR) + "\n" + json.dumps(
-        {**PAIR, "task_id": "broken", "checker": {"language": "python", "source": "import sys\nsys.exit(3)"}}) + "\n")
+    broken = {**PAIR, "task_id": "broken", "checker": {"language": "python", "source": "import sys\nsys.exit(3)"}}
+    problems.write_text(json.dumps(PAIR) + "\n" + json.dumps(broken) + "\n")
     samples.write_text("".join(json.dumps({"task_id": t, "solution": "n = int(input())\nprint(n - 1, 1)"}) + "\n"
                                for t in ("pair", "broken")))
     p = subprocess.run([SANDCHECK, "eval", str(samples), "--problems", str(problems), "--k", "1", "--no-progress"],

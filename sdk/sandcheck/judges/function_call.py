@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -115,6 +116,19 @@ def function_call_problem(row: Mapping[str, Any], where: str = "problem") -> dic
                                   or not math.isfinite(value)):
             raise InvalidInput(f"{where}: {key} must be a positive number")
     return {**row, "call_tests": [{"args": t["args"], "expected": t["expected"]} for t in tests]}
+
+
+def read_function_call_problems(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Function-call problems from a JSONL(.gz) file, keyed by task_id."""
+    from ..data import read_jsonl
+
+    problems = {}
+    for i, row in enumerate(read_jsonl(path), 1):
+        p = function_call_problem(row, f"{path}: problem {i}")
+        problems[p["task_id"]] = p
+    if not problems:
+        raise InvalidInput(f"{path}: no problems")
+    return problems
 
 
 def candidate_source(code: str, fn_name: str, harness: str) -> str:

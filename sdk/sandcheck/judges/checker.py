@@ -111,9 +111,16 @@ def run_checkers(client: Any, checks: Sequence[tuple[Checker, Mapping[str, str],
     batch: each row's verdict becomes its checker's, and its status JUDGE_ERROR
     when the checker failed (or no result came back for it)."""
     programs = [checker_program(c, test, out, str(n)) for n, (c, test, out, _row) in enumerate(checks)]
+    # Each checker's first run alone, then the rest: sent together, every slot
+    # of the server would compile the same checker at once (a testlib checker
+    # takes seconds of CPU to build); after its first run, the build is cached.
+    first = set({c: n for n, (c, *_) in reversed(list(enumerate(checks)))}.values())
+    leads = [p for n, p in enumerate(programs) if n in first]
+    rest = [p for n, p in enumerate(programs) if n not in first]
     judged: dict[int, tuple[str, str]] = {}
-    for result in client.execute_batch(programs):
-        judged.setdefault(int(result.id), checker_verdict(result))
+    for part in (leads, rest):
+        for result in client.execute_batch(part) if part else ():
+            judged.setdefault(int(result.id), checker_verdict(result))
     for n, (*_, row) in enumerate(checks):
         verdict, said = judged.get(n, ("judge_error", "the server returned no result for the checker"))
         row["verdict"] = verdict

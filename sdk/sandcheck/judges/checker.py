@@ -36,6 +36,7 @@ from typing import Any
 from .._exceptions import InvalidInput
 from .._types import ExecutionResult, Limits
 from ..client import Program
+from .languages import canonical
 
 ARGS = ("input.txt", "output.txt", "answer.txt")
 # A checker reads three files and compares: generous, and the same for every problem.
@@ -75,13 +76,16 @@ def checker_of(problem: Mapping[str, Any], where: str = "problem") -> Checker | 
     if not (isinstance(raw, Mapping) and isinstance(raw.get("source"), str) and raw["source"].strip()
             and isinstance(raw.get("language"), str) and raw["language"].strip()):
         raise InvalidInput(f"{where}: 'checker' must be {{\"language\": str, \"source\": str}}, both non-empty")
-    return Checker(raw["language"].strip().lower(), raw["source"])
+    language = canonical(raw["language"])
+    if language is None:
+        raise InvalidInput(f"{where}: the checker's language {raw['language']!r} is not one sandcheck knows")
+    return Checker(language, raw["source"])
 
 
 def checker_program(checker: Checker, test: Mapping[str, str], output: bytes, id: str) -> Program:
     """The run of `checker` on one test's input, the candidate's `output` and the expected answer."""
     data = dict(zip(ARGS, (test["input"].encode(), output, test["output"].encode())))
-    if checker.language in ("python", "py", "python3"):
+    if checker.language == "python":
         return Program(_PYTHON_LAUNCHER, limits=CHECKER_LIMITS, id=id,
                        files={"checker.py": checker.source.encode()}, run_files=data)
     return Program(checker.source, limits=CHECKER_LIMITS, id=id, language=checker.language, run_files=data,

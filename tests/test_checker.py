@@ -149,10 +149,14 @@ def test_a_failing_checker_is_a_judge_error_never_a_wrong_answer(server, checker
         assert row["tests"][0]["checker"].endswith("ValueError: checker bug")
 
 
-def test_a_malformed_checker_is_invalid_input_before_anything_runs() -> None:
-    with pytest.raises(InvalidInput, match="'checker' must be"):
+@pytest.mark.parametrize("checker, message", [
+    ({"source": "x"}, "'checker' must be"),
+    ({"language": "cobol", "source": "x"}, "the checker's language 'cobol' is not one sandcheck knows"),
+])
+def test_a_malformed_checker_is_invalid_input_before_anything_runs(checker: dict, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
         evaluate_stdio([{"task_id": "pair", "solution": "print(1)"}],
-                       {"pair": stdio_problem({**PAIR, "checker": {"source": "x"}})}, client=None)
+                       {"pair": stdio_problem({**PAIR, "checker": checker})}, client=None)
 
 
 def test_eval_cli_exits_1_when_a_checker_fails(tmp_path: Path) -> None:

@@ -99,6 +99,24 @@ def test_a_forged_result_fails(server, harness: str) -> None:
     assert verdicts(report)[5:] == [["runtime_error"] * 3] * 2
 
 
+def test_names_from_the_harnesses_imports_resolve_as_there(server) -> None:
+    # LiveCodeBench's star imports (statistics' mean, datetime's date, random's randint) and APPS's
+    # module imports (np, fractions): imported only when the code mentions them, bound as there.
+    lcb = {"task_id": "names", "fn_name": "f", "harness": "livecodebench",
+           "call_tests": [{"args": [[1, 2, 6]], "expected": [3, 2024, True, 12]}]}
+    report = run(server, lcb, ["def f(xs):\n    return [mean(xs), date(2024, 1, 1).year, 1 <= randint(1, 2) <= 2, "
+                               "reduce(mul, xs)]",
+                               "def f(xs):\n    return [fmean(xs) + 1, 2024, True, 12]",
+                               "def f(xs):\n    return np.sum(xs)"])  # np is APPS's, not LiveCodeBench's
+    assert verdicts(report) == [["accepted"], ["wrong_answer"], ["runtime_error"]]
+    assert "NameError" in report.rows[2]["tests"][0]["message"]
+    apps = {"task_id": "np", "fn_name": "f", "harness": "apps", "call_tests": [{"args": [[1, 2, 6]], "expected": [9]}]}
+    report = run(server, apps, ["def f(xs):\n    return int(np.sum(xs))",
+                                "def f(xs):\n    return int(fractions.Fraction(sum(xs)))",
+                                "def f(xs):\n    return np.sum(xs)"])  # a numpy integer is not plain data
+    assert verdicts(report) == [["accepted"], ["accepted"], ["wrong_answer"]]
+
+
 def test_apps_rules_tuple_wrapped_expected_and_int_keys(server) -> None:
     report = run(server, APPS, [
         "def sum_product(a, b):\n    return [a + b, a * b]",   # [expected] accepted as expected

@@ -21,7 +21,8 @@ The call and the comparison follow each source's own harness:
   ``Solution().fn_name(*args)``; else the top-level ``fn_name(*args)``;
 - the candidate runs after the imports its harness puts in front of it
   (LiveCodeBench: every name of typing, collections, math, itertools...;
-  APPS: its short list), so code that relies on them runs;
+  APPS: its short list), so code that relies on them runs (a costly
+  module only when the code mentions one of its names: see `prelude`);
 - a tuple result is compared as a list; then ``==`` on plain values;
 - ``apps`` also accepts ``[expected]`` for ``expected`` (APPS stores most
   expected values wrapped in a list), a list of tuples for the wrapped list
@@ -39,9 +40,11 @@ fraction accepted.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
+import re
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -61,26 +64,54 @@ _ENTRY = "_sandcheck_call"
 _NOT_PLAIN = "not plain data"  # in the isolated harness's report on such a result
 _MESSAGE = 500
 
-# What each harness puts in front of the candidate's code (names, not its text).
+# What each harness puts in front of the candidate's code: its imports, in its order. A module a
+# warm jail has not loaded already costs milliseconds (numpy about a hundred) in every check, so
+# such a module is imported only when the code names it or a name it exports: a name the code
+# never mentions cannot change what it does.
+_COSTLY = ("datetime", "random", "statistics", "fractions", "numpy")
 _LCB_STAR = ("string", "re", "datetime", "collections", "heapq", "bisect", "copy", "math", "random", "statistics",
              "itertools", "functools", "operator", "io", "sys", "json", "builtins", "typing")
-_LCB_PRELUDE = ("".join(f"from {m} import *\n" for m in _LCB_STAR)
-                + "import " + ", ".join(m for m in _LCB_STAR if m not in ("builtins", "typing")) + "\n"
-                + "sys.setrecursionlimit(50000)\n")
-_APPS_PRELUDE = """\
-import sys, time, itertools, collections, math, fractions, random, heapq
-from itertools import accumulate, product, permutations, combinations
-from collections import Counter, OrderedDict, deque, defaultdict, ChainMap
-from functools import lru_cache
-from math import sqrt, sin, cos, tan, ceil, fabs, floor, gcd, exp, log, log2
-from typing import List, Tuple
-from heapq import *
-try:
-    import numpy as np
-except ImportError:
-    pass
-"""
-_PRELUDES = {"apps": _APPS_PRELUDE, "livecodebench": _LCB_PRELUDE, "leetcode": _LCB_PRELUDE}
+_APPS_LINES = (  # (the module that makes the line costly, the line)
+    (None, "import sys, time, itertools"),
+    (None, "from itertools import accumulate, product, permutations, combinations"),
+    (None, "import collections"),
+    (None, "from collections import Counter, OrderedDict, deque, defaultdict, ChainMap"),
+    (None, "from functools import lru_cache"),
+    (None, "import math"),
+    (None, "from math import sqrt, sin, cos, tan, ceil, fabs, floor, gcd, exp, log, log2"),
+    ("fractions", "import fractions"),
+    (None, "from typing import List, Tuple"),
+    ("numpy", "try:\n    import numpy as np\nexcept ImportError:\n    pass"),  # APPS's np
+    ("random", "import random"),
+    (None, "import heapq"),
+    (None, "from heapq import *"),
+)
+
+
+def _exported(module: str) -> frozenset[str]:
+    """The names that mention `module` in code: its own name, and what ``from module import *`` binds."""
+    if module == "numpy":
+        return frozenset({"numpy", "np"})
+    m = importlib.import_module(module)
+    return frozenset({module, *getattr(m, "__all__", ()), *(n for n in dir(m) if not n.startswith("_"))})
+
+
+_MENTIONS = {m: _exported(m) for m in _COSTLY}
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def prelude(harness: str, code: str) -> str:
+    """The imports `harness` runs before `code`, less the costly modules `code` never mentions."""
+    words = set(_WORD.findall(code))
+    used = {m for m in _COSTLY if words & _MENTIONS[m]}
+    if harness == "apps":
+        return "".join(line + "\n" for module, line in _APPS_LINES if module is None or module in used)
+    star = [m for m in _LCB_STAR if m not in _COSTLY or m in used]
+    return ("".join(f"from {m} import *\n" for m in star)
+            + "import " + ", ".join(m for m in star if m not in ("builtins", "typing")) + "\n"
+            + "sys.setrecursionlimit(50000)\n")
+
+
 _STATUS_VERDICTS = {"TIMEOUT": "time_limit", "MEMORY_LIMIT": "memory_limit", "SANDBOX_ERROR": "sandbox_error",
                     "INVALID_REQUEST": "sandbox_error"}
 
@@ -138,7 +169,7 @@ def candidate_source(code: str, fn_name: str, harness: str) -> str:
         call = f"    return getattr(Solution(), {fn_name!r})(*args)\n"
     else:
         call = f"    return globals()[{fn_name!r}](*args)\n"
-    return f"{_PRELUDES[harness]}\n{code}\n\n\ndef {_ENTRY}(*args):\n{call}"
+    return f"{prelude(harness, code)}\n{code}\n\n\ndef {_ENTRY}(*args):\n{call}"
 
 
 def call_program(problem: Mapping[str, Any], code: str, t: int, nonce: str, limits: Limits, id: str) -> Program:

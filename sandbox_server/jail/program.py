@@ -195,3 +195,157 @@ def _exit_code(exc):
     except BaseException:
         pass
     return 1
+
+
+# -- judged checks ------------------------------------------------------------
+# A Python check whose files hold JUDGE_FILE runs in two processes. The
+# program gets /dev/null on fd 0 and, on fd 3, a socket to the judge instead
+# of the report channel. The judge is that file's text, run in a process of
+# its own that never runs the program: its ``judge()`` is called with the
+# check's stdin, stdout, stderr and report channel on fds 0-3 and the other
+# end of the program's socket on fd 4, and returns the check's exit status,
+# or None for "as the program ended". A warm jail keeps one judge process
+# per judge text across checks (`serve_judge`), so that a check forks only
+# its program; a cold jail starts one per check.
+JUDGE_FILE = ".judge.py"
+JUDGE_NAME = "<judge>"  # its code's file name: no path, so no traceback opens a file for it
+_JUDGE_FDS = 5  # on 0-4 while judge() runs; a sixth, the answer's socket, is new per check
+
+
+def split_judge(files):
+    """(the judge's text or None, the files the program gets)."""
+    judge, rest = None, []
+    for name, content in files:
+        if name == JUDGE_FILE:
+            judge = content
+        else:
+            rest.append((name, content))
+    return judge, rest
+
+
+def serve_judge(text, code, ctrl_fd):
+    """The judge process, forked by PID 1: run the judge's text once (`code`,
+    or compiled here), then one ``judge()`` per message on `ctrl_fd` (b"C"
+    and the check's stdin, stdout, stderr, report and channel fds); answer
+    each with one JSON object on that check's own answer socket, so that no
+    answer can be read as another check's. It never reads a file: its code and its
+    traceback lines come from `text`, in memory."""
+    import builtins
+    import gc
+    import json
+    import linecache
+    import socket
+    import traceback
+
+    # Every signal a program could send it stays pending (SIGKILL and SIGSTOP
+    # cannot be blocked: PID 1 watches for those).
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    os.dup2(ctrl_fd, 9)
+    os.closerange(0, 9)
+    os.closerange(10, 1 << 16)
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in range(1, _JUDGE_FDS):
+        os.dup2(null, fd)
+    ctrl = socket.socket(fileno=9)
+    gc.enable()
+    source = text.decode("utf-8", "replace")
+    linecache.cache[JUDGE_NAME] = (len(text), None, source.splitlines(True), JUDGE_NAME)
+    namespace = {"__name__": "__judge__", "__builtins__": builtins}
+    try:
+        exec(code if code is not None else compile(text, JUDGE_NAME, "exec", dont_inherit=True), namespace)
+        judge, broken = namespace["judge"], None
+    except BaseException as exc:
+        judge, broken = None, exc
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(ctrl, 16, _JUDGE_FDS + 1)
+        except InterruptedError:
+            continue
+        if msg != b"C" or len(fds) != _JUDGE_FDS + 1:
+            os._exit(0)  # PID 1 closed the channel (or broke the protocol): done
+        reply = socket.socket(fileno=fds.pop())
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        try:
+            if broken is not None:
+                raise broken
+            status = judge()
+            answer = {"mirror": True} if status is None else {"exit_code": int(status) & 0xFF}
+        except SystemExit as exc:
+            answer = {"exit_code": _exit_code(exc)}
+        except BaseException as exc:
+            try:
+                traceback.print_exception(type(exc), exc, exc.__traceback__)
+            except BaseException:
+                pass
+            answer = {"exit_code": 1}
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        for fd in range(_JUDGE_FDS):
+            os.dup2(null, fd)
+        try:
+            reply.sendall(json.dumps(answer).encode())
+        except OSError:
+            pass
+        reply.close()
+
+
+def start_judge(text, code):
+    """Fork the judge process; (its pid, PID 1's end of its control socket)."""
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ours.close()
+            serve_judge(text, code, theirs.fileno())
+        finally:
+            os._exit(70)
+    theirs.close()
+    return pid, ours
+
+
+def judge_check(ctrl, pid, fds):
+    """Hand one check's fds (stdin, stdout, stderr, report, channel) to the
+    judge process and wait for its answer: a dict, or None if it ended, was
+    stopped or answered nonsense (the caller then kills it). PID 1 watches
+    it for a stop, which no one can block."""
+    import json
+    import select
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        try:
+            socket.send_fds(ctrl, [b"C"], [*fds, theirs.fileno()])
+        except OSError:
+            return None
+        finally:
+            theirs.close()
+        while True:
+            try:
+                ready = select.select([ours], [], [], 0.05)[0]
+            except InterruptedError:
+                continue
+            if ready:
+                try:
+                    answer = json.loads(ours.recv(256))
+                except (OSError, ValueError, RecursionError):
+                    return None
+                if answer == {"mirror": True}:
+                    return answer
+                code = answer.get("exit_code") if type(answer) is dict and len(answer) == 1 else None
+                return answer if type(code) is int and 0 <= code <= 255 else None
+            try:
+                ended, _status = os.waitpid(pid, os.WNOHANG | os.WUNTRACED)
+            except ChildProcessError:
+                return None
+            if ended:
+                return None
+    finally:
+        ours.close()

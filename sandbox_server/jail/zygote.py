@@ -120,13 +120,13 @@ _SYS_SCHED_GETATTR, _SYS_IOPRIO_GET, _IOPRIO_WHO_PROCESS = 315, 252, 1
 libc.syscall.restype = ctypes.c_long
 
 
-def _scheduling():
-    """This process's struct sched_attr (policy, flags, nice, priority,
+def _scheduling(pid=0):
+    """A process's struct sched_attr (policy, flags, nice, priority,
     deadline parameters, utilization clamps) and its I/O priority."""
     attr = ctypes.create_string_buffer(56)  # SCHED_ATTR_SIZE_VER1
-    if libc.syscall(ctypes.c_long(_SYS_SCHED_GETATTR), 0, attr, 56, 0) != 0:
+    if libc.syscall(ctypes.c_long(_SYS_SCHED_GETATTR), pid, attr, 56, 0) != 0:
         raise OSError(ctypes.get_errno(), "sched_getattr")
-    ioprio = libc.syscall(ctypes.c_long(_SYS_IOPRIO_GET), _IOPRIO_WHO_PROCESS, 0)
+    ioprio = libc.syscall(ctypes.c_long(_SYS_IOPRIO_GET), _IOPRIO_WHO_PROCESS, pid)
     return attr.raw[4:], ioprio  # bytes 0-3: the struct's size
 
 
@@ -175,13 +175,18 @@ def _wipe(path):
             os.unlink(entry.path)
 
 
-def _child(fds, ctrl, compiled):
-    """In the forked child: take this check's fds, read the program, run it."""
+def _child(fds, ctrl, compiled, channel=None):
+    """In the forked child: take this check's fds, read the program, run it.
+    A judged check's program gets /dev/null on fd 0 and its `channel` to the
+    judge on fd 3; its stdin and report go to the judge process only."""
     job, stdin, out, err, report = fds
     ctrl.close()
     cpu_s, size, files_size = _header(job)
     source = _pread_all(job, size, _HEADER)
     files = unpack_files(_pread_all(job, files_size, _HEADER + size))
+    if channel is not None:
+        _judge, files = split_judge(files)
+        stdin, report = os.open("/dev/null", os.O_RDONLY), channel
     for src, dst in ((stdin, 0), (out, 1), (err, 2), (report, 3)):
         os.dup2(src, dst)
     os.closerange(4, 1 << 16)
@@ -235,7 +240,9 @@ class CodeCache:
             content_len = int.from_bytes(os.pread(job, 4, at), "little")
             at += 4
             module = name[:-3]
-            if name.endswith(".py") and module.isidentifier() and content_len <= _CACHE_FILE_MAX and at < end:
+            if name == JUDGE_FILE and at + content_len <= end:
+                compiled[JUDGE_FILE] = self._judge(_pread_all(job, content_len, at))
+            elif name.endswith(".py") and module.isidentifier() and content_len <= _CACHE_FILE_MAX and at < end:
                 text = _pread_all(job, content_len, at)
                 key = (module, sha256(text))
                 code = self.entries.get(key)
@@ -251,6 +258,19 @@ class CodeCache:
             self.entries.popitem(last=False)
         return compiled
 
+    def _judge(self, text):
+        """(sha256, code or None, text) of a judge's text; compiled here at
+        most once while it stays in the LRU (the judge process compiles a
+        text left uncompiled itself, and reports what is wrong with it)."""
+        key = (JUDGE_NAME, sha256(text))
+        code = self.entries.get(key)
+        if code is None and len(text) <= _CACHE_FILE_MAX:
+            code = self._compile(text, JUDGE_NAME)
+        if code is not None:
+            self.entries[key] = code
+            self.entries.move_to_end(key)
+        return key[1], code, text
+
     @staticmethod
     def _compile(text, filename):
         try:
@@ -262,8 +282,83 @@ class CodeCache:
         return None if caught else code
 
 
+class JudgeProcess:
+    """The warm judge process of one judge text (program.py, judged checks):
+    forked once, it judges check after check. A program of the same uid can
+    kill it, stop it or lower its scheduling; each costs that program's own
+    check, and the next judged check finds it replaced (`usable`)."""
+
+    def __init__(self, key, text, code):
+        self.key = key
+        self.pid, self.ctrl = start_judge(text, code)
+
+    def usable(self, key, baseline):
+        """Alive, not stopped, for this text, and scheduled as it started."""
+        try:
+            if key != self.key or os.waitpid(self.pid, os.WNOHANG | os.WUNTRACED)[0]:
+                return False
+            return (_scheduling(self.pid), tuple(sorted(os.sched_getaffinity(self.pid)))) == baseline[1:]
+        except OSError:
+            return False
+
+    def close(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        self.ctrl.close()
+
+
+def _run_judged(fds, ctrl, compiled, judge, baseline):
+    """Run a judged check: fork its program, hand the rest to the warm judge
+    process (started or replaced first when needed). (how it ended, the judge
+    process or None if it must not judge again)."""
+    key, code, text = compiled.pop(JUDGE_FILE)
+    if judge is not None and not judge.usable(key, baseline):
+        judge.close()
+        judge = None
+    if judge is None:
+        judge = JudgeProcess(key, text, code)
+    program_end, judge_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    child = os.fork()
+    if child == 0:
+        try:
+            judge.ctrl.close()
+            _child(fds, ctrl, compiled, program_end.fileno())
+        finally:
+            os._exit(70)
+    program_end.close()
+    try:
+        answer = judge_check(judge.ctrl, judge.pid, [*fds[1:], judge_end.fileno()])
+    finally:
+        judge_end.close()
+        for fd in fds:
+            os.close(fd)
+    if answer is None:  # killed, stopped, or out of protocol: the check fails without its report
+        judge.close()
+        judge = None
+    try:
+        os.kill(child, signal.SIGKILL)  # the program ends with its check
+    except OSError:
+        pass
+    while True:
+        try:
+            ended = how_it_ended(os.waitpid(child, 0)[1])
+            break
+        except InterruptedError:
+            continue
+    if answer is not None and "exit_code" in answer:
+        ended = {"exit_code": answer["exit_code"], "signal": 0}
+    return ended, judge
+
+
 def _serve(ctrl, baseline, tmp_baseline):
     cache = CodeCache()
+    judge = None
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(ctrl, 16, _NFDS)
@@ -280,35 +375,60 @@ def _serve(ctrl, baseline, tmp_baseline):
             compiled = cache.for_check(fds[0])
         except Exception:  # a short memfd: the child fails on it and says so
             compiled = {}
-        child = os.fork()
-        if child == 0:
+        if JUDGE_FILE in compiled:
+            result, judge = _run_judged(fds, ctrl, compiled, judge, baseline)
+        else:
+            if judge is not None:  # the sweep below would kill it anyway
+                judge.close()
+                judge = None
+            child = os.fork()
+            if child == 0:
+                try:
+                    _child(fds, ctrl, compiled)
+                finally:
+                    os._exit(70)
+            for fd in fds:
+                os.close(fd)
+            result = None
+            while result is None:
+                try:
+                    pid, wstatus = os.waitpid(-1, 0)
+                except InterruptedError:
+                    continue
+                if pid == child:
+                    result = how_it_ended(wstatus)
+        if judge is None:
+            # Whatever the program left behind dies with it (PID 1 is spared).
             try:
-                _child(fds, ctrl, compiled)
-            finally:
-                os._exit(70)
-        for fd in fds:
-            os.close(fd)
-        result = None
-        while result is None:
-            try:
-                pid, wstatus = os.waitpid(-1, 0)
-            except InterruptedError:
-                continue
-            if pid == child:
-                result = how_it_ended(wstatus)
-        # Whatever the program left behind dies with it (PID 1 is spared).
-        try:
-            os.kill(-1, signal.SIGKILL)
-            leftovers = True
-        except OSError:
+                os.kill(-1, signal.SIGKILL)
+                leftovers = True
+            except OSError:
+                leftovers = False
+            while True:
+                try:
+                    os.waitpid(-1, 0)
+                except ChildProcessError:
+                    break
+                except InterruptedError:
+                    continue
+        else:
+            # The judge killed every other process before it answered (a
+            # judge that did not is caught by the server: it counts the
+            # jail's processes). Reap them; the judge itself stays.
             leftovers = False
-        while True:
-            try:
-                os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            except InterruptedError:
-                continue
+            while True:
+                try:
+                    pid, _status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                except InterruptedError:
+                    continue
+                if pid == 0:
+                    break
+                if pid == judge.pid:  # it died after answering
+                    judge.ctrl.close()
+                    judge = None
+                    break
         dirty = []
         if leftovers:
             dirty.append("leftover processes")
@@ -324,6 +444,8 @@ def _serve(ctrl, baseline, tmp_baseline):
         except Exception as exc:
             dirty.append("state check failed: %s" % type(exc).__name__)
         result["dirty"] = dirty
+        if judge is not None:
+            result["judge_pid"] = judge.pid
         ctrl.sendall(json.dumps(result).encode())
 
 

@@ -1,11 +1,12 @@
 """The isolated judge's check: a program that holds no secret, and its secrets on stdin.
 
-The harness, the codec's and isolated_harness.py's text, travels as a file
-(`FILES`, the same in every check), so that a warm server compiles it once
-per jail, not once per check. The program imports it and hands it the
-candidate source, ``prompt + completion``. The trusted process reads the
-rest from stdin, after the candidate process was forked: the nonce, the
-prompt (its helpers run trusted) and the test.
+The harness, the codec's and isolated_harness.py's text, travels in `FILES`
+(the same in every check) twice: as the module the program imports, and as
+the check's judge (`JUDGE_FILE`), which the server runs in a process of its
+own with the check's stdin and report channel, kept warm across checks. The
+program, the candidate's process, hands the harness the candidate source,
+``prompt + completion``. Only the judge process reads stdin: the nonce, the
+entry point, the prompt (its helpers run trusted) and the test.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from . import codec
 _HERE = Path(__file__).resolve().parent
 HARNESS = (_HERE / "codec.py").read_text() + "\n" + (_HERE / "isolated_harness.py").read_text()
 MODULE = "sandcheck_judge"
-FILES: Mapping[str, bytes] = MappingProxyType({MODULE + ".py": HARNESS.encode()})
+# The server's name for a check's judge (sandbox_server/jail/program.py, judged checks).
+JUDGE_FILE = ".judge.py"
+FILES: Mapping[str, bytes] = MappingProxyType({MODULE + ".py": HARNESS.encode(), JUDGE_FILE: HARNESS.encode()})
 
 
 def program(problem: dict[str, Any], completion: str) -> str:
@@ -32,5 +35,6 @@ def program(problem: dict[str, Any], completion: str) -> str:
 
 
 def stdin(problem: dict[str, Any], nonce: str) -> bytes:
-    """What only the trusted process reads: the nonce, the prompt and the test."""
-    return codec.encode({"nonce": nonce, "prompt": problem["prompt"], "test": problem["test"]})
+    """What only the judge process reads: the nonce, the entry point, the prompt and the test."""
+    return codec.encode({"nonce": nonce, "entry_point": problem["entry_point"].strip(), "prompt": problem["prompt"],
+                         "test": problem["test"]})

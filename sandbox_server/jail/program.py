@@ -101,10 +101,13 @@ def sha256(data):
     return hashlib.sha256(data).digest()
 
 
-def install_file_importer(modules, compiled):
-    """Make `modules` importable from /tmp. `compiled` maps a module name to
-    (sha256 of a text, the code the zygote compiled from that text): used
-    only while the file's bytes, read at import time, still hash to it."""
+_FILE_FINDER = []  # the finder class, built once (a warm zygote builds it before it forks)
+
+
+def _file_finder():
+    """The meta path finder for arrived files (its classes built on first use)."""
+    if _FILE_FINDER:
+        return _FILE_FINDER[0]
     import importlib.machinery
     import importlib.util
 
@@ -113,21 +116,34 @@ def install_file_importer(modules, compiled):
 
         def get_code(self, fullname):
             data = self.get_data(self.path)
-            entry = compiled.get(fullname)
+            entry = Finder.compiled.get(fullname)
             self.from_cache = entry is not None and sha256(data) == entry[0]
             if self.from_cache:
                 return entry[1]
             return compile(data, self.path, "exec", dont_inherit=True)
 
     class Finder:
-        @staticmethod
-        def find_spec(fullname, path=None, target=None):
-            if path is None and fullname in modules:
-                return importlib.util.spec_from_file_location(fullname, modules[fullname],
-                                                              loader=Loader(fullname, modules[fullname]))
+        modules = {}
+        compiled = {}
+
+        @classmethod
+        def find_spec(cls, fullname, path=None, target=None):
+            if path is None and fullname in cls.modules:
+                return importlib.util.spec_from_file_location(fullname, cls.modules[fullname],
+                                                              loader=Loader(fullname, cls.modules[fullname]))
             return None
 
-    sys.meta_path.insert(0, Finder)
+    _FILE_FINDER.append(Finder)
+    return Finder
+
+
+def install_file_importer(modules, compiled):
+    """Make `modules` importable from /tmp. `compiled` maps a module name to
+    (sha256 of a text, the code the zygote compiled from that text): used
+    only while the file's bytes, read at import time, still hash to it."""
+    finder = _file_finder()
+    finder.modules, finder.compiled = modules, compiled
+    sys.meta_path.insert(0, finder)
 
 
 def run_as_main(source, files=(), compiled=None):

@@ -85,12 +85,36 @@ check(f)
 """
 
 
+# A fixed module imported once the way a check imports its files (the
+# isolated judge's harness is one): the importer's classes and its first
+# import's lazy set-up are then the zygote's, not every child's.
+_WARMUP_MODULE = """
+import json, os, signal
+class Error(ValueError):
+    pass
+class Ended(BaseException):
+    pass
+def f(x):
+    return json.dumps(x)
+"""
+
+
 def _warm_up():
     import io
 
     # Both ways checks arrive: the source as bytes, and a str compiled by it.
     exec(compile(_WARMUP.encode(), "/tmp/main.py", "exec", dont_inherit=True), {})
     exec(compile(_WARMUP, "<check>", "exec"), {})
+    path, text = "/tmp/sandcheck_warmup.py", _WARMUP_MODULE.encode()
+    put_files([(path[5:], text)])
+    try:
+        code = compile(text, path, "exec", dont_inherit=True)
+        install_file_importer({"sandcheck_warmup": path}, {"sandcheck_warmup": (sha256(text), code)})
+        __import__("sandcheck_warmup")
+    finally:
+        sys.meta_path.remove(_file_finder())
+        sys.modules.pop("sandcheck_warmup", None)
+        os.unlink(path)
     try:
         exec(compile("def g():\n    raise ValueError('x')\ng()\n", "<warmup>", "exec"), {})
     except ValueError as exc:
@@ -471,8 +495,8 @@ def main():
     # the forked child puts it back (run_as_main).
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     baseline = _state()
-    tmp_baseline = _tmp_state()
     _warm_up()
+    tmp_baseline = _tmp_state()
     # Keep the warm heap out of the collector's way: children then touch
     # (and copy) fewer pages.
     gc.collect()

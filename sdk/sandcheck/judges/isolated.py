@@ -1,9 +1,10 @@
 """The isolated judge's check: a program that holds no secret, and its secrets on stdin.
 
-The harness, the codec's and isolated_harness.py's text, travels in `FILES`
-(the same in every check) twice: as the module the program imports, and as
-the check's judge (`JUDGE_FILE`), which the server runs in a process of its
-own with the check's stdin and report channel, kept warm across checks. The
+The harness travels in `FILES` (the same in every check), in two parts,
+each after the codec's text: the candidate's side (isolated_candidate.py),
+the module the program imports, and the judge (isolated_harness.py), the
+check's `JUDGE_FILE`, which the server runs in a process of its own with the
+check's stdin and report channel, kept warm across checks. The
 program, the candidate's process, hands the harness the candidate source,
 ``prompt + completion``. Only the judge process reads stdin: the nonce, the
 entry point, the prompt (its helpers run trusted) and the test.
@@ -19,11 +20,14 @@ from typing import Any
 from . import codec
 
 _HERE = Path(__file__).resolve().parent
-HARNESS = (_HERE / "codec.py").read_text() + "\n" + (_HERE / "isolated_harness.py").read_text()
+_CODEC = (_HERE / "codec.py").read_text() + "\n"
+CANDIDATE_SIDE = _CODEC + (_HERE / "isolated_candidate.py").read_text()
+JUDGE_SIDE = _CODEC + (_HERE / "isolated_harness.py").read_text()
 MODULE = "sandcheck_judge"
 # The server's name for a check's judge (sandbox_server/jail/program.py, judged checks).
 JUDGE_FILE = ".judge.py"
-FILES: Mapping[str, bytes] = MappingProxyType({MODULE + ".py": HARNESS.encode(), JUDGE_FILE: HARNESS.encode()})
+FILES: Mapping[str, bytes] = MappingProxyType({MODULE + ".py": CANDIDATE_SIDE.encode(),
+                                               JUDGE_FILE: JUDGE_SIDE.encode()})
 
 
 def program(problem: dict[str, Any], completion: str) -> str:

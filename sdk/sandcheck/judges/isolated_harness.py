@@ -1,13 +1,12 @@
-"""The isolated judge's harness. Its text runs in the jail, after codec.py's text.
+"""The isolated judge's harness: its judge process. Its text runs in the jail, after codec.py's.
 
 The SDK only reads this file as text. It runs under the jail's Python:
-stdlib only, 3.8+. Both texts travel together twice: as the check's file
-``sandcheck_judge.py``, which the check program (the candidate's process)
-imports to call ``_sandcheck_isolated(CANDIDATE_SOURCE, ENTRY_POINT)``; and
-as the check's judge (the server's ``.judge.py``), whose ``judge()`` the
-server runs in a judge process of its own that never runs the candidate. A
-warm jail keeps that process across checks, so a check forks only the
-candidate. Nothing secret is in either text.
+stdlib only, 3.8+. With codec.py's text it travels as the check's judge (the
+server's ``.judge.py``), whose ``judge()`` the server runs in a judge process
+of its own that never runs the candidate; a warm jail keeps that process
+across checks, so a check forks only the candidate. The candidate's side,
+isolated_candidate.py, travels as the file ``sandcheck_judge.py`` that the
+check program imports. Nothing secret is in either text.
 
 1. The candidate process starts with /dev/null on fd 0 and, on fd 3, a
    socket to the judge process instead of the report channel. It runs the
@@ -41,64 +40,6 @@ import os
 import signal
 
 _MAX_LINE = 64 << 20  # bytes in one reply
-_NOT_PLAIN = ("the isolated judge passes only None, bool, int, float, str, bytes, list, tuple, dict, set and "
-              "frozenset (exact types)")
-
-
-def _sandcheck_isolated(candidate_source, entry_point):
-    """The program's side: run the candidate source, then answer calls on fd 3."""
-    # Compiled here, once, for the candidate to run (compiling runs nothing).
-    try:
-        code = compile(candidate_source, "<check>", "exec")
-    except BaseException as exc:
-        code = exc
-    _candidate(code, entry_point, os.fdopen(3, "rb"), os.fdopen(os.dup(3), "wb"))
-    os._exit(70)
-
-
-def _candidate(code, entry_point, requests, replies):
-    namespace = {}
-    try:
-        if isinstance(code, BaseException):
-            raise code
-        exec(code, namespace)
-        if entry_point not in namespace:
-            raise NameError("name %r is not defined" % entry_point)
-        functions = {k: v for k, v in namespace.items() if type(k) is str and callable(v)}
-        reply = ("ready", sorted(functions))
-    except BaseException as exc:
-        reply, functions = _raised(exc), None
-    while True:
-        try:
-            data = encode(reply)  # noqa: F821  (codec.py's text)
-        except BaseException as exc:
-            data = encode(("bad", "the candidate's result is not plain data (%s); %s" % (exc, _NOT_PLAIN)))  # noqa: F821
-        replies.write(data + b"\n")
-        replies.flush()
-        request = requests.readline()
-        if not request or functions is None:
-            os._exit(0)
-        name, args, kwargs = decode(request)  # noqa: F821
-        try:
-            reply = ("ok", functions[name](*args, **kwargs))
-        except BaseException as exc:
-            reply = _raised(exc)
-
-
-def _raised(exc):
-    """("raise", the name of the nearest builtin exception type, its args)."""
-    import builtins
-
-    name = next((c.__name__ for c in type(exc).__mro__ if getattr(builtins, c.__name__, None) is c), "Exception")
-    try:
-        args = exc.args
-        encode(args)  # noqa: F821
-    except BaseException:
-        try:
-            args = (str(exc),)
-        except BaseException:
-            args = ("<unprintable>",)
-    return ("raise", name, args)
 
 
 def judge():

@@ -291,8 +291,8 @@ def serve_judge(text, code, ctrl_fd):
         except SystemExit as exc:
             answer = {"exit_code": _exit_code(exc)}
         except BaseException as exc:
-            try:
-                traceback.print_exception(type(exc), exc, exc.__traceback__)
+            try:  # from judge() on, as `python judge.py` would show it
+                traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next or exc.__traceback__)
             except BaseException:
                 pass
             answer = {"exit_code": 1}

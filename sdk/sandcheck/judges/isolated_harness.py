@@ -142,10 +142,10 @@ def _trusted(spec, requests, replies, builtins):
         proxy.__name__ = proxy.__qualname__ = name
         return proxy
 
-    namespace = {}
+    namespace, source = {}, None
     try:
         names = set(call(None))
-        code, globals_used = _compiled(spec["prompt"], spec["test"])
+        code, globals_used, source = _compiled(spec["prompt"], spec["test"])
         exec(code, namespace)
         # The prompt's helpers and the builtins stay trusted.
         for name in {n for n in globals_used & names if n not in namespace and n not in builtins} | {entry_point}:
@@ -156,6 +156,10 @@ def _trusted(spec, requests, replies, builtins):
             return ended[0]
         stop()
         os.write(3, ("%s failed: %s" % (nonce, exc)).encode("utf-8", "replace")[:3000])
+        if source is not None:  # the traceback then shows the test's lines, from memory
+            import linecache
+
+            linecache.cache["<check>"] = (len(source), None, source.splitlines(True), "<check>")
         raise
     finally:
         namespace.clear()
@@ -174,12 +178,12 @@ _COMPILED_MAX = 512
 
 
 def _compiled(prompt, test):
-    """(code, the global names it uses) for the prompt and the test."""
+    """(code, the global names it uses, its source) for the prompt and the test."""
     key = (prompt, test)
     entry = _COMPILED.get(key)
     if entry is None:
-        code = _compile(prompt, test)
-        entry = (code, frozenset(_global_names(code)))
+        code, source = _compile(prompt, test)
+        entry = (code, frozenset(_global_names(code)), source)
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
         _COMPILED[key] = entry
@@ -187,12 +191,13 @@ def _compiled(prompt, test):
 
 
 def _compile(prompt, test):
-    """The prompt and the test as one module, less a statement the prompt leaves
+    """(code, source): the prompt and the test as one module, less a statement the prompt leaves
     open at its end (a ``def`` whose body is the completion)."""
     lines = prompt.splitlines(True)
     while True:
+        source = "".join(lines) + "\n" + test
         try:
-            return compile("".join(lines) + "\n" + test, "<check>", "exec")
+            return compile(source, "<check>", "exec"), source
         except SyntaxError:
             starts = [i for i, line in enumerate(lines) if line[:1] not in ("", " ", "\t", "\n", "\r", "#", ")")]
             if not starts:

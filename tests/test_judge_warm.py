@@ -112,8 +112,9 @@ def test_the_judge_opens_no_file_a_candidate_can_replace(request, one_slot: Clie
     client = one_slot if jail == "warm" else request.getfixturevalue("cold_client")
     completion = (
         "    import os\n"
-        "    for name in os.listdir('/tmp'):\n"
-        "        os.unlink('/tmp/' + name)\n"
+        "    for name in {*os.listdir('/tmp'), 'sandcheck_judge.py', '.judge.py', 'main.py'}:\n"
+        "        if os.path.exists('/tmp/' + name):\n"
+        "            os.unlink('/tmp/' + name)\n"
         "        os.mkfifo('/tmp/' + name)\n"
         "    return -1\n"
     )

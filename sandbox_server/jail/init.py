@@ -81,7 +81,7 @@ def _run_judged(source, files, judge, report_fd, target):
         os.dup2(null, 0)
         os.dup2(program_end.fileno(), 3)
         os.closerange(4, 1 << 16)
-        run_as_main(source, files)
+        run_as_main(source, files, judge=(judge, None))
     target[0] = child
     program_end.close()
     answer = judge_check(judge_ctrl, judge_pid, [0, 1, 2, report_fd, judge_end.fileno()])

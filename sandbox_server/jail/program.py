@@ -114,10 +114,23 @@ def _file_finder():
     class Loader(importlib.machinery.SourceFileLoader):
         from_cache = None  # after the import: whether the zygote's code ran
 
+        def get_data(self, path):
+            # Plain reads: in a freshly forked child, cheaper than io's file objects.
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                chunks = []
+                while True:
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        return b"".join(chunks)
+                    chunks.append(chunk)
+            finally:
+                os.close(fd)
+
         def get_code(self, fullname):
             data = self.get_data(self.path)
             entry = Finder.compiled.get(fullname)
-            self.from_cache = entry is not None and sha256(data) == entry[0]
+            self.from_cache = entry is not None and data == entry[0]
             if self.from_cache:
                 return entry[1]
             return compile(data, self.path, "exec", dont_inherit=True)
@@ -139,16 +152,18 @@ def _file_finder():
 
 def install_file_importer(modules, compiled):
     """Make `modules` importable from /tmp. `compiled` maps a module name to
-    (sha256 of a text, the code the zygote compiled from that text): used
-    only while the file's bytes, read at import time, still hash to it."""
+    (a text, the code the zygote compiled from it): used only while the
+    file's bytes, read at import time, are still that text."""
     finder = _file_finder()
     finder.modules, finder.compiled = modules, compiled
     sys.meta_path.insert(0, finder)
 
 
-def run_as_main(source, files=(), compiled=None):
+def run_as_main(source, files=(), compiled=None, judge=None):
     """In a forked child whose fds 0-3 are set: put `files` in /tmp, run
-    `source`, exit as Python would. `compiled`: see install_file_importer."""
+    `source`, exit as Python would. `compiled`: see install_file_importer.
+    `judge`: (text, code or None) of a judged check's judge, whose module
+    the program then finds run and in sys.modules as ``__judge__``."""
     import atexit
     import builtins
     import linecache
@@ -172,6 +187,8 @@ def run_as_main(source, files=(), compiled=None):
             modules = module_files(files)
             if modules:
                 install_file_importer(modules, compiled or {})
+        if judge is not None:
+            load_judge_module(*judge)
         exec(compile(source, filename, "exec", dont_inherit=True), main.__dict__)
     except SystemExit as exc:
         code = _exit_code(exc)
@@ -216,7 +233,10 @@ def _exit_code(exc):
 # -- judged checks ------------------------------------------------------------
 # A Python check whose files hold JUDGE_FILE runs in two processes. The
 # program gets /dev/null on fd 0 and, on fd 3, a socket to the judge instead
-# of the report channel. The judge is that file's text, run in a process of
+# of the report channel; the judge's module is already run in it, as
+# ``__judge__`` in sys.modules, so that it can use the judge's own code for
+# its side without importing or compiling it (the file is not put in /tmp).
+# The judge is that file's text, run in a process of
 # its own that never runs the program: its ``judge()`` is called with the
 # check's stdin, stdout, stderr and report channel on fds 0-3 and the other
 # end of the program's socket on fd 4, and returns the check's exit status,
@@ -225,7 +245,23 @@ def _exit_code(exc):
 # its program; a cold jail starts one per check.
 JUDGE_FILE = ".judge.py"
 JUDGE_NAME = "<judge>"  # its code's file name: no path, so no traceback opens a file for it
+JUDGE_MODULE = "__judge__"  # its module's name, in the judge process and the program's
 _JUDGE_FDS = 5  # on 0-4 while judge() runs; a sixth, the answer's socket, is new per check
+
+
+def load_judge_module(text, code):
+    """Run the judge's text as the module ``__judge__`` in this process (the
+    program's of a judged check): its code comes from memory, neither
+    imported nor read from a file."""
+    import builtins
+    import linecache
+    import types
+
+    module = types.ModuleType(JUDGE_MODULE)
+    module.__dict__["__builtins__"] = builtins
+    linecache.cache[JUDGE_NAME] = (len(text), None, text.decode("utf-8", "replace").splitlines(True), JUDGE_NAME)
+    sys.modules[JUDGE_MODULE] = module
+    exec(code if code is not None else compile(text, JUDGE_NAME, "exec", dont_inherit=True), module.__dict__)
 
 
 def split_judge(files):
@@ -266,7 +302,7 @@ def serve_judge(text, code, ctrl_fd):
     gc.enable()
     source = text.decode("utf-8", "replace")
     linecache.cache[JUDGE_NAME] = (len(text), None, source.splitlines(True), JUDGE_NAME)
-    namespace = {"__name__": "__judge__", "__builtins__": builtins}
+    namespace = {"__name__": JUDGE_MODULE, "__builtins__": builtins}
     try:
         exec(code if code is not None else compile(text, JUDGE_NAME, "exec", dont_inherit=True), namespace)
         judge, broken = namespace["judge"], None

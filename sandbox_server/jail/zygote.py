@@ -109,7 +109,7 @@ def _warm_up():
     put_files([(path[5:], text)])
     try:
         code = compile(text, path, "exec", dont_inherit=True)
-        install_file_importer({"sandcheck_warmup": path}, {"sandcheck_warmup": (sha256(text), code)})
+        install_file_importer({"sandcheck_warmup": path}, {"sandcheck_warmup": (text, code)})
         __import__("sandcheck_warmup")
     finally:
         sys.meta_path.remove(_file_finder())
@@ -208,8 +208,10 @@ def _child(fds, ctrl, compiled, channel=None):
     cpu_s, size, files_size = _header(job)
     source = _pread_all(job, size, _HEADER)
     files = unpack_files(_pread_all(job, files_size, _HEADER + size))
+    judge = None
     if channel is not None:
-        _judge, files = split_judge(files)
+        text, files = split_judge(files)
+        judge = (text, compiled[JUDGE_FILE][1])
         stdin, report = os.open("/dev/null", os.O_RDONLY), channel
     for src, dst in ((stdin, 0), (out, 1), (err, 2), (report, 3)):
         os.dup2(src, dst)
@@ -223,7 +225,7 @@ def _child(fds, ctrl, compiled, channel=None):
     # are not copied by the collector); the program's objects are collected.
     gc.enable()
 
-    run_as_main(source, files, compiled)
+    run_as_main(source, files, compiled, judge)
 
 
 def _header(job):
@@ -249,7 +251,7 @@ class CodeCache:
         self.entries = collections.OrderedDict()
 
     def for_check(self, job):
-        """{module name: (sha256, code)} for this check's Python files,
+        """{module name: (text, code)} for this check's Python files,
         compiling those not cached yet. A file that does not compile cleanly
         (an error, even a warning) is left to the child, which reports it."""
         _cpu_s, size, files_size = _header(job)
@@ -276,7 +278,7 @@ class CodeCache:
                 if code is not None:
                     self.entries[key] = code
                     self.entries.move_to_end(key)
-                    compiled[module] = (key[1], code)
+                    compiled[module] = (text, code)
             at += content_len
         while len(self.entries) > _CACHE_ENTRIES:
             self.entries.popitem(last=False)
@@ -341,7 +343,7 @@ def _run_judged(fds, ctrl, compiled, judge, baseline):
     """Run a judged check: fork its program, hand the rest to the warm judge
     process (started or replaced first when needed). (how it ended, the judge
     process or None if it must not judge again)."""
-    key, code, text = compiled.pop(JUDGE_FILE)
+    key, code, text = compiled[JUDGE_FILE]
     if judge is not None and not judge.usable(key, baseline):
         judge.close()
         judge = None

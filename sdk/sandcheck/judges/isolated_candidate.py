@@ -1,13 +1,14 @@
 """The isolated judge's candidate side. Its text runs in the jail, after codec.py's text.
 
 The SDK only reads this file as text; it runs under the jail's Python
-(stdlib only, 3.8+). With codec.py's text it travels as the check's file
-``sandcheck_judge.py``: the check program, the candidate's process, imports
-it and calls ``_sandcheck_isolated(CANDIDATE_SOURCE, ENTRY_POINT)``, where the
-candidate source is the prompt and the completion. The server gives this
-process /dev/null on fd 0 and, on fd 3, a socket to the judge process
-(isolated_harness.py), which it answers: one codec value a line each way.
-Nothing here is trusted: the judge process checks everything it receives.
+(stdlib only, 3.8+). With codec.py's text and isolated_harness.py's it is
+the check's judge; the check program, the candidate's process, finds that
+text already run as the module ``__judge__`` and calls
+``_sandcheck_isolated(CANDIDATE_SOURCE, ENTRY_POINT)``, where the candidate
+source is the prompt and the completion. The server gives this process
+/dev/null on fd 0 and, on fd 3, a socket to the judge process, which it
+answers: one codec value a line each way. Nothing here is trusted: the
+judge process checks everything it receives.
 """
 
 import os

@@ -1,12 +1,11 @@
-"""The isolated judge's harness: its judge process. Its text runs in the jail, after codec.py's.
+"""The isolated judge's harness: its judge process. Its text runs in the jail.
 
 The SDK only reads this file as text. It runs under the jail's Python:
-stdlib only, 3.8+. With codec.py's text it travels as the check's judge (the
-server's ``.judge.py``), whose ``judge()`` the server runs in a judge process
-of its own that never runs the candidate; a warm jail keeps that process
-across checks, so a check forks only the candidate. The candidate's side,
-isolated_candidate.py, travels as the file ``sandcheck_judge.py`` that the
-check program imports. Nothing secret is in either text.
+stdlib only, 3.8+. After codec.py's text and isolated_candidate.py's (the
+candidate's side) it travels as the check's judge (the server's
+``.judge.py``), whose ``judge()`` the server runs in a judge process of its
+own that never runs the candidate; a warm jail keeps that process across
+checks, so a check forks only the candidate. Nothing secret is in the text.
 
 1. The candidate process starts with /dev/null on fd 0 and, on fd 3, a
    socket to the judge process instead of the report channel. It runs the
@@ -144,9 +143,11 @@ def _trusted(spec, requests, replies, builtins):
 
     namespace, source = {}, None
     try:
-        names = set(call(None))
+        # The test's definitions first, while the candidate loads: by then
+        # its answer to loading has most often arrived.
         code, globals_used, source = _compiled(spec["prompt"], spec["test"])
         exec(code, namespace)
+        names = set(call(None))
         # The prompt's helpers and the builtins stay trusted.
         for name in {n for n in globals_used & names if n not in namespace and n not in builtins} | {entry_point}:
             namespace[name] = proxy(name)

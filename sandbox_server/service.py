@@ -21,6 +21,7 @@ from .config import ServerConfig
 from .dedup import WorkAvoider, cache_wanted
 from .executor import Executor, Job, Overloaded
 from .jail import toolchains
+from .jail.files import JUDGE_FILE
 from .jail.outcome import CompileInfo, Outcome
 from .limits import Limits
 
@@ -89,6 +90,8 @@ def to_job(req: pb.ExecuteRequest, config: ServerConfig, installed: Collection[s
     limits = _limits(req.limits, config.default_limits, config.max_limits, "limits")
     compile_limits = None
     if language != "python":
+        if any(name == JUDGE_FILE for name, _ in files):
+            raise InvalidRequest(f"file name {JUDGE_FILE!r} names a judge, which only Python checks take")
         toolchain = toolchains.find(language)
         own = toolchain.file_name(req.source)
         if any(name == own for name, _ in files):

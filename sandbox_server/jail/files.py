@@ -11,6 +11,10 @@ from collections.abc import Iterable
 
 Files = tuple[tuple[str, bytes], ...]
 
+# The file that makes a Python check a judged check: its text runs in a
+# judge process of its own beside the program (program.py, judged checks).
+JUDGE_FILE = ".judge.py"
+
 
 def pack_files(files: Iterable[tuple[str, bytes]]) -> bytes:
     files = list(files)

@@ -14,7 +14,9 @@ Rules kept (see issue 4 and SECURITY.md):
 - tenants never share a jail: a `WarmSlot` holds at most one jail, keyed by
   tenant, and a check from another tenant recycles it first;
 - after each check the zygote kills leftovers and wipes /tmp, and says
-  whether anything stayed behind;
+  whether anything stayed behind; a judged check's judge process (one per
+  judge text, its own tenant's) is the only process it keeps, and the only
+  one besides the zygote that the jail's cgroup may hold between checks;
 - a jail is recycled after `max_checks` checks and after any anomaly:
   timeout, OOM kill, sandbox error, leftover processes, /tmp not reset,
   SysV IPC objects left, the zygote's limits or scheduling changed, an

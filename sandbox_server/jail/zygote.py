@@ -8,29 +8,42 @@ The zygote never runs request data. Per check it receives, over a unix
 SEQPACKET socket, one fixed byte and five file descriptors: a memfd with
 the check's header, source and files, a memfd with its stdin, and the write
 ends of the stdout, stderr and report pipes. Of these it reads only the
-Python files (``NAME.py``, up to `_CACHE_FILE_MAX` bytes): it compiles each
-one's text itself, once, into a small LRU of code objects keyed by the
-file's name and sha256 (compiling runs nothing), so that a harness sent with
-every check is compiled once per jail, not once per check. It forks; the
-child (only the child) reads its program and files from the memfd, puts the
-fds on 0-3, closes everything else (the control socket too), writes the files
-to /tmp and runs; its import of such a file uses the cached code only if the
-file's bytes still hash to the key then. Nothing flows back from a child
-into the cache: it holds only what the zygote compiled from request text,
-and the jail serves one tenant. The
-zygote closes its copies at once, waits for the child, kills whatever the
-child left behind (it is PID 1 of the jail's pid namespace, so orphans are
-its children), empties /tmp and resets its inode (mode, times, no xattrs),
-checks that nothing persistent changed (SysV IPC objects; its own rlimits,
-scheduling, nice value, I/O priority, affinity), and sends one JSON line.
-Any "dirty" answer makes the server recycle the jail.
+Python files (``NAME.py`` and a judge's ``.judge.py``, up to
+`_CACHE_FILE_MAX` bytes): it compiles each one's text itself, once, into a
+small LRU of code objects keyed by the file's name and sha256 (compiling
+runs nothing), so that a harness sent with every check is compiled once per
+jail, not once per check. It forks; the child (only the child) reads its
+program and files from the memfd, puts the fds on 0-3, closes everything
+else (the control socket too), writes the files to /tmp and runs; its import
+of such a file uses the cached code only if the file's bytes are still the
+text it was compiled from. Nothing flows back from a child into the cache:
+it holds only what the zygote compiled from request text, and the jail
+serves one tenant. The zygote closes its copies at once, waits for the
+child, kills whatever the child left behind (it is PID 1 of the jail's pid
+namespace, so orphans are its children), empties /tmp and resets its inode
+(mode, times, no xattrs), checks that nothing persistent changed (SysV IPC
+objects; its own rlimits, scheduling, nice value, I/O priority, affinity),
+and sends one JSON line. Any "dirty" answer makes the server recycle the
+jail.
+
+A judged check (program.py) forks only its program: the judge process is
+the zygote's too, forked once per judge text and kept across checks
+(`JudgeProcess`). The zygote hands it the check's stdin, stdout, stderr and
+report and a socket to the program, waits for its answer while watching it
+for a stop, then kills the program. The judge kills every other process
+before it answers; the zygote skips its own sweep (which would kill the
+judge) and reports the judge's pid, and the server counts the jail's
+processes, so a judge that left one behind costs the jail. A judge that was
+killed, stopped, rescheduled or answered out of protocol fails its check and
+is replaced before the next one.
 
 A check cannot reach the zygote itself: it is non-dumpable (no pidfd_getfd,
 ptrace or process_vm_* on it, whatever the filter), and as PID 1 of its pid
 namespace it never receives a signal from inside the jail that it leaves at
 the default disposition, which is every signal it does not ignore.
 
-Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`).
+Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`,
+and the judged checks' `split_judge`, `start_judge`, `judge_check`).
 
 argv: BPF_FD CTRL_FD
   BPF_FD   memfd: the seccomp BPF program, loaded once here (children
@@ -52,7 +65,8 @@ import sys
 import builtins, linecache, traceback, types, atexit  # noqa: E401,F401  (used by the child)
 import typing, math, collections, re, itertools, functools, string, heapq, bisect, copy  # noqa: E401,F401
 import ctypes
-import hashlib  # noqa: F401  (sha256: the code cache, and the child's check of it)
+import hashlib  # noqa: F401  (sha256: the code cache's keys)
+import select  # noqa: F401  (waiting for a judge process's answer)
 import importlib.machinery, importlib.util  # noqa: E401,F401  (the child's importer of arrived files)
 import resource
 import warnings

@@ -280,8 +280,8 @@ def serve_judge(text, code, ctrl_fd):
     or compiled here), then one ``judge()`` per message on `ctrl_fd` (b"C"
     and the check's stdin, stdout, stderr, report and channel fds); answer
     each with one JSON object on that check's own answer socket, so that no
-    answer can be read as another check's. It never reads a file: its code and its
-    traceback lines come from `text`, in memory."""
+    answer can be read as another check's. It never reads a file: its code
+    and its traceback lines come from `text`, in memory."""
     import builtins
     import gc
     import json
@@ -293,10 +293,12 @@ def serve_judge(text, code, ctrl_fd):
     # cannot be blocked: PID 1 watches for those).
     signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     os.dup2(ctrl_fd, 9)
-    os.closerange(0, 9)
-    os.closerange(10, 1 << 16)
     null = os.open("/dev/null", os.O_RDWR)
-    for fd in range(1, _JUDGE_FDS):
+    os.dup2(null, 8)  # fds 0-4 are /dev/null between checks; 8 stays it
+    null = 8
+    os.closerange(0, 8)
+    os.closerange(10, 1 << 16)
+    for fd in range(_JUDGE_FDS):
         os.dup2(null, fd)
     ctrl = socket.socket(fileno=9)
     gc.enable()

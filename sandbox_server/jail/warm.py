@@ -283,8 +283,11 @@ class WarmJail:
 
     def _only_expected(self, pids: list[int], judge_pid: int | None) -> bool:
         """Whether the jail holds only the zygote and, if it reported one, its
-        warm judge process (`judge_pid` is that process's pid in the jail)."""
-        others = [pid for pid in pids if pid != self.zygote_pid]
+        warm judge process (`judge_pid` is that process's pid in the jail).
+        A pid that no longer exists is none of these: cgroup v1 serves
+        cgroup.procs from a list it keeps up to a second (shared by every
+        reader), so a judge process replaced since can still be on it."""
+        others = [pid for pid in pids if pid != self.zygote_pid and _exists(pid)]
         if not others:
             return True
         if judge_pid is None or len(others) != 1:
@@ -313,6 +316,16 @@ class WarmJail:
             if pid != self.zygote_pid:
                 longest = max(longest, schedstat_wait_ns(pid))
         return (longest + max(0, self._zygote_wait_ns() - zygote_base_ns)) / 1e9
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return True
 
 
 def _pid_in_jail(host_pid: int) -> int:

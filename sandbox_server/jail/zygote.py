@@ -45,11 +45,13 @@ the default disposition, which is every signal it does not ignore.
 Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`,
 and the judged checks' `split_judge`, `start_judge`, `judge_check`).
 
-argv: BPF_FD CTRL_FD
+argv: BPF_FD CTRL_FD [MODULE...]
   BPF_FD   memfd: the seccomp BPF program, loaded once here (children
            inherit it: it cannot be removed).
   CTRL_FD  SEQPACKET socket to the server: b"R" when ready; per check the
            server sends b"G" with 5 fds, the zygote answers one JSON line.
+  MODULE   modules the server's config preloads (`preload`), imported here
+           under the filter, before the first fork.
 """
 
 import gc
@@ -99,9 +101,24 @@ check(f)
 """
 
 
-# A fixed module imported once the way a check imports its files (the
-# isolated judge's harness is one): the importer's classes and its first
-# import's lazy set-up are then the zygote's, not every child's.
+def _preload(names):
+    """Import the configured modules once, so a check that imports them finds
+    them loaded. Each child still gets its own copy (a fork): nothing a check
+    does to them reaches the next. NumPy's global random state, seeded at
+    import, would be the same in every child: each child reseeds it, as
+    CPython's `random` reseeds itself after a fork."""
+    import importlib
+
+    for name in names:
+        importlib.import_module(name)
+    np_random = sys.modules.get("numpy.random")
+    if np_random is not None:
+        os.register_at_fork(after_in_child=np_random.seed)
+
+
+# A fixed module imported once the way a check imports a file it sent: the
+# importer's classes and its first import's lazy set-up are then the
+# zygote's, not every child's.
 _WARMUP_MODULE = """
 import json, os, signal
 class Error(ValueError):
@@ -510,6 +527,11 @@ def main():
     # SIGINT handler would let a check kill the zygote with os.kill(1, 2);
     # the forked child puts it back (run_as_main).
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        _preload(sys.argv[3:])
+    except BaseException as exc:
+        ctrl.sendall(json.dumps({"error": "preload: %s: %s" % (type(exc).__name__, exc)}).encode())
+        os._exit(70)
     baseline = _state()
     _warm_up()
     tmp_baseline = _tmp_state()

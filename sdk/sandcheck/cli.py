@@ -263,7 +263,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InvalidInput("--resume needs a results file: give -o")
     params = run_params(samples_path=args.samples, problems_path=args.problems, timeout=args.timeout,
                         memory_mb=args.memory_mb, judge=args.judge,
-                        **({"samples": "gpt solutions"} if args.gpt_solutions else {}))
+                        **({"samples": "gpt solutions"} if args.gpt_solutions else {}),
+                        **({"language": args.language} if args.language else {}))
     with tqdm(total=len(samples), unit="check", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True,
               delay=1.0) as bar:
 
@@ -294,6 +295,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if report.sandbox_errors:
         print(f"warning: {report.sandbox_errors} checks got no verdict (SANDBOX_ERROR); pass@k counts them as failed",
               file=sys.stderr)
+    if outcome.tests:
+        print(f"tests: {outcome.tests['run']} run, CPU {outcome.tests['cpu_ms_per_test']} ms per test "
+              f"(median {outcome.tests['cpu_ms_median']}), {outcome.tests['compiles']} compiles", file=sys.stderr)
     print(f"passed {passed} of {len(report.rows)} samples", file=sys.stderr)
     print(json.dumps(report.pass_at_k))
     return EXIT_FAILURE if report.sandbox_errors else EXIT_OK

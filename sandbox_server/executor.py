@@ -162,7 +162,8 @@ class Executor:
             for phase, binds, env, proc in phases:
                 path = self._workdir / f"nsjail-{name}-{phase}.cfg"
                 path.write_text(render(build_config(self.runtime, self.config.jail, binds, env,
-                                                    name=f"sandcheck-{name}-{phase}", proc=proc)))
+                                                    name=f"sandcheck-{name}-{phase}",
+                                                    self_exe=tc.compile[0] if proc else None)))
                 configs[(name, phase)] = str(path)
         for name, why in self.unavailable.items():
             log.info("language %s is not served: %s", name, why)

@@ -21,7 +21,7 @@ from .config import ServerConfig
 from .dedup import WorkAvoider, cache_wanted
 from .executor import Executor, Job, Overloaded
 from .jail import toolchains
-from .jail.files import JUDGE_FILE
+from .jail.files import JUDGE_FILE, compiler_state
 from .jail.outcome import CompileInfo, Outcome
 from .limits import Limits
 
@@ -96,6 +96,9 @@ def to_job(req: pb.ExecuteRequest, config: ServerConfig, installed: Collection[s
         own = toolchain.file_name(req.source)
         if any(name == own for name, _ in files):
             raise InvalidRequest(f"file name {own!r} is the program's own source file")
+        refused = compiler_state(language, (name for name, _ in files))
+        if refused:
+            raise InvalidRequest(refused)
         if toolchain.compile is not None:
             compile_limits = _limits(req.compile_limits, config.default_compile_limits, config.max_compile_limits,
                                      "compile_limits")

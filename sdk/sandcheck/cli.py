@@ -1,4 +1,4 @@
-"""The `sandcheck` command: eval, run, generate, metrics, report and serve.
+"""The `sandcheck` command: eval, evalplus, run, generate, metrics, report and serve.
 
 Each command parses its flags and calls the SDK (`eval_run`, `generate`,
 `analysis`, `report`, the embedded server); the work lives there.
@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     _metrics_parser(sub)
     _report_parser(sub)
     _run_parser(sub)
+    from . import evalplus_cli
+
+    evalplus_cli.add_parser(sub)
     return p
 
 
@@ -259,6 +262,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     problem_set = load_problem_set(args)
     problems = problem_set.problems
     samples, out = _eval_samples(args, problems)
+    if args.dataset == "humaneval" and any(isinstance(s.get("solution"), str) for s in samples):
+        print("warning: `solution` rows are EvalPlus's; --dataset humaneval is plain HumanEval here, where EvalPlus's "
+              "humaneval is HumanEval+: give --dataset humaneval+ (or `sandcheck evalplus`) for EvalPlus's numbers",
+              file=sys.stderr)
     if args.resume and not out:
         raise InvalidInput("--resume needs a results file: give -o")
     params = run_params(samples_path=args.samples, problems_path=args.problems, timeout=args.timeout,
@@ -442,8 +449,14 @@ def cmd_serve(server_args: list[str]) -> int:
     os.execv(sys.executable, [sys.executable, "-m", "sandbox_server", *server_args])
 
 
+def cmd_evalplus(args: argparse.Namespace) -> int:
+    from .evalplus_cli import run
+
+    return run(args)
+
+
 COMMANDS = {"eval": cmd_eval, "run": cmd_run, "generate": cmd_generate, "metrics": cmd_metrics,
-            "report": cmd_report}
+            "report": cmd_report, "evalplus": cmd_evalplus}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,6 +89,10 @@ class Job:
     # A language other than Python runs compile-then-run in cold jails (jail/builds.py).
     language: str = "python"
     compile_limits: Limits | None = None
+    # Other languages: files put in /tmp for the run only (not seen by the
+    # compile), and the program's arguments.
+    run_files: tuple[tuple[str, bytes], ...] = ()
+    args: tuple[str, ...] = ()
 
 
 class Executor:

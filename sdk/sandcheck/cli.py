@@ -300,8 +300,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     passed = sum(bool(r["passed"]) for r in report.rows)
     print(f"statuses: {', '.join(f'{s} {n}' for s, n in report.statuses.most_common())}", file=sys.stderr)
     if report.sandbox_errors:
-        print(f"warning: {report.sandbox_errors} checks got no verdict (SANDBOX_ERROR); pass@k counts them as failed",
-              file=sys.stderr)
+        print(f"warning: {report.sandbox_errors} checks got no verdict (SANDBOX_ERROR, or JUDGE_ERROR: a checker "
+              "failed); pass@k counts them as failed", file=sys.stderr)
     if outcome.tests:
         print(f"tests: {outcome.tests['run']} run, CPU {outcome.tests['cpu_ms_per_test']} ms per test "
               f"(median {outcome.tests['cpu_ms_median']}), {outcome.tests['compiles']} compiles", file=sys.stderr)

@@ -54,7 +54,7 @@ from typing import Any
 from .._exceptions import InvalidInput
 from .._types import ExecutionResult, Limits
 from ..client import Program
-from . import codec, isolated
+from . import isolated
 from .run import Evaluation, pending, summarize
 
 HARNESSES = ("apps", "livecodebench", "leetcode")
@@ -178,8 +178,8 @@ def call_program(problem: Mapping[str, Any], code: str, t: int, nonce: str, limi
     call = json.dumps({"harness": problem["harness"], "args": test["args"], "expected": test["expected"]})
     trusted = f"{_CHECK}\n_CALL = _json.loads({call!r})\n"
     source = candidate_source(code, problem["fn_name"], problem["harness"])
-    return Program(isolated.program({"prompt": "", "entry_point": _ENTRY}, source),
-                   codec.encode({"nonce": nonce, "prompt": "", "test": trusted}),
+    check = {"prompt": "", "entry_point": _ENTRY, "test": trusted}
+    return Program(isolated.program(check, source), isolated.stdin(check, nonce),
                    limits=limits, id=id, files=isolated.FILES)
 
 

@@ -11,6 +11,9 @@ program never runs. Interpreted languages (js, bash) skip the compile.
 Identical compiles (language, toolchain version, source, files) are done
 once: finished directories are kept in a bounded LRU on disk
 (`BuildCache`), made read-only and owned by root before any run sees them.
+A request for a key whose compile is under way waits for it (bounded by its
+compile wall time) rather than compiling beside it. The cache is per server
+process: with --processes N, each process compiles a given program once.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 from collections import OrderedDict
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -35,6 +40,10 @@ from .toolchains import Language
 # A compile may leave at most this much in its directory (the artifact and
 # what the compiler writes beside it); more is a compile error.
 MAX_BUILD_BYTES = 256 * 1024 * 1024
+
+# How long past its own compile wall time a request waits for an identical
+# compile under way before it compiles itself.
+WAIT_MARGIN_S = 5.0
 
 
 class Program(Protocol):
@@ -59,10 +68,32 @@ def build_key(lang: Language, source: bytes, files: tuple[tuple[str, bytes], ...
     return h.hexdigest()
 
 
+@dataclass
+class _Flight:
+    """A compile under way for one key, and how it ended."""
+
+    limits: Limits
+    done: bool = False
+    failed: CompileInfo | None = None  # its compile error (not a timeout), for those who waited with the same limits
+
+
+@dataclass
+class Lookup:
+    """What `BuildCache.acquire` found: a kept build (pinned), a compile error an
+    identical compile under way got, or neither: then the caller compiles, and
+    when it `leads` it must `settle` the key afterwards."""
+
+    build: tuple[str, CompileInfo] | None = None
+    failed: CompileInfo | None = None
+    leads: bool = False
+
+
 class BuildCache:
     """Finished build directories by key, LRU, at most `max_bytes` on disk.
 
-    A directory in use by a run is pinned and never evicted under it."""
+    A directory in use by a run is pinned and never evicted under it. One
+    compile per key is under way at a time in this process; others wait.
+    Failed compiles are not kept: only requests that waited share them."""
 
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root = root
@@ -73,19 +104,50 @@ class BuildCache:
         self._pins: dict[str, int] = {}
         self._bytes = 0
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
+        self._flights: dict[str, _Flight] = {}
         self.hits = 0
         self.misses = 0
 
-    def acquire(self, key: str) -> tuple[str, CompileInfo] | None:
+    def acquire(self, key: str, limits: Limits | None = None) -> Lookup:
+        """The build kept for `key`; when its compile is under way, wait for it
+        up to `limits`' wall time plus a margin. Without `limits`, never wait."""
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                self.misses += 1
-                return None
-            self.hits += 1
-            self._entries.move_to_end(key)
-            self._pins[key] = self._pins.get(key, 0) + 1
-            return entry[0], entry[2]
+            flight = None
+            deadline = time.monotonic() + (limits.wall_time_ms / 1000 + WAIT_MARGIN_S if limits else 0.0)
+            while True:
+                entry = self._entries.get(key)
+                if entry is not None:
+                    self.hits += 1
+                    self._entries.move_to_end(key)
+                    self._pins[key] = self._pins.get(key, 0) + 1
+                    return Lookup(build=(entry[0], entry[2]))
+                if flight is not None and flight.done:
+                    if flight.failed is not None and flight.limits == limits:
+                        self.hits += 1
+                        return Lookup(failed=flight.failed)
+                    break  # it died, kept nothing, or failed under other limits: compile here
+                current = self._flights.get(key)
+                if current is None:
+                    if limits is None or self.max_bytes <= 0:
+                        break
+                    self.misses += 1
+                    self._flights[key] = _Flight(limits)
+                    return Lookup(leads=True)
+                flight = current
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._settled.wait(left)
+            self.misses += 1
+            return Lookup()
+
+    def settle(self, key: str, failed: CompileInfo | None) -> None:
+        """End the compile under way for `key` (after `put` when it was kept), waking who waits."""
+        with self._lock:
+            flight = self._flights.pop(key)
+            flight.done, flight.failed = True, failed
+            self._settled.notify_all()
 
     def put(self, key: str, directory: str, size: int, info: CompileInfo) -> tuple[str, bool]:
         """Keep `directory` under `key` (pinned); (its path, whether it is kept)."""
@@ -179,31 +241,20 @@ class Builds:
         lang = self.languages[prog.language]
         src = lang.toolchain.file_name(prog.source)
         key = build_key(lang, prog.source, prog.files) if lang.compiled else ""
-        hit = self.cache.acquire(key) if key else None
-        kept = False
-        if hit is not None:
-            directory, info = hit
-            info = CompileInfo(**{**info.__dict__, "cached": True})
-            kept = True
+        limits = prog.compile_limits or self.compile_limits
+        found = self.cache.acquire(key, limits) if key else Lookup()
+        if found.failed is not None:
+            return _not_compiled(prog, replace(found.failed, cached=True))
+        if found.build is not None:
+            directory, info = found.build
+            info, kept = replace(info, cached=True), True
         else:
-            directory = self._fresh_dir(prog, lang, src, outside_uid)
-            info = None
+            directory, info, kept = "", None, False
         try:
-            if lang.compiled and hit is None:
-                limits = prog.compile_limits or self.compile_limits
-                plan = ExecPlan(self.configs[(lang.name, "compile")], tuple(lang.compile_argv(src, prog.source)), directory,
-                                writable=True)
-                out = self.sup.run(slot, outside_uid, b"", b"", limits, self.max_tasks, plan=plan)
-                info = _compile_info(out)
-                if out.status == Status.OK:
-                    try:
-                        size = _seal(directory)
-                    except OSError as exc:
-                        info.status, info.stderr = Status.OUTPUT_LIMIT, info.stderr + f"\n{exc}\n".encode()
-                if info.status != Status.OK:
-                    return Outcome(status=Status.COMPILE_ERROR, exit_code=info.exit_code, limits=prog.limits,
-                                   compile=info, error="the program did not compile")
-                directory, kept = self.cache.put(key, directory, size, info)
+            if found.build is None:
+                directory, info, kept = self._compile(slot, outside_uid, prog, lang, src, key, limits, found.leads)
+                if info is not None and info.status != Status.OK:
+                    return _not_compiled(prog, info)
             plan = ExecPlan(self.configs[(lang.name, "run")],
                             (*lang.run_argv(src, prog.limits.memory_bytes), *prog.args), directory)
             # The files are beside the source in /build, and put in /tmp, the run's working
@@ -215,5 +266,46 @@ class Builds:
         finally:
             if kept:
                 self.cache.release(key)
-            else:
+            elif directory:
                 shutil.rmtree(directory, ignore_errors=True)
+
+    def _compile(self, slot, outside_uid: int, prog: Program, lang: Language, src: str, key: str, limits: Limits,
+                 leads: bool) -> tuple[str, CompileInfo | None, bool]:
+        """A fresh directory with `prog` built in it (kept in the cache when it can be):
+        (directory, compile info or None when not compiled, kept). When it `leads`,
+        settles `key` for those waiting, however it ends."""
+        failed = None
+        directory = ""
+        try:
+            directory = self._fresh_dir(prog, lang, src, outside_uid)
+            if not lang.compiled:
+                return directory, None, False
+            plan = ExecPlan(self.configs[(lang.name, "compile")], tuple(lang.compile_argv(src, prog.source)), directory,
+                            writable=True)
+            out = self.sup.run(slot, outside_uid, b"", b"", limits, self.max_tasks, plan=plan)
+            info = _compile_info(out)
+            size = 0
+            if out.status == Status.OK:
+                try:
+                    size = _seal(directory)
+                except OSError as exc:
+                    info.status, info.stderr = Status.OUTPUT_LIMIT, info.stderr + f"\n{exc}\n".encode()
+            if info.status != Status.OK:
+                # A timeout depends on the host's load (as in the result cache): those
+                # who waited compile themselves; other compile errors they share.
+                failed = info if info.status not in (Status.TIMEOUT, Status.SANDBOX_ERROR) else None
+                return directory, info, False
+            kept_dir, kept = self.cache.put(key, directory, size, info)
+            return kept_dir, info, kept
+        except BaseException:
+            if directory:
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
+        finally:
+            if leads:
+                self.cache.settle(key, failed)
+
+
+def _not_compiled(prog: Program, info: CompileInfo) -> Outcome:
+    return Outcome(status=Status.COMPILE_ERROR, exit_code=info.exit_code, limits=prog.limits, compile=info,
+                   error="the program did not compile")

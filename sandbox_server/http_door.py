@@ -55,7 +55,7 @@ from starlette.routing import Route
 from sandcheck_api.status import Status
 from sandcheck_api.v1 import sandbox_pb2 as pb
 
-from . import auth, settings
+from . import auth, logs, settings
 from .config import ServerConfig
 from .dedup import WorkAvoider
 from .executor import Overloaded, StartupError
@@ -194,8 +194,8 @@ class HttpDoor:
         self.security = security
         self.reuse_port = reuse_port  # a fleet's workers share the port, as they do gRPC's
         self.body_limit = 2 * _JSON_EXPANSION * config.max_source_bytes + _BODY_OVERHEAD
-        self.app = Starlette(routes=[Route("/run_code", self.run_code, methods=["POST"]),
-                                     Route("/v1/ping", self.ping, methods=["GET"])])
+        self.app = logs.HttpRequestLog(Starlette(routes=[Route("/run_code", self.run_code, methods=["POST"]),
+                                                         Route("/v1/ping", self.ping, methods=["GET"])]))
         self.port: int | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

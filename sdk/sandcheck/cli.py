@@ -277,9 +277,7 @@ def _selected(samples: list[dict], problems: dict, args: argparse.Namespace) -> 
     if unsampled:
         raise InvalidInput(f"--task-ids: no samples for {', '.join(unsampled[:5])}"
                            + (f" and {len(unsampled) - 5} more" if len(unsampled) > 5 else ""))
-    unknown = [t for t in args.task_ids or () if t not in problems]
-    chosen = select_problems({t: p for t, p in problems.items() if t in sampled or t in unknown},
-                             args.task_ids, args.limit)
+    chosen = select_problems({t: p for t, p in problems.items() if t in sampled}, args.task_ids, args.limit)
     return [s for s in samples if s["task_id"] in chosen]
 
 

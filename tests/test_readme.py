@@ -364,3 +364,23 @@ def test_readme_outputs_are_ignored_by_git(clone: Clone) -> None:
     ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "--stdin"], input="\n".join(written),
                              capture_output=True, text=True).stdout.split()
     assert sorted(set(written) - set(ignored)) == [], "README outputs git would show as untracked"
+
+
+def test_readme_output_names_are_ignored_by_git() -> None:
+    # Every file a README command names with -o (and the run record and journal beside an eval's
+    # results), slow blocks included: none of it may show as untracked after following the README.
+    from sandcheck.run_record import meta_path
+
+    names: set[str] = set()
+    for block in BLOCKS:
+        for command in block.commands:
+            text = _strip_comment(command.text)
+            for m in re.finditer(r"(?:\s-o|--output)[ =](\S+)", text):
+                names.add(m.group(1))
+                if re.search(r"\bsandcheck eval\b", text):
+                    names |= {str(meta_path(m.group(1))), m.group(1) + ".journal"}
+    relative = sorted(n for n in names if not n.startswith("/"))
+    assert relative, "the README names no output file"
+    ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "--stdin"], input="\n".join(relative),
+                             capture_output=True, text=True).stdout.split()
+    assert [n for n in relative if n not in ignored] == []

@@ -507,11 +507,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
     from .analysis import left_out, read_results
+    from .progress import TqdmReporter, phase, reporting
 
     note = left_out(read_results(args.results), args.k) if args.k else None
     if note:
         print(f"note: {note} (the report says so too)", file=sys.stderr)
-    write_report(args.results, args.output, ks=args.k, bootstrap=args.bootstrap)
+    with reporting(TqdmReporter()), phase(f"writing {args.output} (plots, {args.bootstrap} bootstrap resamples)"):
+        write_report(args.results, args.output, ks=args.k, bootstrap=args.bootstrap)
     print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 

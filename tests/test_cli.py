@@ -351,3 +351,18 @@ def test_run_an_unknown_language_is_bad_input(tmp_path: Path) -> None:
     prog = tmp_path / "p.py"
     prog.write_text("print(1)\n")
     one_line_error(sandcheck("run", str(prog), "--language", "cobol"), 2, "unknown language 'cobol'")
+
+
+def test_several_datasets_share_one_samples_file_by_task_id(tmp_path: Path) -> None:
+    from sandcheck.datasets import load_dataset
+
+    rows = [{"task_id": t, "completion": p["canonical_solution"]}
+            for name in ("humaneval-x-python", "humaneval") for t, p in list(load_dataset(name).problems.items())[:2]]
+    samples = write_jsonl(tmp_path / "s.jsonl", rows)
+    p = sandcheck("eval", str(samples), "--dataset", "humaneval-x-python,humaneval", "--no-progress")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.splitlines()[-1]) == {"humaneval-x-python": {"pass@1": 1.0}, "humaneval": {"pass@1": 1.0}}
+    assert Path(f"{samples}_humaneval-x-python_results.jsonl").exists()
+    write_jsonl(samples, [*rows, {"task_id": "Nope/1", "completion": ""}])
+    one_line_error(sandcheck("eval", str(samples), "--dataset", "humaneval-x-python,humaneval"), 2,
+                   "sample 5", "'Nope/1' is in none of humaneval-x-python, humaneval")

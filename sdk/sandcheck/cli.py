@@ -266,18 +266,18 @@ def _eval_samples(args: argparse.Namespace, problems: dict) -> tuple[list[dict],
     return read_samples(args.samples, problems), args.output or f"{args.samples}_results.jsonl"
 
 
-def _selected(samples: list[dict], problems: dict, args: argparse.Namespace) -> list[dict]:
+def _selected(samples: list[dict], problems: dict, task_ids: list[str] | None, limit: int | None) -> list[dict]:
     """The samples of the problems --task-ids and --limit choose (all without them)."""
-    if not args.task_ids and not args.limit:
+    if not task_ids and not limit:
         return samples
     from .datasets.problem_sets import select_problems
 
     sampled = {s["task_id"] for s in samples}
-    unsampled = [t for t in args.task_ids or () if t in problems and t not in sampled]
+    unsampled = [t for t in task_ids or () if t in problems and t not in sampled]
     if unsampled:
         raise InvalidInput(f"--task-ids: no samples for {', '.join(unsampled[:5])}"
                            + (f" and {len(unsampled) - 5} more" if len(unsampled) > 5 else ""))
-    chosen = select_problems({t: p for t, p in problems.items() if t in sampled}, args.task_ids, args.limit)
+    chosen = select_problems({t: p for t, p in problems.items() if t in sampled}, task_ids, limit)
     return [s for s in samples if s["task_id"] in chosen]
 
 
@@ -298,23 +298,68 @@ class _EvalJob:
     problems_path: str | None
 
 
-def _prepare(args: argparse.Namespace, dataset: str | None, output: str | None = None) -> _EvalJob:
-    """Load and check everything one problem set's eval needs; InvalidInput before any work."""
+def _prepare(args: argparse.Namespace, loaded: tuple[ProblemSet, str | None], output: str | None = None,
+             samples: list[dict] | None = None, task_ids: list[str] | None = None) -> _EvalJob:
+    """Check everything one problem set's eval needs; InvalidInput before any work. `samples`
+    and `task_ids`: this set's share of a command over several sets."""
     from .eval_run import run_params
-    from .datasets.problem_sets import load_problem_set
 
-    ns = argparse.Namespace(**{**vars(args), "dataset": dataset, "problems": None if dataset else args.problems})
-    problem_set = load_problem_set(ns)
-    samples, out = _eval_samples(ns, problem_set.problems)
-    samples = _selected(samples, problem_set.problems, args)
+    problem_set, problems_path = loaded
+    if samples is None:
+        samples, out = _eval_samples(args, problem_set.problems)
+    else:
+        out = None
+    task_ids = args.task_ids if task_ids is None else task_ids
+    samples = _selected(samples, problem_set.problems, task_ids, args.limit)
     out = output or out
     if args.resume and not out:
         raise InvalidInput("--resume needs a results file: give -o")
-    selection = {"task_ids": args.task_ids, "limit": args.limit}
-    params = run_params(samples_path=args.samples, problems_path=ns.problems, timeout=args.timeout,
+    selection = {"task_ids": task_ids or None, "limit": args.limit}
+    params = run_params(samples_path=args.samples, problems_path=problems_path, timeout=args.timeout,
                         memory_mb=args.memory_mb, judge=args.judge, **selection,
                         **({"samples": "gpt solutions"} if args.gpt_solutions else {}))
-    return _EvalJob(problem_set, samples, out, params, selection, ns.problems)
+    return _EvalJob(problem_set, samples, out, params, selection, problems_path)
+
+
+def _problem_set(args: argparse.Namespace, dataset: str | None) -> tuple[ProblemSet, str | None]:
+    """--dataset NAME's problem set (or --problems'), and the file behind it, for the run record."""
+    from .datasets.problem_sets import load_problem_set
+
+    ns = argparse.Namespace(**{**vars(args), "dataset": dataset, "problems": None if dataset else args.problems})
+    return load_problem_set(ns), ns.problems
+
+
+def _several(args: argparse.Namespace, datasets: list[str]) -> list[_EvalJob]:
+    """One job per set of a command over several; a samples file's rows and --task-ids go to the set
+    that has their task id (one that no set has, or two have, is an InvalidInput)."""
+    from .data import read_jsonl
+    from .samples import require_fields
+
+    outputs = _several_outputs(args, datasets)
+    sets = {d: _problem_set(args, d) for d in datasets}
+    owners = {}
+    for d, ps in sets.items():
+        for t in ps[0].problems:
+            owners.setdefault(t, []).append(d)
+
+    def owner(task_id: str, where: str) -> str:
+        found = owners.get(task_id, [])
+        if len(found) != 1:
+            raise InvalidInput(f"{where}: task_id {task_id!r} is in " + (" and ".join(found) if found else
+                               f"none of {', '.join(datasets)}") + ("; give one --dataset for this file"
+                                                                      if found else ""))
+        return found[0]
+
+    ids = {d: [t for t in args.task_ids or () if owner(t, "--task-ids") == d] for d in datasets}
+    if not args.samples:
+        return [_prepare(args, sets[d], outputs[d], task_ids=ids[d] if args.task_ids else None)
+                for d in datasets if ids[d] or not args.task_ids]
+    rows: dict[str, list[dict]] = {d: [] for d in datasets}
+    for i, row in enumerate(read_jsonl(args.samples), 1):
+        require_fields(row, f"{args.samples}: sample {i}")
+        rows[owner(row["task_id"], f"{args.samples}: sample {i}")].append(row)
+    return [_prepare(args, sets[d], outputs[d], rows[d], ids[d] if args.task_ids else None)
+            for d in datasets if rows[d] and (ids[d] or not args.task_ids)]
 
 
 def _run_eval(args: argparse.Namespace, job: _EvalJob, targets: list[str] | None, label: str = "") -> tuple[dict, object]:
@@ -400,8 +445,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     datasets = list(dict.fromkeys(args.dataset or []))
     if len(datasets) > 1 and args.problems:
         raise InvalidInput("give --dataset or --problems, not both")
-    outputs = _several_outputs(args, datasets) if len(datasets) > 1 else {}
-    jobs = [_prepare(args, d, outputs.get(d)) for d in datasets or [None]]  # every InvalidInput before any work
+    # Every InvalidInput before any work.
+    jobs = _several(args, datasets) if len(datasets) > 1 else \
+        [_prepare(args, _problem_set(args, datasets[0] if datasets else None))]
     with reporting(TqdmReporter(disable=args.no_progress)):
         if len(jobs) == 1:
             summary, outcome = _run_eval(args, jobs[0], split_targets(args.server) if args.server else None)

@@ -335,7 +335,7 @@ def test_cli_retries_past_the_first_few_are_summed_up(api, tmp_path, capsys):
     assert not out.exists()  # no rows: no file
 
 
-def test_seed_is_sent_per_request_and_recorded(api, tmp_path, problem_file):
+def test_seed_is_sent_per_request_and_recorded(api, tmp_path, problem_file, capsys):
     endpoint, state = api
     out = tmp_path / "s.jsonl"
     assert _cli(endpoint, problem_file, out, "--n", "3", "--max-n-per-request", "2", "--seed", "7") == 0
@@ -346,3 +346,5 @@ def test_seed_is_sent_per_request_and_recorded(api, tmp_path, problem_file):
     again = tmp_path / "again.jsonl"
     assert _cli(endpoint, problem_file, again, "--n", "3", "--max-n-per-request", "2", "--seed", "7") == 0
     assert sorted(b["seed"] for b in state.requests) == sorted(seeds)  # the same file asks the same questions
+    assert _cli(endpoint, problem_file, out, "--n", "4") == 2  # more samples, unseeded: not mixed in
+    assert "seed 7 (now None)" in capsys.readouterr().err

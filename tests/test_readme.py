@@ -107,7 +107,7 @@ def parse(markdown: str) -> list[Block]:
             i += 1
         i += 1
         lang = m.group(1).lower()
-        if lang in ("sh", "bash", "shell", "console"):
+        if lang in ("sh", "bash", "shell"):
             blocks.append(Block("sh", start, "\n".join(body), _commands(body, start + 1)))
         elif lang == "python":
             blocks.append(Block("python", start, "\n".join(body)))

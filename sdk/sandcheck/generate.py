@@ -210,8 +210,8 @@ def existing_counts(path: str | os.PathLike[str], binding: Mapping[str, Any] | N
             counts[row["task_id"]] += 1
         except (ValueError, KeyError, TypeError):
             raise InvalidInput(f"{p}:{lineno}: not a samples row; refusing to append to it") from None
-        changed = [f"{k} {row[k]!r} (now {binding[k]!r})" for k in BINDING
-                   if binding is not None and k in row and row[k] != binding[k]]
+        changed = [f"{k} {row[k]!r} (now {binding.get(k)!r})" for k in BINDING
+                   if binding is not None and k in row and row[k] != binding.get(k)]
         if changed:
             raise InvalidInput(f"{p}:{lineno}: sampled with other parameters: {', '.join(changed)}; "
                                "write to another file (-o), or delete this one to start over")

@@ -229,8 +229,11 @@ class Clone:
         if command.background:
             self._daemon(command, text)
             return
-        p = subprocess.run(["bash", "-c", text], cwd=self.root, env=self.env, capture_output=True, text=True,
-                           timeout=timeout)
+        try:
+            p = subprocess.run(["bash", "-c", text], cwd=self.root, env=self.env, capture_output=True, text=True,
+                               timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"README.md:{command.line}: `{command.text}` ran past {timeout:.0f} s")
         assert p.returncode == command.expected_exit, (
             f"README.md:{command.line}: `{command.text}` exited {p.returncode}, not {command.expected_exit}\n"
             f"stdout: {p.stdout[-3000:]}\nstderr: {p.stderr[-3000:]}")
@@ -308,7 +311,8 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clone]:
 # -- the tests -------------------------------------------------------------------
 
 def _param(block: Block) -> object:
-    marks = [pytest.mark.slow] if block.slow else []
+    # A slow block's commands each get SLOW_TIMEOUT_S (pytest's own 900 s is for one test of the suite).
+    marks = [pytest.mark.slow, pytest.mark.timeout(SLOW_TIMEOUT_S * max(1, len(block.commands)))] if block.slow else []
     if block.lang == "sh" and all(c.skip for c in block.commands):
         marks.append(pytest.mark.skip(reason="; ".join(sorted({c.skip for c in block.commands}))))
     return pytest.param(block, id=f"README.md:{block.line}", marks=marks)

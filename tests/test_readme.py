@@ -115,24 +115,36 @@ def parse(markdown: str) -> list[Block]:
 
 
 def _commands(body: list[str], first_line: int) -> list[Command]:
+    """One command per line; `\\` continues a line, a heredoc runs to its terminator."""
     out: list[Command] = []
-    pending, pending_line = "", 0
+    pending, pending_line, heredoc = "", 0, ""
     for n, raw in enumerate(body, first_line):
         if not pending and (not raw.strip() or raw.lstrip().startswith("#")):
             continue
         if not pending:
             pending_line = n
+        if heredoc:
+            pending += raw + "\n"
+            if raw.strip() == heredoc:
+                heredoc = ""
+                out.append(_command(pending_line, pending))
+                pending = ""
+            continue
+        m = re.search(r"<<-?\s*['\"]?(\w+)['\"]?", _strip_comment(raw))
+        if m:
+            heredoc, pending = m.group(1), pending + raw + "\n"
+            continue
         if raw.rstrip().endswith("\\"):
             pending += raw.rstrip()[:-1] + " "
             continue
-        text = SETUP_PREFIX.sub("", (pending + raw).strip())
+        out.append(_command(pending_line, pending + raw))
         pending = ""
-        reason = next((why for pattern, why in SKIPPED.items() if re.search(pattern, text)), "")
-        out.append(Command(pending_line, text, reason))
     return out
 
 
-BLOCKS = parse(README.read_text(encoding="utf-8"))
+def _command(line: int, text: str) -> Command:
+    text = SETUP_PREFIX.sub("", text.strip())
+    return Command(line, text, next((why for pattern, why in SKIPPED.items() if re.search(pattern, text)), ""))
 
 
 def _strip_comment(command: str) -> str:
@@ -146,6 +158,9 @@ def _strip_comment(command: str) -> str:
         elif ch == "#" and (i == 0 or command[i - 1].isspace()):
             return command[:i].rstrip()
     return command
+
+
+BLOCKS = parse(README.read_text(encoding="utf-8"))
 
 
 # -- the stand-in model endpoint -----------------------------------------------
@@ -222,15 +237,15 @@ class Clone:
         """This run's ports a command names (before any comment)."""
         return [int(m.group(2)) for m in LOOPBACK_PORT.finditer(self.adapt(_strip_comment(command)))]
 
-    def run(self, command: Command, timeout: float) -> None:
+    def run(self, command: Command, timeout: float, prelude: str = "") -> None:
         text = self.adapt(command.text)
         for m in re.finditer(r"--endpoint[ =]\S*?:(\d+)", text):
             self._model(int(m.group(1)))
         if command.background:
-            self._daemon(command, text)
+            self._daemon(command, self.adapt(prelude) + text)
             return
         try:
-            p = subprocess.run(["bash", "-c", text], cwd=self.root, env=self.env, capture_output=True, text=True,
+            p = subprocess.run(["bash", "-c", self.adapt(prelude) + text], cwd=self.root, env=self.env, capture_output=True, text=True,
                                timeout=timeout)
         except subprocess.TimeoutExpired:
             pytest.fail(f"README.md:{command.line}: `{command.text}` ran past {timeout:.0f} s")
@@ -244,11 +259,13 @@ class Clone:
 
     def _daemon(self, command: Command, text: str) -> None:
         log = self.root / ".tmp" / f"daemon-{command.line}.log"
-        proc = subprocess.Popen(["bash", "-c", "exec " + _strip_comment(text).rstrip().rstrip("&")],
+        *before, last = text.rstrip("\n").split("\n")
+        script = "\n".join([*before, "exec " + _strip_comment(last).rstrip().rstrip("&")])
+        proc = subprocess.Popen(["bash", "-c", script],
                                 cwd=self.root, env=self.env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.daemons.append((command, proc, log))
-        ports = self.ports_of(command.text) or [self.ports[int(DEFAULT_LISTEN.split(":")[1])]]
+        ports = [self.ports[p] for p in _readme_ports(command)]  # what it serves; none: nothing to wait for
         deadline = time.monotonic() + 120
         for port in ports:
             while not _listening(port):
@@ -328,9 +345,46 @@ def test_readme_block_runs_as_pasted(block: Block, clone: Clone) -> None:
                            cwd=clone.root, env=clone.env, capture_output=True, text=True, timeout=timeout)
         assert p.returncode == 0, f"README.md:{block.line}: the snippet failed:\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}"
         return
+    prelude = ""  # the block's `export`, `cd` and `NAME=value` lines so far, as one shell would keep them
     for command in block.commands:
-        if not command.skip:
-            clone.run(command, timeout)
+        if command.skip:
+            continue
+        if re.match(r"^(export\s|cd\s|[A-Za-z_][A-Za-z0-9_]*=\S*$)", command.text):
+            prelude += command.text + "\n"
+        clone.run(command, timeout, prelude)
+
+
+def test_the_parser_reads_blocks_as_a_shell_would() -> None:
+    fence = "`" * 3
+    blocks = parse(f"""text
+{fence}sh
+# a comment
+scripts/setup && .venv/bin/sandcheck eval --canonical   # the main job
+.venv/bin/sandcheck generate --endpoint http://127.0.0.1:8000/v1 \\
+    --n 2 -o s.jsonl
+cat > x.txt <<'END'
+# not a comment
+END
+.venv/bin/sandcheck run bad.py   # exits 2
+.venv/bin/python -m pytest -q
+{fence}
+{fence}python
+print(1)
+{fence}
+""")
+    assert [b.lang for b in blocks] == ["sh", "python"]
+    commands = blocks[0].commands
+    assert [c.text for c in commands] == [
+        ".venv/bin/sandcheck eval --canonical   # the main job",
+        ".venv/bin/sandcheck generate --endpoint http://127.0.0.1:8000/v1      --n 2 -o s.jsonl",
+        "cat > x.txt <<'END'\n# not a comment\nEND",
+        ".venv/bin/sandcheck run bad.py   # exits 2",
+        ".venv/bin/python -m pytest -q"]
+    assert [c.expected_exit for c in commands] == [0, 0, 0, 2, 0]
+    assert [bool(c.skip) for c in commands] == [False, False, False, False, True]
+    assert blocks[0].slow  # --endpoint
+    assert _strip_comment(".venv/bin/sandcheck serve --listen 127.0.0.1:50052 &   # the CLI section's") == \
+        ".venv/bin/sandcheck serve --listen 127.0.0.1:50052 &"
 
 
 def test_readme_servers_can_run_side_by_side() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ._types import Limits
+from .analysis import DEFAULT_KS
 from .client import Client
 from .caveats import caveats
 from .data import check_writable, default_problem_file, sha256_file, write_jsonl
@@ -31,9 +32,6 @@ from .judges.run import Evaluation, evaluate
 from .journal import Journal, Start
 from .progress import phase
 from .run_record import server_facts, write_meta
-
-
-DEFAULT_KS = (1, 10, 100)
 
 
 class Interrupted(KeyboardInterrupt):

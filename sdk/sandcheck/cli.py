@@ -443,7 +443,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise InvalidInput("give the samples file once: SAMPLES or --sample_file")
         args.samples = args.sample_file
     datasets = list(dict.fromkeys(args.dataset or []))
-    if len(datasets) > 1 and args.problems:
+    if datasets and args.problems:
         raise InvalidInput("give --dataset or --problems, not both")
     # Every InvalidInput before any work.
     jobs = _several(args, datasets) if len(datasets) > 1 else \

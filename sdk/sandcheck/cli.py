@@ -480,13 +480,13 @@ def _shared_targets(args: argparse.Namespace) -> Iterator[list[str]]:
 def cmd_generate(args: argparse.Namespace) -> int:
     import logging
 
-    from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from .data import check_writable, read_problems
     from .eval_run import Interrupted
     from .datasets.problem_sets import select_problems
     from .generate import DEFAULT_STOPS, GenerationConfig, generate, log, missing, probe_endpoint
+    from .progress import TqdmReporter, phase, reporting
 
     key_env = args.api_key_env or "OPENAI_API_KEY"
     api_key = os.environ.get(key_env)
@@ -525,9 +525,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     log.addHandler(handler)
     log.propagate = False
     try:
-        with tqdm(total=todo, unit="sample", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True) as bar, \
-                logging_redirect_tqdm(loggers=[log]):
-            written = generate(problems, config, args.output, on_rows=bar.update, probed=True)
+        # The bar's clock starts at the first answer: a model's slow first reply is not its rate.
+        with reporting(TqdmReporter(disable=args.no_progress)), logging_redirect_tqdm(loggers=[log]), \
+                phase("samples", total=todo, unit="sample") as step:
+            written = generate(problems, config, args.output, on_rows=step, probed=True)
     except KeyboardInterrupt:
         raise Interrupted(f"the samples so far are kept in {args.output}; run the same command again "
                           "to sample only the rest") from None

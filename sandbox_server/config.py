@@ -47,6 +47,17 @@ class ServerConfig:
     build_cache_mb: int = 256
     # Where toolchain state built once per host lives (Rust's crates, per rustc version).
     toolchain_cache_dir: str = "/var/cache/sandcheck"
+    # Third-party packages jailed Python can import (jail/packages.py): "auto" is the
+    # directory scripts/setup built under toolchain_cache_dir for the jail's Python
+    # (python3.11-packages), when there is one; "none" the standard library only; else a path.
+    python_packages: str = "auto"
+    # Packages jailed JavaScript and TypeScript can require (NODE_PATH): "auto" is
+    # toolchain_cache_dir/node/node_modules (SANDCHECK_JAIL_NODE_PACKAGES=... scripts/setup)
+    # when there is one; "none"; else a path.
+    node_modules: str = "auto"
+    # Modules each warm jail imports once before forking its checks (e.g. ["numpy"]),
+    # so that a check importing them does not pay the import; cold jails ignore it.
+    preload: list[str] = field(default_factory=list)
     jail: JailShape = field(default_factory=JailShape)
     # Outside uids for jails: slot i runs as uid_base + i, never root.
     uid_base: int = 1_500_000

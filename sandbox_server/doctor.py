@@ -16,9 +16,8 @@ import shutil
 from pathlib import Path
 
 from .config import ServerConfig
-from .executor import Executor
+from .executor import Executor, python_runtime
 from .jail import cgroups
-from .jail.runtime import Runtime
 
 
 def _read(path: str) -> str:
@@ -51,8 +50,10 @@ def _facts(config: ServerConfig) -> list[tuple[str, str]]:
     facts.append(("nsjail", config.nsjail if shutil.which(config.nsjail) or os.path.exists(config.nsjail)
                   else f"missing at {config.nsjail}"))
     try:
-        rt = Runtime.python(config.interpreter)
+        rt = python_runtime(config)
         facts.append(("runtime", f"{rt.interpreter} {rt.version}, {len(rt.binds)} paths bound read-only"))
+        facts.append(("python packages", f"{len(rt.packages.packages)} in {rt.packages.path}" if rt.packages
+                      else "none (standard library only; scripts/setup installs them)"))
     except Exception as exc:  # reported, and the start below says why it fails
         facts.append(("runtime", f"unusable: {exc}"))
     return facts

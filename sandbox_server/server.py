@@ -243,6 +243,12 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-queue", type=int, help=f"programs waiting for a slot before new ones are refused "
                    f"with RESOURCE_EXHAUSTED (default {ServerConfig.max_queue})")
     p.add_argument("--interpreter", help="the jail's Python (default: the host's own CPython >= 3.10, e.g. /usr/bin/python3.11)")
+    p.add_argument("--python-packages", metavar="DIR|auto|none",
+                   help="third-party packages jailed Python imports (default auto: the ones scripts/setup installed)")
+    p.add_argument("--node-modules", metavar="DIR|auto|none",
+                   help="node_modules jailed JavaScript/TypeScript require from (default auto: the one scripts/setup made)")
+    p.add_argument("--preload", metavar="MODULE,...",
+                   help="modules each warm jail imports before forking checks, e.g. numpy,pandas (default none)")
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics here (default: off)")
     p.add_argument("--http-listen", metavar="HOST:PORT",
                    help="serve SandboxFusion's POST /run_code here, same jails, limits and tokens (default: off)")
@@ -265,7 +271,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     overrides = {"listen": args.listen, "concurrency": args.concurrency, "processes": args.processes,
                  "max_queue": args.max_queue,
                  "interpreter": args.interpreter, "metrics_listen": args.metrics_listen, "log_format": args.log_format,
-                 "http_listen": args.http_listen}
+                 "http_listen": args.http_listen, "python_packages": args.python_packages,
+                 "node_modules": args.node_modules,
+                 "preload": [m.strip() for m in args.preload.split(",") if m.strip()] if args.preload is not None else None}
     overrides.update(jail_mode=args.jail_mode, warm_max_checks=args.warm_max_checks, result_cache_mb=args.result_cache_mb)
     try:
         config = settings.load(args.config, os.environ, overrides)

@@ -292,6 +292,7 @@ class SandboxService(pb_grpc.SandboxServicer):
         return to_response(req_id, fut.result(), runtime)
 
     def GetInfo(self, request, context):
+        rt = self.executor.runtime
         notes = [
             "namespaces: user, pid, mount, network, ipc, uts, cgroup",
             f"uid: jail uid 1000 mapped to outside uids {self.config.uid_base}+slot (unprivileged)",
@@ -312,4 +313,9 @@ class SandboxService(pb_grpc.SandboxServicer):
             concurrency=self.executor.concurrency,
             endpoints=self.fleet_endpoints,
             processes=self.fleet_processes,
+            packages=[*(pb.Package(language="python", name=name, version=version)
+                        for name, version in (rt.packages.packages if rt.packages else ())),
+                      *(pb.Package(language="js", name=name, version=version)
+                        for name, version in self.executor.node_packages)],
+            preloaded=list(rt.preload if self.config.jail_mode == "warm" else ()),
         )

@@ -189,6 +189,12 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
     return config
 
 
+def _under_jail_mounts(path: str) -> bool:
+    """Whether `path` lies where every jail mounts a directory of its own (bound there, it would be hidden)."""
+    path = "/" + path.strip("/")
+    return any(path == d or path.startswith(d + "/") for d in ("/tmp", "/build", "/dev"))
+
+
 def validate(config: ServerConfig) -> None:
     """Checks that span fields, so a bad value fails at start-up, not mid-run."""
     for name in ("default_limits", "max_limits", "default_compile_limits", "max_compile_limits"):
@@ -211,11 +217,19 @@ def validate(config: ServerConfig) -> None:
     unknown = [n for n in config.languages if n != "python" and find(n) is None]
     if unknown:
         raise ConfigError(f"languages: unknown {', '.join(unknown)}")
-    cache_dir = "/" + config.toolchain_cache_dir.strip("/")
-    if not config.toolchain_cache_dir.startswith("/") or any(cache_dir == d or cache_dir.startswith(d + "/")
-                                                             for d in ("/tmp", "/build", "/dev")):
+    if not config.toolchain_cache_dir.startswith("/") or _under_jail_mounts(config.toolchain_cache_dir):
         raise ConfigError(f"toolchain_cache_dir must be an absolute path outside /tmp, /build and /dev (jails mount "
                           f"their own there, over it), got {config.toolchain_cache_dir!r}")
+    from .jail.packages import MODULE_NAME
+
+    bad = [m for m in config.preload if not MODULE_NAME.match(m)]
+    if bad:
+        raise ConfigError(f"preload: not a module name: {', '.join(map(repr, bad))}")
+    for name in ("python_packages", "node_modules"):
+        value = getattr(config, name)
+        if value not in ("auto", "none", "") and (not value.startswith("/") or _under_jail_mounts(value)):
+            raise ConfigError(f"{name} must be 'auto', 'none' or an absolute path outside /tmp, /build and /dev "
+                              f"(jails mount their own there, over it), got {value!r}")
     if config.build_cache_mb < 0:
         raise ConfigError(f"build_cache_mb must be >= 0 (0 = off), got {config.build_cache_mb}")
     if config.max_queue < 1:

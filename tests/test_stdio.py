@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from sandcheck import Client, InvalidInput
-from sandcheck.judges.stdio import evaluate_stdio, outputs_match, read_stdio_problems, stdio_problem
+from sandcheck.datasets import read_problem_rows
+from sandcheck.judges.stdio import evaluate_stdio, outputs_match, stdio_problem
 
 SANDCHECK = str(Path(sys.executable).parent / "sandcheck")
 CODE_CONTESTS = Path(__file__).parent / "data" / "code_contests" / "code_contests_sample.jsonl.gz"
@@ -87,7 +88,7 @@ def test_outputs_match_like_a_judge(got: str, expected: str, tolerance: float | 
 
 
 def test_code_contests_rows_load_as_shipped() -> None:
-    problems = read_stdio_problems(CODE_CONTESTS)
+    problems = read_problem_rows(CODE_CONTESTS)
     assert len(problems) == 20
     assert all(len(p["tests"]) >= 35 for p in problems.values())
     assert problems[T_SHIRTS]["tests"][0] == {"input": "1\nXXXS\nXXXL\n", "output": "1\n"}
@@ -99,7 +100,7 @@ def test_code_contests_rows_load_as_shipped() -> None:
     ({"task_id": "a", "tests": [{"input": "1"}]}, "needs 'tests': a non-empty list"),
     ({"tests": [{"input": "1", "output": "1"}]}, "needs a string 'task_id'"),
     ({"task_id": "a", "tests": [{"input": "", "output": ""}], "float_tolerance": -1}, "float_tolerance must be"),
-    ({"id": 3, "content": "x", "test": "not json"}, "needs 'tests'"),
+    ({"task_id": "a", "tests": [{"input": "", "output": ""}], "compare": "fuzzy"}, "compare must be one of"),
 ])
 def test_malformed_problems_are_invalid_input(row: dict, message: str) -> None:
     with pytest.raises(InvalidInput) as info:
@@ -178,7 +179,7 @@ def test_code_contests_end_to_end_from_the_cli(tmp_path: Path) -> None:
     assert "warning: the samples cover 3 of the 20 problems" in p.stderr
     results = [json.loads(line) for line in Path(f"{samples}_results.jsonl").read_text().splitlines()]
     assert [r["passed"] for r in results] == [True, False] * 3
-    problems = read_stdio_problems(CODE_CONTESTS)
+    problems = read_problem_rows(CODE_CONTESTS)
     for r in results:
         assert len(r["tests"]) == len(problems[r["task_id"]]["tests"])
         assert all(t["verdict"] in ("accepted", "wrong_answer") and t["cpu_time_ms"] > 0 and t["memory_bytes"] > 0
@@ -188,3 +189,28 @@ def test_code_contests_end_to_end_from_the_cli(tmp_path: Path) -> None:
              for r in results if not r["passed"]}
     assert wrong == {KILL_EM_ALL: [41, 48, 62, 68, 92, 95], T_SHIRTS: wrong[T_SHIRTS], CORRECT_SOLUTION: [0, 2, 9, 23]}
     assert len(wrong[T_SHIRTS]) == 17 and wrong[T_SHIRTS][:5] == [4, 5, 10, 11, 12]
+
+
+# Our C++ solutions to six of the shipped CodeContests problems (tests/data/code_contests/solutions/ID.cpp).
+CPP_SOLUTIONS = Path(__file__).parent / "data" / "code_contests" / "solutions"
+
+
+def test_code_contests_cpp_solutions_pass_every_test_and_the_run_reports_cpu_per_test(tmp_path: Path) -> None:
+    solved = sorted(CPP_SOLUTIONS.glob("*.cpp"), key=lambda p: int(p.stem))
+    assert len(solved) >= 5
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": p.stem, "solution": p.read_text()}) + "\n" for p in solved))
+    p = subprocess.run([SANDCHECK, "eval", str(samples), "--problems", str(CODE_CONTESTS), "--language", "c++",
+                        "--k", "1", "--no-progress"], capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr
+    results = [json.loads(line) for line in Path(f"{samples}_results.jsonl").read_text().splitlines()]
+    failed = {r["task_id"]: [i for i, t in enumerate(r["tests"]) if t["verdict"] != "accepted"] for r in results}
+    assert failed == {p.stem: [] for p in solved}
+    problems = read_problem_rows(CODE_CONTESTS)
+    assert all(r["language"] == "cpp" and len(r["tests"]) == len(problems[r["task_id"]]["tests"]) for r in results)
+    meta = json.loads(Path(f"{samples}_results.meta.json").read_text())
+    tests = sum(len(r["tests"]) for r in results)
+    # At least one compile per program; the embedded server's processes each keep their own build cache.
+    assert meta["tests"]["run"] == tests and meta["tests"]["compiles"] >= len(solved)
+    assert meta["tests"]["cpu_ms_per_test"] > 0 and f"tests: {tests} run, CPU " in p.stderr
+    print(p.stderr.splitlines()[-3:], meta["tests"])  # the measurement, with -s

@@ -86,7 +86,12 @@ def build_config(runtime: Runtime, shape: JailShape, extra_binds: tuple[str, ...
             "LANG=C.UTF-8",
             f"PYTHONHASHSEED={shape.hashseed}",
             "PYTHONDONTWRITEBYTECODE=1",
+            # One thread for the numeric libraries (numpy's OpenBLAS would start one
+            # per CPU): a check's CPU budget is its own, and a warm jail forks safely.
             "OMP_NUM_THREADS=1",
+            "OPENBLAS_NUM_THREADS=1",
+            "MKL_NUM_THREADS=1",
+            "NUMEXPR_NUM_THREADS=1",
             *extra_env,
         ],
         keep_caps=False,

@@ -2,7 +2,8 @@
 
 The jail's root is an empty read-only tmpfs; the only host files in it are
 the interpreter, its standard library, and the shared libraries those load
-(found with ``ldd``). No /etc, /home, /root, /proc, nor the server's own
+(found with ``ldd``), and the operator's third-party packages when there are
+some (packages.py). No /etc, /home, /root, /proc, nor the server's own
 virtualenv: jailed code must not read server code or configuration.
 """
 
@@ -13,6 +14,8 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .packages import PackageSet, PackagesError, default_dir
 
 # Where a host keeps its own CPython, in the order they are tried.
 _SYSTEM_PYTHONS = ("/usr/bin/python3", *(f"/usr/bin/python3.{minor}" for minor in range(14, 9, -1)),
@@ -38,11 +41,18 @@ class Runtime:
     binds: tuple[str, ...] = field(default_factory=tuple)
     # (link path, target) symlinks created inside the jail.
     symlinks: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # Third-party packages on sys.path in every Python jail (None: the standard library only).
+    packages: PackageSet | None = None
+    # Modules a warm jail imports once, before its first fork (the children inherit them).
+    preload: tuple[str, ...] = ()
 
     @classmethod
-    def python(cls, interpreter: str = "") -> "Runtime":
+    def python(cls, interpreter: str = "", packages_dir: str = "", preload: tuple[str, ...] = (),
+               cache_root: str = "/var/cache/sandcheck") -> "Runtime":
         """Describe a CPython interpreter (the host's own by default), refusing one
-        whose files are not world-readable."""
+        whose files are not world-readable. `packages_dir`: a directory scripts/setup
+        built for it (packages.py), bound and put on sys.path; "auto": the one
+        for this interpreter's version under `cache_root`, if it was built."""
         interpreter = interpreter or default_python()
         if not interpreter:
             raise RuntimeError_(f"no CPython >= 3.10 found at {', '.join(_SYSTEM_PYTHONS)}; install the "
@@ -56,6 +66,16 @@ class Runtime:
         if os.path.isdir(dynload):
             binaries += [os.path.join(dynload, n) for n in sorted(os.listdir(dynload)) if n.endswith(".so")]
         libs = _shared_libraries(binaries)
+        packages = None
+        if packages_dir == "auto":
+            packages_dir = default_dir(cache_root, version)
+            packages_dir = packages_dir if os.path.isdir(packages_dir) else ""
+        if packages_dir:
+            try:
+                packages = PackageSet.load(packages_dir, version)
+            except PackagesError as exc:
+                raise RuntimeError_(str(exc)) from None
+            libs |= {packages.path, *packages.libraries}
         binds = sorted({str(path), stdlib, platstdlib, *libs})
         for p in binds:
             _require_world_readable(p)
@@ -64,7 +84,7 @@ class Runtime:
         for link in ("/lib", "/lib64"):
             if os.path.islink(link):
                 symlinks.append((link, os.readlink(link)))
-        return cls("python", str(path), version, tuple(binds), tuple(symlinks))
+        return cls("python", str(path), version, tuple(binds), tuple(symlinks), packages, tuple(preload))
 
     @property
     def version_info(self) -> tuple[int, ...]:
@@ -72,8 +92,11 @@ class Runtime:
 
     def argv(self, init_source: str, *init_args: str) -> list[str]:
         # -I: isolated (no env vars, no user site); -S: no site module, so
-        # no dist-packages: the standard library only; -u: unbuffered, so
-        # output written just before a kill is not lost.
+        # no dist-packages: the standard library, and the operator's packages
+        # last on sys.path (as site-packages: no package shadows the standard
+        # library); -u: unbuffered, so output written just before a kill is not lost.
+        if self.packages is not None:
+            init_source = f"import sys; sys.path.append({self.packages.path!r})\n" + init_source
         return [self.interpreter, "-I", "-S", "-u", "-c", init_source, *init_args]
 
 

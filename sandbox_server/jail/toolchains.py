@@ -53,6 +53,23 @@ _SHELL_TOOLS = (
 )
 
 
+# SandboxFusion runs TypeScript with tsx: transpiled, never type-checked, ES imports
+# turned into CommonJS requires. The same with TypeScript's own transpileModule: only
+# a syntax error fails the compile; Node's API (require, process.stdin, fs) is there.
+_TS_TRANSPILE = """
+const ts = require("/usr/share/nodejs/typescript"), fs = require("fs"), src = process.argv[1];
+const out = ts.transpileModule(fs.readFileSync(src, "utf8"), {fileName: src, reportDiagnostics: true,
+  compilerOptions: {target: ts.ScriptTarget.ESNext, module: ts.ModuleKind.CommonJS, esModuleInterop: true}});
+const errors = out.diagnostics.filter(d => d.category === ts.DiagnosticCategory.Error);
+if (errors.length) {
+  process.stderr.write(ts.formatDiagnostics(errors, {getCanonicalFileName: f => f, getCurrentDirectory: () => "",
+                                                     getNewLine: () => "\\n"}));
+  process.exit(1);
+}
+fs.writeFileSync(src.replace(/\\.ts$/, "") + ".js", out.outputText);
+"""
+
+
 def _java_home() -> str:
     found = sorted(glob.glob("/usr/lib/jvm/java-17-openjdk-*"))
     return found[0] if found else "/usr/lib/jvm/java-17-openjdk-amd64"
@@ -179,7 +196,8 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         compile=(f"{_java_home()}/bin/javac", "-encoding", "UTF-8", "-proc:none", "-J-XX:+UseSerialGC",
                  "-J-XX:TieredStopAtLevel=1", "-J-Xshare:auto", "-cp", f".:{_JAVATUPLES}", "-d", ".", "{src}"),
         # Without /proc the JVM cannot see its cgroup: MaxRAM sizes its heap from the check's memory limit.
-        run=(f"{_java_home()}/bin/java", "-XX:MaxRAM={memory_bytes}", "-cp", f"{BUILD_DIR}:{_JAVATUPLES}", "{main}"),
+        # -ea: a failing `assert` fails the program, as SandboxFusion and MultiPL-E run Java.
+        run=(f"{_java_home()}/bin/java", "-ea", "-XX:MaxRAM={memory_bytes}", "-cp", f"{BUILD_DIR}:{_JAVATUPLES}", "{main}"),
         binaries=(f"{_java_home()}/bin/javac", f"{_java_home()}/bin/java"),
         # javatuples: MultiPL-E's Java programs import its Pair, Triplet... (a missing jar is skipped).
         compile_binds=(_java_home(), "/etc/java-17-openjdk", "/usr/share/java/javatuples*.jar"),
@@ -221,6 +239,20 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         compiler="/usr/share/nodejs/typescript/bin/tsc", interpreter="/usr/bin/node",
         packages="nodejs node-typescript",
         why="MultiPL-E TypeScript: tsc (Debian's node-typescript) type-checks and emits JavaScript, Node runs it",
+    ),
+    Toolchain(
+        name="ts_transpile", aliases=("tsx",),
+        source_file="main.ts",
+        # Braces doubled: compile arguments are format strings ("{src}").
+        compile=("/usr/bin/node", "-e", _TS_TRANSPILE.replace("{", "{{").replace("}", "}}"), "{src}"),
+        run=("/usr/bin/node", f"{BUILD_DIR}/main.js"),
+        binaries=("/usr/bin/node", "/usr/share/nodejs/typescript/bin/tsc"),
+        compile_binds=("/usr/share/nodejs/typescript",),
+        run_binaries=("/usr/bin/node",),
+        version=("/usr/bin/node", "/usr/share/nodejs/typescript/bin/tsc", "--version"),
+        compiler="/usr/share/nodejs/typescript/lib/typescript.js", interpreter="/usr/bin/node",
+        packages="nodejs node-typescript",
+        why="TypeScript as SandboxFusion runs it (tsx): transpiled without type checks; Node's API and ES imports work",
     ),
     _RUST,
     dataclasses.replace(

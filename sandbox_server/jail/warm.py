@@ -94,7 +94,8 @@ class WarmJail:
                 *PDEATHSIG_PREFIX,  # nsjail dies with the slot thread that started it
                 self.sup.nsjail, "--config", self.sup.config_path,
                 *jail_args(self.uid, diag_w, child_fds, limits=None),  # lives across checks
-                "--", *self.sup.runtime.argv(ZYGOTE_SOURCE, *(str(fd) for fd in child_fds)),
+                "--", *self.sup.runtime.argv(ZYGOTE_SOURCE, *(str(fd) for fd in child_fds),
+                                             *self.sup.runtime.preload),  # modules imported before the first fork
             ]
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=diag_w, stderr=diag_w,

@@ -32,11 +32,13 @@ the default disposition, which is every signal it does not ignore.
 
 Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`).
 
-argv: BPF_FD CTRL_FD
+argv: BPF_FD CTRL_FD [MODULE...]
   BPF_FD   memfd: the seccomp BPF program, loaded once here (children
            inherit it: it cannot be removed).
   CTRL_FD  SEQPACKET socket to the server: b"R" when ready; per check the
            server sends b"G" with 5 fds, the zygote answers one JSON line.
+  MODULE   modules the server's config preloads (`preload`), imported here
+           under the filter, before the first fork.
 """
 
 import gc
@@ -83,6 +85,21 @@ def check(candidate):
 check(f)
 ("%s %d" % ("a", 1)).encode("utf-8", "replace")[:10]
 """
+
+
+def _preload(names):
+    """Import the configured modules once, so a check that imports them finds
+    them loaded. Each child still gets its own copy (a fork): nothing a check
+    does to them reaches the next. NumPy's global random state, seeded at
+    import, would be the same in every child: each child reseeds it, as
+    CPython's `random` reseeds itself after a fork."""
+    import importlib
+
+    for name in names:
+        importlib.import_module(name)
+    np_random = sys.modules.get("numpy.random")
+    if np_random is not None:
+        os.register_at_fork(after_in_child=np_random.seed)
 
 
 def _warm_up():
@@ -348,6 +365,11 @@ def main():
     # SIGINT handler would let a check kill the zygote with os.kill(1, 2);
     # the forked child puts it back (run_as_main).
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        _preload(sys.argv[3:])
+    except BaseException as exc:
+        ctrl.sendall(json.dumps({"error": "preload: %s: %s" % (type(exc).__name__, exc)}).encode())
+        os._exit(70)
     baseline = _state()
     tmp_baseline = _tmp_state()
     _warm_up()

@@ -167,7 +167,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "runtimes", "default_limits", "max_limits", "max_source_bytes", "max_tasks", "tmpfs_bytes", "isolation", "concurrency", "endpoints", "processes")
+    __slots__ = ("version", "runtimes", "default_limits", "max_limits", "max_source_bytes", "max_tasks", "tmpfs_bytes", "isolation", "concurrency", "endpoints", "processes", "packages", "preloaded")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     RUNTIMES_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_LIMITS_FIELD_NUMBER: _ClassVar[int]
@@ -179,6 +179,8 @@ class ServerInfo(_message.Message):
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     PROCESSES_FIELD_NUMBER: _ClassVar[int]
+    PACKAGES_FIELD_NUMBER: _ClassVar[int]
+    PRELOADED_FIELD_NUMBER: _ClassVar[int]
     version: str
     runtimes: _containers.RepeatedCompositeFieldContainer[Runtime]
     default_limits: Limits
@@ -190,4 +192,16 @@ class ServerInfo(_message.Message):
     concurrency: int
     endpoints: _containers.RepeatedScalarFieldContainer[str]
     processes: int
-    def __init__(self, version: _Optional[str] = ..., runtimes: _Optional[_Iterable[_Union[Runtime, _Mapping]]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_source_bytes: _Optional[int] = ..., max_tasks: _Optional[int] = ..., tmpfs_bytes: _Optional[int] = ..., isolation: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., endpoints: _Optional[_Iterable[str]] = ..., processes: _Optional[int] = ...) -> None: ...
+    packages: _containers.RepeatedCompositeFieldContainer[Package]
+    preloaded: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[str] = ..., runtimes: _Optional[_Iterable[_Union[Runtime, _Mapping]]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_source_bytes: _Optional[int] = ..., max_tasks: _Optional[int] = ..., tmpfs_bytes: _Optional[int] = ..., isolation: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., endpoints: _Optional[_Iterable[str]] = ..., processes: _Optional[int] = ..., packages: _Optional[_Iterable[_Union[Package, _Mapping]]] = ..., preloaded: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Package(_message.Message):
+    __slots__ = ("language", "name", "version")
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    language: str
+    name: str
+    version: str
+    def __init__(self, language: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...

@@ -317,7 +317,8 @@ def _prepare(args: argparse.Namespace, loaded: tuple[ProblemSet, str | None], ou
     selection = {"task_ids": task_ids or None, "limit": args.limit}
     params = run_params(samples_path=args.samples, problems_path=problems_path, timeout=args.timeout,
                         memory_mb=args.memory_mb, judge=args.judge, **selection,
-                        **({"samples": "gpt solutions"} if args.gpt_solutions else {}))
+                        **({"samples": "gpt solutions"} if args.gpt_solutions else {}),
+                        **({"language": args.language} if getattr(args, "language", None) else {}))
     return _EvalJob(problem_set, samples, out, params, selection, problems_path)
 
 
@@ -396,6 +397,9 @@ def _run_eval(args: argparse.Namespace, job: _EvalJob, targets: list[str] | None
     if report.sandbox_errors:
         print(f"{label}warning: {report.sandbox_errors} checks got no verdict (SANDBOX_ERROR); pass@k counts them "
               "as failed", file=sys.stderr)
+    if outcome.tests:
+        print(f"{label}tests: {outcome.tests['run']} run, CPU {outcome.tests['cpu_ms_per_test']} ms per test "
+              f"(median {outcome.tests['cpu_ms_median']}), {outcome.tests['compiles']} compiles", file=sys.stderr)
     print(f"{label}passed {passed} of {len(report.rows)} samples", file=sys.stderr)
     summary = {"dataset": problem_set.dataset or job.problems_path or "humaneval", "language": problem_set.language,
                "samples": len(report.rows), "passed": passed, "pass_at_k": report.pass_at_k}

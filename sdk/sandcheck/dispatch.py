@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from sandcheck_api.status import Status
 
-from ._exceptions import InvalidInput
+from ._exceptions import InvalidInput, Unavailable
 from ._types import ExecutionResult
 from .client import Client, Program
 
@@ -109,6 +109,17 @@ class Dispatcher:
         yield from run.results()
 
     # Same front door as Client, so evaluate() takes either.
+    def info(self) -> dict:
+        """The first answering server's info (what a judge checks before it runs anything)."""
+        errors = []
+        for target in self.targets:
+            try:
+                with self._client_factory(target, timeout=10) as client:
+                    return client.info()
+            except Exception as exc:  # down for now: ask the next
+                errors.append(f"{target}: {exc}")
+        raise Unavailable("no server answered: " + "; ".join(errors), "UNAVAILABLE")
+
     def close(self) -> None:
         pass
 

@@ -28,6 +28,7 @@ from .client import Client
 from .caveats import caveats
 from .data import check_writable, default_problem_file, sha256_file, write_jsonl
 from .dispatch import Dispatcher
+from .judges.languages import languages_of
 from .judges.run import Evaluation, evaluate
 from .journal import Journal, Start
 from .progress import phase
@@ -44,6 +45,7 @@ class EvalOutcome:
     results: Path | None = None
     meta: Path | None = None
     caveats: list[str] = field(default_factory=list)  # what the pass@k figure does not say (caveats.py)
+    tests: dict[str, Any] | None = None  # stdin/stdout runs: tests run and their CPU cost (`test_costs`)
 
 
 def run_params(*, samples_path: str | os.PathLike[str] | None, problems_path: str | os.PathLike[str] | None,
@@ -110,16 +112,48 @@ def evaluate_to_file(
         if journal is None:
             with phase("checks", total=len(samples), unit="check") as step:
                 evaluation = run(on_result=_counted(on_result, step))
-            return EvalOutcome(evaluation, caveats=caveats(samples, problems, k, asdict(limits)))
+            notes = caveats(samples, problems, k, asdict(limits)) + language_notes(evaluation.rows)
+            return EvalOutcome(evaluation, caveats=notes, tests=test_costs(evaluation.rows))
         facts = server_facts(targets, limits, auth)
         with phase("checks", total=len(samples), unit="check", initial=len(start.kept)) as step:
             evaluation = _journaled(run, journal, start, total=len(samples), on_result=_counted(on_result, step))
     notes = caveats(samples, problems, k, asdict(limits), facts.get("effective_limits"))
+    notes += language_notes(evaluation.rows)
     write_jsonl(output, evaluation.rows)
     journal.close(remove=True)
+    extra: dict[str, Any] = {**(record_extra or {}), "caveats": notes}
+    if any("language" in r for r in evaluation.rows):
+        extra["languages"] = languages_of(evaluation.rows)
+    costs = test_costs(evaluation.rows)
+    if costs:
+        extra["tests"] = costs
     meta = write_meta(output, argv=argv, problems_path=problems_path, evaluation=evaluation, server=facts,
-                      limits=limits, k=k, extra={**(record_extra or {}), "caveats": notes})
-    return EvalOutcome(evaluation, output, meta, notes)
+                      limits=limits, k=k, extra=extra)
+    return EvalOutcome(evaluation, output, meta, notes, costs)
+
+
+def test_costs(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Tests run (stdin/stdout rows) and their CPU time: total, mean and median per test, and compiles.
+
+    None when no row has per-test results."""
+    cpu = [t["cpu_time_ms"] for r in rows for t in r.get("tests") or ()
+           if isinstance(t, Mapping) and isinstance(t.get("cpu_time_ms"), int)]
+    if not cpu:
+        return None
+    compiles = [r["compile"] for r in rows if isinstance(r.get("compile"), Mapping)]
+    return {"run": len(cpu), "cpu_ms_total": sum(cpu), "cpu_ms_per_test": round(sum(cpu) / len(cpu), 2),
+            "cpu_ms_median": sorted(cpu)[len(cpu) // 2],
+            "compiles": sum(c.get("compiles", 0) for c in compiles),
+            "compile_cpu_ms_total": sum(c.get("cpu_time_ms", 0) for c in compiles)}
+
+
+def language_notes(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """A warning per kind of sample judged as Python by default that looks like another language."""
+    from collections import Counter
+
+    notes = Counter(r["language_note"] for r in rows if r.get("language_note"))
+    return [f"{n} sample{'s' if n > 1 else ''} {note}; give each a 'language' field or pass --language"
+            for note, n in notes.items()]
 
 
 def _counted(on_result: Callable[[int, dict[str, Any]], None] | None,

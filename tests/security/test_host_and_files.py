@@ -43,7 +43,7 @@ def test_environment_holds_no_host_secret(hostile) -> None:
 
     env = json.loads(r.stdout)
     assert set(env) <= {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE",
-                        "OMP_NUM_THREADS", "LC_CTYPE"}
+                        "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "LC_CTYPE"}
 
 
 def test_host_processes_are_invisible(hostile) -> None:

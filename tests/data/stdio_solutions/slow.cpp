@@ -1,0 +1,14 @@
+#include <iostream>
+
+int main() {
+    long long n, s = 0;
+    std::cin >> n;
+    for (long long i = 0; i < n; i++) {
+        long long x;
+        std::cin >> x;
+        s += x;
+    }
+    volatile unsigned long long spin = 0;
+    while (n == 4) spin = spin + 1;
+    std::cout << s << "\n";
+}

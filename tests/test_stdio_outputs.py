@@ -1,0 +1,51 @@
+"""Each source's output comparison, as its own harness decides (sandcheck.judges.outputs)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandcheck.judges.outputs import outputs_match
+
+
+@pytest.mark.parametrize("got, expected, same", [
+    ("abc DEF\n", "abc def", True),              # case ignored
+    ("1 2\n3", "1\n2 3\n", True),                # whitespace of any kind between tokens
+    ("123", "123.000001", True),                  # a decimal within 1e-5
+    ("123", "123.1", False),
+    ("0.5", "0.50002", False),                    # 2e-5 apart
+    ("12345678901234567890", "12345678901234567891", False),  # integers compare exactly
+    ("YES", "yes", True),
+    ("1 2", "1 2 3", False),
+    ("1_000", "1000", False),
+])
+def test_code_contests_as_deepminds_tester(got: str, expected: str, same: bool) -> None:
+    assert outputs_match(got, expected, compare="code_contests") is same
+
+
+@pytest.mark.parametrize("got, expected, same", [
+    ("  6  \n", "6\n", True),                     # each line stripped
+    ("1.0 2\n", "1 2.00\n", True),                # equal as decimals
+    ("1e2\n", "100\n", True),
+    ("0.30000000000000004\n", "0.3\n", False),    # decimals are exact: no tolerance
+    ("6\n\n7\n", "6\n7\n", False),                # an inner blank line is a line
+    ("YES\n", "yes\n", False),
+    ("a  b\n", "a b\n", False),                   # not numbers: the stripped lines must be equal
+])
+def test_livecodebench_as_grade_stdio(got: str, expected: str, same: bool) -> None:
+    assert outputs_match(got, expected, compare="livecodebench") is same
+
+
+@pytest.mark.parametrize("got, expected, same", [
+    ("  6\n", "6\n", True),
+    ("1\n2\n", "2\n1\n", True),                   # APPS's set comparison: the order of lines is not checked
+    ("1 2\n", "2 1\n", True),                     # nor the order of tokens on a line
+    ("1\n1\n2\n", "1\n2\n", True),                # nor a repeated line
+    ("0.3333333\n", "0.333333333\n", True),       # numpy.allclose, one number per line
+    ("0.3334\n", "0.3333\n", True),              # APPS last rounds to 3 decimals: equal then
+    ("0.334\n", "0.333\n", False),
+    ("1.0004 2\n", "1.0001 2\n", True),           # sets of numbers rounded to 3 decimals
+    ("1\n2\n", "1\n3\n", False),
+    ("", "0\n", False),
+])
+def test_apps_as_its_testing_util(got: str, expected: str, same: bool) -> None:
+    assert outputs_match(got, expected, compare="apps") is same

@@ -33,13 +33,17 @@ _ENTRY_OVERHEAD = 512
 
 
 def content_key(salt: bytes, language: str, source: bytes, stdin: bytes, limits, files=(),
-                compile_limits=None) -> bytes:
+                compile_limits=None, run_files=(), args=()) -> bytes:
     """sha256 over everything that decides a result; `salt` names runtime and jail."""
     h = hashlib.sha256()
     named = [part for name, content in files for part in (name.encode(), content)]
-    for part in (salt, language.encode(), source, stdin,
-                 _limits_text(limits).encode(), len(files).to_bytes(4, "little"), *named,
-                 _limits_text(compile_limits).encode()):
+    parts = [salt, language.encode(), source, stdin, _limits_text(limits).encode(), len(files).to_bytes(4, "little"),
+             *named, _limits_text(compile_limits).encode()]
+    if run_files or args:  # (only then: the keys of requests without them stay as they were)
+        parts += [len(run_files).to_bytes(4, "little"),
+                  *(part for name, content in run_files for part in (name.encode(), content)),
+                  len(args).to_bytes(4, "little"), *(a.encode() for a in args)]
+    for part in parts:
         h.update(len(part).to_bytes(8, "little"))
         h.update(part)
     return h.digest()

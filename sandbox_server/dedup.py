@@ -29,7 +29,8 @@ class WorkAvoider:
         self.deduplicated = 0  # batch items that shared another item's run
 
     def key(self, job: Job, language: str = "python") -> bytes:
-        return content_key(self._salt, language, job.source, job.stdin, job.limits, job.files, job.compile_limits)
+        return content_key(self._salt, language, job.source, job.stdin, job.limits, job.files, job.compile_limits,
+                           job.run_files, job.args)
 
     def submit(self, job: Job, batch: dict[bytes, Future] | None = None, use_cache: bool = True,
                language: str = "python") -> Future:

@@ -89,6 +89,10 @@ class Job:
     # A language other than Python runs compile-then-run in cold jails (jail/builds.py).
     language: str = "python"
     compile_limits: Limits | None = None
+    # Other languages: files put in /tmp for the run only (not seen by the
+    # compile), and the program's arguments.
+    run_files: tuple[tuple[str, bytes], ...] = ()
+    args: tuple[str, ...] = ()
 
 
 class Executor:
@@ -162,7 +166,8 @@ class Executor:
             for phase, binds, env, proc in phases:
                 path = self._workdir / f"nsjail-{name}-{phase}.cfg"
                 path.write_text(render(build_config(self.runtime, self.config.jail, binds, env,
-                                                    name=f"sandcheck-{name}-{phase}", proc=proc)))
+                                                    name=f"sandcheck-{name}-{phase}",
+                                                    self_exe=tc.compile[0] if proc else None)))
                 configs[(name, phase)] = str(path)
         for name, why in self.unavailable.items():
             log.info("language %s is not served: %s", name, why)

@@ -34,10 +34,15 @@ Mapping (SandboxFusion's own rules from `sandbox_api.parse_run_status`):
   directory (and, for other languages, beside its source).
 - A language this server does not run, a malformed field, a file path that
   is not a plain name, or `fetch_files` (nothing leaves a jail) get HTTP 422 in
-  FastAPI's `{"detail": [...]}` shape, as SandboxFusion answers a request it
-  cannot accept; a body that is not JSON gets 400, a missing or unknown token
-  401, an exhausted tenant quota 429 and a full queue 503 (with a
-  SandboxError body: retry later).
+  FastAPI's `{"detail": [...]}` shape (naming the field), as SandboxFusion
+  answers a request it cannot accept; a body that is not JSON gets 400, one
+  over the body limit 413, a missing or unknown token 401, an exhausted
+  tenant quota 429 and a full queue 503 (with a SandboxError body: retry later).
+
+Bounded as a front end (SECURITY.md, "The HTTP door"): the token and the
+tenant's call quota are checked from the header, before the body is read;
+the body is read within a byte budget and decoded off the event loop
+(http_body.py); connections are capped and timed by http_guard.py.
 """
 
 from __future__ import annotations
@@ -45,28 +50,28 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import math
 import socket
 import ssl
 import threading
 import types
-from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sandcheck_api.status import Status
 from sandcheck_api.v1 import sandbox_pb2 as pb
 
-from . import auth, logs, settings
+from . import auth, http_body, logs, settings
 from .config import ServerConfig
 from .dedup import WorkAvoider
-from .executor import Overloaded, StartupError
+from .executor import Job, Overloaded, StartupError
+from .http_body import BadRequest, RunCodeRequest
+from .http_guard import ByteBudget, CappedListener, ConnectionGuard, DoorLimits, connection_cap, guarded
 from .jail.outcome import CompileInfo, Outcome
 from .limits import MiB
 from .service import InvalidRequest, to_job
@@ -85,71 +90,51 @@ _JSON_EXPANSION = 6
 _BODY_OVERHEAD = 1024 * 1024
 
 
-class BadRequest(Exception):
-    """The request cannot be run; `status` is the HTTP status, `loc` the field at fault."""
-
-    def __init__(self, status: int, message: str, loc: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.loc = status, loc
-
-    def response(self) -> JSONResponse:
-        if self.status == 422:  # FastAPI's validation-error shape, as SandboxFusion answers
-            loc = ["body", self.loc] if self.loc else ["body"]
-            return JSONResponse({"detail": [{"type": "value_error", "loc": loc, "msg": str(self)}]}, 422)
-        return JSONResponse({"detail": str(self)}, self.status)
+def _response_for(exc: BadRequest) -> JSONResponse:
+    if exc.status == 422:  # FastAPI's validation-error shape, as SandboxFusion answers
+        loc = ["body", exc.loc] if exc.loc else ["body"]
+        return JSONResponse({"detail": [{"type": "value_error", "loc": loc, "msg": str(exc)}]}, 422)
+    # A body left unread (413) must not be taken for the next request: the connection closes.
+    return JSONResponse({"detail": str(exc)}, exc.status, headers={"Connection": "close"} if exc.status == 413 else None)
 
 
-def _number(data: dict, name: str, default: float) -> float:
-    value = data.get(name, default)
+def _seconds(value: float | None, name: str, default: float, most_ms: int) -> int:
+    """A positive number of seconds as milliseconds, at most `most_ms` (so 1e308 clamps, never overflows)."""
     if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise BadRequest(422, f"{name} must be a finite number, got {value!r}", name)
-    return value
+        value = default
+    if not math.isfinite(value) or value <= 0:
+        raise BadRequest(422, f"{name} must be a positive finite number of seconds, got {value!r}", name)
+    return max(1, min(most_ms, math.ceil(min(value, most_ms / 1000) * 1000)))
 
 
-def to_request(data: Any, config: ServerConfig) -> pb.ExecuteRequest:
-    """SandboxFusion's RunCodeRequest as sandcheck's ExecuteRequest (limits not yet clamped)."""
-    if not isinstance(data, dict):
-        raise BadRequest(400, "the request body must be a JSON object")
-    code, language, stdin = data.get("code"), data.get("language"), data.get("stdin")
-    if not isinstance(code, str):
+def to_request(data: RunCodeRequest, config: ServerConfig) -> pb.ExecuteRequest:
+    """SandboxFusion's RunCodeRequest as sandcheck's ExecuteRequest (limits clamped to the maxima).
+    A field read here must be declared in `http_body.RunCodeRequest`: others are skipped unread."""
+    if data.code is None:
         raise BadRequest(422, "code is required and must be a string", "code")
-    if not isinstance(language, str) or not language:
+    if not data.language:
         raise BadRequest(422, "language is required and must be a string", "language")
-    if stdin is not None and not isinstance(stdin, str):
-        raise BadRequest(422, "stdin must be a string or null", "stdin")
-    files = data.get("files") or {}
-    if not isinstance(files, dict):
-        raise BadRequest(422, "files must be an object of path -> base64 content", "files")
     decoded = {}
-    for path, content in files.items():
+    for path, content in (data.files or {}).items():
         if content is None:
             continue
         try:
-            decoded[path] = base64.b64decode(content, validate=True) if isinstance(content, str) else None
+            decoded[path] = base64.b64decode(content, validate=True)
         except (binascii.Error, ValueError):
-            decoded[path] = None
-        if decoded[path] is None:
-            raise BadRequest(422, f"files[{path!r}] must be base64 text", "files")
-    if data.get("fetch_files"):
+            raise BadRequest(422, f"files[{path[:100]!r}] must be base64 text", "files") from None
+    if data.fetch_files:
         raise BadRequest(422, "fetch_files is not supported: nothing is copied out of a jail", "fetch_files")
-    compile_timeout = _number(data, "compile_timeout", 10)
-    if compile_timeout <= 0:
-        raise BadRequest(422, f"compile_timeout must be positive, got {compile_timeout!r}", "compile_timeout")
-    run_timeout = _number(data, "run_timeout", 10)
-    if run_timeout <= 0:
-        raise BadRequest(422, f"run_timeout must be positive, got {run_timeout!r}", "run_timeout")
-    memory_mb = _number(data, "memory_limit_MB", -1)
-    # Pre-clamped to the maxima, so that any number fits the proto's fields.
-    cpu_ms = min(math.ceil(run_timeout * 1000), config.max_limits.cpu_time_ms)
-    memory = min(math.ceil(memory_mb * MiB), config.max_limits.memory_bytes) if memory_mb > 0 else 0
-    limits = pb.Limits(cpu_time_ms=cpu_ms, memory_bytes=memory)
-    compile_limits = pb.Limits(cpu_time_ms=min(math.ceil(compile_timeout * 1000), config.max_compile_limits.cpu_time_ms))
-    language = _FUSION_LANGUAGES.get(language.strip().lower(), language)
-    req = pb.ExecuteRequest(source=code.encode(), stdin=(stdin or "").encode(), language=language, limits=limits,
-                            files=decoded, compile_limits=compile_limits)
-    return req
+    cpu_ms = _seconds(data.run_timeout, "run_timeout", 10, config.max_limits.cpu_time_ms)
+    compile_ms = _seconds(data.compile_timeout, "compile_timeout", 10, config.max_compile_limits.cpu_time_ms)
+    memory_mb = data.memory_limit_MB if data.memory_limit_MB is not None else -1
+    if not math.isfinite(memory_mb):
+        raise BadRequest(422, f"memory_limit_MB must be a finite number, got {memory_mb!r}", "memory_limit_MB")
+    most = config.max_limits.memory_bytes
+    memory = math.ceil(min(memory_mb, most / MiB) * MiB) if memory_mb > 0 else 0
+    language = _FUSION_LANGUAGES.get(data.language.strip().lower(), data.language)
+    return pb.ExecuteRequest(source=data.code.encode(), stdin=(data.stdin or "").encode(), language=language,
+                             limits=pb.Limits(cpu_time_ms=cpu_ms, memory_bytes=min(memory, most)), files=decoded,
+                             compile_limits=pb.Limits(cpu_time_ms=compile_ms))
 
 
 def return_code(outcome: Outcome) -> int:
@@ -218,12 +203,17 @@ class HttpDoor:
     """The HTTP front end of one Server: a uvicorn server on its own thread."""
 
     def __init__(self, config: ServerConfig, avoid: WorkAvoider, security: auth.Security,
-                 reuse_port: bool = False) -> None:
+                 reuse_port: bool = False, limits: DoorLimits | None = None) -> None:
         self.config = config
         self.avoid = avoid
         self.security = security
         self.reuse_port = reuse_port  # a fleet's workers share the port, as they do gRPC's
+        # What a request can legitimately carry: source and files, and stdin, each
+        # max_source_bytes, each byte spelled \u00XX at worst, and the rest of the JSON.
         self.body_limit = 2 * _JSON_EXPANSION * config.max_source_bytes + _BODY_OVERHEAD
+        self.limits = limits or DoorLimits()
+        self.budget = ByteBudget(self.limits.buffered_bodies * self.body_limit)
+        self.guard: ConnectionGuard | None = None
         self.app = logs.HttpRequestLog(Starlette(routes=[Route("/run_code", self.run_code, methods=["POST"]),
                                                          Route("/v1/ping", self.ping, methods=["GET"])]))
         self.port: int | None = None
@@ -240,6 +230,7 @@ class HttpDoor:
         return JSONResponse("pong")
 
     async def run_code(self, request: Request) -> JSONResponse:
+        # Who asks, and may they, from the header alone: no body is read for a refusal.
         tenant = None
         if self.security.interceptor is not None:
             tenant = self.security.interceptor.lookup(auth._bearer([("authorization", request.headers.get("authorization"))]))
@@ -247,13 +238,6 @@ class HttpDoor:
                 return self._refusal("unauthenticated", JSONResponse(
                     {"detail": "missing or unknown bearer token (header 'Authorization: Bearer <token>')"},
                     401, headers={"WWW-Authenticate": "Bearer"}))
-        try:
-            req = to_request(await self._json(request), self.config)
-            job = to_job(req, self.config, self.avoid.executor.languages)
-        except BadRequest as exc:
-            return self._refusal("invalid_request", exc.response())
-        except InvalidRequest as exc:
-            return self._refusal("invalid_request", BadRequest(422, str(exc)).response())
         gate = self.security.interceptor.gate if tenant is not None else None
         try:
             if gate is not None:
@@ -261,6 +245,14 @@ class HttpDoor:
         except auth.QuotaExceeded as exc:
             return self._refusal("overloaded", _refused(429, str(exc)))
         try:
+            try:
+                job = await self._job(request)
+            except BadRequest as exc:
+                return self._refusal("invalid_request", _response_for(exc))
+            except InvalidRequest as exc:
+                return self._refusal("invalid_request", _response_for(BadRequest(422, str(exc))))
+            except ClientDisconnect:
+                return JSONResponse({"detail": "the client went away"}, 400)  # written nowhere
             # The same admission as gRPC: tenant stamped on the job, its queued quota, the cache.
             context = types.SimpleNamespace(**{auth._ATTR: (tenant, gate)}) if gate is not None else None
             try:
@@ -279,16 +271,38 @@ class HttpDoor:
             if gate is not None:
                 gate.exit_call(tenant)
 
-    async def _json(self, request: Request) -> Any:
-        body = bytearray()
+    async def _job(self, request: Request) -> Job:
+        """Read the body (at most `body_limit` bytes, within the budget of bodies held
+        at once) and turn it into a job on a worker thread, off the event loop."""
+        declared = request.headers.get("content-length") if "transfer-encoding" not in request.headers else None
+        if declared is not None and not (declared.isdigit() and len(declared) < 19):
+            raise BadRequest(400, "Content-Length is not a number of bytes")
+        size = int(declared) if declared is not None else self.body_limit
+        if size > self.body_limit:
+            raise BadRequest(413, f"request body is {size} bytes; the limit is {self.body_limit}")
+        async with self.budget.reserve(size):
+            body = await self._body(request, size if declared else None)
+            return await asyncio.to_thread(self._parse, body)
+
+    async def _body(self, request: Request, size: int | None) -> bytearray:
+        """The body in one buffer: sized once from Content-Length (h11 holds the client
+        to it), or grown chunk by chunk for a chunked body."""
+        body = bytearray(size) if size is not None else bytearray()
+        at = 0
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > self.body_limit:
+            if at + len(chunk) > self.body_limit:
                 raise BadRequest(413, f"request body is over {self.body_limit} bytes")
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            raise BadRequest(400, f"request body is not valid JSON: {exc}") from None
+            if size is None:
+                body += chunk
+            else:
+                body[at:at + len(chunk)] = chunk
+            at += len(chunk)
+        del body[at:]
+        return body
+
+    def _parse(self, body: bytearray) -> Job:
+        req = to_request(http_body.decode(body), self.config)
+        return to_job(req, self.config, self.avoid.executor.languages)
 
     # -- start and stop --------------------------------------------------
     def _bind(self) -> socket.socket:
@@ -296,7 +310,7 @@ class HttpDoor:
             host, port = settings.parse_host_port(self.config.http_listen)
             family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                                                  flags=socket.AI_PASSIVE)[0]
-            sock = socket.socket(family, kind, proto)
+            sock = CappedListener(family, kind, proto, limit=2 * connection_cap(self.limits), head_s=self.limits.head_s)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if self.reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -312,8 +326,11 @@ class HttpDoor:
         self.port = sock.getsockname()[1]
         sec = self.security
         grace = int(self.config.max_limits.wall_time_ms / 1000 + 5)  # as the gRPC stop: running checks finish
+        # Connections are capped and timed by the guard (http_guard.py), below this process's fd limit.
+        self.guard = ConnectionGuard(self.limits, connection_cap(self.limits), listener=sock)
         config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=grace, ssl_certfile=sec.tls_cert, ssl_keyfile=sec.tls_key,
+                                http=guarded(self.guard), ws="none", timeout_keep_alive=math.ceil(self.limits.idle_s),
+                                backlog=2048, timeout_graceful_shutdown=grace, ssl_certfile=sec.tls_cert, ssl_keyfile=sec.tls_key,
                                 ssl_ca_certs=sec.tls_client_ca,
                                 ssl_cert_reqs=ssl.CERT_REQUIRED if sec.tls_client_ca else ssl.CERT_NONE)
         self._server = uvicorn.Server(config)

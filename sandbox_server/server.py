@@ -26,6 +26,7 @@ from .executor import Executor, Job, StartupError
 from .fleet import Fleet
 from .health import JailHealth
 from .http_door import HttpDoor
+from .http_guard import raise_fd_limit
 from .jail.runtime import Runtime
 from .metrics import Metrics
 from .observer import Observers
@@ -60,6 +61,7 @@ class Server:
     def start(self) -> None:
         if not self.fleet:  # a fleet's workers share the port; the fleet checked it (serve_fleet)
             _check_bindable(self.config.listen)  # before the jails start: a taken port fails at once
+        raise_fd_limit()  # the HTTP door's connection cap is then set below it (http_guard.py)
         self.executor.start()
         max_msg = 2 * self.config.max_source_bytes + _MESSAGE_OVERHEAD
         self.grpc_server = grpc.server(

@@ -22,6 +22,7 @@ from .config import ServerConfig
 from .dedup import WorkAvoider, cache_wanted
 from .executor import Executor, Job, Overloaded
 from .jail import toolchains
+from .jail.files import compiler_state
 from .jail.outcome import CompileInfo, Outcome
 from .limits import Limits
 
@@ -74,8 +75,10 @@ def to_job(req: pb.ExecuteRequest, config: ServerConfig, installed: Collection[s
     language = resolve_language(req.language, installed)
     if not req.source:
         raise InvalidRequest("source is empty")
-    files = to_files(req)
-    size = len(req.source) + sum(len(name.encode()) + len(content) for name, content in files)
+    files, run_files = to_files(req), to_files(req, "run_files")
+    if set(dict(files)) & set(dict(run_files)):
+        raise InvalidRequest("a name is in both files and run_files")
+    size = len(req.source) + sum(len(name.encode()) + len(content) for name, content in files + run_files)
     if size > config.max_source_bytes:
         what = "source and files are" if files else "source is"
         raise InvalidRequest(f"{what} {size} bytes; the maximum is {config.max_source_bytes}")
@@ -89,30 +92,44 @@ def to_job(req: pb.ExecuteRequest, config: ServerConfig, installed: Collection[s
         raise InvalidRequest("source contains a NUL byte")
     limits = _limits(req.limits, config.default_limits, config.max_limits, "limits")
     compile_limits = None
-    if language != "python":
+    if language == "python":
+        if req.args:
+            raise InvalidRequest("args are for programs in other languages; a python program runs without them")
+        # No compile: every file is put in /tmp alike.
+        files, run_files = tuple(sorted(files + run_files)), ()
+    else:
         toolchain = toolchains.find(language)
         own = toolchain.file_name(req.source)
         if any(name == own for name, _ in files):
             raise InvalidRequest(f"file name {own!r} is the program's own source file")
+        refused = compiler_state(language, (name for name, _ in files))
+        if refused:
+            raise InvalidRequest(refused)
         if toolchain.compile is not None:
             compile_limits = _limits(req.compile_limits, config.default_compile_limits, config.max_compile_limits,
                                      "compile_limits")
+    if len(req.args) > MAX_ARGS or any("\0" in a for a in req.args) \
+            or sum(len(a.encode()) for a in req.args) > MAX_ARGS_BYTES:
+        raise InvalidRequest(f"args: at most {MAX_ARGS}, {MAX_ARGS_BYTES} bytes in all, no NUL")
     return Job(source=req.source, stdin=req.stdin, limits=limits, files=files, language=language,
-               compile_limits=compile_limits)
+               compile_limits=compile_limits, run_files=run_files, args=tuple(req.args))
 
 
 MAX_FILES = 64
+MAX_ARGS, MAX_ARGS_BYTES = 64, 64 * 1024
 
 
-def to_files(req: pb.ExecuteRequest) -> tuple[tuple[str, bytes], ...]:
-    """The request's files, sorted by name; InvalidRequest unless each name is a plain file name."""
-    if len(req.files) > MAX_FILES:
-        raise InvalidRequest(f"{len(req.files)} files; the maximum is {MAX_FILES}")
-    for name in req.files:
+def to_files(req: pb.ExecuteRequest, field: str = "files") -> tuple[tuple[str, bytes], ...]:
+    """The request's `field` (files or run_files), sorted by name; InvalidRequest
+    unless each name is a plain file name."""
+    given = getattr(req, field)
+    if len(given) > MAX_FILES:
+        raise InvalidRequest(f"{len(given)} {field}; the maximum is {MAX_FILES}")
+    for name in given:
         if not name or name in (".", "..") or "/" in name or "\0" in name or len(name.encode()) > 255:
             raise InvalidRequest(f"file name {name[:100]!r} is not a plain file name (no '/', '.', '..', "
                                  "NUL, at most 255 bytes)")
-    return tuple(sorted(req.files.items()))
+    return tuple(sorted(given.items()))
 
 
 def to_compile_result(info: CompileInfo) -> pb.CompileResult:

@@ -46,6 +46,8 @@ class Program(Protocol):
     limits: Limits
     files: tuple[tuple[str, bytes], ...]
     compile_limits: Limits | None
+    run_files: tuple[tuple[str, bytes], ...]
+    args: tuple[str, ...]
 
 
 def build_key(lang: Language, source: bytes, files: tuple[tuple[str, bytes], ...]) -> str:
@@ -202,9 +204,12 @@ class Builds:
                     return Outcome(status=Status.COMPILE_ERROR, exit_code=info.exit_code, limits=prog.limits,
                                    compile=info, error="the program did not compile")
                 directory, kept = self.cache.put(key, directory, size, info)
-            plan = ExecPlan(self.configs[(lang.name, "run")], tuple(lang.run_argv(src, prog.limits.memory_bytes)), directory)
-            # The files are beside the source in /build, and put in /tmp, the run's working directory.
-            outcome = self.sup.run(slot, outside_uid, b"", prog.stdin, prog.limits, self.max_tasks, prog.files, plan)
+            plan = ExecPlan(self.configs[(lang.name, "run")],
+                            (*lang.run_argv(src, prog.limits.memory_bytes), *prog.args), directory)
+            # The files are beside the source in /build, and put in /tmp, the run's working
+            # directory, with the run's own files.
+            outcome = self.sup.run(slot, outside_uid, b"", prog.stdin, prog.limits, self.max_tasks,
+                                   tuple(sorted(prog.files + prog.run_files)), plan)
             outcome.compile = info
             return outcome
         finally:

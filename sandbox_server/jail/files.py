@@ -1,4 +1,5 @@
-"""A request's files (plain name -> content) as the jail scripts read them.
+"""A request's files (plain name -> content): what a compile may take from them,
+and how the jail scripts read them.
 
 The jail side (`unpack_files` in program.py) puts them in /tmp before the
 program runs. Packed: u32 little-endian count, then per file u32 name length,
@@ -10,6 +11,38 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 Files = tuple[tuple[str, bytes], ...]
+
+# What a compiler or its run would load from the program's directory in place of
+# compiling source: compiler state and prebuilt code, per language (name suffixes,
+# compared lower-case). A request brings source and plain data, nothing a compiler
+# saved (SECURITY.md, "The program's directory").
+COMPILER_STATE: dict[str, tuple[str, ...]] = {
+    # g++ takes `h.h.gch` (a file, or a directory of them) in place of `h.h`: a memory
+    # image of the compiler, never meant for untrusted input. .pch/.pcm/.gcm: clang's
+    # and GCC's other header and module images; .ccache: a compiler cache's entries.
+    "cpp": (".gch", ".pch", ".pcm", ".gcm", ".ccache"),
+    # javac reads classes from the classpath, which holds /build ('.'), and the run loads
+    # them from there: a .class would be bytecode no compile of this request made.
+    "java": (".class", ".jar"),
+    # rustc's compiled crates and plugins (found only through -L paths today; refused
+    # so that no search-path change can make them load).
+    "rust": (".rlib", ".rmeta", ".so"),
+    "rust_test": (".rlib", ".rmeta", ".so"),
+    # Go's compiled packages and the object files `go build` links from a package directory.
+    "go": (".a", ".syso"),
+    "go_test": (".a", ".syso"),
+}
+
+
+def compiler_state(language: str, names: Iterable[str]) -> str | None:
+    """Why `language`'s compile must not take the files `names`, or None if it may."""
+    suffixes = COMPILER_STATE.get(language, ())
+    for name in names:
+        suffix = next((s for s in suffixes if name.lower().endswith(s)), None)
+        if suffix:
+            return (f"file {name[:100]!r} is compiler state ({suffix}), which a {language} compile would load in "
+                    f"place of source; send source and plain data only (refused: {', '.join(suffixes)})")
+    return None
 
 
 def pack_files(files: Iterable[tuple[str, bytes]]) -> bytes:

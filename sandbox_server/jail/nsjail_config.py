@@ -41,11 +41,16 @@ class JailShape:
 
 
 def build_config(runtime: Runtime, shape: JailShape, extra_binds: tuple[str, ...] = (),
-                 extra_env: tuple[str, ...] = (), name: str = "sandcheck", proc: bool = False) -> NsJailConfig:
+                 extra_env: tuple[str, ...] = (), name: str = "sandcheck", self_exe: str | None = None) -> NsJailConfig:
     """The jail of Python programs; with `extra_binds` and `extra_env`, that of
     another language's compile or run (toolchains.py): its jail's init is
-    still the jail's Python. `proc`: a read-only /proc of the jail's own pid
-    namespace, only for a compiler that cannot start without one."""
+    still the jail's Python.
+
+    No jail mounts /proc: its mountinfo shows the host path of every bind (the
+    program's directory among them, named after the server's pid). `self_exe`:
+    a /proc that holds only `self/exe`, a link to that binary, for a compiler
+    that finds its own files through /proc/self/exe and cannot start without
+    it (rustc)."""
     mounts = [
         # The root: an empty tmpfs, remounted read-only once populated.
         MountPt(dst="/", fstype="tmpfs", options="size=1m,nr_inodes=256,mode=755", rw=False, is_dir=True,
@@ -55,6 +60,8 @@ def build_config(runtime: Runtime, shape: JailShape, extra_binds: tuple[str, ...
         mounts.append(MountPt(src=path, dst=path, is_bind=True, rw=False, nosuid=True, nodev=True))
     for link, target in runtime.symlinks:
         mounts.append(MountPt(src=target, dst=link, is_symlink=True))
+    if self_exe:
+        mounts.append(MountPt(src=self_exe, dst="/proc/self/exe", is_symlink=True))
     mounts += [
         MountPt(src=dev, dst=dev, is_bind=True, rw=True, is_dir=False, nosuid=True)
         for dev in ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
@@ -111,7 +118,7 @@ def build_config(runtime: Runtime, shape: JailShape, extra_binds: tuple[str, ...
         clone_newipc=True,
         clone_newuts=True,
         clone_newcgroup=True,
-        mount_proc=proc,
+        mount_proc=False,
         mount=mounts,
     )
 

@@ -170,7 +170,8 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         compile=("/usr/bin/g++", "-std=c++17", "-O2", "-o", "main", "{src}", "-lcrypto", "-lssl"),
         run=(f"{BUILD_DIR}/main",),
         binaries=("/usr/bin/g++",),
-        compile_binds=_C_LINK,
+        # testlib.h for checkers (scripts/setup installs it), where g++ looks first.
+        compile_binds=(*_C_LINK, "/usr/local/include/testlib.h"),
         run_binds=(f"{_LIBDIR}/libcrypto.so.*", f"{_LIBDIR}/libssl.so.*", f"{_LIBDIR}/libgcc_s.so.1",
                    f"{_LIBDIR}/libstdc++.so.6*"),
         version=("/usr/bin/g++", "-dumpfullversion"), compiler="/usr/bin/g++",

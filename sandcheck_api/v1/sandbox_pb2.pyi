@@ -52,8 +52,15 @@ class Limits(_message.Message):
     def __init__(self, cpu_time_ms: _Optional[int] = ..., wall_time_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., output_bytes: _Optional[int] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("id", "language", "source", "stdin", "limits", "files", "compile_limits")
+    __slots__ = ("id", "language", "source", "stdin", "limits", "files", "compile_limits", "run_files", "args")
     class FilesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bytes
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+    class RunFilesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +74,8 @@ class ExecuteRequest(_message.Message):
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     FILES_FIELD_NUMBER: _ClassVar[int]
     COMPILE_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    RUN_FILES_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
     id: str
     language: str
     source: bytes
@@ -74,7 +83,9 @@ class ExecuteRequest(_message.Message):
     limits: Limits
     files: _containers.ScalarMap[str, bytes]
     compile_limits: Limits
-    def __init__(self, id: _Optional[str] = ..., language: _Optional[str] = ..., source: _Optional[bytes] = ..., stdin: _Optional[bytes] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., files: _Optional[_Mapping[str, bytes]] = ..., compile_limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+    run_files: _containers.ScalarMap[str, bytes]
+    args: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., language: _Optional[str] = ..., source: _Optional[bytes] = ..., stdin: _Optional[bytes] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., files: _Optional[_Mapping[str, bytes]] = ..., compile_limits: _Optional[_Union[Limits, _Mapping]] = ..., run_files: _Optional[_Mapping[str, bytes]] = ..., args: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Runtime(_message.Message):
     __slots__ = ("language", "interpreter", "version", "compiler")

@@ -1,4 +1,4 @@
-"""The `sandcheck` command: eval, run, generate, metrics, report and serve.
+"""The `sandcheck` command: eval, evalplus, run, generate, metrics, report and serve.
 
 Each command parses its flags and calls the SDK (`eval_run`, `generate`,
 `analysis`, `report`, the embedded server); the work lives there.
@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     _metrics_parser(sub)
     _report_parser(sub)
     _run_parser(sub)
+    from . import evalplus_cli
+
+    evalplus_cli.add_parser(sub)
     return p
 
 
@@ -312,6 +315,10 @@ def _prepare(args: argparse.Namespace, loaded: tuple[ProblemSet, str | None], ou
     task_ids = args.task_ids if task_ids is None else task_ids
     samples = _selected(samples, problem_set.problems, task_ids, args.limit)
     out = output or out
+    if problem_set.dataset == "humaneval" and any(isinstance(s.get("solution"), str) for s in samples):
+        print("warning: `solution` rows are EvalPlus's; --dataset humaneval is plain HumanEval here, where EvalPlus's "
+              "humaneval is HumanEval+: give --dataset humaneval+ (or `sandcheck evalplus`) for EvalPlus's numbers",
+              file=sys.stderr)
     if args.resume and not out:
         raise InvalidInput("--resume needs a results file: give -o")
     selection = {"task_ids": task_ids or None, "limit": args.limit}
@@ -395,8 +402,8 @@ def _run_eval(args: argparse.Namespace, job: _EvalJob, targets: list[str] | None
     passed = sum(bool(r["passed"]) for r in report.rows)
     print(f"{label}statuses: {', '.join(f'{s} {n}' for s, n in report.statuses.most_common())}", file=sys.stderr)
     if report.sandbox_errors:
-        print(f"{label}warning: {report.sandbox_errors} checks got no verdict (SANDBOX_ERROR); pass@k counts them "
-              "as failed", file=sys.stderr)
+        print(f"{label}warning: {report.sandbox_errors} checks got no verdict (SANDBOX_ERROR, or JUDGE_ERROR: a "
+              "checker failed); pass@k counts them as failed", file=sys.stderr)
     if outcome.tests:
         print(f"{label}tests: {outcome.tests['run']} run, CPU {outcome.tests['cpu_ms_per_test']} ms per test "
               f"(median {outcome.tests['cpu_ms_median']}), {outcome.tests['compiles']} compiles", file=sys.stderr)
@@ -634,8 +641,14 @@ def cmd_serve(server_args: list[str]) -> int:
     os.execv(sys.executable, [sys.executable, "-m", "sandbox_server", *server_args])
 
 
+def cmd_evalplus(args: argparse.Namespace) -> int:
+    from .evalplus_cli import run
+
+    return run(args)
+
+
 COMMANDS = {"eval": cmd_eval, "run": cmd_run, "generate": cmd_generate, "metrics": cmd_metrics,
-            "report": cmd_report}
+            "report": cmd_report, "evalplus": cmd_evalplus}
 
 
 def main(argv: list[str] | None = None) -> int:

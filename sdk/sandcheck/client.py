@@ -45,6 +45,11 @@ class Program:
     # file name -> content. A Python file NAME.py is importable as NAME.
     files: Mapping[str, bytes] | None = None
     compile_limits: Limits | None = None
+    # Put in /tmp for the run only: a compiled language's build never sees
+    # them, so one build serves runs with different data (a checker's files).
+    run_files: Mapping[str, bytes] | None = None
+    # argv after the program's name; every language but python.
+    args: tuple[str, ...] = ()
 
 
 _E = TypeVar("_E", Status, TimeoutKind)
@@ -101,6 +106,8 @@ class _BaseClient:
             limits=_BaseClient._limits(program.limits),
             files=dict(program.files or {}),
             compile_limits=_BaseClient._limits(program.compile_limits) if program.compile_limits else None,
+            run_files=dict(program.run_files or {}),
+            args=list(program.args),
         )
 
     @staticmethod

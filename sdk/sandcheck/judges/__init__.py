@@ -14,6 +14,11 @@ problem and names the judge that fits it.
   (HumanEval-X, MultiPL-E).
 - `stdio`: stdin/stdout problems, each test one run, output compared as
   online judges compare it.
+- `checker`: a problem's own checker program (testlib's convention) judges
+  stdin/stdout outputs with more than one right answer, in a jail of its own.
+- `function_call`, `function_call_check.py`: function-call tests
+  (LiveCodeBench, APPS/TACO, LeetCode) as isolated checks, compared in the
+  trusted process by each source's rules.
 - `run`: the loop they share: one row per sample, the first result wins,
   pass@k over the problems present (`evaluate` is the function judge's).
 """

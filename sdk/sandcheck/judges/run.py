@@ -33,7 +33,8 @@ class Evaluation:
 
     @property
     def sandbox_errors(self) -> int:
-        return self.statuses.get("SANDBOX_ERROR", 0) + self.statuses.get("INVALID_REQUEST", 0)
+        # JUDGE_ERROR: a problem's checker failed; the sample has no verdict either.
+        return sum(self.statuses.get(s, 0) for s in ("SANDBOX_ERROR", "INVALID_REQUEST", "JUDGE_ERROR"))
 
 
 def evaluate(

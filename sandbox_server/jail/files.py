@@ -12,6 +12,10 @@ from collections.abc import Iterable
 
 Files = tuple[tuple[str, bytes], ...]
 
+# The file that makes a Python check a judged check: its text runs in a
+# judge process of its own beside the program (program.py, judged checks).
+JUDGE_FILE = ".judge.py"
+
 # What a compiler or its run would load from the program's directory in place of
 # compiling source: compiler state and prebuilt code, per language (name suffixes,
 # compared lower-case). A request brings source and plain data, nothing a compiler

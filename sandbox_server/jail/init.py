@@ -65,6 +65,52 @@ def _exec_program(spec, files, report_fd):
     os._exit(127)
 
 
+def _run_judged(source, files, judge, report_fd, target):
+    """A judged check (program.py) in a cold jail: fork a judge process for
+    this one check and the program; how the check ended."""
+    import socket
+
+    judge_pid, judge_ctrl = start_judge(judge, None)
+    program_end, judge_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    child = os.fork()
+    if child == 0:
+        judge_ctrl.close()
+        judge_end.close()
+        soft_cpu_limit()
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(program_end.fileno(), 3)
+        os.closerange(4, 1 << 16)
+        run_as_main(source, files, judge=(judge, None))
+    target[0] = child
+    program_end.close()
+    answer = judge_check(judge_ctrl, judge_pid, [0, 1, 2, report_fd, judge_end.fileno()])
+    judge_end.close()
+    os.close(report_fd)
+    for pid in (child, judge_pid):
+        try:
+            os.kill(pid, signal.SIGKILL)  # the program ends with its check
+        except OSError:
+            pass
+    result = None
+    while True:
+        try:
+            pid, wstatus = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if pid == child:
+            result = how_it_ended(wstatus)
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+    if answer is not None and "exit_code" in answer:
+        result = {"exit_code": answer["exit_code"], "signal": 0}
+    return result
+
+
 def main():
     payload_fd, go_fd, status_fd, report_fd = (int(a) for a in sys.argv[1:5])
     exec_mode = sys.argv[5:6] == ["exec"]
@@ -102,6 +148,16 @@ def main():
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)
+
+    if not exec_mode:
+        try:
+            judge, program_files = split_judge(unpack_files(files))
+        except ValueError:
+            judge = None  # malformed: the program's own unpacking reports it
+        if judge is not None:
+            del bpf
+            status.write(json.dumps(_run_judged(source, program_files, judge, report_fd, target)).encode() + b"\n")
+            os._exit(0)
 
     child = os.fork()
     if child == 0:

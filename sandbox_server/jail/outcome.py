@@ -116,7 +116,8 @@ def classify_end(outcome: Outcome, report: dict, oom_kills: int) -> Outcome:
 
 def parse_report(msg: bytes, channel: str, newline: bool = False, error_is_fault: bool = False) -> dict:
     """A report from PID 1, exactly as init.py and zygote.py write it
-    (`how_it_ended`, plus the zygote's "dirty" list); anything else is
+    (`how_it_ended`, plus the zygote's "dirty" list and its warm judge
+    process's pid); anything else is
     JailBroken, since no one else can write on `channel`. With
     `error_is_fault`, PID 1's own {"error": ...} answer is a SandboxFault."""
     if newline:
@@ -134,6 +135,9 @@ def parse_report(msg: bytes, channel: str, newline: bool = False, error_is_fault
     if type(code) is not int or type(sig) is not int or not -1 <= code <= 255 or not 0 <= sig < 65:
         raise JailBroken(f"not a report on {channel}")
     dirty = value.get("dirty", [])
-    if not isinstance(dirty, list) or not all(isinstance(d, str) for d in dirty) or set(value) - {"exit_code", "signal", "dirty"}:
+    if not isinstance(dirty, list) or not all(isinstance(d, str) for d in dirty) or \
+            set(value) - {"exit_code", "signal", "dirty", "judge_pid"}:
+        raise JailBroken(f"not a report on {channel}")
+    if "judge_pid" in value and (type(value["judge_pid"]) is not int or value["judge_pid"] <= 1):
         raise JailBroken(f"not a report on {channel}")
     return value

@@ -101,38 +101,69 @@ def sha256(data):
     return hashlib.sha256(data).digest()
 
 
-def install_file_importer(modules, compiled):
-    """Make `modules` importable from /tmp. `compiled` maps a module name to
-    (sha256 of a text, the code the zygote compiled from that text): used
-    only while the file's bytes, read at import time, still hash to it."""
+_FILE_FINDER = []  # the finder class, built once (a warm zygote builds it before it forks)
+
+
+def _file_finder():
+    """The meta path finder for arrived files (its classes built on first use)."""
+    if _FILE_FINDER:
+        return _FILE_FINDER[0]
     import importlib.machinery
     import importlib.util
 
     class Loader(importlib.machinery.SourceFileLoader):
         from_cache = None  # after the import: whether the zygote's code ran
 
+        def get_data(self, path):
+            # Plain reads: in a freshly forked child, cheaper than io's file objects.
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                chunks = []
+                while True:
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        return b"".join(chunks)
+                    chunks.append(chunk)
+            finally:
+                os.close(fd)
+
         def get_code(self, fullname):
             data = self.get_data(self.path)
-            entry = compiled.get(fullname)
-            self.from_cache = entry is not None and sha256(data) == entry[0]
+            entry = Finder.compiled.get(fullname)
+            self.from_cache = entry is not None and data == entry[0]
             if self.from_cache:
                 return entry[1]
             return compile(data, self.path, "exec", dont_inherit=True)
 
     class Finder:
-        @staticmethod
-        def find_spec(fullname, path=None, target=None):
-            if path is None and fullname in modules:
-                return importlib.util.spec_from_file_location(fullname, modules[fullname],
-                                                              loader=Loader(fullname, modules[fullname]))
+        modules = {}
+        compiled = {}
+
+        @classmethod
+        def find_spec(cls, fullname, path=None, target=None):
+            if path is None and fullname in cls.modules:
+                return importlib.util.spec_from_file_location(fullname, cls.modules[fullname],
+                                                              loader=Loader(fullname, cls.modules[fullname]))
             return None
 
-    sys.meta_path.insert(0, Finder)
+    _FILE_FINDER.append(Finder)
+    return Finder
 
 
-def run_as_main(source, files=(), compiled=None):
+def install_file_importer(modules, compiled):
+    """Make `modules` importable from /tmp. `compiled` maps a module name to
+    (a text, the code the zygote compiled from it): used only while the
+    file's bytes, read at import time, are still that text."""
+    finder = _file_finder()
+    finder.modules, finder.compiled = modules, compiled
+    sys.meta_path.insert(0, finder)
+
+
+def run_as_main(source, files=(), compiled=None, judge=None):
     """In a forked child whose fds 0-3 are set: put `files` in /tmp, run
-    `source`, exit as Python would. `compiled`: see install_file_importer."""
+    `source`, exit as Python would. `compiled`: see install_file_importer.
+    `judge`: (text, code or None) of a judged check's judge, whose module
+    the program then finds run and in sys.modules as ``__judge__``."""
     import atexit
     import builtins
     import linecache
@@ -156,6 +187,8 @@ def run_as_main(source, files=(), compiled=None):
             modules = module_files(files)
             if modules:
                 install_file_importer(modules, compiled or {})
+        if judge is not None:
+            load_judge_module(*judge)
         exec(compile(source, filename, "exec", dont_inherit=True), main.__dict__)
     except SystemExit as exc:
         code = _exit_code(exc)
@@ -195,3 +228,178 @@ def _exit_code(exc):
     except BaseException:
         pass
     return 1
+
+
+# -- judged checks ------------------------------------------------------------
+# A Python check whose files hold JUDGE_FILE runs in two processes. The
+# program gets /dev/null on fd 0 and, on fd 3, a socket to the judge instead
+# of the report channel; the judge's module is already run in it, as
+# ``__judge__`` in sys.modules, so that it can use the judge's own code for
+# its side without importing or compiling it (the file is not put in /tmp).
+# The judge is that file's text, run in a process of
+# its own that never runs the program: its ``judge()`` is called with the
+# check's stdin, stdout, stderr and report channel on fds 0-3 and the other
+# end of the program's socket on fd 4, and returns the check's exit status,
+# or None for "as the program ended". A warm jail keeps one judge process
+# per judge text across checks (`serve_judge`), so that a check forks only
+# its program; a cold jail starts one per check.
+JUDGE_FILE = ".judge.py"
+JUDGE_NAME = "<judge>"  # its code's file name: no path, so no traceback opens a file for it
+JUDGE_MODULE = "__judge__"  # its module's name, in the judge process and the program's
+_JUDGE_FDS = 5  # on 0-4 while judge() runs; a sixth, the answer's socket, is new per check
+
+
+def load_judge_module(text, code):
+    """Run the judge's text as the module ``__judge__`` in this process (the
+    program's of a judged check): its code comes from memory, neither
+    imported nor read from a file."""
+    import builtins
+    import linecache
+    import types
+
+    module = types.ModuleType(JUDGE_MODULE)
+    module.__dict__["__builtins__"] = builtins
+    linecache.cache[JUDGE_NAME] = (len(text), None, text.decode("utf-8", "replace").splitlines(True), JUDGE_NAME)
+    sys.modules[JUDGE_MODULE] = module
+    exec(code if code is not None else compile(text, JUDGE_NAME, "exec", dont_inherit=True), module.__dict__)
+
+
+def split_judge(files):
+    """(the judge's text or None, the files the program gets)."""
+    judge, rest = None, []
+    for name, content in files:
+        if name == JUDGE_FILE:
+            judge = content
+        else:
+            rest.append((name, content))
+    return judge, rest
+
+
+def serve_judge(text, code, ctrl_fd):
+    """The judge process, forked by PID 1: run the judge's text once (`code`,
+    or compiled here), then one ``judge()`` per message on `ctrl_fd` (b"C"
+    and the check's stdin, stdout, stderr, report and channel fds); answer
+    each with one JSON object on that check's own answer socket, so that no
+    answer can be read as another check's. It never reads a file: its code
+    and its traceback lines come from `text`, in memory."""
+    import builtins
+    import gc
+    import json
+    import linecache
+    import socket
+    import traceback
+
+    # Every signal a program could send it stays pending (SIGKILL and SIGSTOP
+    # cannot be blocked: PID 1 watches for those).
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    os.dup2(ctrl_fd, 9)
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 8)  # fds 0-4 are /dev/null between checks; 8 stays it
+    null = 8
+    os.closerange(0, 8)
+    os.closerange(10, 1 << 16)
+    for fd in range(_JUDGE_FDS):
+        os.dup2(null, fd)
+    ctrl = socket.socket(fileno=9)
+    gc.enable()
+    source = text.decode("utf-8", "replace")
+    linecache.cache[JUDGE_NAME] = (len(text), None, source.splitlines(True), JUDGE_NAME)
+    namespace = {"__name__": JUDGE_MODULE, "__builtins__": builtins}
+    try:
+        exec(code if code is not None else compile(text, JUDGE_NAME, "exec", dont_inherit=True), namespace)
+        judge, broken = namespace["judge"], None
+    except BaseException as exc:
+        judge, broken = None, exc
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(ctrl, 16, _JUDGE_FDS + 1)
+        except InterruptedError:
+            continue
+        if msg != b"C" or len(fds) != _JUDGE_FDS + 1:
+            os._exit(0)  # PID 1 closed the channel (or broke the protocol): done
+        reply = socket.socket(fileno=fds.pop())
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        try:
+            if broken is not None:
+                raise broken
+            status = judge()
+            answer = {"mirror": True} if status is None else {"exit_code": int(status) & 0xFF}
+        except SystemExit as exc:
+            answer = {"exit_code": _exit_code(exc)}
+        except BaseException as exc:
+            try:  # from judge() on, as `python judge.py` would show it
+                traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next or exc.__traceback__)
+            except BaseException:
+                pass
+            answer = {"exit_code": 1}
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        for fd in range(_JUDGE_FDS):
+            os.dup2(null, fd)
+        try:
+            reply.sendall(json.dumps(answer).encode())
+        except OSError:
+            pass
+        reply.close()
+
+
+def start_judge(text, code):
+    """Fork the judge process; (its pid, PID 1's end of its control socket)."""
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ours.close()
+            serve_judge(text, code, theirs.fileno())
+        finally:
+            os._exit(70)
+    theirs.close()
+    return pid, ours
+
+
+def judge_check(ctrl, pid, fds):
+    """Hand one check's fds (stdin, stdout, stderr, report, channel) to the
+    judge process and wait for its answer: a dict, or None if it ended, was
+    stopped or answered nonsense (the caller then kills it). PID 1 watches
+    it for a stop, which no one can block."""
+    import json
+    import select
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        try:
+            socket.send_fds(ctrl, [b"C"], [*fds, theirs.fileno()])
+        except OSError:
+            return None
+        finally:
+            theirs.close()
+        while True:
+            try:
+                ready = select.select([ours], [], [], 0.05)[0]
+            except InterruptedError:
+                continue
+            if ready:
+                try:
+                    answer = json.loads(ours.recv(256))
+                except (OSError, ValueError, RecursionError):
+                    return None
+                if answer == {"mirror": True}:
+                    return answer
+                code = answer.get("exit_code") if type(answer) is dict and len(answer) == 1 else None
+                return answer if type(code) is int and 0 <= code <= 255 else None
+            try:
+                ended, _status = os.waitpid(pid, os.WNOHANG | os.WUNTRACED)
+            except ChildProcessError:
+                return None
+            if ended:
+                return None
+    finally:
+        ours.close()

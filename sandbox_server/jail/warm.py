@@ -14,7 +14,9 @@ Rules kept (see issue 4 and SECURITY.md):
 - tenants never share a jail: a `WarmSlot` holds at most one jail, keyed by
   tenant, and a check from another tenant recycles it first;
 - after each check the zygote kills leftovers and wipes /tmp, and says
-  whether anything stayed behind;
+  whether anything stayed behind; a judged check's judge process (one per
+  judge text, its own tenant's) is the only process it keeps, and the only
+  one besides the zygote that the jail's cgroup may hold between checks;
 - a jail is recycled after `max_checks` checks and after any anomaly:
   timeout, OOM kill, sandbox error, leftover processes, /tmp not reset,
   SysV IPC objects left, the zygote's limits or scheduling changed, an
@@ -76,6 +78,7 @@ class WarmJail:
         self.counters: Counters | None = None
         self._schedstat = -1  # the zygote's /proc/PID/schedstat, open for the jail's life
         self._zygote_wait_base = 0
+        self._judge = (0, 0)  # the warm judge process: (its pid in the jail, on the host)
         self._start(memory_bytes)
 
     # -- life ---------------------------------------------------------------
@@ -254,7 +257,7 @@ class WarmJail:
             raise SandboxFault(f"warm jail ended without a report: {self._diag()}")
         if report.get("dirty"):
             self.dirty = ", ".join(report["dirty"])
-        elif counters.pids() != [self.zygote_pid]:
+        elif not self._only_expected(counters.pids(), report.get("judge_pid")):
             self.dirty = "unexpected processes in the jail's cgroup"
         classify_end(outcome, report, oom_kills)
         if outcome.status == Status.TIMEOUT:
@@ -279,6 +282,23 @@ class WarmJail:
             return b"", "more than one answer on the zygote's control socket"
         return msg, ""
 
+    def _only_expected(self, pids: list[int], judge_pid: int | None) -> bool:
+        """Whether the jail holds only the zygote and, if it reported one, its
+        warm judge process (`judge_pid` is that process's pid in the jail).
+        A pid that no longer exists is none of these: cgroup v1 serves
+        cgroup.procs from a list it keeps up to a second (shared by every
+        reader), so a judge process replaced since can still be on it."""
+        others = [pid for pid in pids if pid != self.zygote_pid and _exists(pid)]
+        if not others:
+            return True
+        if judge_pid is None or len(others) != 1:
+            return False
+        if self._judge != (judge_pid, others[0]):
+            if _pid_in_jail(others[0]) != judge_pid:
+                return False
+            self._judge = (judge_pid, others[0])
+        return True
+
     def _zygote_wait_ns(self) -> int:
         try:
             return int(os.pread(self._schedstat, 256, 0).split()[1])
@@ -297,6 +317,28 @@ class WarmJail:
             if pid != self.zygote_pid:
                 longest = max(longest, schedstat_wait_ns(pid))
         return (longest + max(0, self._zygote_wait_ns() - zygote_base_ns)) / 1e9
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return True
+
+
+def _pid_in_jail(host_pid: int) -> int:
+    """A process's pid in the jail's pid namespace (the last of its NSpid), or 0."""
+    try:
+        with open(f"/proc/{host_pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 class _Retry(Exception):

@@ -8,29 +8,42 @@ The zygote never runs request data. Per check it receives, over a unix
 SEQPACKET socket, one fixed byte and five file descriptors: a memfd with
 the check's header, source and files, a memfd with its stdin, and the write
 ends of the stdout, stderr and report pipes. Of these it reads only the
-Python files (``NAME.py``, up to `_CACHE_FILE_MAX` bytes): it compiles each
-one's text itself, once, into a small LRU of code objects keyed by the
-file's name and sha256 (compiling runs nothing), so that a harness sent with
-every check is compiled once per jail, not once per check. It forks; the
-child (only the child) reads its program and files from the memfd, puts the
-fds on 0-3, closes everything else (the control socket too), writes the files
-to /tmp and runs; its import of such a file uses the cached code only if the
-file's bytes still hash to the key then. Nothing flows back from a child
-into the cache: it holds only what the zygote compiled from request text,
-and the jail serves one tenant. The
-zygote closes its copies at once, waits for the child, kills whatever the
-child left behind (it is PID 1 of the jail's pid namespace, so orphans are
-its children), empties /tmp and resets its inode (mode, times, no xattrs),
-checks that nothing persistent changed (SysV IPC objects; its own rlimits,
-scheduling, nice value, I/O priority, affinity), and sends one JSON line.
-Any "dirty" answer makes the server recycle the jail.
+Python files (``NAME.py`` and a judge's ``.judge.py``, up to
+`_CACHE_FILE_MAX` bytes): it compiles each one's text itself, once, into a
+small LRU of code objects keyed by the file's name and sha256 (compiling
+runs nothing), so that a harness sent with every check is compiled once per
+jail, not once per check. It forks; the child (only the child) reads its
+program and files from the memfd, puts the fds on 0-3, closes everything
+else (the control socket too), writes the files to /tmp and runs; its import
+of such a file uses the cached code only if the file's bytes are still the
+text it was compiled from. Nothing flows back from a child into the cache:
+it holds only what the zygote compiled from request text, and the jail
+serves one tenant. The zygote closes its copies at once, waits for the
+child, kills whatever the child left behind (it is PID 1 of the jail's pid
+namespace, so orphans are its children), empties /tmp and resets its inode
+(mode, times, no xattrs), checks that nothing persistent changed (SysV IPC
+objects; its own rlimits, scheduling, nice value, I/O priority, affinity),
+and sends one JSON line. Any "dirty" answer makes the server recycle the
+jail.
+
+A judged check (program.py) forks only its program: the judge process is
+the zygote's too, forked once per judge text and kept across checks
+(`JudgeProcess`). The zygote hands it the check's stdin, stdout, stderr and
+report and a socket to the program, waits for its answer while watching it
+for a stop, then kills the program. The judge kills every other process
+before it answers; the zygote skips its own sweep (which would kill the
+judge) and reports the judge's pid, and the server counts the jail's
+processes, so a judge that left one behind costs the jail. A judge that was
+killed, stopped, rescheduled or answered out of protocol fails its check and
+is replaced before the next one.
 
 A check cannot reach the zygote itself: it is non-dumpable (no pidfd_getfd,
 ptrace or process_vm_* on it, whatever the filter), and as PID 1 of its pid
 namespace it never receives a signal from inside the jail that it leaves at
 the default disposition, which is every signal it does not ignore.
 
-Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`).
+Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`,
+and the judged checks' `split_judge`, `start_judge`, `judge_check`).
 
 argv: BPF_FD CTRL_FD [MODULE...]
   BPF_FD   memfd: the seccomp BPF program, loaded once here (children
@@ -54,7 +67,8 @@ import sys
 import builtins, linecache, traceback, types, atexit  # noqa: E401,F401  (used by the child)
 import typing, math, collections, re, itertools, functools, string, heapq, bisect, copy  # noqa: E401,F401
 import ctypes
-import hashlib  # noqa: F401  (sha256: the code cache, and the child's check of it)
+import hashlib  # noqa: F401  (sha256: the code cache's keys)
+import select  # noqa: F401  (waiting for a judge process's answer)
 import importlib.machinery, importlib.util  # noqa: E401,F401  (the child's importer of arrived files)
 import resource
 import warnings
@@ -102,12 +116,36 @@ def _preload(names):
         os.register_at_fork(after_in_child=np_random.seed)
 
 
+# A fixed module imported once the way a check imports a file it sent: the
+# importer's classes and its first import's lazy set-up are then the
+# zygote's, not every child's.
+_WARMUP_MODULE = """
+import json, os, signal
+class Error(ValueError):
+    pass
+class Ended(BaseException):
+    pass
+def f(x):
+    return json.dumps(x)
+"""
+
+
 def _warm_up():
     import io
 
     # Both ways checks arrive: the source as bytes, and a str compiled by it.
     exec(compile(_WARMUP.encode(), "/tmp/main.py", "exec", dont_inherit=True), {})
     exec(compile(_WARMUP, "<check>", "exec"), {})
+    path, text = "/tmp/sandcheck_warmup.py", _WARMUP_MODULE.encode()
+    put_files([(path[5:], text)])
+    try:
+        code = compile(text, path, "exec", dont_inherit=True)
+        install_file_importer({"sandcheck_warmup": path}, {"sandcheck_warmup": (text, code)})
+        __import__("sandcheck_warmup")
+    finally:
+        sys.meta_path.remove(_file_finder())
+        sys.modules.pop("sandcheck_warmup", None)
+        os.unlink(path)
     try:
         exec(compile("def g():\n    raise ValueError('x')\ng()\n", "<warmup>", "exec"), {})
     except ValueError as exc:
@@ -137,13 +175,13 @@ _SYS_SCHED_GETATTR, _SYS_IOPRIO_GET, _IOPRIO_WHO_PROCESS = 315, 252, 1
 libc.syscall.restype = ctypes.c_long
 
 
-def _scheduling():
-    """This process's struct sched_attr (policy, flags, nice, priority,
+def _scheduling(pid=0):
+    """A process's struct sched_attr (policy, flags, nice, priority,
     deadline parameters, utilization clamps) and its I/O priority."""
     attr = ctypes.create_string_buffer(56)  # SCHED_ATTR_SIZE_VER1
-    if libc.syscall(ctypes.c_long(_SYS_SCHED_GETATTR), 0, attr, 56, 0) != 0:
+    if libc.syscall(ctypes.c_long(_SYS_SCHED_GETATTR), pid, attr, 56, 0) != 0:
         raise OSError(ctypes.get_errno(), "sched_getattr")
-    ioprio = libc.syscall(ctypes.c_long(_SYS_IOPRIO_GET), _IOPRIO_WHO_PROCESS, 0)
+    ioprio = libc.syscall(ctypes.c_long(_SYS_IOPRIO_GET), _IOPRIO_WHO_PROCESS, pid)
     return attr.raw[4:], ioprio  # bytes 0-3: the struct's size
 
 
@@ -192,13 +230,20 @@ def _wipe(path):
             os.unlink(entry.path)
 
 
-def _child(fds, ctrl, compiled):
-    """In the forked child: take this check's fds, read the program, run it."""
+def _child(fds, ctrl, compiled, channel=None):
+    """In the forked child: take this check's fds, read the program, run it.
+    A judged check's program gets /dev/null on fd 0 and its `channel` to the
+    judge on fd 3; its stdin and report go to the judge process only."""
     job, stdin, out, err, report = fds
     ctrl.close()
     cpu_s, size, files_size = _header(job)
     source = _pread_all(job, size, _HEADER)
     files = unpack_files(_pread_all(job, files_size, _HEADER + size))
+    judge = None
+    if channel is not None:
+        text, files = split_judge(files)
+        judge = (text, compiled[JUDGE_FILE][1])
+        stdin, report = os.open("/dev/null", os.O_RDONLY), channel
     for src, dst in ((stdin, 0), (out, 1), (err, 2), (report, 3)):
         os.dup2(src, dst)
     os.closerange(4, 1 << 16)
@@ -211,7 +256,7 @@ def _child(fds, ctrl, compiled):
     # are not copied by the collector); the program's objects are collected.
     gc.enable()
 
-    run_as_main(source, files, compiled)
+    run_as_main(source, files, compiled, judge)
 
 
 def _header(job):
@@ -237,7 +282,7 @@ class CodeCache:
         self.entries = collections.OrderedDict()
 
     def for_check(self, job):
-        """{module name: (sha256, code)} for this check's Python files,
+        """{module name: (text, code)} for this check's Python files,
         compiling those not cached yet. A file that does not compile cleanly
         (an error, even a warning) is left to the child, which reports it."""
         _cpu_s, size, files_size = _header(job)
@@ -252,7 +297,9 @@ class CodeCache:
             content_len = int.from_bytes(os.pread(job, 4, at), "little")
             at += 4
             module = name[:-3]
-            if name.endswith(".py") and module.isidentifier() and content_len <= _CACHE_FILE_MAX and at < end:
+            if name == JUDGE_FILE and at + content_len <= end:
+                compiled[JUDGE_FILE] = self._judge(_pread_all(job, content_len, at))
+            elif name.endswith(".py") and module.isidentifier() and content_len <= _CACHE_FILE_MAX and at < end:
                 text = _pread_all(job, content_len, at)
                 key = (module, sha256(text))
                 code = self.entries.get(key)
@@ -262,11 +309,24 @@ class CodeCache:
                 if code is not None:
                     self.entries[key] = code
                     self.entries.move_to_end(key)
-                    compiled[module] = (key[1], code)
+                    compiled[module] = (text, code)
             at += content_len
         while len(self.entries) > _CACHE_ENTRIES:
             self.entries.popitem(last=False)
         return compiled
+
+    def _judge(self, text):
+        """(sha256, code or None, text) of a judge's text; compiled here at
+        most once while it stays in the LRU (the judge process compiles a
+        text left uncompiled itself, and reports what is wrong with it)."""
+        key = (JUDGE_NAME, sha256(text))
+        code = self.entries.get(key)
+        if code is None and len(text) <= _CACHE_FILE_MAX:
+            code = self._compile(text, JUDGE_NAME)
+        if code is not None:
+            self.entries[key] = code
+            self.entries.move_to_end(key)
+        return key[1], code, text
 
     @staticmethod
     def _compile(text, filename):
@@ -279,8 +339,83 @@ class CodeCache:
         return None if caught else code
 
 
+class JudgeProcess:
+    """The warm judge process of one judge text (program.py, judged checks):
+    forked once, it judges check after check. A program of the same uid can
+    kill it, stop it or lower its scheduling; each costs that program's own
+    check, and the next judged check finds it replaced (`usable`)."""
+
+    def __init__(self, key, text, code):
+        self.key = key
+        self.pid, self.ctrl = start_judge(text, code)
+
+    def usable(self, key, baseline):
+        """Alive, not stopped, for this text, and scheduled as it started."""
+        try:
+            if key != self.key or os.waitpid(self.pid, os.WNOHANG | os.WUNTRACED)[0]:
+                return False
+            return (_scheduling(self.pid), tuple(sorted(os.sched_getaffinity(self.pid)))) == baseline[1:]
+        except OSError:
+            return False
+
+    def close(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        self.ctrl.close()
+
+
+def _run_judged(fds, ctrl, compiled, judge, baseline):
+    """Run a judged check: fork its program, hand the rest to the warm judge
+    process (started or replaced first when needed). (how it ended, the judge
+    process or None if it must not judge again)."""
+    key, code, text = compiled[JUDGE_FILE]
+    if judge is not None and not judge.usable(key, baseline):
+        judge.close()
+        judge = None
+    if judge is None:
+        judge = JudgeProcess(key, text, code)
+    program_end, judge_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    child = os.fork()
+    if child == 0:
+        try:
+            judge.ctrl.close()
+            _child(fds, ctrl, compiled, program_end.fileno())
+        finally:
+            os._exit(70)
+    program_end.close()
+    try:
+        answer = judge_check(judge.ctrl, judge.pid, [*fds[1:], judge_end.fileno()])
+    finally:
+        judge_end.close()
+        for fd in fds:
+            os.close(fd)
+    if answer is None:  # killed, stopped, or out of protocol: the check fails without its report
+        judge.close()
+        judge = None
+    try:
+        os.kill(child, signal.SIGKILL)  # the program ends with its check
+    except OSError:
+        pass
+    while True:
+        try:
+            ended = how_it_ended(os.waitpid(child, 0)[1])
+            break
+        except InterruptedError:
+            continue
+    if answer is not None and "exit_code" in answer:
+        ended = {"exit_code": answer["exit_code"], "signal": 0}
+    return ended, judge
+
+
 def _serve(ctrl, baseline, tmp_baseline):
     cache = CodeCache()
+    judge = None
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(ctrl, 16, _NFDS)
@@ -297,35 +432,60 @@ def _serve(ctrl, baseline, tmp_baseline):
             compiled = cache.for_check(fds[0])
         except Exception:  # a short memfd: the child fails on it and says so
             compiled = {}
-        child = os.fork()
-        if child == 0:
+        if JUDGE_FILE in compiled:
+            result, judge = _run_judged(fds, ctrl, compiled, judge, baseline)
+        else:
+            if judge is not None:  # the sweep below would kill it anyway
+                judge.close()
+                judge = None
+            child = os.fork()
+            if child == 0:
+                try:
+                    _child(fds, ctrl, compiled)
+                finally:
+                    os._exit(70)
+            for fd in fds:
+                os.close(fd)
+            result = None
+            while result is None:
+                try:
+                    pid, wstatus = os.waitpid(-1, 0)
+                except InterruptedError:
+                    continue
+                if pid == child:
+                    result = how_it_ended(wstatus)
+        if judge is None:
+            # Whatever the program left behind dies with it (PID 1 is spared).
             try:
-                _child(fds, ctrl, compiled)
-            finally:
-                os._exit(70)
-        for fd in fds:
-            os.close(fd)
-        result = None
-        while result is None:
-            try:
-                pid, wstatus = os.waitpid(-1, 0)
-            except InterruptedError:
-                continue
-            if pid == child:
-                result = how_it_ended(wstatus)
-        # Whatever the program left behind dies with it (PID 1 is spared).
-        try:
-            os.kill(-1, signal.SIGKILL)
-            leftovers = True
-        except OSError:
+                os.kill(-1, signal.SIGKILL)
+                leftovers = True
+            except OSError:
+                leftovers = False
+            while True:
+                try:
+                    os.waitpid(-1, 0)
+                except ChildProcessError:
+                    break
+                except InterruptedError:
+                    continue
+        else:
+            # The judge killed every other process before it answered (a
+            # judge that did not is caught by the server: it counts the
+            # jail's processes). Reap them; the judge itself stays.
             leftovers = False
-        while True:
-            try:
-                os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            except InterruptedError:
-                continue
+            while True:
+                try:
+                    pid, _status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                except InterruptedError:
+                    continue
+                if pid == 0:
+                    break
+                if pid == judge.pid:  # it died after answering
+                    judge.ctrl.close()
+                    judge = None
+                    break
         dirty = []
         if leftovers:
             dirty.append("leftover processes")
@@ -341,6 +501,8 @@ def _serve(ctrl, baseline, tmp_baseline):
         except Exception as exc:
             dirty.append("state check failed: %s" % type(exc).__name__)
         result["dirty"] = dirty
+        if judge is not None:
+            result["judge_pid"] = judge.pid
         ctrl.sendall(json.dumps(result).encode())
 
 
@@ -371,8 +533,8 @@ def main():
         ctrl.sendall(json.dumps({"error": "preload: %s: %s" % (type(exc).__name__, exc)}).encode())
         os._exit(70)
     baseline = _state()
-    tmp_baseline = _tmp_state()
     _warm_up()
+    tmp_baseline = _tmp_state()
     # Keep the warm heap out of the collector's way: children then touch
     # (and copy) fewer pages.
     gc.collect()

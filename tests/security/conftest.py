@@ -31,12 +31,33 @@ def leftover_processes(server_pid: int) -> list[int]:
     """Processes in the server's jail cgroups (at any depth) other than a jail's own init.
 
     A cold jail leaves nothing between runs; a warm jail keeps only its
-    zygote, which is PID 1 of its pid namespace. Anything else is a
-    program's leftover.
+    zygote, which is PID 1 of its pid namespace, and after a judged check
+    (the isolated judge's) the zygote's warm judge process: its child, with
+    every signal blocked, one per jail (the server recycles a jail that holds
+    any other). Anything else is a program's leftover.
     """
     base = Path("/sys/fs/cgroup/pids/sandcheck") / instance_name(server_pid)
     pids = [int(p) for f in base.rglob("cgroup.procs") for p in f.read_text().split()]
-    return [p for p in pids if _ns_pid(p) != 1]
+    left = [p for p in pids if _ns_pid(p) != 1]
+    judges = [p for p in left if _is_judge_process(p)]
+    by_jail = [_status(p).get("PPid") for p in judges]
+    return [p for p in left if p not in judges] + ([] if len(by_jail) == len(set(by_jail)) else judges)
+
+
+def _status(pid: int) -> dict[str, str]:
+    try:
+        return dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if ":\t" in line)
+    except OSError:
+        return {}
+
+
+def _is_judge_process(pid: int) -> bool:
+    status = _status(pid)
+    blocked = int(status.get("SigBlk", "0"), 16)
+    parent = status.get("PPid", "").strip()
+    return bool(parent) and _ns_pid(int(parent)) == 1 and all(
+        blocked >> (sig - 1) & 1 for sig in (1, 2, 10, 12, 14, 15))
 
 
 def _ns_pid(pid: int) -> int | None:

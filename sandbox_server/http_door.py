@@ -66,7 +66,7 @@ from starlette.routing import Route
 from sandcheck_api.status import Status
 from sandcheck_api.v1 import sandbox_pb2 as pb
 
-from . import auth, http_body, settings
+from . import auth, http_body, logs, settings
 from .config import ServerConfig
 from .dedup import WorkAvoider
 from .executor import Job, Overloaded, StartupError
@@ -214,8 +214,8 @@ class HttpDoor:
         self.limits = limits or DoorLimits()
         self.budget = ByteBudget(self.limits.buffered_bodies * self.body_limit)
         self.guard: ConnectionGuard | None = None
-        self.app = Starlette(routes=[Route("/run_code", self.run_code, methods=["POST"]),
-                                     Route("/v1/ping", self.ping, methods=["GET"])])
+        self.app = logs.HttpRequestLog(Starlette(routes=[Route("/run_code", self.run_code, methods=["POST"]),
+                                                         Route("/v1/ping", self.ping, methods=["GET"])]))
         self.port: int | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

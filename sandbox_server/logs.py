@@ -6,6 +6,10 @@ request id: the caller's `x-request-id` metadata if it sent one (so a client
 can correlate), else a fresh one. Lines logged while serving that RPC carry
 it, through a context variable.
 
+The HTTP door's requests get one line each too (`HttpRequestLog`, an ASGI
+middleware), with the same request ids (the caller's `x-request-id`
+header, or a fresh one).
+
 Program source, stdin and program output are never logged: they are
 untrusted, may be large, and may hold a user's secrets. The interceptor logs
 only ids, statuses, limits and timings; the formatter also drops any extra
@@ -194,3 +198,48 @@ def _refused(response: pb.ExecuteResponse) -> bool:
     A cancelled item is not a refusal: its client went away.
     """
     return response.rejected and not response.error.startswith("cancelled")
+
+
+def stream_end_reason(exc: BaseException, context: grpc.ServicerContext) -> str:
+    """Why a batch's request stream stopped early, in words: gRPC's exceptions here often have no text."""
+    text = str(exc) or repr(exc)
+    if not context.is_active():
+        return f"the client cancelled or closed the call ({type(exc).__name__}: {text})"
+    return f"{type(exc).__name__}: {text}"
+
+
+http_log = logging.getLogger("sandcheck.http")
+
+
+class HttpRequestLog:
+    """ASGI middleware: one INFO line per HTTP request (method, path, status, duration, peer), as
+    gRPC calls get; the request id of the caller's `x-request-id` header, or a fresh one. Bodies
+    (code, stdin, output) are never logged."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        token = request_id.set(incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex[:16])
+        start = time.monotonic()
+        status = [500]  # what the client sees if the app fails before answering
+
+        async def sending(message: dict) -> None:
+            if message.get("type") == "http.response.start":
+                status[0] = message.get("status", 0)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            client = scope.get("client") or ("", 0)
+            http_log.info("http", extra={"fields": {
+                "method": scope.get("method", ""), "path": scope.get("path", ""), "status": status[0],
+                "peer": f"{client[0]}:{client[1]}", "duration_ms": round((time.monotonic() - start) * 1000, 1),
+            }})
+            request_id.reset(token)

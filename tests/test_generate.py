@@ -44,6 +44,7 @@ class FakeAPI:
         self.headers: list[dict[str, str]] = []
         self.fail_first: list[int] = []  # status codes for the first requests
         self.cap_n: int | None = None  # return at most this many choices, silently
+        self.always: int | None = None  # answer every request with this status (Retry-After: 0)
         self.lock = threading.Lock()
 
     def task_of(self, body: dict[str, Any]) -> str:
@@ -55,6 +56,8 @@ class FakeAPI:
             self.requests.append(body)
             if self.fail_first:
                 return self.fail_first.pop(0), {"error": {"message": "try again"}}
+            if self.always:
+                return self.always, {"error": {"message": "overloaded"}}
         n = body.get("n", 1)
         if n > 128:
             return 400, {"error": {"message": "n too large"}}
@@ -91,6 +94,8 @@ def api() -> Iterator[tuple[str, FakeAPI]]:
             status, out = state.respond(self.path, body)
             data = json.dumps(out).encode()
             self.send_response(status)
+            if status != 200:
+                self.send_header("Retry-After", "0")
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -289,3 +294,57 @@ def test_cli_negative_retries_is_a_usage_error(tmp_path, problem_file, capsys):
         _cli("http://127.0.0.1:9/v1", problem_file, tmp_path / "s.jsonl", "--retries", "-3")
     assert exc.value.code == 2
     assert "--retries: expected an integer >= 0, got '-3'" in capsys.readouterr().err
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once closed
+
+
+def test_cli_unreachable_endpoint_is_one_line_and_no_file(tmp_path, problem_file, capsys):
+    out = tmp_path / "s.jsonl"
+    endpoint = f"http://127.0.0.1:{_closed_port()}/v1"
+    assert _cli(endpoint, problem_file, out, "--n", "2") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"sandcheck generate: error: cannot reach the endpoint {endpoint}")
+    assert not out.exists()
+
+
+def test_cli_retries_past_the_first_few_are_summed_up(api, tmp_path, capsys):
+    import re
+
+    endpoint, state = api
+    state.always = 503
+    problems = tmp_path / "p.jsonl"
+    many = [{**PROBLEMS["T/0"], "task_id": f"T/{i}"} for i in range(12)]
+    problems.write_text("".join(json.dumps(p) + "\n" for p in many))
+    out = tmp_path / "s.jsonl"
+    assert _cli(endpoint, problems, out, "--n", "1", "--retries", "3", "--concurrency", "1") == 1
+    err = capsys.readouterr().err.splitlines()
+    each = [line for line in err if " of 3 in " in line]
+    summary = [line for line in err if "more retries in the last" in line]
+    assert len(each) == 5  # the first few, one line each
+    assert 1 <= len(summary) <= 2 and all("(HTTP 503 " in line for line in summary)
+    held = sum(int(re.search(r"(\d+) more retries", line).group(1)) for line in summary)
+    assert held >= 5 and 5 + held <= len(state.requests)  # dozens of retries, a handful of lines
+    assert len(err) == len(each) + len(summary) + 1
+    assert err[-1].startswith("sandcheck generate: error:") and "gave up after 4 attempts (HTTP 503)" in err[-1]
+    assert not out.exists()  # no rows: no file
+
+
+def test_seed_is_sent_per_request_and_recorded(api, tmp_path, problem_file, capsys):
+    endpoint, state = api
+    out = tmp_path / "s.jsonl"
+    assert _cli(endpoint, problem_file, out, "--n", "3", "--max-n-per-request", "2", "--seed", "7") == 0
+    seeds = [b["seed"] for b in state.requests]
+    assert len(seeds) == 4 and len(set(seeds)) == 4  # T/0 and T/1, 2 + 1 samples each: four requests, four seeds
+    assert all(r["seed"] == 7 for r in rows(out))
+    state.requests.clear()
+    again = tmp_path / "again.jsonl"
+    assert _cli(endpoint, problem_file, again, "--n", "3", "--max-n-per-request", "2", "--seed", "7") == 0
+    assert sorted(b["seed"] for b in state.requests) == sorted(seeds)  # the same file asks the same questions
+    assert _cli(endpoint, problem_file, out, "--n", "4") == 2  # more samples, unseeded: not mixed in
+    assert "seed 7 (now None)" in capsys.readouterr().err

@@ -209,7 +209,7 @@ def test_cli_killed_then_resumed(server, tmp_path: Path) -> None:
     (line,) = [line for line in resumed.stderr.splitlines() if line.startswith("resuming: ")]
     kept = int(line.split()[1])
     assert journaled - 1 <= kept <= journaled  # a kill -9 mid-write may tear the last line
-    assert line == f"resuming: {kept} of 1500 results already in {journal}"
+    assert line == f"resuming: {kept} of 1500 results already in {journal} (--fresh starts over)"
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 1500
     assert [r["passed"] for r in rows] == [bool(i % 2) for i in range(1500)]
@@ -262,6 +262,6 @@ def test_cli_interrupted_says_how_to_resume(server, tmp_path: Path) -> None:
     assert first.returncode == 130, err
     (line,) = [line for line in err.splitlines() if "interrupted" in line]
     assert line.startswith("sandcheck eval: interrupted; ") and f"are kept in {journal}" in line
-    assert line.endswith("run the same command with --resume to continue")
+    assert line.endswith("run the same command again to continue")
     kept = int(line.split("interrupted; ")[1].split(" of ")[0])
     assert kept == len(journal.read_text().splitlines()) - 1 and not out.exists()

@@ -130,3 +130,25 @@ def test_report_explains_failures_and_makes_sense_for_one_sample(tmp_path):
     assert "<pre>    return a &lt;b&gt;\n</pre>" in page
     # Per-problem rows sort by a click on their header.
     assert "<table class='sortable'>" in page and "addEventListener('click'" in page
+
+
+def test_report_first_screen_carries_the_caveats_and_tables_sort_naturally(tmp_path, capsys):
+    # Two of HumanEval's problems, as `eval examples/samples.jsonl` leaves them: the run record says so.
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in (
+        ("HumanEval/59", "    return n\n"), ("HumanEval/6", "    return []\n"))))
+    assert main(["eval", str(samples), "--no-progress"]) == 0
+    results = tmp_path / "samples.jsonl_results.jsonl"
+    assert main(["report", str(results), "-o", str(tmp_path / "r.html"), "--k", "1,10"]) == 0
+    assert "note: pass@10 left out: some problem has only 1 sample" in capsys.readouterr().err
+    page = (tmp_path / "r.html").read_text()
+    first_screen = page[:page.index("<h2>")]  # before the first section: what a reader sees first
+    assert "<div class='caveats'>" in first_screen
+    assert "the samples cover 2 of the 164 problems" in first_screen
+    assert "pass@10 left out: some problem has only 1 sample" in first_screen
+    per_problem = page[page.index("<h2>Per problem</h2>"):]
+    assert per_problem.index("<td>HumanEval/6</td>") < per_problem.index("<td>HumanEval/59</td>")
+    assert "localeCompare" in page and "numeric: true" in page  # a click sorts them naturally too
+    assert main(["metrics", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert out.index("HumanEval/6 ") < out.index("HumanEval/59 ") and "pass@10" not in out

@@ -25,6 +25,19 @@ from .metrics import mean_pass_at_k, pass_at_k
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """Submodules on first use, so that `import sandcheck; sandcheck.datasets.load_dataset(...)` works
+    without every import paying for every module."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
 __all__ = [
     "AsyncClient",
     "Check",

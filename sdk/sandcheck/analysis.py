@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from math import comb
@@ -55,6 +56,29 @@ def usable_ks(rows: Rows, ks: Iterable[int]) -> list[int]:
     return [k for k in ks if k <= smallest]
 
 
+DEFAULT_KS = (1, 10, 100)
+
+
+def default_ks(rows: Rows) -> list[int]:
+    """Those of 1, 10 and 100 that every problem has enough samples for: no k nobody can have."""
+    return usable_ks(rows, DEFAULT_KS) or [1]
+
+
+def left_out(rows: Rows, ks: Iterable[int]) -> str | None:
+    """The note for asked-for ks that some problem has too few samples for; None when all fit."""
+    dropped = [k for k in ks if k not in usable_ks(rows, ks)]
+    if not dropped:
+        return None
+    smallest = min(n for n, _ in counts(rows).values())
+    return (f"pass@{', pass@'.join(map(str, dropped))} left out: some problem has only {smallest} "
+            f"sample{'s' if smallest != 1 else ''}")
+
+
+def task_order(task_id: str) -> tuple:
+    """Sort key: HumanEval/2 before HumanEval/10 (numbers compare as numbers)."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", task_id))
+
+
 def pass_at_k_ci(rows: Rows, ks: Iterable[int] = (1, 10, 100), *, bootstrap: int = 1000,
                  confidence: float = 0.95, seed: int = 0) -> dict[str, dict[str, float]]:
     """pass@k with a percentile bootstrap interval over problems.
@@ -80,12 +104,12 @@ def pass_at_k_ci(rows: Rows, ks: Iterable[int] = (1, 10, 100), *, bootstrap: int
 
 
 def per_problem(rows: Rows, ks: Iterable[int] = (1, 10, 100)) -> list[dict[str, Any]]:
-    """One row per problem: samples, passes, pass rate, pass@k, statuses."""
+    """One row per problem, in natural task order: samples, passes, pass rate, pass@k, statuses."""
     statuses: dict[str, Counter] = defaultdict(Counter)
     for r in rows:
         statuses[r["task_id"]][r.get("status", "?")] += 1
     table = []
-    for task, (n, c) in counts(rows).items():
+    for task, (n, c) in sorted(counts(rows).items(), key=lambda item: task_order(item[0])):
         row: dict[str, Any] = {"task_id": task, "n": n, "passed": c, "pass_rate": c / n}
         row.update({f"pass@{k}": pass_at_k(n, c, k) for k in ks if k <= n})
         row["statuses"] = dict(statuses[task])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ._types import Limits
+from .analysis import DEFAULT_KS
 from .client import Client
 from .caveats import caveats
 from .data import check_writable, default_problem_file, sha256_file, write_jsonl
@@ -29,6 +31,7 @@ from .dispatch import Dispatcher
 from .judges.languages import languages_of
 from .judges.run import Evaluation, evaluate
 from .journal import Journal, Start
+from .progress import phase
 from .run_record import server_facts, write_meta
 
 
@@ -63,10 +66,10 @@ def evaluate_to_file(
     workers: int = 0,
     evaluator: Callable[..., Evaluation] = evaluate,
     record_extra: Mapping[str, Any] | None = None,
-    k: Iterable[int] = (1, 10, 100),
+    k: Iterable[int] | None = None,
     timeout: float = 3.0,
     memory_mb: int | None = None,
-    resume: bool = False,
+    resume: bool | None = None,
     auth: Mapping[str, Any] | None = None,
     argv: Sequence[str] = (),
     problems_path: str | None = None,
@@ -79,11 +82,14 @@ def evaluate_to_file(
     `record_extra`). `evaluator` is `evaluate` or one with its signature (a
     problem set's own judge: `problem_sets.py`).
 
-    `params` (see `run_params`) ties the journal to this run: `resume` keeps
-    an earlier journal's rows only if its parameters are the same. Every
-    InvalidInput comes before a server starts or a check runs.
+    `params` (see `run_params`) ties the journal to this run: an earlier
+    journal's rows are kept only if its parameters are the same. `resume`
+    None starts over when they differ, True refuses then (InvalidInput),
+    False always starts over. `k` None: those of 1, 10 and 100 that every
+    problem has enough samples for. Every InvalidInput comes before a server
+    starts or a check runs.
     """
-    k = list(k)
+    k = fitting_ks(samples) if k is None else list(k)
     limits = Limits.for_timeout(timeout, memory_mb)
     auth = dict(auth or {}) if targets else {}
     journal, start = None, Start()
@@ -98,16 +104,19 @@ def evaluate_to_file(
             from .embedded import EmbeddedServer
 
             embedded = EmbeddedServer(concurrency=workers, processes=0)  # the server's default processes
-            stack.enter_context(embedded)
+            with phase("starting a local sandbox server"):
+                stack.enter_context(embedded)
             targets = embedded.targets
         run = partial(evaluator, samples, problems, client=Dispatcher(targets, client_factory=partial(Client, **auth)),
                       k=k, timeout=timeout, memory_mb=memory_mb)
         if journal is None:
-            evaluation = run(on_result=on_result)
+            with phase("checks", total=len(samples), unit="check") as step:
+                evaluation = run(on_result=_counted(on_result, step))
             notes = caveats(samples, problems, k, asdict(limits)) + language_notes(evaluation.rows)
             return EvalOutcome(evaluation, caveats=notes, tests=test_costs(evaluation.rows))
         facts = server_facts(targets, limits, auth)
-        evaluation = _journaled(run, journal, start, total=len(samples), on_result=on_result)
+        with phase("checks", total=len(samples), unit="check", initial=len(start.kept)) as step:
+            evaluation = _journaled(run, journal, start, total=len(samples), on_result=_counted(on_result, step))
     notes = caveats(samples, problems, k, asdict(limits), facts.get("effective_limits"))
     notes += language_notes(evaluation.rows)
     write_jsonl(output, evaluation.rows)
@@ -147,6 +156,24 @@ def language_notes(rows: Iterable[Mapping[str, Any]]) -> list[str]:
             for note, n in notes.items()]
 
 
+def _counted(on_result: Callable[[int, dict[str, Any]], None] | None,
+             step: Callable[[int], None]) -> Callable[[int, dict[str, Any]], None]:
+    """`on_result`, counting each result as a step of the checks' phase."""
+    def counted(index: int, row: dict[str, Any]) -> None:
+        step(1)
+        if on_result is not None:
+            on_result(index, row)
+
+    return counted
+
+
+def fitting_ks(samples: Iterable[Mapping[str, Any]], ks: Iterable[int] = DEFAULT_KS) -> list[int]:
+    """The `ks` that every problem in `samples` has enough samples for (at least [1])."""
+    per_problem = Counter(s["task_id"] for s in samples)
+    fewest = min(per_problem.values(), default=1)
+    return [k for k in ks if k <= fewest] or [1]
+
+
 def _journaled(run: Callable[..., Evaluation], journal: Journal, start: Start, *, total: int,
                on_result: Callable[[int, dict[str, Any]], None] | None) -> Evaluation:
     """`run` with every result journaled as it arrives; on Ctrl-C, say how to resume."""
@@ -164,7 +191,7 @@ def _journaled(run: Callable[..., Evaluation], journal: Journal, start: Start, *
     except KeyboardInterrupt:
         journal.close()
         raise Interrupted(f"{finished} of {total} results are kept in {journal.path}; "
-                          "run the same command with --resume to continue") from None
+                          "run the same command again to continue") from None
     except BaseException:
         journal.close()
         raise

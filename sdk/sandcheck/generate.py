@@ -11,17 +11,22 @@ fields ``completion_id``, ``model``, ``temperature``, ``top_p``,
 interrupted run resumes: a second run counts the rows already there per task
 and asks only for the rest. A file whose rows were sampled with other
 parameters is refused, naming them, rather than counted as done.
-Each retry is logged (logger ``sandcheck.generate``, WARNING) with its reason.
+Before the first request the endpoint is probed once, so an unreachable one
+is one clear error, not a storm of retries. Retries are logged (logger
+``sandcheck.generate``, WARNING) with their reasons: the first few each, the
+rest as a summary line every few seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
 import random
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +36,7 @@ from typing import Any
 import httpx
 
 from ._exceptions import InvalidInput, SandcheckError
+from .datasets.problem_sets import select_problems  # noqa: F401  (sandcheck.generate.select_problems, as before)
 
 # The Codex paper's stops. OpenAI accepts at most 4: the first 4 are sent,
 # and every completion is cut on all of them here.
@@ -46,7 +52,8 @@ CHAT_INSTRUCTION = (
 log = logging.getLogger("sandcheck.generate")
 
 # The row fields that tie a samples file to how it was sampled.
-BINDING = ("model", "temperature", "top_p", "max_tokens", "stop")
+BINDING = ("model", "temperature", "top_p", "max_tokens", "stop", "seed")
+PROBE_TIMEOUT_S = 10.0
 
 
 class GenerationError(SandcheckError):
@@ -76,6 +83,7 @@ class GenerationConfig:
     max_backoff: float = 60.0
     timeout: float = 600.0
     api_key: str | None = None
+    seed: int | None = None  # each request sends seed + a fixed offset of its task and first completion_id
     extra_body: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -86,8 +94,9 @@ class GenerationConfig:
 
     def binding(self) -> dict[str, Any]:
         """The sampling parameters every row records (see BINDING)."""
-        return {"model": self.model, "temperature": self.temperature, "top_p": self.top_p,
-                "max_tokens": self.max_tokens, "stop": list(self.stop)}
+        binding = {"model": self.model, "temperature": self.temperature, "top_p": self.top_p,
+                   "max_tokens": self.max_tokens, "stop": list(self.stop)}
+        return binding if self.seed is None else {**binding, "seed": self.seed}
 
 
 @dataclass
@@ -177,20 +186,6 @@ def parse_choices(body: Mapping[str, Any], *, chat: bool, stops: Sequence[str],
     return out
 
 
-def select_problems(problems: Mapping[str, Mapping[str, Any]], task_ids: Sequence[str] | None = None,
-                    limit: int | None = None) -> dict[str, Mapping[str, Any]]:
-    """The problems named by `task_ids` (all when None), in file order, at most `limit` of them."""
-    if task_ids:
-        unknown = [t for t in task_ids if t not in problems]
-        if unknown:
-            raise InvalidInput(f"task id(s) not in the problem file: {', '.join(unknown[:5])}"
-                               + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
-        wanted = set(task_ids)
-        problems = {t: p for t, p in problems.items() if t in wanted}
-    chosen = list(problems.items())[:limit] if limit else list(problems.items())
-    return dict(chosen)
-
-
 def existing_counts(path: str | os.PathLike[str], binding: Mapping[str, Any] | None = None) -> Counter:
     """Rows per task_id already in `path`. A torn last line (an interrupted
     write) is cut off, so appending continues from a clean line. With a
@@ -215,8 +210,8 @@ def existing_counts(path: str | os.PathLike[str], binding: Mapping[str, Any] | N
             counts[row["task_id"]] += 1
         except (ValueError, KeyError, TypeError):
             raise InvalidInput(f"{p}:{lineno}: not a samples row; refusing to append to it") from None
-        changed = [f"{k} {row[k]!r} (now {binding[k]!r})" for k in BINDING
-                   if binding is not None and k in row and row[k] != binding[k]]
+        changed = [f"{k} {row[k]!r} (now {binding.get(k)!r})" for k in BINDING
+                   if binding is not None and k in row and row[k] != binding.get(k)]
         if changed:
             raise InvalidInput(f"{p}:{lineno}: sampled with other parameters: {', '.join(changed)}; "
                                "write to another file (-o), or delete this one to start over")
@@ -235,11 +230,15 @@ class _Sampler:
         self.client = client
         self.url = _url(config.endpoint, config.chat)
         self.gate = asyncio.Semaphore(config.concurrency)
+        self.retries = RetryLog()
 
-    def payload(self, problem: Mapping[str, Any], n: int) -> dict[str, Any]:
+    def payload(self, problem: Mapping[str, Any], n: int, first: int = 0) -> dict[str, Any]:
+        """The request for `n` samples of `problem`, the first of which will be completion_id `first`."""
         c = self.config
         body: dict[str, Any] = {"model": c.model, "n": n, "temperature": c.temperature, "top_p": c.top_p,
                                 "max_tokens": c.max_tokens}
+        if c.seed is not None:
+            body["seed"] = request_seed(c.seed, str(problem.get("task_id", "")), first)
         if c.chat:
             body["messages"] = [{"role": "user", "content": CHAT_INSTRUCTION.format(prompt=problem["prompt"])}]
             if c.logprobs:
@@ -253,10 +252,10 @@ class _Sampler:
         body.update(c.extra_body)
         return body
 
-    async def request(self, problem: Mapping[str, Any], n: int) -> list[Choice]:
+    async def request(self, problem: Mapping[str, Any], n: int, first: int = 0) -> list[Choice]:
         """One request, retried on transport errors, 408, 429 and 5xx."""
         c = self.config
-        payload = self.payload(problem, n)
+        payload = self.payload(problem, n, first)
         error = "no attempt"
         for attempt in range(c.retries + 1):
             async with self.gate:
@@ -280,10 +279,57 @@ class _Sampler:
             if attempt == c.retries:
                 break
             delay = _delay(attempt, c.backoff, c.max_backoff, retry_after)
-            log.warning("%s: %s; retry %d of %d in %.1f s", problem.get("task_id", "?"), error, attempt + 1,
-                        c.retries, delay)
+            self.retries.retry(f"{problem.get('task_id', '?')}: {error}; retry {attempt + 1} of {c.retries} "
+                               f"in {delay:.1f} s", error)
             await asyncio.sleep(delay)
         raise GenerationError(f"{self.url}: gave up after {c.retries + 1} attempts ({error})")
+
+
+class RetryLog:
+    """Retries on the log: the first `burst` one line each, then one summary line per `every` seconds
+    (and one at the end), so a failing endpoint cannot flood stderr."""
+
+    def __init__(self, burst: int = 5, every: float = 10.0) -> None:
+        self.burst, self.every = burst, every
+        self.logged = 0
+        self.held: Counter = Counter()  # reasons of the retries not logged one by one
+        self.since = time.monotonic()
+
+    def retry(self, line: str, reason: str) -> None:
+        if self.logged < self.burst:
+            self.logged += 1
+            log.warning("%s", line)
+            return
+        self.held[reason] += 1
+        if time.monotonic() - self.since >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Log the retries held back so far as one line."""
+        if self.held:
+            reasons = ", ".join(f"{reason} {n}" for reason, n in self.held.most_common())
+            log.warning("%d more retries in the last %.0f s (%s)", sum(self.held.values()),
+                        time.monotonic() - self.since, reasons)
+        self.held.clear()
+        self.since = time.monotonic()
+
+
+def request_seed(seed: int, task_id: str, first: int) -> int:
+    """The seed of one request: `seed` moved by a fixed offset of its task and first completion_id,
+    so that requests differ and the same file asks the same questions again."""
+    digest = hashlib.sha256(f"{task_id}\n{first}".encode()).digest()
+    return (seed + int.from_bytes(digest[:4], "big")) % 2**31
+
+
+async def probe(client: httpx.AsyncClient, endpoint: str) -> None:
+    """GenerationError unless the endpoint answers HTTP at all (any status: some serve no /models)."""
+    url = endpoint.rstrip("/") + "/models"
+    try:
+        await client.get(url, timeout=PROBE_TIMEOUT_S)
+    except httpx.TransportError as exc:
+        reason = str(exc) or type(exc).__name__
+        raise GenerationError(f"cannot reach the endpoint {endpoint} ({type(exc).__name__}: {reason}); is the "
+                              "model server running there? (--endpoint)") from None
 
 
 def _delay(attempt: int, base: float, cap: float, retry_after: str | None) -> float:
@@ -299,51 +345,63 @@ def _delay(attempt: int, base: float, cap: float, retry_after: str | None) -> fl
 async def agenerate(problems: Mapping[str, Mapping[str, Any]], config: GenerationConfig,
                     output: str | os.PathLike[str], *,
                     on_rows: Callable[[int], None] | None = None,
-                    transport: httpx.AsyncBaseTransport | None = None) -> int:
+                    transport: httpx.AsyncBaseTransport | None = None, probed: bool = False) -> int:
     """Sample until every problem has `config.n` rows in `output`; return how
-    many rows this call wrote. Rows are appended and flushed as they arrive."""
+    many rows this call wrote. Rows are appended and flushed as they arrive.
+    The endpoint is probed first unless `probed` (see `probe_endpoint`)."""
     have = existing_counts(output, config.binding())
     headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
     written = 0
     async with httpx.AsyncClient(timeout=config.timeout, headers=headers, transport=transport,
                                  limits=httpx.Limits(max_connections=config.concurrency)) as client:
+        jobs = []
+        for task_id in problems:
+            start = have[task_id]
+            while start < config.n:  # split n into requests the endpoint accepts
+                chunk = min(config.n - start, config.max_n_per_request)
+                jobs.append((task_id, chunk, start))
+                start += chunk
+        if not jobs:
+            return 0
+        if not probed:
+            await probe(client, config.endpoint)
         sampler = _Sampler(config, client)
-        with open(output, "a", encoding="utf-8") as out:
+        out = None  # opened at the first rows: a run that gets none leaves no file behind
 
-            async def fill(task_id: str, want: int) -> None:
-                nonlocal written
-                problem = problems[task_id]
-                while want > 0:
-                    choices = (await sampler.request(problem, min(want, config.max_n_per_request)))[:want]
-                    if not choices:
-                        raise GenerationError(f"{sampler.url}: no choices returned for {task_id}")
-                    for ch in choices:
-                        row: dict[str, Any] = {"task_id": task_id, "completion": ch.completion,
-                                               "completion_id": have[task_id], **config.binding()}
-                        if ch.logprobs is not None:
-                            row["logprobs"] = ch.logprobs
-                        out.write(json.dumps(row) + "\n")
-                        have[task_id] += 1
-                    out.flush()
-                    want -= len(choices)
-                    written += len(choices)
-                    if on_rows is not None:
-                        on_rows(len(choices))
+        async def fill(task_id: str, want: int, first: int) -> None:
+            """`want` samples of a task; `first` numbers the request (its seed), not the rows."""
+            nonlocal written, out
+            problem = problems[task_id]
+            while want > 0:
+                choices = (await sampler.request(problem, want, first))[:want]
+                if not choices:
+                    raise GenerationError(f"{sampler.url}: no choices returned for {task_id}")
+                if out is None:
+                    out = open(output, "a", encoding="utf-8")
+                for ch in choices:
+                    row: dict[str, Any] = {"task_id": task_id, "completion": ch.completion,
+                                           "completion_id": have[task_id], **config.binding()}
+                    if ch.logprobs is not None:
+                        row["logprobs"] = ch.logprobs
+                    out.write(json.dumps(row) + "\n")
+                    have[task_id] += 1
+                out.flush()
+                want -= len(choices)
+                first += len(choices)
+                written += len(choices)
+                if on_rows is not None:
+                    on_rows(len(choices))
 
-            jobs = []
-            for task_id in problems:
-                need = config.n - have[task_id]
-                while need > 0:  # split n into requests the endpoint accepts
-                    chunk = min(need, config.max_n_per_request)
-                    jobs.append(fill(task_id, chunk))
-                    need -= chunk
-            tasks = [asyncio.ensure_future(j) for j in jobs]
-            try:
-                await asyncio.gather(*tasks)
-            finally:
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+        tasks = [asyncio.ensure_future(fill(*job)) for job in jobs]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            sampler.retries.flush()
+            if out is not None:
+                out.close()
     return written
 
 
@@ -351,6 +409,15 @@ def generate(problems: Mapping[str, Mapping[str, Any]], config: GenerationConfig
              output: str | os.PathLike[str], **kwargs: Any) -> int:
     """Blocking `agenerate`."""
     return asyncio.run(agenerate(problems, config, output, **kwargs))
+
+
+def probe_endpoint(config: GenerationConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    """Blocking `probe`: GenerationError, naming the endpoint, unless it answers HTTP."""
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=transport) as client:
+            await probe(client, config.endpoint)
+
+    asyncio.run(run())
 
 
 def missing(problems: Mapping[str, Any], output: str | os.PathLike[str], config: GenerationConfig) -> int:

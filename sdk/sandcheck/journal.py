@@ -6,10 +6,11 @@ limits); each further line is one finished sample, keyed by its index in
 the samples file, flushed as it arrives. A run killed at any point (Ctrl-C,
 kill -9) leaves at most one torn last line, which is ignored.
 
-``Journal.start(resume=True)`` keeps the rows of an earlier run with the same
-parameters, and refuses, naming them, when they differ: results made under
-other limits must not be mixed in. ``start(resume=False)`` discards an
-earlier journal and says how many rows it held.
+``Journal.start()`` keeps the rows of an earlier run with the same
+parameters (a rerun resumes), and starts over when they differ, saying why:
+results made under other limits must not be mixed in. ``resume=True``
+insists on resuming and refuses, naming the differences; ``resume=False``
+(``--fresh``) starts over whatever is there.
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ _FORMAT = 2
 
 @dataclass
 class Start:
-    """What `Journal.start` found: the rows kept, and how many were discarded."""
+    """What `Journal.start` found: the rows kept, and how many were discarded and why."""
 
     kept: dict[int, dict[str, Any]] = field(default_factory=dict)
     discarded: int = 0
+    why: str = ""  # why the discarded rows were not kept: "asked to start over", "other parameters (...)"
 
 
 def differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
-    """``name: old -> new`` for each parameter that changed."""
+    """``name: old -> new`` for each parameter that changed (one a journal lacks is None)."""
     return [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(before) | set(now))
             if before.get(k) != now.get(k)]
 
@@ -73,19 +75,30 @@ class Journal:
                 continue  # a torn line from a kill mid-write
         return header.get("params") or {}, rows
 
-    def start(self, *, resume: bool) -> Start:
-        """Open for appending. With `resume`, keep the rows of an earlier run
-        with the same parameters (InvalidInput if they differ); without it,
-        discard whatever is there."""
+    def start(self, *, resume: bool | None = None) -> Start:
+        """Open for appending, keeping the rows of an earlier run with the same
+        parameters. `resume` None: keep them if the parameters match, else start
+        over; True: keep them, and refuse (InvalidInput) if the parameters
+        differ; False: start over whatever is there."""
         params, rows = self.read()
         if resume and params == {}:
             raise InvalidInput(f"--resume: {self.path} was written by another sandcheck version; "
                                "run without --resume to start over")
-        if resume and params is not None and params != self.params:
+        if resume and params and differences(params, self.params):
             raise InvalidInput(f"--resume: {self.path} was written with other parameters "
                                f"({'; '.join(differences(params, self.params))}); run without --resume "
                                "to start over, or with the earlier parameters to continue")
-        start = Start(kept=rows) if resume else Start(discarded=len(rows))
+        if params is None:
+            start = Start()
+        elif resume is False:
+            start = Start(discarded=len(rows), why="asked to start over")
+        elif params and not differences(params, self.params):
+            start = Start(kept=rows)
+        elif params == {}:
+            start = Start(discarded=len(rows), why="written by another sandcheck version")
+        else:
+            start = Start(discarded=len(rows), why="written with other parameters "
+                                                   f"({'; '.join(differences(params, self.params))})")
         self._open(start.kept)
         return start
 

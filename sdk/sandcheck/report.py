@@ -12,14 +12,13 @@ import html
 import io
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ._exceptions import SandcheckError
 from .data import check_writable
-from .analysis import analyze, pass_at_k_ci, read_results
+from .analysis import analyze, default_ks, left_out, pass_at_k_ci, read_results, task_order
 from .run_record import read_meta
 
 Rows = Sequence[Mapping[str, Any]]
@@ -53,11 +52,6 @@ def curve_ks(n: int) -> list[int]:
         ks += [k for k in (base, 2 * base, 5 * base) if k <= n]
         base *= 10
     return sorted(set(ks) | {n})
-
-
-def task_order(task_id: str) -> tuple:
-    """Sort key: HumanEval/2 before HumanEval/10."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", task_id))
 
 
 def shown_result(result: Any) -> str:
@@ -240,29 +234,47 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;p
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%}pre{background:#f6f6f6;padding:1em;overflow:auto}
 table.sortable th{cursor:pointer}table.sortable th:hover{background:#e4e4e4}
 table.facts td,table.facts th{text-align:left}details{margin:.2em 0}summary{cursor:pointer}
+div.caveats{background:#fff4d6;border:1px solid #e0b34a;padding:.4em 1em;margin:1em 0}div.caveats ul{margin:.3em 0}
 """
 
-# Click a header to sort by it (numbers as numbers); click again to reverse. No network, no library.
+# Click a header to sort by it (numbers as numbers, HumanEval/6 before /59); click again to reverse.
+# No network, no library.
 _SORT_JS = """
 document.querySelectorAll('table.sortable th').forEach((th, col) => th.addEventListener('click', () => {
   const body = th.closest('table').tBodies[0], up = th.dataset.dir !== 'asc';
   th.closest('tr').querySelectorAll('th').forEach(h => delete h.dataset.dir);
   th.dataset.dir = up ? 'asc' : 'desc';
   const key = tr => { const t = tr.cells[col].textContent, v = parseFloat(t); return isNaN(v) ? t : v; };
-  [...body.rows].sort((a, b) => { const x = key(a), y = key(b);
-    return (x < y ? -1 : x > y ? 1 : 0) * (up ? 1 : -1); }).forEach(tr => body.appendChild(tr));
+  const cmp = (x, y) => typeof x === 'number' && typeof y === 'number' ? x - y
+    : String(x).localeCompare(String(y), undefined, {numeric: true});
+  [...body.rows].sort((a, b) => cmp(key(a), key(b)) * (up ? 1 : -1)).forEach(tr => body.appendChild(tr));
 }));
 """
 
 
-def render(rows: Rows, *, meta: Mapping[str, Any] | None, title: str, ks: Iterable[int] = (1, 10, 100),
+def caveats(rows: Rows, meta: Mapping[str, Any] | None, ks: Iterable[int] | None) -> list[str]:
+    """What the figures below do not say on their face: the run record's caveats (a subset of the
+    problem set, a clamped limit) and the asked-for ks that too few samples leave out."""
+    notes = [str(c) for c in (meta or {}).get("caveats") or []]
+    dropped = left_out(rows, ks) if ks is not None else None
+    if dropped and not any(dropped.split(":")[0] in note for note in notes):
+        notes.append(dropped)
+    return notes
+
+
+def render(rows: Rows, *, meta: Mapping[str, Any] | None, title: str, ks: Iterable[int] | None = None,
            bootstrap: int = 1000) -> str:
-    """The report as one HTML string."""
+    """The report as one HTML string. `ks` None: those of 1, 10 and 100 the samples allow."""
+    notes = caveats(rows, meta, ks)
+    ks = default_ks(rows) if ks is None else list(ks)
     a = analyze(rows, ks, bootstrap=bootstrap)
     summary = run_summary(rows, a, meta)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
-             _facts(summary),
+             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    if notes:
+        parts.append("<div class='caveats'><strong>Read the figures with this in mind:</strong><ul>"
+                     + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul></div>")
+    parts += [_facts(summary),
              "<h2>pass@k</h2>",
              _table(["metric", "estimate", "95% CI low", "95% CI high"],
                     [(k, v["estimate"], v["low"], v["high"]) for k, v in a["pass_at_k"].items()])]
@@ -315,7 +327,7 @@ def render(rows: Rows, *, meta: Mapping[str, Any] | None, title: str, ks: Iterab
 
 
 def write_report(results: str | os.PathLike[str], output: str | os.PathLike[str], *,
-                 ks: Iterable[int] = (1, 10, 100), bootstrap: int = 1000) -> Path:
+                 ks: Iterable[int] | None = None, bootstrap: int = 1000) -> Path:
     """Read a results file and its run record; write the HTML report."""
     out = check_writable(output)
     rows = read_results(results)

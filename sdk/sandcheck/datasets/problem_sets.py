@@ -43,13 +43,40 @@ class ProblemSet:
 def add_problem_set_arguments(p: argparse.ArgumentParser) -> None:
     from . import DATASETS
 
-    p.add_argument("--dataset", choices=list(DATASETS),
-                   help="a built-in problem set, shipped with sandcheck (instead of --problems)")
+    p.add_argument("--dataset", action="extend", type=dataset_names, metavar="NAME[,NAME...]",
+                   help="built-in problem set(s), shipped with sandcheck, instead of --problems; several (comma-"
+                        f"separated or repeated) give one table: {', '.join(DATASETS)}")
     p.add_argument("--stop-at-first-failure", action="store_true",
                    help="stdin/stdout problems: stop a sample at its first failed test")
     p.add_argument("--language",
                    help="stdin/stdout problems: the language of samples that name none (cpp, java, go, rust, "
                         "python...; default: the problem's language field, else python)")
+
+
+def dataset_names(text: str) -> list[str]:
+    """--dataset's value: built-in names, comma-separated (a usage error names an unknown one)."""
+    from . import DATASETS
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DATASETS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown dataset {', '.join(unknown) or repr(text)}; "
+                                         f"choose from {', '.join(DATASETS)}")
+    return names
+
+
+def select_problems(problems: Mapping[str, Any], task_ids: Sequence[str] | None = None,
+                    limit: int | None = None) -> dict[str, Any]:
+    """The problems named by `task_ids` (all when None), in file order, at most `limit` of them."""
+    if task_ids:
+        unknown = [t for t in task_ids if t not in problems]
+        if unknown:
+            raise InvalidInput(f"task id(s) not in the problem file: {', '.join(unknown[:5])}"
+                               + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
+        wanted = set(task_ids)
+        problems = {t: p for t, p in problems.items() if t in wanted}
+    chosen = list(problems.items())[:limit] if limit else list(problems.items())
+    return dict(chosen)
 
 
 def load_problem_set(args: argparse.Namespace) -> ProblemSet:

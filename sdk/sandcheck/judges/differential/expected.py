@@ -22,6 +22,7 @@ from typing import Any
 from ..._exceptions import SandcheckError
 from ..._types import Limits
 from ...client import Program
+from ...progress import tracked
 from .. import codec
 from .harness import Record, build_program, complex_back, complex_marked, inputs_literal, parse_records
 from .inputs import task_inputs
@@ -82,7 +83,8 @@ def _compute(dataset: str, problems: Mapping[str, Mapping[str, Any]], client: An
             limits = Limits(base.cpu_time_ms, base.wall_time_ms, base.memory_bytes, _OUTPUT_CAP)
             programs.append(Program(source, limits=limits, id=f"{task_id}\n{split}"))
     out: dict[str, dict[str, list[Record]]] = {t: {} for t in problems}
-    for result in client.execute_batch(programs):
+    label = f"{dataset}: canonical outputs of {len(problems)} tasks (once per dataset version)"
+    for result in tracked(client.execute_batch(programs), label, total=len(programs), unit="run"):
         task_id, split = result.id.split("\n")
         if result.status in ("SANDBOX_ERROR", "INVALID_REQUEST"):  # never cached: no facts about the solution
             raise SandcheckError(f"{dataset}: the canonical solution of {task_id} got no verdict ({split} inputs): "

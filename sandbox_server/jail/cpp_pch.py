@@ -18,16 +18,12 @@ files are refused before any compile (files.py).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import re
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
-from .readable_tree import make_readable
+from .built_once import build_once
 
 # Header sequences worth precompiling: the first lines of every MultiPL-E C++ program.
 PREFIXES: tuple[tuple[str, ...], ...] = (("assert.h", "bits/stdc++.h"),)
@@ -68,33 +64,19 @@ def ensure(cache_root: str, gxx: str, gxx_version: str, flags: tuple[str, ...]) 
     A file lock lets several server processes share one build."""
     tag = hashlib.sha256(repr((gxx, gxx_version, flags, PREFIXES)).encode()).hexdigest()[:12]
     root = Path(cache_root) / f"cpp-pch-{gxx_version}-{tag}"
-    done = root / ".sandcheck-done"
     headers = {prefix: str(root / f"prefix{i}.h") for i, prefix in enumerate(PREFIXES)}
-    if done.exists():
-        return headers
-    root.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(root.parent, 0o755)
-    with open(root.parent / f".{root.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if done.exists():
-            return headers
-        shutil.rmtree(root, ignore_errors=True)
-        work = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}."))
-        try:
-            for prefix, path in headers.items():
-                header = work / Path(path).name
-                header.write_text(header_text(prefix))
-                build = subprocess.run([gxx, *flags, "-x", "c++-header", str(header), "-o", f"{header}.gch"],
-                                       cwd=work, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
-                                       timeout=600)
-                if build.returncode != 0:
-                    raise PchError(f"g++ could not precompile {', '.join(prefix)}: {build.stderr.strip()[-1000:]}")
-            make_readable(work)
-            os.rename(work, root)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        done.write_text("")
+
+    def precompile(work: Path) -> None:
+        for prefix, path in headers.items():
+            header = work / Path(path).name
+            header.write_text(header_text(prefix))
+            built = subprocess.run([gxx, *flags, "-x", "c++-header", str(header), "-o", f"{header}.gch"],
+                                   cwd=work, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                                   timeout=600)
+            if built.returncode != 0:
+                raise PchError(f"g++ could not precompile {', '.join(prefix)}: {built.stderr.strip()[-1000:]}")
+
+    build_once(root, precompile)
     return headers
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 _DPKG_STATUS = "/var/lib/dpkg/status"
 _KEEP_S = 30 * 86400
-_CODE = ("toolchains.py", "go_cache.py", "rust_crates.py", "runtime.py", "detect_cache.py", "cpp_pch.py",
-         "javac_cds.py", "tsc_snapshot.py", "tsc_snapshot.js")
+_CODE = ("toolchains.py", "go_cache.py", "rust_crates.py", "runtime.py", "detect_cache.py", "built_once.py",
+         "cpp_pch.py", "javac_cds.py", "tsc_snapshot.py", "tsc_snapshot.js")
 
 
 def key(binaries: list[str], only: tuple[str, ...] | None, cache_root: str) -> str:

@@ -13,15 +13,13 @@ classes itself: slower, same result.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-from .readable_tree import make_readable
+from .built_once import build_once
 
 # What MultiPL-E's and HumanEval-X's Java programs use: collections, streams, lambdas, javatuples.
 _WARM_UP = """import java.util.*;
@@ -64,32 +62,18 @@ def ensure(cache_root: str, javac_argv: tuple[str, ...], jdk_version: str) -> st
         h.update(f"{path} {st.st_size} {st.st_mtime_ns}\n".encode())
     root = Path(cache_root) / f"javac-cds-{jdk_version}-{h.hexdigest()[:12]}"
     archive = root / "javac.jsa"
-    done = root / ".sandcheck-done"
-    if done.exists():
-        return str(archive)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(root.parent, 0o755)
-    with open(root.parent / f".{root.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if done.exists():
-            return str(archive)
-        shutil.rmtree(root, ignore_errors=True)
-        work = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}."))
-        try:
-            with tempfile.TemporaryDirectory() as src:
-                Path(src, "Main.java").write_text(_WARM_UP)
-                argv = [javac_argv[0], f"-J-XX:ArchiveClassesAtExit={work / archive.name}",
-                        *(a.format(src="Main.java") for a in javac_argv[1:])]
-                dump = subprocess.run(argv, cwd=src, env={"PATH": "/usr/bin:/bin", "HOME": src},
-                                      capture_output=True, text=True, timeout=600)
-            if dump.returncode != 0 or not (work / archive.name).is_file():
-                raise CdsError(f"javac's archive dump failed: {(dump.stdout + dump.stderr).strip()[-1000:]}")
-            make_readable(work)
-            os.rename(work, root)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        done.write_text("")
+
+    def dump(work: Path) -> None:
+        with tempfile.TemporaryDirectory() as src:
+            Path(src, "Main.java").write_text(_WARM_UP)
+            argv = [javac_argv[0], f"-J-XX:ArchiveClassesAtExit={work / archive.name}",
+                    *(a.format(src="Main.java") for a in javac_argv[1:])]
+            done = subprocess.run(argv, cwd=src, env={"PATH": "/usr/bin:/bin", "HOME": src},
+                                  capture_output=True, text=True, timeout=600)
+        if done.returncode != 0 or not (work / archive.name).is_file():
+            raise CdsError(f"javac's archive dump failed: {(done.stdout + done.stderr).strip()[-1000:]}")
+
+    build_once(root, dump)
     return str(archive)
 
 

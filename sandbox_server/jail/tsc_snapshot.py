@@ -13,15 +13,12 @@ are tsc's own (tsc_snapshot.js runs what tsc's command line runs).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
-from .readable_tree import make_readable
+from .built_once import build_once
 
 DRIVER = Path(__file__).with_name("tsc_snapshot.js")
 
@@ -43,27 +40,13 @@ def ensure(cache_root: str, node: str, typescript_js: str, tsc_args: tuple[str, 
     h.update(DRIVER.read_bytes())
     root = Path(cache_root) / f"tsc-snapshot-{node_version}-{h.hexdigest()[:12]}"
     blob = root / "tsc.blob"
-    done = root / ".sandcheck-done"
-    if done.exists():
-        return str(blob)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(root.parent, 0o755)
-    with open(root.parent / f".{root.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if done.exists():
-            return str(blob)
-        shutil.rmtree(root, ignore_errors=True)
-        work = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}."))
-        try:
-            build = subprocess.run([node, "--snapshot-blob", str(work / blob.name), "--build-snapshot", str(DRIVER),
-                                    typescript_js, *tsc_args], cwd=work, env={"PATH": "/usr/bin:/bin"},
-                                   capture_output=True, text=True, timeout=600)
-            if build.returncode != 0 or not (work / blob.name).is_file():
-                raise SnapshotError(f"node --build-snapshot of tsc failed: {build.stderr.strip()[-1000:]}")
-            make_readable(work)
-            os.rename(work, root)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        done.write_text("")
+
+    def snapshot(work: Path) -> None:
+        built = subprocess.run([node, "--snapshot-blob", str(work / blob.name), "--build-snapshot", str(DRIVER),
+                                typescript_js, *tsc_args], cwd=work, env={"PATH": "/usr/bin:/bin"},
+                               capture_output=True, text=True, timeout=600)
+        if built.returncode != 0 or not (work / blob.name).is_file():
+            raise SnapshotError(f"node --build-snapshot of tsc failed: {built.stderr.strip()[-1000:]}")
+
+    build_once(root, snapshot)
     return str(blob)

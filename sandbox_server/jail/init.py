@@ -92,6 +92,14 @@ def _run_judged(source, files, judge, report_fd, target):
             os.kill(pid, signal.SIGKILL)  # the program ends with its check
         except OSError:
             pass
+    result = _reap(child)
+    if answer is not None and "exit_code" in answer:
+        result = {"exit_code": answer["exit_code"], "signal": 0}
+    return result
+
+
+def _reap(child):
+    """Wait until no process of the jail is left; how `child` ended (whatever it left behind dies with it)."""
     result = None
     while True:
         try:
@@ -106,8 +114,6 @@ def _run_judged(source, files, judge, report_fd, target):
                 os.kill(-1, signal.SIGKILL)
             except OSError:
                 pass
-    if answer is not None and "exit_code" in answer:
-        result = {"exit_code": answer["exit_code"], "signal": 0}
     return result
 
 
@@ -171,21 +177,7 @@ def main():
     os.close(report_fd)
     del source, files
 
-    result = None
-    while True:
-        try:
-            pid, wstatus = os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-        except InterruptedError:
-            continue
-        if pid == child:
-            result = how_it_ended(wstatus)
-            # Whatever the program left behind dies with it.
-            try:
-                os.kill(-1, signal.SIGKILL)
-            except OSError:
-                pass
+    result = _reap(child)
     status.write(json.dumps(result).encode() + b"\n")
     os._exit(0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -72,6 +73,17 @@ class RunningServer:
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
         return self.proc.returncode
+
+
+@contextlib.contextmanager
+def serving(*extra: str, timeout: float = 120) -> Iterator[Client]:
+    """A client of its own `RunningServer` (started with `extra`), which must stop cleanly after."""
+    server = RunningServer(*extra)
+    try:
+        with Client(server.target, timeout=timeout) as c:
+            yield c
+    finally:
+        assert server.stop() == 0
 
 
 @pytest.fixture(scope="session")

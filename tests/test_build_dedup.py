@@ -9,7 +9,7 @@ import pytest
 
 from sandcheck import Client, Program
 
-from .conftest import RunningServer
+from .conftest import serving
 
 ECHO_CPP = '#include <iostream>\n#include <string>\nint main() { std::string s; std::cin >> s; std::cout << "dedup " << s << "\\n"; }\n'
 BROKEN_CPP = "int main() { return undefined_in_dedup_test; }\n"
@@ -18,12 +18,8 @@ COPIES = 8
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    s = RunningServer("--concurrency", "4")
-    try:
-        with Client(s.target, timeout=600) as c:
-            yield c
-    finally:
-        s.stop()
+    with serving("--concurrency", "4", timeout=600) as c:
+        yield c
 
 
 def batch(client: Client, source: str) -> list:

@@ -13,7 +13,7 @@ import pytest
 
 from sandcheck import Client, Limits, build_check, read_problems
 
-from .conftest import RunningServer
+from .conftest import serving
 
 PROBLEMS = dict(read_problems())
 # A test in EvalPlus's style, which checks types and sizes with builtins.
@@ -258,12 +258,8 @@ def run(client: Client, task_id: str, completion: str, judge: str):
 
 @pytest.fixture(scope="module")
 def cold_client() -> Iterator[Client]:
-    server = RunningServer("--jail-mode", "cold")
-    try:
-        with Client(server.target, timeout=120) as c:
-            yield c
-    finally:
-        assert server.stop() == 0
+    with serving("--jail-mode", "cold") as c:
+        yield c
 
 
 @pytest.mark.parametrize("jail", ["warm", "cold"])

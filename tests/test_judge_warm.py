@@ -14,7 +14,7 @@ import pytest
 
 from sandcheck import Client, Limits, build_check
 
-from .conftest import RunningServer
+from .conftest import serving
 
 PROBLEM = {"task_id": "T/0", "prompt": "def f(x):\n", "entry_point": "f",
            "test": "def check(candidate):\n    assert candidate(2) == 4\n"}
@@ -39,12 +39,8 @@ print("others", _seen)
 
 @pytest.fixture(scope="module")
 def one_slot() -> Iterator[Client]:
-    server = RunningServer("--concurrency", "1")
-    try:
-        with Client(server.target, timeout=120) as c:
-            yield c
-    finally:
-        assert server.stop() == 0
+    with serving("--concurrency", "1") as c:
+        yield c
 
 
 def judge(client: Client, completion: str, test: str | None = None):
@@ -133,9 +129,5 @@ def test_the_judge_traceback_shows_the_harness_from_memory(one_slot: Client) -> 
 
 @pytest.fixture(scope="module")
 def cold_client() -> Iterator[Client]:
-    server = RunningServer("--jail-mode", "cold")
-    try:
-        with Client(server.target, timeout=120) as c:
-            yield c
-    finally:
-        assert server.stop() == 0
+    with serving("--jail-mode", "cold") as c:
+        yield c

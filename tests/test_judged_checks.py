@@ -15,7 +15,7 @@ import pytest
 
 from sandcheck import Client, InvalidRequest, Limits, Status
 
-from .conftest import RunningServer
+from .conftest import serving
 
 JUDGE = b"""\
 import os
@@ -39,12 +39,8 @@ sys.exit(3)
 
 @pytest.fixture(scope="module")
 def cold_client() -> Iterator[Client]:
-    server = RunningServer("--jail-mode", "cold")
-    try:
-        with Client(server.target, timeout=120) as c:
-            yield c
-    finally:
-        assert server.stop() == 0
+    with serving("--jail-mode", "cold") as c:
+        yield c
 
 
 @pytest.fixture(params=["warm", "cold"])

@@ -158,10 +158,14 @@ def test_leetcode_class_solution_and_top_level_function(server) -> None:
         "class Solution:\n    def __init__(self):\n        raise RuntimeError('no')\n    def addTwo(self, a, b):\n"
         "        return a + b",
         "def addTwo(a, b):\n    while a < 0: pass\n    return a + b",
-        "def addTwo(a, b):\n    x = bytearray(1 << 30) if a < 0 else 0\n    return a + b",
     ])
     assert verdicts(report) == [["accepted"] * 2, ["accepted"] * 2, ["wrong_answer"] * 2, ["runtime_error"] * 2,
-                                ["accepted", "time_limit"], ["accepted", "memory_limit"]]
+                                ["accepted", "time_limit"]]
+    # The problem's own memory limit, far below the 1 GiB asked for, and a CPU limit far above what reaching
+    # it costs on a loaded host: the memory verdict cannot turn into a time limit.
+    hungry = run(server, {**problem, "memory_mb": 128},
+                 ["def addTwo(a, b):\n    x = bytearray(1 << 30) if a < 0 else 0\n    return a + b"], timeout=20.0)
+    assert verdicts(hungry) == [["accepted", "memory_limit"]]
 
 
 def test_identical_samples_share_their_checks_and_resume_keeps_done_rows(server) -> None:

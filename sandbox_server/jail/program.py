@@ -341,6 +341,12 @@ def serve_judge(text, code, ctrl_fd):
                 pass
         for fd in range(_JUDGE_FDS):
             os.dup2(null, fd)
+        # The program and all it started end with the check, before the
+        # answer, whatever judge() did (PID 1 waits for the program first).
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
         try:
             reply.sendall(json.dumps(answer).encode())
         except OSError:
@@ -367,20 +373,39 @@ def start_judge(text, code):
 def judge_check(ctrl, pid, fds):
     """Hand one check's fds (stdin, stdout, stderr, report, channel) to the
     judge process and wait for its answer: a dict, or None if it ended, was
-    stopped or answered nonsense (the caller then kills it). PID 1 watches
-    it for a stop, which no one can block."""
-    import json
-    import select
+    stopped or answered nonsense (the caller then kills it)."""
     import socket
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sent = send_check(ctrl, [*fds, theirs.fileno()])
+    theirs.close()
+    return judge_answer(ours if sent else ours.close(), pid)
+
+
+def send_check(ctrl, fds):
+    """Send one check's fds (stdin, stdout, stderr, report, channel, and the
+    far end of the check's own answer socket) to the judge process; False if
+    it is gone."""
+    import socket
+
     try:
-        try:
-            socket.send_fds(ctrl, [b"C"], [*fds, theirs.fileno()])
-        except OSError:
-            return None
-        finally:
-            theirs.close()
+        socket.send_fds(ctrl, [b"C"], fds)
+    except OSError:
+        return False
+    return True
+
+
+def judge_answer(ours, pid):
+    """The judge process's answer on `ours` (closed here; None: no answer
+    will come): a dict, or None if it ended, was stopped or answered
+    nonsense (the caller then kills it). PID 1 watches it for a stop, which
+    no one can block."""
+    import json
+    import select
+
+    if ours is None:
+        return None
+    try:
         while True:
             try:
                 ready = select.select([ours], [], [], 0.05)[0]

@@ -43,7 +43,7 @@ namespace it never receives a signal from inside the jail that it leaves at
 the default disposition, which is every signal it does not ignore.
 
 Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`,
-and the judged checks' `split_judge`, `start_judge`, `judge_check`).
+and the judged checks' `split_judge`, `start_judge`, `send_check`, `judge_answer`).
 
 argv: BPF_FD CTRL_FD [MODULE...]
   BPF_FD   memfd: the seccomp BPF program, loaded once here (children
@@ -372,8 +372,9 @@ class JudgeProcess:
 
 def _run_judged(fds, ctrl, compiled, judge, baseline):
     """Run a judged check: fork its program, hand the rest to the warm judge
-    process (started or replaced first when needed). (how it ended, the judge
-    process or None if it must not judge again)."""
+    process (started or replaced first when needed), and wait for the
+    program's end, then the judge's answer. (how it ended, the judge process
+    or None if it must not judge again)."""
     key, code, text = compiled[JUDGE_FILE]
     if judge is not None and not judge.usable(key, baseline):
         judge.close()
@@ -381,36 +382,60 @@ def _run_judged(fds, ctrl, compiled, judge, baseline):
     if judge is None:
         judge = JudgeProcess(key, text, code)
     program_end, judge_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    answers, answer_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    handoff = [*fds[1:], judge_end.detach(), answer_end.detach()]
+    ours = [program_end.detach(), *handoff[-2:], *fds]
     child = os.fork()
     if child == 0:
         try:
             judge.ctrl.close()
-            _child(fds, ctrl, compiled, program_end.fileno())
+            answers.close()
+            _child(fds, ctrl, compiled, ours[0])
         finally:
             os._exit(70)
-    program_end.close()
-    try:
-        answer = judge_check(judge.ctrl, judge.pid, [*fds[1:], judge_end.fileno()])
-    finally:
-        judge_end.close()
-        for fd in fds:
-            os.close(fd)
+    # Until the program ends, each page this process writes is copied: only
+    # system calls here. The check goes to the judge once the program
+    # exists, so that the judge's sweep before it answers finds it.
+    sent = send_check(judge.ctrl, handoff)
+    for fd in ours:
+        os.close(fd)
+    ended, judge_ok = _wait_program(child, judge.pid) if sent else (None, False)
+    answer = judge_answer(answers if judge_ok else answers.close(), judge.pid)
     if answer is None:  # killed, stopped, or out of protocol: the check fails without its report
         judge.close()
         judge = None
-    try:
-        os.kill(child, signal.SIGKILL)  # the program ends with its check
-    except OSError:
-        pass
-    while True:
+    if ended is None:
         try:
-            ended = how_it_ended(os.waitpid(child, 0)[1])
-            break
-        except InterruptedError:
-            continue
+            os.kill(child, signal.SIGKILL)  # the program ends with its check
+        except OSError:
+            pass
+        while True:
+            try:
+                ended = how_it_ended(os.waitpid(child, 0)[1])
+                break
+            except InterruptedError:
+                continue
     if answer is not None and "exit_code" in answer:
         ended = {"exit_code": answer["exit_code"], "signal": 0}
     return ended, judge
+
+
+def _wait_program(child, judge_pid):
+    """Block until the program ends (the judge ends it before it answers), or
+    the judge process stops or dies first: (how the program ended or None,
+    whether the judge may still answer). One wait, no polling."""
+    while True:
+        try:
+            pid, wstatus = os.waitpid(-1, os.WUNTRACED)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return None, False
+        if pid == child and not os.WIFSTOPPED(wstatus):
+            return how_it_ended(wstatus), True
+        if pid == judge_pid:
+            return None, False
+        # Else an orphan of the program, reaped here, or the program stopped (its check waits on).
 
 
 def _serve(ctrl, baseline, tmp_baseline):

@@ -84,3 +84,46 @@ def test_a_crashing_candidate_ends_the_check_as_it_ended(client: Client) -> None
     assert run(client, "def f(x):\n", kill, test) == (False, "failed: killed by signal 11", "SIGNALED")
     hang = "    while True:\n        pass\n"
     assert run(client, "def f(x):\n", hang, test, limits=Limits.for_timeout(0.5)) == (False, "timed out", "TIMEOUT")
+
+
+def test_values_longer_than_one_read_cross_intact_both_ways(client: Client) -> None:
+    # 300 KB each way: the channel's reader joins several reads into one line.
+    test = ("def check(candidate):\n    s = 'ab' * 150_000\n    r = candidate(s, 3)\n"
+            "    assert len(r) == 3 * len(s) and r == s * 3\n    assert candidate('x', 2) == 'xx'\n")
+    assert run(client, "def f(s, n):\n", "    return s * n\n", test) == (True, "passed", "OK")
+
+
+def test_the_channel_reader_reads_lines_as_io_readline_does() -> None:
+    """`_Lines` (the harness's reader on both ends of the channel): one line per
+    call whatever the reads bring (a writer thread feeds a pipe in pieces), the
+    rest kept for the next; a line over the limit cut to it (so it has no
+    newline; what was read past the cut is dropped); at the end, what is left."""
+    import os
+    import threading
+
+    from sandcheck.judges.isolated import HARNESS
+
+    namespace: dict = {}
+    exec(compile(HARNESS, "<judge>", "exec"), namespace)
+    stream = b"one\ntwo\n" + b"x" * 200_000 + b"\n" + b"y" * 150_000 + b"\nafter\nend"
+    r, w = os.pipe()
+
+    def feed() -> None:
+        for at in range(0, len(stream), 7_000):
+            os.write(w, stream[at:at + 7_000])
+        os.close(w)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        lines = namespace["_Lines"](r)
+        assert lines.readline() == b"one\n" and lines.readline(100) == b"two\n"
+        assert lines.readline() == b"x" * 200_000 + b"\n"
+        assert lines.readline(100_000) == b"y" * 100_000  # over the limit: cut, no newline
+        rest = lines.readline()  # what the reads had not reached of the cut line
+        assert rest.endswith(b"\n") and set(rest) <= set(b"y\n")
+        assert lines.readline() == b"after\n"
+        assert lines.readline(6) == b"end" and lines.readline() == b""
+    finally:
+        writer.join()
+        os.close(r)

@@ -7,7 +7,8 @@ text already run as the module ``__judge__`` and calls
 ``_sandcheck_isolated(CANDIDATE_SOURCE, ENTRY_POINT)``, where the candidate
 source is the prompt and the completion. The server gives this process
 /dev/null on fd 0 and, on fd 3, a socket to the judge process, which it
-answers: one codec value a line each way. Nothing here is trusted: the
+answers: one codec value a line each way (`_Lines` and `_write_all` serve
+the judge's side too). Nothing here is trusted: the
 judge process checks everything it receives.
 """
 
@@ -24,8 +25,46 @@ def _sandcheck_isolated(candidate_source, entry_point):
         code = compile(candidate_source, "<check>", "exec")
     except BaseException as exc:
         code = exc
-    _candidate(code, entry_point, os.fdopen(3, "rb"), os.fdopen(os.dup(3), "wb"))
+    _candidate(code, entry_point, _Lines(3), 3)
     os._exit(70)
+
+
+class _Lines:
+    """Lines read from a socket's fd with os.read: a buffered file object
+    costs several system calls to make (fstat, isatty, lseek), in both
+    processes of every check. What is read past a line waits for the next."""
+
+    def __init__(self, fd):
+        self.fd, self.rest = fd, b""
+
+    def readline(self, limit=None):
+        """The next line with its newline; at the end of the stream, what is
+        left (b"" when nothing). With `limit`, a line longer than that is cut
+        to `limit` bytes (so it has no newline), as io's readline(limit)."""
+        data, chunks, size = self.rest, [], 0
+        while True:
+            end = data.find(b"\n") + 1
+            if end:
+                chunks.append(data[:end])
+                self.rest = data[end:]
+                break
+            chunks.append(data)
+            size += len(data)
+            if limit is not None and size > limit:
+                self.rest = b""
+                break
+            data = os.read(self.fd, 1 << 16)
+            if not data:
+                self.rest = b""
+                break
+        line = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return line if limit is None or len(line) <= limit else line[:limit]
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _candidate(code, entry_point, requests, replies):
@@ -45,8 +84,7 @@ def _candidate(code, entry_point, requests, replies):
             data = encode(reply)  # noqa: F821  (codec.py's text)
         except BaseException as exc:
             data = encode(("bad", "the candidate's result is not plain data (%s); %s" % (exc, _NOT_PLAIN)))  # noqa: F821
-        replies.write(data + b"\n")
-        replies.flush()
+        _write_all(replies, data + b"\n")
         request = requests.readline()
         if not request or functions is None:
             os._exit(0)

@@ -162,8 +162,8 @@ def install_file_importer(modules, compiled):
 def run_as_main(source, files=(), compiled=None, judge=None):
     """In a forked child whose fds 0-3 are set: put `files` in /tmp, run
     `source`, exit as Python would. `compiled`: see install_file_importer.
-    `judge`: (text, code or None) of a judged check's judge, whose module
-    the program then finds run and in sys.modules as ``__judge__``."""
+    `judge`: (text, code or None[, its lines]) of a judged check's judge,
+    whose module the program then finds run and in sys.modules as ``__judge__``."""
     import atexit
     import builtins
     import linecache
@@ -249,17 +249,19 @@ JUDGE_MODULE = "__judge__"  # its module's name, in the judge process and the pr
 _JUDGE_FDS = 5  # on 0-4 while judge() runs; a sixth, the answer's socket, is new per check
 
 
-def load_judge_module(text, code):
+def load_judge_module(text, code, lines=None):
     """Run the judge's text as the module ``__judge__`` in this process (the
-    program's of a judged check): its code comes from memory, neither
-    imported nor read from a file."""
+    program's of a judged check): its code (and `lines`, its text split for
+    tracebacks) comes from memory, neither imported nor read from a file."""
     import builtins
     import linecache
     import types
 
     module = types.ModuleType(JUDGE_MODULE)
     module.__dict__["__builtins__"] = builtins
-    linecache.cache[JUDGE_NAME] = (len(text), None, text.decode("utf-8", "replace").splitlines(True), JUDGE_NAME)
+    if lines is None:
+        lines = text.decode("utf-8", "replace").splitlines(True)
+    linecache.cache[JUDGE_NAME] = (len(text), None, lines, JUDGE_NAME)
     sys.modules[JUDGE_MODULE] = module
     exec(code if code is not None else compile(text, JUDGE_NAME, "exec", dont_inherit=True), module.__dict__)
 

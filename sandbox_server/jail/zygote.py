@@ -242,7 +242,8 @@ def _child(fds, ctrl, compiled, channel=None):
     judge = None
     if channel is not None:
         text, files = split_judge(files)
-        judge = (text, compiled[JUDGE_FILE][1])
+        _digest, code, _text, lines = compiled[JUDGE_FILE]
+        judge = (text, code, lines)
         stdin, report = os.open("/dev/null", os.O_RDONLY), channel
     for src, dst in ((stdin, 0), (out, 1), (err, 2), (report, 3)):
         os.dup2(src, dst)
@@ -280,6 +281,7 @@ class CodeCache:
 
     def __init__(self):
         self.entries = collections.OrderedDict()
+        self.last_judge = None
 
     def for_check(self, job):
         """{module name: (text, code)} for this check's Python files,
@@ -316,17 +318,25 @@ class CodeCache:
         return compiled
 
     def _judge(self, text):
-        """(sha256, code or None, text) of a judge's text; compiled here at
-        most once while it stays in the LRU (the judge process compiles a
-        text left uncompiled itself, and reports what is wrong with it)."""
-        key = (JUDGE_NAME, sha256(text))
+        """(sha256, code or None, text, its lines) of a judge's text; compiled
+        here at most once while it stays in the LRU (the judge process
+        compiles a text left uncompiled itself, and reports what is wrong
+        with it). The same text as the last check's (a harness sent with
+        every check) is neither hashed nor split into lines again."""
+        last = self.last_judge
+        if last is not None and last[2] == text:
+            digest, lines = last[0], last[3]
+        else:
+            digest, lines = sha256(text), text.decode("utf-8", "replace").splitlines(True)
+        key = (JUDGE_NAME, digest)
         code = self.entries.get(key)
         if code is None and len(text) <= _CACHE_FILE_MAX:
             code = self._compile(text, JUDGE_NAME)
         if code is not None:
             self.entries[key] = code
             self.entries.move_to_end(key)
-        return key[1], code, text
+        self.last_judge = (digest, code, text, lines)
+        return self.last_judge
 
     @staticmethod
     def _compile(text, filename):
@@ -375,7 +385,7 @@ def _run_judged(fds, ctrl, compiled, judge, baseline):
     process (started or replaced first when needed), and wait for the
     program's end, then the judge's answer. (how it ended, the judge process
     or None if it must not judge again)."""
-    key, code, text = compiled[JUDGE_FILE]
+    key, code, text, _lines = compiled[JUDGE_FILE]
     if judge is not None and not judge.usable(key, baseline):
         judge.close()
         judge = None

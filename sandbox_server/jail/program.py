@@ -281,12 +281,12 @@ def serve_judge(text, code, ctrl_fd):
     """The judge process, forked by PID 1: run the judge's text once (`code`,
     or compiled here), then one ``judge()`` per message on `ctrl_fd` (b"C"
     and the check's stdin, stdout, stderr, report and channel fds); answer
-    each with one JSON object on that check's own answer socket, so that no
-    answer can be read as another check's. It never reads a file: its code
+    each on that check's own answer socket (b"exit N", or b"mirror": the
+    check ends as the program did), so that no answer can be read as
+    another check's. It never reads a file: its code
     and its traceback lines come from `text`, in memory."""
     import builtins
     import gc
-    import json
     import linecache
     import socket
     import traceback
@@ -327,15 +327,15 @@ def serve_judge(text, code, ctrl_fd):
             if broken is not None:
                 raise broken
             status = judge()
-            answer = {"mirror": True} if status is None else {"exit_code": int(status) & 0xFF}
+            answer = b"mirror" if status is None else b"exit %d" % (int(status) & 0xFF)
         except SystemExit as exc:
-            answer = {"exit_code": _exit_code(exc)}
+            answer = b"exit %d" % _exit_code(exc)
         except BaseException as exc:
             try:  # from judge() on, as `python judge.py` would show it
                 traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next or exc.__traceback__)
             except BaseException:
                 pass
-            answer = {"exit_code": 1}
+            answer = b"exit 1"
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
@@ -350,7 +350,7 @@ def serve_judge(text, code, ctrl_fd):
         except OSError:
             pass
         try:
-            reply.sendall(json.dumps(answer).encode())
+            reply.sendall(answer)
         except OSError:
             pass
         reply.close()
@@ -376,22 +376,28 @@ def judge_check(ctrl, pid, fds):
     """Hand one check's fds (stdin, stdout, stderr, report, channel) to the
     judge process and wait for its answer: a dict, or None if it ended, was
     stopped or answered nonsense (the caller then kills it)."""
-    import socket
+    import _socket
 
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    sent = send_check(ctrl, [*fds, theirs.fileno()])
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    sent = send_check(ctrl, check_message([*fds, theirs.fileno()]))
     theirs.close()
     return judge_answer(ours if sent else ours.close(), pid)
 
 
-def send_check(ctrl, fds):
-    """Send one check's fds (stdin, stdout, stderr, report, channel, and the
-    far end of the check's own answer socket) to the judge process; False if
-    it is gone."""
-    import socket
+def check_message(fds):
+    """The control message that hands one check's fds (stdin, stdout, stderr,
+    report, channel, and the far end of the check's own answer socket) to
+    the judge process; built before the fork (`send_check`)."""
+    import _socket
+    import array
 
+    return [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds))]
+
+
+def send_check(ctrl, message):
+    """Send `check_message`'s message to the judge process; False if it is gone."""
     try:
-        socket.send_fds(ctrl, [b"C"], fds)
+        ctrl.sendmsg([b"C"], message)
     except OSError:
         return False
     return True
@@ -399,34 +405,44 @@ def send_check(ctrl, fds):
 
 def judge_answer(ours, pid):
     """The judge process's answer on `ours` (closed here; None: no answer
-    will come): a dict, or None if it ended, was stopped or answered
-    nonsense (the caller then kills it). PID 1 watches it for a stop, which
-    no one can block."""
-    import json
+    will come): {"exit_code": N} or {"mirror": True}, or None if it ended,
+    was stopped or answered nonsense (the caller then kills it). PID 1
+    watches it for a stop, which no one can block; most often the answer is
+    there already (the judge ends the program before it answers)."""
+    import _socket
     import select
 
     if ours is None:
         return None
     try:
-        while True:
+        try:
+            msg = ours.recv(16, _socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            msg = None
+        except OSError:
+            return None
+        while msg is None:
             try:
                 ready = select.select([ours], [], [], 0.05)[0]
             except InterruptedError:
                 continue
             if ready:
                 try:
-                    answer = json.loads(ours.recv(256))
-                except (OSError, ValueError, RecursionError):
+                    msg = ours.recv(16)
+                except OSError:
                     return None
-                if answer == {"mirror": True}:
-                    return answer
-                code = answer.get("exit_code") if type(answer) is dict and len(answer) == 1 else None
-                return answer if type(code) is int and 0 <= code <= 255 else None
+                break
             try:
                 ended, _status = os.waitpid(pid, os.WNOHANG | os.WUNTRACED)
             except ChildProcessError:
                 return None
             if ended:
                 return None
+        if msg == b"mirror":
+            return {"mirror": True}
+        code = msg[5:] if msg.startswith(b"exit ") else b""
+        if code.isdigit() and len(code) <= 3 and int(code) <= 255:
+            return {"exit_code": int(code)}
+        return None
     finally:
         ours.close()

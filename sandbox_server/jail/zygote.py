@@ -43,7 +43,8 @@ namespace it never receives a signal from inside the jail that it leaves at
 the default disposition, which is every signal it does not ignore.
 
 Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`,
-and the judged checks' `split_judge`, `start_judge`, `send_check`, `judge_answer`).
+and the judged checks' `split_judge`, `start_judge`, `check_message`, `send_check`,
+`judge_answer`).
 
 argv: BPF_FD CTRL_FD [MODULE...]
   BPF_FD   memfd: the seccomp BPF program, loaded once here (children
@@ -60,6 +61,7 @@ import os
 import signal
 import socket
 import sys
+import _socket  # a judged check's sockets, without socket.py's wrapper objects
 
 # Modules most checks import, loaded once so that children start warm.
 # Nothing stateful that a forked child would share with its siblings (no
@@ -391,9 +393,13 @@ def _run_judged(fds, ctrl, compiled, judge, baseline):
         judge = None
     if judge is None:
         judge = JudgeProcess(key, text, code)
-    program_end, judge_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    answers, answer_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    # Made here, before the fork, and with _socket's own objects (fewer
+    # pages touched: after the fork each one is a fault, and a copy while
+    # the program lives).
+    program_end, judge_end = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    answers, answer_end = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
     handoff = [*fds[1:], judge_end.detach(), answer_end.detach()]
+    message = check_message(handoff)
     ours = [program_end.detach(), *handoff[-2:], *fds]
     child = os.fork()
     if child == 0:
@@ -406,7 +412,7 @@ def _run_judged(fds, ctrl, compiled, judge, baseline):
     # Until the program ends, each page this process writes is copied: only
     # system calls here. The check goes to the judge once the program
     # exists, so that the judge's sweep before it answers finds it.
-    sent = send_check(judge.ctrl, handoff)
+    sent = send_check(judge.ctrl, message)
     for fd in ours:
         os.close(fd)
     ended, judge_ok = _wait_program(child, judge.pid) if sent else (None, False)

@@ -8,7 +8,9 @@ the name in UTF-8, u32 size, the content.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 Files = tuple[tuple[str, bytes], ...]
 
@@ -56,3 +58,12 @@ def pack_files(files: Iterable[tuple[str, bytes]]) -> bytes:
         encoded = name.encode()
         parts += [len(encoded).to_bytes(4, "little"), encoded, len(content).to_bytes(4, "little"), content]
     return b"".join(parts)
+
+
+def put_program(directory: str, files: Files, src: str, source: bytes) -> None:
+    """A compile's directory: the request's files and the source (named `src`), root's and read-only."""
+    for name, data in files:
+        Path(directory, name).write_bytes(data)
+    Path(directory, src).write_bytes(source)
+    for name in os.listdir(directory):
+        os.chmod(os.path.join(directory, name), 0o644)

@@ -114,6 +114,18 @@ def test_a_compile_over_its_limit_times_out_and_the_service_restarts(warm: Execu
     assert slot.started == started + 1
 
 
+def test_a_compile_over_its_memory_is_memory_limit_and_the_service_restarts(warm: Executor) -> None:
+    slot = service(warm)
+    # 20 classes of 3,000 methods (4.6 MB): more than javac's heap under 200 MiB holds.
+    big = "".join(f"class C{c} {{\n" + "".join(f"  static long f{i}(long x) {{ return x * {i} + C{c}.f{(i + 1) % 3000}(x); }}\n"
+                                                for i in range(3000)) + "}\n" for c in range(20))
+    limits = dataclasses.replace(DEFAULT_COMPILE_LIMITS, memory_bytes=200 << 20)
+    r = compile_and_run(warm, big + HELLO, compile_limits=limits)
+    assert r.status == "COMPILE_ERROR" and r.compile.status == "MEMORY_LIMIT"
+    assert slot.service is None and slot.recycled.get("died", 0) >= 1
+    assert compile_and_run(warm, HELLO + "// after memory\n").stdout == b"42\n"
+
+
 def test_tenants_never_share_a_service(warm: Executor) -> None:
     slot = service(warm)
     assert compile_and_run(warm, HELLO + "// alice\n", tenant="alice").status == "OK"

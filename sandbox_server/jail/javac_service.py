@@ -99,7 +99,7 @@ def ensure(cache_root: str, javac: str, jdk_version: str) -> str:
 
 @dataclass(frozen=True)
 class ServiceCommand:
-    """How a service for one language is started, and what each compile sends it."""
+    """How the service's JVM starts: its argv up to the class, and the directory of its classes."""
 
     jvm: tuple[str, ...]  # the JVM's argv up to the service's class
     classes: str  # the service's directory (bound read-only in its jail)

@@ -117,8 +117,9 @@ def test_a_compile_over_its_limit_times_out_and_the_service_restarts(warm: Execu
 def test_a_compile_over_its_memory_is_memory_limit_and_the_service_restarts(warm: Executor) -> None:
     slot = service(warm)
     # 20 classes of 3,000 methods (4.6 MB): more than javac's heap under 200 MiB holds.
-    big = "".join(f"class C{c} {{\n" + "".join(f"  static long f{i}(long x) {{ return x * {i} + C{c}.f{(i + 1) % 3000}(x); }}\n"
-                                                for i in range(3000)) + "}\n" for c in range(20))
+    method = "  static long f{i}(long x) {{ return x * {i} + C{c}.f{j}(x); }}\n"
+    big = "".join(f"class C{c} {{\n" + "".join(method.format(i=i, c=c, j=(i + 1) % 3000) for i in range(3000)) + "}\n"
+                  for c in range(20))
     limits = dataclasses.replace(DEFAULT_COMPILE_LIMITS, memory_bytes=200 << 20)
     r = compile_and_run(warm, big + HELLO, compile_limits=limits)
     assert r.status == "COMPILE_ERROR" and r.compile.status == "MEMORY_LIMIT"

@@ -237,6 +237,8 @@ def main() -> None:
         ap.error("--also-with wants SANDCHECK_NAME=VALUE")
     report: dict = {"host": {"cpus": os.cpu_count(), "kernel": platform.release(), "load_at_start": os.getloadavg()},
                     "languages": {}}
+    out = Path(args.out).resolve() if args.out else \
+        HERE / "results" / f"languages-{time.strftime('%Y-%m-%dT%H%M%SZ', time.gmtime())}.json"
     with tempfile.TemporaryDirectory(prefix="sandcheck-bench-lang-") as d:
         tmp = Path(d)
         os.chmod(tmp, 0o755)
@@ -253,7 +255,6 @@ def main() -> None:
         report["rerun"] = rerun(args.reruns)
         print(json.dumps({"rerun": report["rerun"]}), flush=True)
     report["host"]["load_at_end"] = os.getloadavg()
-    out = Path(args.out) if args.out else HERE / "results" / f"languages-{time.strftime('%Y-%m-%dT%H%M%SZ', time.gmtime())}.json"
     out.write_text(json.dumps(report, indent=1) + "\n")
     print("\n| language | programs | bare CPU/program | sandcheck CPU/program (marginal) | ratio to bare (marginal) | "
           "pass@1 bare / sandcheck | verdicts agree with bare |\n|---|---|---|---|---|---|---|")

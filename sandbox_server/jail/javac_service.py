@@ -170,6 +170,20 @@ def copy_tree(src: str, dst: str, max_bytes: int) -> None:
             os.chmod(os.path.join(dst, rel, name), 0o755 if st.st_mode & 0o100 else 0o644)
 
 
+def _drain(fd: int, cap: int) -> bytes:
+    """What a non-blocking `fd` holds now, up to `cap` bytes."""
+    got = b""
+    while len(got) < cap:
+        try:
+            chunk = os.read(fd, cap - len(got))
+        except (BlockingIOError, OSError):
+            break
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
 class _Gone(Exception):
     """The service was dead before this compile reached it: start another and retry."""
 
@@ -377,6 +391,7 @@ class JavacService:
         if self.proc is not None:
             try:
                 self.proc.wait(timeout=10)
+                diag += _drain(self.proc.stderr.fileno(), 65536)  # what it said last
                 status = self._read_until(self._status_r, b"\n", time.monotonic() + 5)
                 report = parse_report(status, "the init's status pipe", newline=True) if status else None
             except Exception:  # noqa: BLE001 - a report we cannot read is no report

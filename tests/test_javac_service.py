@@ -225,6 +225,29 @@ def test_a_service_that_cannot_start_fails_its_compile_and_never_compiles_cold(w
     assert compile_and_run(warm, HELLO + "// service again\n").stdout == b"42\n"
 
 
+@pytest.mark.parametrize("answer", [
+    "print('not json')",
+    "print('{\"exit\": 0}')",  # JSON, but not the service's answer
+    "print('{\"exit\":0,\"stdout\":\"\",\"stderr\":\"\",\"stdout_dropped\":0,\"stderr_dropped\":0}' * 2)",
+])
+def test_an_answer_off_the_protocol_replaces_the_service(warm: Executor, answer: str) -> None:
+    # A stand-in service in the same jail (the jail's Python, bound there for the init): ready, then a bad answer.
+    slot = service(warm)
+    real = slot.command
+    slot._recycle("test")
+    stand_in = f"import sys\nprint('ready')\nsys.stdin.readline()\n{answer}\nsys.stdin.readline()"
+    slot.command = javac_service.ServiceCommand(
+        (warm.supervisor.runtime.interpreter, "-u", "-I", "-S", "-c", stand_in), real.classes)
+    try:
+        r = compile_and_run(warm, HELLO + f"// {answer}\n")
+        assert r.status == "COMPILE_ERROR" and r.compile.status == "SIGNALED"
+        assert b"javac compile service" in r.compile.stderr
+        assert slot.service is None and slot.recycled.get("broken answer", 0) >= 1
+    finally:
+        slot.command = real
+    assert compile_and_run(warm, HELLO + "// a real service again\n").stdout == b"42\n"
+
+
 def test_a_service_that_cannot_be_built_leaves_java_unserved(monkeypatch) -> None:
     def fail(*_args) -> str:
         raise javac_service.ServiceError("the javac compile service did not build: no")

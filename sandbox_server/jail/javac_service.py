@@ -355,7 +355,7 @@ class JavacService:
         except ValueError as exc:
             self.dirty = "broken answer"
             self.close()
-            outcome = jail_broken(outcome, str(exc))
+            outcome = jail_broken(outcome, f"the javac compile service answered off its protocol ({exc})")
             outcome.stderr = f"{outcome.error}\n".encode()
             return outcome
 

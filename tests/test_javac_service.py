@@ -19,6 +19,7 @@ import pytest
 from sandbox_server.executor import Executor, Job
 from sandbox_server.jail import javac_service, toolchains
 from sandbox_server.jail.builds import build_key
+from sandbox_server.jail.files import put_program
 from sandbox_server.jail.outcome import Outcome
 from sandbox_server.limits import DEFAULT_COMPILE_LIMITS, Limits
 
@@ -258,3 +259,47 @@ def test_a_service_that_cannot_be_built_leaves_java_unserved(monkeypatch) -> Non
         assert "java" not in ex.languages and "javac_service = false" in ex.unavailable["java"]
     finally:
         stop(ex)
+
+
+def test_copying_out_never_follows_a_link_the_compiler_made(tmp_path: Path) -> None:
+    # The service can write in its directory while the server copies out of it: what it links is left out.
+    secret = tmp_path / "host-secret"
+    secret.write_text("root only")
+    (tmp_path / "host-dir").mkdir()
+    (tmp_path / "host-dir" / "inner").write_text("root only")
+    work, out = tmp_path / "work", tmp_path / "out"
+    (work / "p" / "q").mkdir(parents=True)
+    out.mkdir()
+    (work / "p" / "q" / "Main.class").write_bytes(b"\xca\xfe")
+    (work / "Main.java").write_text("class Main {}")
+    (work / "leak").symlink_to(secret)
+    (work / "p" / "dirleak").symlink_to(tmp_path / "host-dir")
+    os.mkfifo(work / "fifo")
+    javac_service.copy_tree(str(work), str(out), 1 << 20)
+    copied = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    assert copied == ["Main.java", "p", "p/q", "p/q/Main.class"]
+    assert (out / "p" / "q" / "Main.class").read_bytes() == b"\xca\xfe"
+
+
+@pytest.mark.parametrize("shape", ["deep", "big"])
+def test_copying_out_is_bounded(tmp_path: Path, shape: str) -> None:
+    work, out = tmp_path / "work", tmp_path / "out"
+    out.mkdir()
+    if shape == "deep":
+        (work / "/".join("d" * 40)).mkdir(parents=True)
+    else:
+        work.mkdir()
+        (work / "Big.class").write_bytes(b"x" * 4096)
+    with pytest.raises(javac_service.TooMuchLeft):
+        javac_service.copy_tree(str(work), str(out), 1024)
+
+
+def test_a_program_is_never_written_through_a_link(tmp_path: Path) -> None:
+    target = tmp_path / "host-file"
+    target.write_text("untouched")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "Main.java").symlink_to(target)  # made by a compiler that can write there
+    with pytest.raises(OSError):
+        put_program(str(work), (), "Main.java", b"class Main {}")
+    assert target.read_text() == "untouched"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from sandbox_server.executor import Executor, Job
-from sandbox_server.jail import javac_service, toolchains
+from sandbox_server.jail import javac_service, shared_dir, toolchains
 from sandbox_server.jail.builds import build_key
 from sandbox_server.jail.files import put_program
 from sandbox_server.jail.outcome import Outcome
@@ -275,7 +275,7 @@ def test_copying_out_never_follows_a_link_the_compiler_made(tmp_path: Path) -> N
     (work / "leak").symlink_to(secret)
     (work / "p" / "dirleak").symlink_to(tmp_path / "host-dir")
     os.mkfifo(work / "fifo")
-    javac_service.copy_tree(str(work), str(out), 1 << 20)
+    shared_dir.copy_tree(str(work), str(out), 1 << 20)
     copied = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
     assert copied == ["Main.java", "p", "p/q", "p/q/Main.class"]
     assert (out / "p" / "q" / "Main.class").read_bytes() == b"\xca\xfe"
@@ -290,8 +290,8 @@ def test_copying_out_is_bounded(tmp_path: Path, shape: str) -> None:
     else:
         work.mkdir()
         (work / "Big.class").write_bytes(b"x" * 4096)
-    with pytest.raises(javac_service.TooMuchLeft):
-        javac_service.copy_tree(str(work), str(out), 1024)
+    with pytest.raises(shared_dir.TooMuchLeft):
+        shared_dir.copy_tree(str(work), str(out), 1024)
 
 
 def test_a_program_is_never_written_through_a_link(tmp_path: Path) -> None:

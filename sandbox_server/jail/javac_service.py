@@ -39,7 +39,6 @@ import math
 import os
 import selectors
 import shutil
-import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from .limit_clock import LimitClock, runqueue_wait_s
 from .nsjail_config import BUILD_DIR, jail_args
 from .outcome import STATUS_CAP, Outcome, SandboxFault, jail_broken, oom_killed, parse_report, timed_out
 from .process import PDEATHSIG_PREFIX, child_of, jail_script, kill, reap, without_ldso_noise, write_all
+from .shared_dir import TooMuchLeft, copy_tree, empty
 from .supervisor import Supervisor
 from .toolchains import Language
 
@@ -75,10 +75,6 @@ _JVM_OOM_EXIT = 3
 
 class ServiceError(Exception):
     """The service cannot be built here; the message says why."""
-
-
-class TooMuchLeft(OSError):
-    """A compile left more in its directory than a build may hold (OUTPUT_LIMIT, as a cold compile's)."""
 
 
 def ensure(cache_root: str, javac: str, jdk_version: str) -> str:
@@ -138,75 +134,6 @@ def javac_args(lang: Language, src: str, source: bytes) -> list[str]:
     return args
 
 
-def _wipe(directory: str) -> None:
-    """Empty `directory` (never following a link out of it)."""
-    for entry in os.scandir(directory):
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path)
-        else:
-            os.unlink(entry.path)
-
-
-# How deep and how many entries a compile's directory may hold (Java's packages are a few levels).
-_MAX_DEPTH, _MAX_ENTRIES = 32, 10_000
-_NOFOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def _read_at_most(fd: int, limit: int) -> bytes:
-    parts, size = [], 0
-    while size < limit:
-        chunk = os.read(fd, min(limit - size, 1 << 20))
-        if not chunk:
-            break
-        parts.append(chunk)
-        size += len(chunk)
-    return b"".join(parts)
-
-
-def copy_tree(src: str, dst: str, max_bytes: int) -> None:
-    """Copy the directories and regular files under `src` into `dst` (other kinds are left out).
-
-    The service can write under `src` meanwhile: every name is opened relative to its
-    directory's descriptor, never through a link, so nothing outside `src` is read.
-    TooMuchLeft past `max_bytes`, `_MAX_DEPTH` or `_MAX_ENTRIES`."""
-    budget = {"bytes": max_bytes, "entries": _MAX_ENTRIES}
-
-    def copy_dir(dir_fd: int, into: str, depth: int) -> None:
-        if depth > _MAX_DEPTH:
-            raise TooMuchLeft(f"the compile left directories more than {_MAX_DEPTH} deep")
-        for name in os.listdir(dir_fd):
-            budget["entries"] -= 1
-            if budget["entries"] < 0:
-                raise TooMuchLeft(f"the compile left more than {_MAX_ENTRIES} files")
-            try:
-                fd = os.open(name, _NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-            except OSError:
-                continue  # a link, or gone
-            try:
-                st = os.fstat(fd)
-                if stat.S_ISDIR(st.st_mode):
-                    os.mkdir(os.path.join(into, name), 0o755)
-                    copy_dir(fd, os.path.join(into, name), depth + 1)
-                    continue
-                if not stat.S_ISREG(st.st_mode):
-                    continue
-                data = _read_at_most(fd, budget["bytes"] + 1)
-            finally:
-                os.close(fd)
-            budget["bytes"] -= len(data)
-            if budget["bytes"] < 0:
-                raise TooMuchLeft(f"the compile left more than {max_bytes // (1024 * 1024)} MiB")
-            with open(os.path.join(into, name), "xb") as out:
-                out.write(data)
-            os.chmod(os.path.join(into, name), 0o755 if st.st_mode & 0o100 else 0o644)
-
-    top = os.open(src, _NOFOLLOW | os.O_DIRECTORY)
-    try:
-        copy_dir(top, dst, 0)
-    finally:
-        os.close(top)
-
-
 def _drain(fd: int, cap: int) -> bytes:
     """What a non-blocking `fd` holds now, up to `cap` bytes."""
     got = b""
@@ -247,7 +174,7 @@ class JavacService:
     def _start(self, config_path: str, outside_uid: int, max_tasks: int, argv: list[str]) -> None:
         sup = self._sup
         self.cg.prepare(self.memory_bytes, max_tasks)
-        _wipe(self.workdir)
+        empty(self.workdir)
         fds: list[int] = []
         try:
             payload = os.memfd_create("sandcheck-payload", os.MFD_CLOEXEC)
@@ -488,7 +415,7 @@ class CompileSlot:
                                             limits.memory_bytes, self.max_tasks,
                                             self.command.argv(args, limits.memory_bytes))
             try:
-                _wipe(self.workdir)
+                empty(self.workdir)
                 put_program(self.workdir, files, src, source)
                 outcome = self.service.compile(args, limits)
                 if outcome.status == Status.OK:
@@ -508,7 +435,7 @@ class CompileSlot:
                 if self.service is not None and (self.service.dirty or self.service.compiles >= self.max_compiles):
                     self._recycle(self.service.dirty or "max compiles")
                 if os.path.isdir(self.workdir):
-                    _wipe(self.workdir)
+                    empty(self.workdir)
         raise SandboxFault("no javac compile service could take the compile")
 
     def close(self) -> None:

@@ -303,3 +303,12 @@ def test_a_program_is_never_written_through_a_link(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         put_program(str(work), (), "Main.java", b"class Main {}")
     assert target.read_text() == "untouched"
+
+
+def test_the_service_is_a_setting() -> None:
+    from sandbox_server import settings
+
+    assert settings.load().javac_service is True
+    assert settings.load(env={"SANDCHECK_JAVAC_SERVICE": "false"}).javac_service is False
+    with pytest.raises(settings.ConfigError, match="javac_service_max_compiles"):
+        settings.load(env={"SANDCHECK_JAVAC_SERVICE_MAX_COMPILES": "0"})

@@ -226,6 +226,25 @@ def test_a_service_that_cannot_start_fails_its_compile_and_never_compiles_cold(w
     assert compile_and_run(warm, HELLO + "// service again\n").stdout == b"42\n"
 
 
+class _ProcessorsAllowed(javac_service.ServiceCommand):
+    """The real service, started as if its compiles let annotation processors run."""
+
+    def argv(self, javac_args: list[str], memory_bytes: int) -> list[str]:
+        return [a for a in super().argv(javac_args, memory_bytes) if a != javac_service.NO_PROCESSORS]
+
+
+def test_the_service_itself_refuses_to_compile_with_processors(warm: Executor) -> None:
+    slot = service(warm)
+    real = slot.command
+    slot._recycle("test")
+    slot.command = _ProcessorsAllowed(real.jvm, real.classes)
+    try:
+        r = compile_and_run(warm, HELLO + "// processors allowed\n")
+        assert r.status == "SANDBOX_ERROR" and "refused: a compile without -proc:none" in r.error
+    finally:
+        slot.command = real
+
+
 @pytest.mark.parametrize("answer", [
     "print('not json')",
     "print('{\"exit\": 0}')",  # JSON, but not the service's answer

@@ -23,8 +23,8 @@ import java.util.Base64;
  *   request:  one line on stdin: the output cap in bytes, then javac's arguments, tab-separated
  *   answer:   one line on stdout:
  *             {"exit":N,"stdout":"<base64>","stderr":"<base64>","stdout_dropped":N,"stderr_dropped":N}
- * A request without -proc:none is refused (exit status 71): no annotation processor, code that a
- * request could bring, ever runs in this JVM. The JVM's own messages go to the real stderr.
+ * A compile without -proc:none, the warm-up's or a request's, is refused (exit status 71): no
+ * annotation processor, code that a request could bring, ever runs in this JVM. The JVM's own messages go to the real stderr.
  */
 final class JavacService {
     private static final String NO_PROCESSORS = "-proc:none";
@@ -75,7 +75,16 @@ final class JavacService {
         }
     }
 
+    /** Exits (71) unless `args` turn annotation processing off. */
+    private static void requireNoProcessors(String[] args) {
+        if (!Arrays.asList(args).contains(NO_PROCESSORS)) {
+            System.err.println("refused: a compile without " + NO_PROCESSORS);
+            System.exit(71);
+        }
+    }
+
     public static void main(String[] warmUp) throws Exception {
+        requireNoProcessors(warmUp);
         PrintStream answers = new PrintStream(new FileOutputStream(FileDescriptor.out), false, StandardCharsets.US_ASCII);
         Capped out = new Capped(1 << 16), err = new Capped(1 << 16);
         if (compile(warmUp, out, err) != 0) {
@@ -89,10 +98,7 @@ final class JavacService {
         for (String line; (line = requests.readLine()) != null; ) {
             String[] fields = line.split("\t", -1);
             String[] args = Arrays.copyOfRange(fields, 1, fields.length);
-            if (!Arrays.asList(args).contains(NO_PROCESSORS)) {
-                System.err.println("refused: a compile without " + NO_PROCESSORS);
-                System.exit(71);
-            }
+            requireNoProcessors(args);
             int cap = Integer.parseInt(fields[0]);
             out = new Capped(cap);
             err = new Capped(cap);

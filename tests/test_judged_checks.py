@@ -78,6 +78,17 @@ def test_a_judge_that_does_not_compile_fails_every_check_it_judges(any_client: C
         assert result.status == Status.NONZERO_EXIT and b"SyntaxError" in result.stderr, result
 
 
+def test_the_program_ends_with_the_judges_answer_even_if_the_judge_leaves_it_running(any_client: Client) -> None:
+    # The judge answers at once and kills nothing; the program (and a child of
+    # it) would sleep past the wall limit. The check ends with the judge's
+    # answer, not with a timeout, and the next check runs as usual.
+    sleeper = "import os, time\nos.fork()\ntime.sleep(60)\n"
+    result = any_client.execute(sleeper, files={".judge.py": b"def judge():\n    return 5\n"},
+                                limits=Limits.for_timeout(3.0))
+    assert (result.status, result.exit_code) == (Status.NONZERO_EXIT, 5), result
+    assert run(any_client, b"0").status == Status.OK
+
+
 def test_only_python_checks_take_a_judge(client: Client) -> None:
     with pytest.raises(InvalidRequest, match="'.judge.py' names a judge, which only Python checks take"):
         client.execute("echo hi", language="bash", files={".judge.py": JUDGE})

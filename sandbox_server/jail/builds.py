@@ -36,6 +36,7 @@ from ..limits import Limits
 from .outcome import CompileInfo, Outcome
 from .supervisor import ExecPlan, Supervisor
 from .toolchains import Language
+from .warm import Artifact, WarmSlot
 
 # A compile may leave at most this much in its directory (the artifact and
 # what the compiler writes beside it); more is a compile error.
@@ -57,6 +58,7 @@ class Program(Protocol):
     compile_limits: Limits | None
     run_files: tuple[tuple[str, bytes], ...]
     args: tuple[str, ...]
+    tenant: str
 
 
 def build_key(lang: Language, source: bytes, files: tuple[tuple[str, bytes], ...]) -> str:
@@ -162,6 +164,14 @@ class BuildCache:
             self._evict()
             return kept, True
 
+    def hold(self, key: str) -> None:
+        """Pin `key`'s build once more (a warm run jail binds its directory for
+        its life); the caller already holds a pin on it, so it is there."""
+        with self._lock:
+            if key not in self._entries:
+                raise KeyError(f"no kept build {key}")
+            self._pins[key] += 1
+
     def release(self, key: str) -> None:
         with self._lock:
             self._pins[key] -= 1
@@ -237,7 +247,9 @@ class Builds:
         os.chmod(d, 0o755)
         return d
 
-    def run(self, slot, outside_uid: int, prog: Program) -> Outcome:
+    def run(self, slot, outside_uid: int, prog: Program, warm: WarmSlot | None = None) -> Outcome:
+        """Compile `prog` (or find its build kept), then run it: in a fresh jail,
+        or with `warm` in that slot's warm jail for the artifact when its build is kept."""
         lang = self.languages[prog.language]
         src = lang.toolchain.file_name(prog.source)
         key = build_key(lang, prog.source, prog.files) if lang.compiled else ""
@@ -259,8 +271,14 @@ class Builds:
                             (*lang.run_argv(src, prog.limits.memory_bytes), *prog.args), directory)
             # The files are beside the source in /build, and put in /tmp, the run's working
             # directory, with the run's own files.
-            outcome = self.sup.run(slot, outside_uid, b"", prog.stdin, prog.limits, self.max_tasks,
-                                   tuple(sorted(prog.files + prog.run_files)), plan)
+            files = tuple(sorted(prog.files + prog.run_files))
+            if warm is not None and kept:
+                # A kept build runs again and again (a stdio problem's tests): in a warm jail
+                # of its own, which holds the cache's pin on `directory` while it lives.
+                artifact = Artifact(lang.name, key, plan.config_path, directory, self.cache)
+                outcome = warm.run(prog.tenant, plan.payload(), prog.stdin, prog.limits, files, artifact)
+            else:
+                outcome = self.sup.run(slot, outside_uid, b"", prog.stdin, prog.limits, self.max_tasks, files, plan)
             outcome.compile = info
             return outcome
         finally:

@@ -27,6 +27,18 @@ Rules kept (see issue 4 and SECURITY.md):
 What a check sees is what a cold jail shows it: the same nsjail config,
 seccomp filter, environment, uid, /tmp, rlimits and the same ``__main__``
 semantics; the verdict and the status rules are those of `Supervisor`.
+
+Warm runs: a built program (an `Artifact`: C++, Go, Rust, Java, TypeScript)
+that runs again and again, as a stdio problem runs it once per test, gets
+a warm jail of its own, in a `WarmSlot` of its own per slot: an exec jail,
+started from its language's run config with the build directory read-only
+at /build, exactly as a cold run jail (supervisor.py's `ExecPlan`), whose
+zygote forks and execs the artifact per run, with the same argv, files,
+fds, rlimits and filter as the cold init. It is keyed by tenant and
+artifact: another tenant, another artifact (language, build key, directory)
+recycles it, and so does everything that recycles a Python jail. It keeps
+the build cache's pin on its directory while it lives, so the directory it
+binds is never evicted under it.
 """
 
 from __future__ import annotations
@@ -38,6 +50,8 @@ import selectors
 import socket
 import subprocess
 import time
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from sandcheck_api.status import Status
 
@@ -50,23 +64,51 @@ from .nsjail_config import jail_args
 from .outcome import (REPORT_CAP, STATUS_CAP, JailBroken, Outcome, SandboxFault, classify_end, jail_broken,
                       oom_killed, parse_report, timed_out)
 from .process import PDEATHSIG_PREFIX, child_of, jail_script, kill, reap, without_ldso_noise, write_all
-from .supervisor import Supervisor
+from .supervisor import ExecPlan, Supervisor
 
 log = logging.getLogger("sandcheck.server")
 
 ZYGOTE_SOURCE = jail_script("zygote.py")
 _READY_TIMEOUT_S = 20.0
+_EXEC_FLAG = "--exec"  # zygote.py's EXEC_FLAG
+
+
+class Pins(Protocol):
+    """Who keeps a build directory on disk while it is in use (builds.BuildCache)."""
+
+    def hold(self, key: str) -> None: ...
+
+    def release(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A built program that an exec jail runs again and again: its language,
+    the build cache's key, its language's run jail config and its directory
+    (bound read-only at /build). A jail runs only the artifact it was made for."""
+
+    language: str
+    key: str
+    config_path: str
+    build_dir: str
+    pins: Pins = field(compare=False, repr=False)
+
+    def jail_args(self) -> list[str]:
+        """The bind and working directory of a cold run jail of this artifact."""
+        return ExecPlan(self.config_path, (), self.build_dir).jail_args()
 
 
 class WarmJail:
     """One nsjail holding a zygote, in one slot's cgroups, for one tenant."""
 
     def __init__(self, sup: Supervisor, cg, outside_uid: int, tenant: str, max_tasks: int,
-                 memory_bytes: int) -> None:
+                 memory_bytes: int, artifact: Artifact | None = None) -> None:
         self.sup = sup
         self.slot = cg  # the jail's own cgroups, nested in its slot's
         self.uid = outside_uid
         self.tenant = tenant
+        self.artifact = artifact  # an exec jail's program; None: Python checks
+        self._pinned = False
         self.max_tasks = max_tasks
         self.checks = 0
         self.dirty = ""  # why this jail must not run another check
@@ -79,12 +121,19 @@ class WarmJail:
         self._schedstat = -1  # the zygote's /proc/PID/schedstat, open for the jail's life
         self._zygote_wait_base = 0
         self._judge = (0, 0)  # the warm judge process: (its pid in the jail, on the host)
-        self._start(memory_bytes)
+        try:
+            self._start(memory_bytes)
+        except BaseException:
+            self.close()  # gives back the artifact's pin too
+            raise
 
     # -- life ---------------------------------------------------------------
     def _start(self, memory_bytes: int) -> None:
         # The zygote counts against pids.max, as the cold path's init does.
         self.slot.prepare(memory_bytes, self.max_tasks)
+        if self.artifact is not None:
+            self.artifact.pins.hold(self.artifact.key)
+            self._pinned = True
         bpf = os.memfd_create("sandcheck-bpf", os.MFD_CLOEXEC)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         diag_r, diag_w = os.pipe()
@@ -93,12 +142,15 @@ class WarmJail:
             write_all(bpf, self.sup.seccomp_bpf)
             os.lseek(bpf, 0, os.SEEK_SET)
             child_fds = [bpf, theirs.fileno()]
+            art = self.artifact
             argv = [
                 *PDEATHSIG_PREFIX,  # nsjail dies with the slot thread that started it
-                self.sup.nsjail, "--config", self.sup.config_path,
+                self.sup.nsjail, "--config", art.config_path if art else self.sup.config_path,
                 *jail_args(self.uid, diag_w, child_fds, limits=None),  # lives across checks
+                *(art.jail_args() if art else ()),
                 "--", *self.sup.runtime.argv(ZYGOTE_SOURCE, *(str(fd) for fd in child_fds),
-                                             *self.sup.runtime.preload),  # modules imported before the first fork
+                                             # modules imported before the first fork; none to exec
+                                             *([_EXEC_FLAG] if art else self.sup.runtime.preload)),
             ]
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=diag_w, stderr=diag_w,
@@ -113,11 +165,9 @@ class WarmJail:
         try:
             msg = ours.recv(4096)
         except (socket.timeout, OSError) as exc:
-            self.close()
             raise SandboxFault(f"warm jail did not start: {exc}; {self._diag()}") from None
         if msg != b"R":
             detail = msg.decode(errors="replace") or "no answer"
-            self.close()
             raise SandboxFault(f"warm jail failed to start: {detail}; {self._diag()}")
         ours.settimeout(None)
         self.zygote_pid = child_of(self.proc.pid)
@@ -152,6 +202,9 @@ class WarmJail:
         if self._schedstat >= 0:
             os.close(self._schedstat)
             self._schedstat = -1
+        if self._pinned:
+            self._pinned = False
+            self.artifact.pins.release(self.artifact.key)
 
     # -- one check ----------------------------------------------------------
     def _prepare(self, limits: Limits) -> None:
@@ -349,9 +402,10 @@ class WarmSlot:
     """One concurrency slot on the warm path: at most one live jail, one tenant."""
 
     def __init__(self, sup: Supervisor, slot, outside_uid: int, max_tasks: int, max_checks: int,
-                 default_limits: Limits) -> None:
+                 default_limits: Limits, cgroup: str = "warm") -> None:
         self.sup = sup
         self.slot = slot
+        self.cgroup = cgroup  # its jail's cgroup's name in the slot's (a slot may hold two warm slots)
         self.uid = outside_uid
         self.max_tasks = max_tasks
         self.max_checks = max(1, max_checks)
@@ -366,15 +420,15 @@ class WarmSlot:
         if self.jail is None:
             self.jail = self._new(tenant, self.default_limits.memory_bytes)
 
-    def _new(self, tenant: str, memory_bytes: int) -> WarmJail:
+    def _new(self, tenant: str, memory_bytes: int, artifact: Artifact | None = None) -> WarmJail:
         if self.cg is None:
             # The slot's own cgroups stay empty and unlimited; the jail lives
             # in a nested cgroup that carries each check's limits. (Moving a
             # process into a v1 memory cgroup costs ~11 ms: once per jail.)
             self.slot.unlimit()
-            self.cg = self.slot.child("warm")
+            self.cg = self.slot.child(self.cgroup)
         self.started += 1
-        return WarmJail(self.sup, self.cg, self.uid, tenant, self.max_tasks, memory_bytes)
+        return WarmJail(self.sup, self.cg, self.uid, tenant, self.max_tasks, memory_bytes, artifact)
 
     def _recycle(self, reason: str) -> None:
         if self.jail is not None:
@@ -384,12 +438,16 @@ class WarmSlot:
             self.jail.close()
             self.jail = None
 
-    def run(self, tenant: str, source: bytes, stdin: bytes, limits: Limits, files: Files = ()) -> Outcome:
+    def run(self, tenant: str, source: bytes, stdin: bytes, limits: Limits, files: Files = (),
+            artifact: Artifact | None = None) -> Outcome:
+        """Run a Python check, or with `artifact` one run of it (`source`: its `ExecPlan.payload()`)."""
         for attempt in range(2):
             if self.jail is not None and self.jail.tenant != tenant:
                 self._recycle("other tenant")
+            elif self.jail is not None and self.jail.artifact != artifact:
+                self._recycle("other artifact")
             if self.jail is None:
-                self.jail = self._new(tenant, limits.memory_bytes)
+                self.jail = self._new(tenant, limits.memory_bytes, artifact)
             try:
                 return self.jail.run(source, stdin, limits, files)
             except _Retry:

@@ -45,11 +45,19 @@ the default disposition, which is every signal it does not ignore.
 Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`,
 and the judged checks' `split_judge`, `start_judge`, `judge_check`).
 
-argv: BPF_FD CTRL_FD [MODULE...]
+An exec jail (warm.py's `Artifact`: a built program run again, one run per
+stdin test) holds a zygote too, in its language's run jail with the build
+directory read-only at /build. Its checks carry no Python: each child execs
+the argv its job names (`exec_program`, as the cold jail's init does), and
+the zygote compiles nothing; the sweep, the /tmp reset and the checks after
+each run are the same.
+
+argv: BPF_FD CTRL_FD [--exec | MODULE...]
   BPF_FD   memfd: the seccomp BPF program, loaded once here (children
            inherit it: it cannot be removed).
   CTRL_FD  SEQPACKET socket to the server: b"R" when ready; per check the
            server sends b"G" with 5 fds, the zygote answers one JSON line.
+  --exec   an exec jail: each job's source is {"argv": [...]}, run by exec.
   MODULE   modules the server's config preloads (`preload`), imported here
            under the filter, before the first fork.
 """
@@ -84,6 +92,8 @@ _CACHE_FILE_MAX = 64 * 1024
 _CACHE_CHECK_MAX = 256 * 1024
 _CACHE_ENTRIES = 32
 _RLIMITS = [getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")]
+EXEC_FLAG = "--exec"
+_EXEC_JAIL = []  # [True] in an exec jail (set once, by main)
 
 
 # A fixed program (never request data) run once before the first fork: the
@@ -259,6 +269,22 @@ def _child(fds, ctrl, compiled, channel=None):
     run_as_main(source, files, compiled, judge)
 
 
+def _exec_child(fds, ctrl, _compiled):
+    """In the forked child of an exec jail: take this run's fds, read its
+    argv and files, and exec it under the same CPU backstop as a Python check."""
+    job, stdin, out, err, report = fds
+    ctrl.close()
+    cpu_s, size, files_size = _header(job)
+    argv = json.loads(_pread_all(job, size, _HEADER))["argv"]
+    files = unpack_files(_pread_all(job, files_size, _HEADER + size))
+    for src, dst in ((stdin, 0), (out, 1), (err, 2), (report, 3)):
+        os.dup2(src, dst)
+    os.closerange(4, 1 << 16)
+    if cpu_s:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+    exec_program(argv, files)
+
+
 def _header(job):
     header = os.pread(job, _HEADER, 0)
     return tuple(int.from_bytes(header[i:i + 4], "little") for i in (0, 4, 8))
@@ -429,7 +455,7 @@ def _serve(ctrl, baseline, tmp_baseline):
             ctrl.sendall(json.dumps({"error": "bad request on the control channel"}).encode())
             return
         try:
-            compiled = cache.for_check(fds[0])
+            compiled = {} if _EXEC_JAIL else cache.for_check(fds[0])
         except Exception:  # a short memfd: the child fails on it and says so
             compiled = {}
         if JUDGE_FILE in compiled:
@@ -441,7 +467,7 @@ def _serve(ctrl, baseline, tmp_baseline):
             child = os.fork()
             if child == 0:
                 try:
-                    _child(fds, ctrl, compiled)
+                    (_exec_child if _EXEC_JAIL else _child)(fds, ctrl, compiled)
                 finally:
                     os._exit(70)
             for fd in fds:
@@ -527,13 +553,16 @@ def main():
     # SIGINT handler would let a check kill the zygote with os.kill(1, 2);
     # the forked child puts it back (run_as_main).
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if sys.argv[3:4] == [EXEC_FLAG]:
+        _EXEC_JAIL.append(True)
     try:
-        _preload(sys.argv[3:])
+        _preload(sys.argv[3 + len(_EXEC_JAIL):])
     except BaseException as exc:
         ctrl.sendall(json.dumps({"error": "preload: %s: %s" % (type(exc).__name__, exc)}).encode())
         os._exit(70)
     baseline = _state()
-    _warm_up()
+    if not _EXEC_JAIL:
+        _warm_up()
     tmp_baseline = _tmp_state()
     # Keep the warm heap out of the collector's way: children then touch
     # (and copy) fewer pages.

@@ -249,7 +249,7 @@ class Builds:
 
     def run(self, slot, outside_uid: int, prog: Program, warm: WarmSlot | None = None) -> Outcome:
         """Compile `prog` (or find its build kept), then run it: in a fresh jail,
-        or with `warm` in that slot's warm jail for the artifact when its build is kept."""
+        or with `warm` in that slot's warm jail for the artifact when its build was kept."""
         lang = self.languages[prog.language]
         src = lang.toolchain.file_name(prog.source)
         key = build_key(lang, prog.source, prog.files) if lang.compiled else ""
@@ -272,9 +272,11 @@ class Builds:
             # The files are beside the source in /build, and put in /tmp, the run's working
             # directory, with the run's own files.
             files = tuple(sorted(prog.files + prog.run_files))
-            if warm is not None and kept:
-                # A kept build runs again and again (a stdio problem's tests): in a warm jail
-                # of its own, which holds the cache's pin on `directory` while it lives.
+            if warm is not None and found.build is not None:
+                # A kept build run again (a stdio problem's tests, repeated samples) runs in a
+                # warm jail of its own, which holds the cache's pin on `directory` while it
+                # lives. A first run stays cold: most programs run once, and a warm jail costs
+                # more than a cold one to start.
                 artifact = Artifact(lang.name, key, plan.config_path, directory, self.cache)
                 outcome = warm.run(prog.tenant, plan.payload(), prog.stdin, prog.limits, files, artifact)
             else:

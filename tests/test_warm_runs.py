@@ -1,0 +1,295 @@
+"""Warm runs (jail/warm.py's `Artifact`): a built program run again forks in a
+warm exec jail kept for it, and must end as it would in a cold run jail.
+
+Two real servers side by side, one slot each, result cache off: one with warm
+runs (the default), one with ``--warm-runs off``. One C++ program serves most
+tests: its first word on stdin says what to do. Whether runs share a jail is
+read from the program's own pid (a fresh jail's first run is pid 2; a warm
+jail's runs count up). No timing assertions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandcheck import Client, Limits
+
+from .conftest import RunningServer
+
+pytestmark = pytest.mark.skipif(not Path("/usr/bin/g++").exists(), reason="g++ is not installed")
+
+MODES = r"""
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+extern char **environ;
+
+static void list_tmp() {
+    DIR *d = opendir("/tmp");
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) printf("%s\n", e->d_name);
+}
+
+// What a process inherits from whoever started it: argv, environment, working
+// directory, ids, rlimits, signal dispositions and mask, open fds, umask,
+// prctl flags, scheduling. The stdin's own kind (a pipe cold, a memfd warm) is left out.
+static void inherited(int argc, char **argv) {
+    for (int i = 0; i < argc; i++) printf("argv %s\n", argv[i]);
+    for (char **e = environ; *e; e++) printf("env %s\n", *e);
+    char cwd[4096];
+    printf("cwd %s\n", getcwd(cwd, sizeof cwd));
+    printf("ids %d %d %d %d ppid %d pgid-is-pid %d\n", getuid(), geteuid(), getgid(), getegid(), getppid(),
+           getpgrp() == getpid());
+    for (int r = 0; r < RLIM_NLIMITS; r++) {
+        struct rlimit l;
+        getrlimit(r, &l);
+        printf("rlimit %d %llu %llu\n", r, (unsigned long long)l.rlim_cur, (unsigned long long)l.rlim_max);
+    }
+    sigset_t mask;
+    sigprocmask(SIG_BLOCK, nullptr, &mask);
+    for (int s = 1; s < 65; s++) {
+        struct sigaction a;
+        if (sigaction(s, nullptr, &a) == 0)
+            printf("signal %d %s blocked %d\n", s, a.sa_handler == SIG_DFL ? "default" : a.sa_handler == SIG_IGN ? "ignored" : "handled",
+                   sigismember(&mask, s));
+    }
+    for (int fd = 1; fd < 1024; fd++)
+        if (fcntl(fd, F_GETFD) != -1) {
+            struct stat st;
+            fstat(fd, &st);
+            printf("fd %d type %o flags %o\n", fd, st.st_mode & S_IFMT, fcntl(fd, F_GETFL) & ~O_LARGEFILE);
+        }
+    mode_t m = umask(0);
+    printf("umask %o\n", m);
+    printf("prctl dumpable %d nnp %d seccomp %d pdeathsig-set %d\n", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0),
+           prctl(PR_GET_SECCOMP, 0, 0, 0, 0), [] { int s = 0; prctl(PR_GET_PDEATHSIG, &s); return s; }());
+    printf("sched %d nice %d\n", sched_getscheduler(0), getpriority(PRIO_PROCESS, 0));
+    struct utsname u;
+    uname(&u);
+    printf("host %s\n", u.nodename);
+}
+
+int main(int argc, char **argv) {
+    std::string mode;
+    std::cin >> mode;
+    if (mode == "sum") {
+        long long x, s = 0;
+        while (std::cin >> x) s += x;
+        printf("%lld\n", s);
+    } else if (mode == "pid") {
+        printf("%d\n", getpid());
+    } else if (mode == "exit3") {
+        return 3;
+    } else if (mode == "abort") {
+        abort();
+    } else if (mode == "spin") {
+        for (volatile unsigned long n = 0;; n++) {}
+    } else if (mode == "sleep") {
+        sleep(60);
+    } else if (mode == "alloc") {  // touch N MiB
+        size_t mib;
+        std::cin >> mib;
+        char *p = (char *)malloc(mib << 20);
+        for (size_t i = 0; i < (mib << 20); i += 4096) p[i] = 1;
+        printf("%d\n", p[4096]);
+    } else if (mode == "burn") {  // about N ms of CPU
+        long ms;
+        std::cin >> ms;
+        clock_t end = clock() + ms * (CLOCKS_PER_SEC / 1000);
+        while (clock() < end) {}
+        printf("burnt\n");
+    } else if (mode == "flood") {
+        static char buf[65536];
+        memset(buf, 'x', sizeof buf);
+        for (int i = 0; i < 64; i++) fwrite(buf, 1, sizeof buf, stdout);
+    } else if (mode == "write") {  // leave files, a directory without access, odd modes on /tmp
+        FILE *f = fopen("/tmp/secret", "w");
+        fputs("run one's secret", f);
+        fclose(f);
+        mkdir("/tmp/d", 0700);
+        fclose(fopen("/tmp/d/inner", "w"));
+        chmod("/tmp/d", 0);
+        chmod("/tmp", 0755);
+        list_tmp();
+    } else if (mode == "wait") {  // N ms without CPU, then what /tmp holds
+        long ms;
+        std::cin >> ms;
+        usleep(ms * 1000);
+        list_tmp();
+    } else if (mode == "ls") {
+        list_tmp();
+        struct stat st;
+        stat("/tmp", &st);
+        printf("mode %o\n", st.st_mode & 07777);
+    } else if (mode == "daemon") {  // a process that outlives the run, and writes to /tmp later
+        if (fork() == 0) {
+            setsid();
+            signal(SIGTERM, SIG_IGN);
+            sleep(1);
+            FILE *f = fopen("/tmp/late", "w");
+            if (f) fputs("from an earlier run", f), fclose(f);
+            for (;;) pause();
+        }
+        printf("left one behind\n");
+    } else if (mode == "inherited") {
+        inherited(argc, argv);
+    }
+    return 0;
+}
+"""
+OTHER = "#include <cstdio>\n#include <unistd.h>\nint main() { printf(\"other %d\\n\", getpid()); }\n"
+ALICE, BOB = "alice-token-" + "a" * 20, "bob-token-" + "b" * 20
+
+
+@pytest.fixture(scope="module")
+def token_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tokens") / "tokens"
+    path.write_text(f"{ALICE} alice\n{BOB} bob\n")
+    path.chmod(0o600)
+    return path
+
+
+def _server(token_file: Path, *extra: str) -> Iterator[str]:
+    s = RunningServer("--concurrency", "1", "--result-cache-mb", "0", "--token-file", str(token_file), *extra,
+                      token=ALICE)
+    try:
+        yield s.target
+    finally:
+        assert s.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def warm_target(token_file: Path) -> Iterator[str]:
+    yield from _server(token_file)
+
+
+@pytest.fixture(scope="module")
+def cold_target(token_file: Path) -> Iterator[str]:
+    yield from _server(token_file, "--warm-runs", "off")
+
+
+@pytest.fixture(scope="module")
+def warm(warm_target: str) -> Iterator[Client]:
+    with Client(warm_target, timeout=120, token=ALICE) as c:
+        assert c.execute(MODES, language="cpp", stdin=b"pid").status == "OK"  # compiled (and run cold) once
+        yield c
+
+
+@pytest.fixture(scope="module")
+def cold(cold_target: str) -> Iterator[Client]:
+    with Client(cold_target, timeout=120, token=ALICE) as c:
+        assert c.execute(MODES, language="cpp", stdin=b"pid").status == "OK"
+        yield c
+
+
+def run(client: Client, stdin: str, limits: Limits | None = None, source: str = MODES):
+    r = client.execute(source, language="cpp", stdin=stdin.encode(), limits=limits)
+    assert r.compile is not None and r.compile.cached, "a further run of a kept build"
+    return r
+
+
+def pid(client: Client) -> int:
+    r = run(client, "pid")
+    assert r.status == "OK", r
+    return int(r.stdout)
+
+
+def test_further_runs_share_one_warm_jail_and_get_their_own_stdin(warm: Client) -> None:
+    first = pid(warm)
+    sums = [run(warm, f"sum {i} {i * i} -1") for i in range(6)]
+    assert [r.stdout for r in sums] == [f"{i + i * i - 1}\n".encode() for i in range(6)]
+    assert all(r.status == "OK" and r.exit_code == 0 and r.cpu_time_ms >= 0 for r in sums)
+    assert pid(warm) > first + 6  # one jail, one fork per run
+
+
+def test_cold_runs_each_get_a_fresh_jail(cold: Client) -> None:
+    assert {pid(cold) for _ in range(3)} == {2}  # the init is PID 1, the program 2, in every jail
+
+
+def test_a_warm_run_inherits_what_a_cold_run_does(warm: Client, cold: Client) -> None:
+    limits = Limits(cpu_time_ms=2500, memory_bytes=300 << 20)
+    w, c = run(warm, "inherited", limits), run(cold, "inherited", limits)
+    assert w.status == c.status == "OK", (w.stderr, c.stderr)
+    assert b"argv /build/main\n" in w.stdout and b"signal 13 default" in w.stdout  # SIGPIPE as a shell leaves it
+    assert w.stdout.decode() == c.stdout.decode()
+
+
+def test_tmp_is_fresh_for_every_run(warm: Client) -> None:
+    before = pid(warm)
+    wrote = run(warm, "write")
+    assert wrote.status == "OK" and b"secret" in wrote.stdout
+    after = run(warm, "ls")
+    assert after.status == "OK" and after.stdout == b"mode 1777\n"
+    assert pid(warm) > before  # the same jail: /tmp was emptied and reset, not replaced
+
+
+def test_a_leftover_process_does_not_reach_the_next_run(warm: Client) -> None:
+    left = run(warm, "daemon")
+    assert left.status == "OK" and left.stdout == b"left one behind\n"
+    # The leftover would write /tmp/late a second after its run: the next run waits longer.
+    after = run(warm, "wait 1500")
+    assert after.status == "OK" and after.stdout == b""
+    assert pid(warm) == 3  # the jail was replaced after the leftover
+
+
+@pytest.mark.parametrize("stdin, limits, status, kind", [
+    ("exit3", None, "NONZERO_EXIT", None),
+    ("abort", None, "SIGNALED", None),
+    ("spin", Limits(cpu_time_ms=500, wall_time_ms=5000), "TIMEOUT", "CPU"),
+    ("sleep", Limits(cpu_time_ms=500, wall_time_ms=800), "TIMEOUT", "WALL"),
+    ("alloc 512", Limits(memory_bytes=64 << 20), "MEMORY_LIMIT", None),
+    ("flood", Limits(output_bytes=1 << 20), "OUTPUT_LIMIT", None),
+])
+def test_each_end_is_the_cold_runs_and_the_next_run_works(warm: Client, cold: Client, stdin: str,
+                                                          limits: Limits | None, status: str, kind: str | None) -> None:
+    w, c = run(warm, stdin, limits), run(cold, stdin, limits)
+    for r in (w, c):
+        assert r.status == status, (stdin, r)
+        assert (r.timeout_kind.value if r.timeout_kind else None) == kind
+    assert (w.exit_code, w.signal, w.stdout_truncated) == (c.exit_code, c.signal, c.stdout_truncated)
+    nxt = run(warm, "sum 40 2")
+    assert nxt.status == "OK" and nxt.stdout == b"42\n"
+
+
+def test_cpu_and_memory_are_counted_per_run(warm: Client) -> None:
+    big, small = run(warm, "alloc 200"), run(warm, "pid")
+    assert big.status == small.status == "OK"
+    assert big.memory_bytes >= 200 << 20 > small.memory_bytes
+    busy, idle = run(warm, "burn 400"), run(warm, "pid")
+    assert busy.cpu_time_ms >= 300 > idle.cpu_time_ms
+
+
+def test_tenants_never_share_a_warm_jail(warm_target: str, warm: Client) -> None:
+    first = pid(warm)
+    assert pid(warm) == first + 1  # alice's jail, warm
+    with Client(warm_target, timeout=120, token=BOB) as bob:
+        secret = run(warm, "write")  # alice leaves a file
+        assert secret.status == "OK"
+        assert pid(bob) == 2  # bob's run: a jail of his own (his first run there)
+        seen = run(bob, "ls")
+        assert seen.stdout == b"mode 1777\n"
+        assert pid(bob) == 4
+    assert pid(warm) == 2  # alice's jail was replaced too: one warm jail per slot
+
+
+def test_another_artifact_replaces_the_jail(warm: Client) -> None:
+    pid(warm)
+    assert pid(warm) > 2
+    warm.execute(OTHER, language="cpp")  # compiled, run cold
+    other = run(warm, "", source=OTHER)
+    assert other.status == "OK" and other.stdout == b"other 2\n"  # the second artifact's own jail
+    assert pid(warm) == 2  # and the first's is new again

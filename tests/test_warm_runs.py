@@ -10,6 +10,7 @@ jail's runs count up). No timing assertions.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -293,3 +294,30 @@ def test_another_artifact_replaces_the_jail(warm: Client) -> None:
     other = run(warm, "", source=OTHER)
     assert other.status == "OK" and other.stdout == b"other 2\n"  # the second artifact's own jail
     assert pid(warm) == 2  # and the first's is new again
+
+
+def test_a_warm_run_jail_that_cannot_start_leaves_the_run_to_a_cold_jail(monkeypatch) -> None:
+    from sandbox_server.config import ServerConfig
+    from sandbox_server.executor import Executor, Job
+    from sandbox_server.jail import warm as warm_module
+    from sandbox_server.limits import Limits as ServerLimits
+
+    ex = Executor(ServerConfig(cgroup_root="sandcheck-test-warm-runs", concurrency=1, languages=["cpp"]))
+    ex.start()
+    try:
+        job = Job(OTHER.encode(), b"", ServerLimits(), language="cpp")
+        assert ex.submit(job).result(timeout=300).stdout == b"other 2\n"  # compiled, run cold
+        # The zygote takes an unknown flag for a module to preload, fails to import it and never gets ready.
+        monkeypatch.setattr(warm_module, "_EXEC_FLAG", "no_such_module_here")
+        r = ex.submit(job).result(timeout=300)
+        assert r.status == "OK" and r.stdout == b"other 2\n" and r.compile.cached
+        runs = ex._warm_runs[0]
+        assert runs.jail is None and runs.started == 1
+        monkeypatch.undo()
+        assert ex.submit(job).result(timeout=300).stdout == b"other 2\n"  # now warm, in a jail of its own
+        assert runs.jail is not None and runs.started == 2
+    finally:
+        ex.stop()
+        for controller in ("memory", "pids", "cpuacct"):  # v1: the root the executor made
+            with contextlib.suppress(OSError):
+                Path(f"/sys/fs/cgroup/{controller}/{ex.config.cgroup_root}").rmdir()

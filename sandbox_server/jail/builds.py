@@ -19,6 +19,7 @@ process: with --processes N, each process compiles a given program once.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import stat
@@ -36,7 +37,9 @@ from ..limits import Limits
 from .outcome import CompileInfo, Outcome
 from .supervisor import ExecPlan, Supervisor
 from .toolchains import Language
-from .warm import Artifact, WarmSlot
+from .warm import Artifact, JailNotStarted, WarmSlot
+
+log = logging.getLogger("sandcheck.server")
 
 # A compile may leave at most this much in its directory (the artifact and
 # what the compiler writes beside it); more is a compile error.
@@ -272,14 +275,18 @@ class Builds:
             # The files are beside the source in /build, and put in /tmp, the run's working
             # directory, with the run's own files.
             files = tuple(sorted(prog.files + prog.run_files))
+            outcome = None
             if warm is not None and found.build is not None:
                 # A kept build run again (a stdio problem's tests, repeated samples) runs in a
                 # warm jail of its own, which holds the cache's pin on `directory` while it
                 # lives. A first run stays cold: most programs run once, and a warm jail costs
                 # more than a cold one to start.
                 artifact = Artifact(lang.name, key, plan.config_path, directory, self.cache)
-                outcome = warm.run(prog.tenant, plan.payload(), prog.stdin, prog.limits, files, artifact)
-            else:
+                try:
+                    outcome = warm.run(prog.tenant, plan.payload(), prog.stdin, prog.limits, files, artifact)
+                except JailNotStarted as exc:  # nothing ran: the run jail the program would have had
+                    log.warning("a warm run jail for %s did not start, running cold: %s", lang.name, exc)
+            if outcome is None:
                 outcome = self.sup.run(slot, outside_uid, b"", prog.stdin, prog.limits, self.max_tasks, files, plan)
             outcome.compile = info
             return outcome

@@ -73,6 +73,10 @@ _READY_TIMEOUT_S = 20.0
 _EXEC_FLAG = "--exec"  # zygote.py's EXEC_FLAG
 
 
+class JailNotStarted(SandboxFault):
+    """A warm jail did not start: nothing of the check ran in it."""
+
+
 class Pins(Protocol):
     """Who keeps a build directory on disk while it is in use (builds.BuildCache)."""
 
@@ -165,10 +169,10 @@ class WarmJail:
         try:
             msg = ours.recv(4096)
         except (socket.timeout, OSError) as exc:
-            raise SandboxFault(f"warm jail did not start: {exc}; {self._diag()}") from None
+            raise JailNotStarted(f"warm jail did not start: {exc}; {self._diag()}") from None
         if msg != b"R":
             detail = msg.decode(errors="replace") or "no answer"
-            raise SandboxFault(f"warm jail failed to start: {detail}; {self._diag()}")
+            raise JailNotStarted(f"warm jail failed to start: {detail}; {self._diag()}")
         ours.settimeout(None)
         self.zygote_pid = child_of(self.proc.pid)
         self.slot.attach(self.zygote_pid)

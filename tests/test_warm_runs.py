@@ -34,6 +34,7 @@ MODES = r"""
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -146,6 +147,22 @@ int main(int argc, char **argv) {
             for (;;) pause();
         }
         printf("left one behind\n");
+    } else if (mode == "signal-pid1") {  // PID 1 drops every signal from inside its jail
+        for (int s = 1; s < 65; s++) kill(1, s);
+        kill(-1, SIGKILL);
+        printf("alive\n");
+    } else if (mode == "sched-pid1") {  // the same uid may lower PID 1's scheduling
+        struct sched_param p = {0};
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(0, &one);
+        printf("%d %d\n", sched_setscheduler(1, SCHED_IDLE, &p), sched_setaffinity(1, sizeof one, &one));
+    } else if (mode == "shm") {  // a SysV segment outlives its process
+        printf("%d\n", shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600) >= 0);
+    } else if (mode == "shm-count") {
+        struct shm_info info = {};
+        shmctl(0, SHM_INFO, (struct shmid_ds *)&info);
+        printf("%d\n", info.used_ids);
     } else if (mode == "inherited") {
         inherited(argc, argv);
     }
@@ -264,6 +281,20 @@ def test_each_end_is_the_cold_runs_and_the_next_run_works(warm: Client, cold: Cl
     assert (w.exit_code, w.signal, w.stdout_truncated) == (c.exit_code, c.signal, c.stdout_truncated)
     nxt = run(warm, "sum 40 2")
     assert nxt.status == "OK" and nxt.stdout == b"42\n"
+
+
+@pytest.mark.parametrize("attack, said, replaced", [
+    ("signal-pid1", b"alive\n", False),  # every signal dropped: the jail goes on
+    ("sched-pid1", b"0 0\n", True),  # done, seen by the zygote: the jail is replaced
+    ("shm", b"1\n", True),
+])
+def test_what_a_run_does_to_pid1_or_leaves_in_ipc_does_not_reach_the_next(warm: Client, attack: str, said: bytes,
+                                                                          replaced: bool) -> None:
+    before = pid(warm)
+    did = run(warm, attack)
+    assert did.status == "OK" and did.stdout == said, did
+    assert run(warm, "shm-count").stdout == b"0\n"
+    assert pid(warm) == (3 if replaced else before + 3)  # a fresh jail: its second run is pid 3
 
 
 def test_cpu_and_memory_are_counted_per_run(warm: Client) -> None:

@@ -256,7 +256,7 @@ class Executor:
                 if job.language != "python":
                     if self._warm and cold is slot:
                         cold = slot.child("cold")
-                    outcome = self.builds.run(cold, uid, job, self._warm_runs[index] if self._warm_runs else None)
+                    outcome = self.builds.run(cold, uid, job, warm=self._warm_runs[index] if self._warm_runs else None)
                 elif self._warm:
                     outcome = self._warm[index].run(job.tenant, job.source, job.stdin, job.limits, job.files)
                 else:

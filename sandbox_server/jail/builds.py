@@ -54,6 +54,7 @@ class Program(Protocol):
     """What a check in another language brings (the executor's Job)."""
 
     language: str
+    tenant: str
     source: bytes
     stdin: bytes
     limits: Limits
@@ -61,7 +62,6 @@ class Program(Protocol):
     compile_limits: Limits | None
     run_files: tuple[tuple[str, bytes], ...]
     args: tuple[str, ...]
-    tenant: str
 
 
 def build_key(lang: Language, source: bytes, files: tuple[tuple[str, bytes], ...]) -> str:

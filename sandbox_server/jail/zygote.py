@@ -69,17 +69,22 @@ import signal
 import socket
 import sys
 
+import collections
+import ctypes
+import resource
+
+EXEC_FLAG = "--exec"
 # Modules most checks import, loaded once so that children start warm.
 # Nothing stateful that a forked child would share with its siblings (no
-# random: its seed would be the same in every child).
-import builtins, linecache, traceback, types, atexit  # noqa: E401,F401  (used by the child)
-import typing, math, collections, re, itertools, functools, string, heapq, bisect, copy  # noqa: E401,F401
-import ctypes
-import hashlib  # noqa: F401  (sha256: the code cache's keys)
-import select  # noqa: F401  (waiting for a judge process's answer)
-import importlib.machinery, importlib.util  # noqa: E401,F401  (the child's importer of arrived files)
-import resource
-import warnings
+# random: its seed would be the same in every child). An exec jail's
+# children run no Python: it skips them (~12 ms of CPU less per jail start).
+if sys.argv[3:4] != [EXEC_FLAG]:
+    import builtins, linecache, traceback, types, atexit  # noqa: E401,F401  (used by the child)
+    import typing, math, re, itertools, functools, string, heapq, bisect, copy  # noqa: E401,F401
+    import hashlib  # noqa: F401  (sha256: the code cache's keys)
+    import select  # noqa: F401  (waiting for a judge process's answer)
+    import importlib.machinery, importlib.util  # noqa: E401,F401  (the child's importer of arrived files)
+    import warnings
 
 _NFDS = 5
 _HEADER = 12  # u32 CPU seconds, u32 source size, u32 packed files size
@@ -92,7 +97,6 @@ _CACHE_FILE_MAX = 64 * 1024
 _CACHE_CHECK_MAX = 256 * 1024
 _CACHE_ENTRIES = 32
 _RLIMITS = [getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")]
-EXEC_FLAG = "--exec"
 _EXEC_JAIL = []  # [True] in an exec jail (set once, by main)
 
 

@@ -279,8 +279,8 @@ class Builds:
             if warm is not None and found.build is not None:
                 # A kept build run again (a stdio problem's tests, repeated samples) runs in a
                 # warm jail of its own, which holds the cache's pin on `directory` while it
-                # lives. A first run stays cold: most programs run once, and a warm jail costs
-                # more than a cold one to start.
+                # lives. A first run stays cold: most programs run once, a warm jail costs what
+                # a cold one does to start, and an idle one would keep its build pinned.
                 artifact = Artifact(lang.name, key, plan.config_path, directory, self.cache)
                 try:
                     outcome = warm.run(prog.tenant, plan.payload(), prog.stdin, prog.limits, files, artifact)

@@ -352,3 +352,31 @@ def test_a_warm_run_jail_that_cannot_start_leaves_the_run_to_a_cold_jail(monkeyp
         for controller in ("memory", "pids", "cpuacct"):  # v1: the root the executor made
             with contextlib.suppress(OSError):
                 Path(f"/sys/fs/cgroup/{controller}/{ex.config.cgroup_root}").rmdir()
+
+
+# Each compiled language: the sum of stdin's two numbers, and the program's pid.
+SUM_AND_PID = {
+    "go": 'package main\nimport ("fmt"; "os")\nfunc main() { var a, b int; fmt.Scan(&a, &b); fmt.Println(a+b, os.Getpid()) }\n',
+    "rust": "use std::io::Read;\nfn main() { let mut s = String::new(); std::io::stdin().read_to_string(&mut s).unwrap();"
+            " let v: i64 = s.split_whitespace().map(|x| x.parse::<i64>().unwrap()).sum();"
+            ' println!("{} {}", v, std::process::id()); }\n',
+    "java": "import java.util.*;\npublic class Main { public static void main(String[] a) { Scanner s = new Scanner(System.in);"
+            ' long x = s.nextLong() + s.nextLong(); System.out.println(x + " " + ProcessHandle.current().pid()); } }\n',
+    "ts": 'declare var require: any, process: any;\nconst s: string = require("fs").readFileSync(0, "utf8");\n'
+          'const [a, b] = s.trim().split(/\\s+/).map(Number);\nconsole.log(a + b, process.pid);\n',
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", sorted(SUM_AND_PID))
+def test_each_compiled_language_runs_again_warm_as_it_runs_cold(warm: Client, cold: Client, language: str) -> None:
+    source = SUM_AND_PID[language]
+    ends = {}
+    for name, client in (("warm", warm), ("cold", cold)):
+        client.execute(source, language=language, stdin=b"0 0")  # compiled, run cold
+        runs = [client.execute(source, language=language, stdin=f"{i} 40".encode()) for i in range(3)]
+        assert all(r.status == "OK" and r.compile.cached for r in runs), runs
+        assert [int(r.stdout.split()[0]) for r in runs] == [40, 41, 42]
+        ends[name] = [int(r.stdout.split()[1]) for r in runs]
+    assert ends["cold"] == [2, 2, 2]  # a fresh jail each
+    assert ends["warm"] == sorted(set(ends["warm"])) and ends["warm"][0] >= 2  # one jail, pids counting up

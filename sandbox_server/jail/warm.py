@@ -103,7 +103,8 @@ class Artifact:
 
 
 class WarmJail:
-    """One nsjail holding a zygote, in one slot's cgroups, for one tenant."""
+    """One nsjail holding a zygote, in one slot's cgroups, for one tenant
+    (with `artifact`, an exec jail for that one built program)."""
 
     def __init__(self, sup: Supervisor, cg, outside_uid: int, tenant: str, max_tasks: int,
                  memory_bytes: int, artifact: Artifact | None = None) -> None:
@@ -403,7 +404,8 @@ class _Retry(Exception):
 
 
 class WarmSlot:
-    """One concurrency slot on the warm path: at most one live jail, one tenant."""
+    """One concurrency slot on the warm path: at most one live jail, one tenant
+    (and for warm runs, one artifact)."""
 
     def __init__(self, sup: Supervisor, slot, outside_uid: int, max_tasks: int, max_checks: int,
                  default_limits: Limits, cgroup: str = "warm") -> None:

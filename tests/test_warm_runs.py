@@ -48,7 +48,7 @@ static void list_tmp() {
 
 // What a process inherits from whoever started it: argv, environment, working
 // directory, ids, rlimits, signal dispositions and mask, open fds, umask,
-// prctl flags, scheduling. The stdin's own kind (a pipe cold, a memfd warm) is left out.
+// prctl flags, scheduling (and stdin's kind, printed first).
 static void inherited(int argc, char **argv) {
     for (int i = 0; i < argc; i++) printf("argv %s\n", argv[i]);
     for (char **e = environ; *e; e++) printf("env %s\n", *e);
@@ -73,7 +73,7 @@ static void inherited(int argc, char **argv) {
         if (fcntl(fd, F_GETFD) != -1) {
             struct stat st;
             fstat(fd, &st);
-            printf("fd %d type %o flags %o\n", fd, st.st_mode & S_IFMT, fcntl(fd, F_GETFL) & ~O_LARGEFILE);
+            printf("fd %d type %o flags %o\n", fd, st.st_mode & S_IFMT, fcntl(fd, F_GETFL) & ~0100000);
         }
     mode_t m = umask(0);
     printf("umask %o\n", m);
@@ -85,9 +85,16 @@ static void inherited(int argc, char **argv) {
     printf("host %s\n", u.nodename);
 }
 
+static struct stat stdin_stat;
+static int stdin_flags;
+
 int main(int argc, char **argv) {
+    fstat(0, &stdin_stat);  // before anything reads it
+    stdin_flags = fcntl(0, F_GETFL) & ~0100000;  // O_LARGEFILE as the kernel reports it (glibc says 0)
     std::string mode;
     std::cin >> mode;
+    if (mode.empty() || mode == "inherited")  // what stdin is: a pipe, or /dev/null without one
+        printf("fd 0 type %o flags %o seekable %d\n", stdin_stat.st_mode & S_IFMT, stdin_flags, lseek(0, 0, SEEK_CUR) >= 0);
     if (mode == "sum") {
         long long x, s = 0;
         while (std::cin >> x) s += x;
@@ -243,7 +250,19 @@ def test_a_warm_run_inherits_what_a_cold_run_does(warm: Client, cold: Client) ->
     w, c = run(warm, "inherited", limits), run(cold, "inherited", limits)
     assert w.status == c.status == "OK", (w.stderr, c.stderr)
     assert b"argv /build/main\n" in w.stdout and b"signal 13 default" in w.stdout  # SIGPIPE as a shell leaves it
+    assert w.stdout.startswith(b"fd 0 type 10000 flags 0 seekable 0\n")  # a pipe
     assert w.stdout.decode() == c.stdout.decode()
+    w, c = run(warm, ""), run(cold, "")
+    assert w.stdout == c.stdout == b"fd 0 type 20000 flags 2 seekable 1\n"  # /dev/null, read-write
+
+
+def test_a_big_stdin_arrives_whole_and_an_unread_one_is_dropped(warm: Client, cold: Client) -> None:
+    numbers = " ".join(str(i) for i in range(300_000))  # ~2 MB: many times a pipe's buffer
+    for client in (warm, cold):
+        r = run(client, f"sum {numbers}")
+        assert (r.status, r.stdout) == ("OK", f"{sum(range(300_000))}\n".encode())
+        r = run(client, f"pid {numbers}")  # exits without reading the rest
+        assert r.status == "OK" and int(r.stdout) >= 2
 
 
 def test_tmp_is_fresh_for_every_run(warm: Client) -> None:

@@ -57,7 +57,7 @@ from sandcheck_api.status import Status
 
 from ..limits import Limits, rlimit_cpu_s
 from .cgroups import Counters
-from .channels import Capped, reader, serve_channels
+from .channels import Capped, reader, serve_channels, writer
 from .files import Files, pack_files
 from .limit_clock import LimitClock, schedstat_wait_ns
 from .nsjail_config import jail_args
@@ -227,6 +227,7 @@ class WarmJail:
             raise _Retry()
         self._prepare(limits)
         fds: list[int] = []
+        stdin_pipe = None  # a warm run's stdin, written by the server as a cold run's is
         try:
             job = os.memfd_create("sandcheck-job", os.MFD_CLOEXEC)
             fds.append(job)
@@ -234,11 +235,10 @@ class WarmJail:
             packed = pack_files(files)
             header = b"".join(n.to_bytes(4, "little") for n in (cpu_backstop, len(source), len(packed)))
             write_all(job, header + source + packed)
-            stdin_fd = os.memfd_create("sandcheck-stdin", os.MFD_CLOEXEC)
+            stdin_fd, stdin_w = self._stdin(stdin)
             fds.append(stdin_fd)
-            if stdin:
-                write_all(stdin_fd, stdin)
-                os.lseek(stdin_fd, 0, os.SEEK_SET)
+            if stdin_w >= 0:
+                stdin_pipe = open(stdin_w, "wb", buffering=0)  # closed once, however the run ends
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
             rep_r, rep_w = os.pipe()
@@ -254,15 +254,34 @@ class WarmJail:
                 os.close(fd)
                 fds.remove(fd)
             self.checks += 1
-            return self._supervise(start, out_r, err_r, rep_r, limits)
+            return self._supervise(start, out_r, err_r, rep_r, limits, stdin_pipe, stdin)
         finally:
             for fd in fds:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
+            if stdin_pipe is not None:
+                stdin_pipe.close()
 
-    def _supervise(self, start: float, out_r: int, err_r: int, rep_r: int, limits: Limits) -> Outcome:
+    def _stdin(self, stdin: bytes) -> tuple[int, int]:
+        """The fd a check reads as its stdin, and the server's end to write `stdin`
+        into (-1: none). A Python check reads a memfd. A warm run gets what a cold
+        run jail gives its program: a pipe the server writes, or /dev/null when
+        there is no stdin, so that a program that seeks or maps its stdin fails
+        warm as it fails cold."""
+        if self.artifact is not None:
+            if not stdin:
+                return os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC), -1
+            return os.pipe()
+        fd = os.memfd_create("sandcheck-stdin", os.MFD_CLOEXEC)
+        if stdin:
+            write_all(fd, stdin)
+            os.lseek(fd, 0, os.SEEK_SET)
+        return fd, -1
+
+    def _supervise(self, start: float, out_r: int, err_r: int, rep_r: int, limits: Limits, stdin_pipe=None,
+                   stdin: bytes = b"") -> Outcome:
         out, err, rep = Capped(limits.output_bytes), Capped(limits.output_bytes), Capped(REPORT_CAP)
         answer: bytes | None = None
         broken = ""
@@ -278,6 +297,8 @@ class WarmJail:
 
         channels = {fd: (selectors.EVENT_READ, reader(fd, sink)) for fd, sink in ((out_r, out), (err_r, err), (rep_r, rep))}
         channels[self.ctrl.fileno()] = (selectors.EVENT_READ, zygote_answered)
+        if stdin_pipe is not None:
+            channels[stdin_pipe.fileno()] = (selectors.EVENT_WRITE, writer(stdin_pipe.fileno(), stdin, stdin_pipe.close))
         counters = self.counters
         clock = LimitClock(limits, start, self.sup.ncpu, counters.cpu_ns,
                            lambda: self._runqueue_wait_s(self._zygote_wait_base))

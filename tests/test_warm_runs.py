@@ -16,6 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from sandbox_server.config import ServerConfig
+from sandbox_server.executor import Executor, Job
+from sandbox_server.jail import warm as warm_module
+from sandbox_server.limits import Limits as ServerLimits
+
 from sandcheck import Client, Limits
 
 from .conftest import RunningServer
@@ -283,16 +288,17 @@ def test_a_leftover_process_does_not_reach_the_next_run(warm: Client) -> None:
     assert pid(warm) == 3  # the jail was replaced after the leftover
 
 
-@pytest.mark.parametrize("stdin, limits, status, kind", [
-    ("exit3", None, "NONZERO_EXIT", None),
-    ("abort", None, "SIGNALED", None),
-    ("spin", Limits(cpu_time_ms=500, wall_time_ms=5000), "TIMEOUT", "CPU"),
-    ("sleep", Limits(cpu_time_ms=500, wall_time_ms=800), "TIMEOUT", "WALL"),
-    ("alloc 512", Limits(memory_bytes=64 << 20), "MEMORY_LIMIT", None),
-    ("flood", Limits(output_bytes=1 << 20), "OUTPUT_LIMIT", None),
+@pytest.mark.parametrize("stdin, limits, status, kind, replaced", [
+    ("exit3", None, "NONZERO_EXIT", None, False),
+    ("abort", None, "SIGNALED", None, False),
+    ("spin", Limits(cpu_time_ms=500, wall_time_ms=5000), "TIMEOUT", "CPU", True),
+    ("sleep", Limits(cpu_time_ms=500, wall_time_ms=800), "TIMEOUT", "WALL", True),
+    ("alloc 512", Limits(memory_bytes=64 << 20), "MEMORY_LIMIT", None, True),
+    ("flood", Limits(output_bytes=1 << 20), "OUTPUT_LIMIT", None, False),
 ])
-def test_each_end_is_the_cold_runs_and_the_next_run_works(warm: Client, cold: Client, stdin: str,
-                                                          limits: Limits | None, status: str, kind: str | None) -> None:
+def test_each_end_is_the_cold_runs_and_the_next_run_works(warm: Client, cold: Client, stdin: str, limits: Limits | None,
+                                                          status: str, kind: str | None, replaced: bool) -> None:
+    before = pid(warm)
     w, c = run(warm, stdin, limits), run(cold, stdin, limits)
     for r in (w, c):
         assert r.status == status, (stdin, r)
@@ -300,6 +306,8 @@ def test_each_end_is_the_cold_runs_and_the_next_run_works(warm: Client, cold: Cl
     assert (w.exit_code, w.signal, w.stdout_truncated) == (c.exit_code, c.signal, c.stdout_truncated)
     nxt = run(warm, "sum 40 2")
     assert nxt.status == "OK" and nxt.stdout == b"42\n"
+    # A timeout or an OOM kill replaces the jail (its next runs are pids 2, 3); the others do not.
+    assert pid(warm) == (3 if replaced else before + 3)
 
 
 @pytest.mark.parametrize("attack, said, replaced", [
@@ -346,31 +354,45 @@ def test_another_artifact_replaces_the_jail(warm: Client) -> None:
     assert pid(warm) == 2  # and the first's is new again
 
 
-def test_a_warm_run_jail_that_cannot_start_leaves_the_run_to_a_cold_jail(monkeypatch) -> None:
-    from sandbox_server.config import ServerConfig
-    from sandbox_server.executor import Executor, Job
-    from sandbox_server.jail import warm as warm_module
-    from sandbox_server.limits import Limits as ServerLimits
-
-    ex = Executor(ServerConfig(cgroup_root="sandcheck-test-warm-runs", concurrency=1, languages=["cpp"]))
+@pytest.fixture(scope="module")
+def executor() -> Iterator[Executor]:
+    """An in-process executor (real jails), one slot, whose warm jails take 3 checks each."""
+    ex = Executor(ServerConfig(cgroup_root="sandcheck-test-warm-runs", concurrency=1, languages=["cpp"],
+                               warm_max_checks=3))
     ex.start()
-    try:
-        job = Job(OTHER.encode(), b"", ServerLimits(), language="cpp")
-        assert ex.submit(job).result(timeout=300).stdout == b"other 2\n"  # compiled, run cold
-        # The zygote takes an unknown flag for a module to preload, fails to import it and never gets ready.
-        monkeypatch.setattr(warm_module, "_EXEC_FLAG", "no_such_module_here")
-        r = ex.submit(job).result(timeout=300)
-        assert r.status == "OK" and r.stdout == b"other 2\n" and r.compile.cached
-        runs = ex._warm_runs[0]
-        assert runs.jail is None and runs.started == 1
-        monkeypatch.undo()
-        assert ex.submit(job).result(timeout=300).stdout == b"other 2\n"  # now warm, in a jail of its own
-        assert runs.jail is not None and runs.started == 2
-    finally:
-        ex.stop()
-        for controller in ("memory", "pids", "cpuacct"):  # v1: the root the executor made
-            with contextlib.suppress(OSError):
-                Path(f"/sys/fs/cgroup/{controller}/{ex.config.cgroup_root}").rmdir()
+    yield ex
+    ex.stop()
+    for controller in ("memory", "pids", "cpuacct"):  # v1: the root the executor made
+        with contextlib.suppress(OSError):
+            Path(f"/sys/fs/cgroup/{controller}/{ex.config.cgroup_root}").rmdir()
+
+
+def test_a_warm_run_jail_that_cannot_start_leaves_the_run_to_a_cold_jail(executor: Executor, monkeypatch) -> None:
+    job = Job(OTHER.encode(), b"", ServerLimits(), language="cpp")
+    assert executor.submit(job).result(timeout=300).stdout == b"other 2\n"  # compiled (or cached), run cold or warm
+    runs = executor._warm_runs[0]
+    runs.close()
+    started = runs.started
+    # The zygote takes an unknown flag for a module to preload, fails to import it and never gets ready.
+    monkeypatch.setattr(warm_module, "_EXEC_FLAG", "no_such_module_here")
+    r = executor.submit(job).result(timeout=300)
+    assert r.status == "OK" and r.stdout == b"other 2\n" and r.compile.cached
+    assert runs.jail is None and runs.started == started + 1
+    monkeypatch.undo()
+    assert executor.submit(job).result(timeout=300).stdout == b"other 2\n"  # now warm, in a jail of its own
+    assert runs.jail is not None and runs.started == started + 2
+
+
+def test_a_warm_run_jail_is_replaced_after_max_checks(executor: Executor) -> None:
+    runs = executor._warm_runs[0]
+    before = runs.recycled.get("max checks", 0)
+    pids = []
+    for _ in range(7):
+        r = executor.submit(Job(MODES.encode(), b"pid", ServerLimits(), language="cpp")).result(timeout=300)
+        assert r.status == "OK"
+        pids.append(int(r.stdout))
+    assert pids[1:] == [2, 3, 4, 2, 3, 4]  # the first compiled and ran cold; then 3 runs a jail
+    assert runs.recycled.get("max checks", 0) == before + 2
 
 
 # Each compiled language: the sum of stdin's two numbers, and the program's pid.

@@ -385,7 +385,13 @@ def test_a_warm_run_jail_that_cannot_start_leaves_the_run_to_a_cold_jail(executo
 
 def test_a_warm_run_jail_is_replaced_after_max_checks(executor: Executor) -> None:
     runs = executor._warm_runs[0]
-    before = runs.recycled.get("max checks", 0)
+    other = Job(OTHER.encode(), b"", ServerLimits(), language="cpp")
+    for _ in range(4):  # until the slot's run jail holds OTHER's build (it may just have reached max checks)
+        assert executor.submit(other).result(timeout=300).status == "OK"
+        if runs.jail is not None:
+            break
+    assert runs.jail is not None
+    before, switched = runs.recycled.get("max checks", 0), runs.switched
     pids = []
     for _ in range(7):
         r = executor.submit(Job(MODES.encode(), b"pid", ServerLimits(), language="cpp")).result(timeout=300)
@@ -393,6 +399,7 @@ def test_a_warm_run_jail_is_replaced_after_max_checks(executor: Executor) -> Non
         pids.append(int(r.stdout))
     assert pids[1:] == [2, 3, 4, 2, 3, 4]  # the first compiled and ran cold; then 3 runs a jail
     assert runs.recycled.get("max checks", 0) == before + 2
+    assert runs.switched == switched + 1  # OTHER's jail made way for this build's: not a recycle
 
 
 # Each compiled language: the sum of stdin's two numbers, and the program's pid.

@@ -441,6 +441,9 @@ class WarmSlot:
         self.cg = None  # the jail's cgroup, nested in the slot's
         self.started = 0  # jails started, for tests and metrics
         self.recycled: dict[str, int] = {}
+        # Warm run jails replaced by another build's: their normal end, not a recycle
+        # (the recycle metric and its alert count anomalies and tenant changes).
+        self.switched = 0
 
     def prewarm(self, tenant: str = "") -> None:
         """Have a jail ready for `tenant`, so that the next check does not wait for one."""
@@ -472,7 +475,9 @@ class WarmSlot:
             if self.jail is not None and self.jail.tenant != tenant:
                 self._recycle("other tenant")
             elif self.jail is not None and self.jail.artifact != artifact:
-                self._recycle("other artifact")
+                self.switched += 1
+                self.jail.close()
+                self.jail = None
             if self.jail is None:
                 self.jail = self._new(tenant, limits.memory_bytes, artifact)
             try:

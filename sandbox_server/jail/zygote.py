@@ -74,11 +74,12 @@ import ctypes
 import resource
 
 EXEC_FLAG = "--exec"
+_EXEC_JAIL = sys.argv[3:4] == [EXEC_FLAG]  # an exec jail (see the docstring)
 # Modules most checks import, loaded once so that children start warm.
 # Nothing stateful that a forked child would share with its siblings (no
 # random: its seed would be the same in every child). An exec jail's
 # children run no Python: it skips them (~12 ms of CPU less per jail start).
-if sys.argv[3:4] != [EXEC_FLAG]:
+if not _EXEC_JAIL:
     import builtins, linecache, traceback, types, atexit  # noqa: E401,F401  (used by the child)
     import typing, math, re, itertools, functools, string, heapq, bisect, copy  # noqa: E401,F401
     import hashlib  # noqa: F401  (sha256: the code cache's keys)
@@ -97,7 +98,6 @@ _CACHE_FILE_MAX = 64 * 1024
 _CACHE_CHECK_MAX = 256 * 1024
 _CACHE_ENTRIES = 32
 _RLIMITS = [getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")]
-_EXEC_JAIL = []  # [True] in an exec jail (set once, by main)
 
 
 # A fixed program (never request data) run once before the first fork: the
@@ -557,10 +557,8 @@ def main():
     # SIGINT handler would let a check kill the zygote with os.kill(1, 2);
     # the forked child puts it back (run_as_main).
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    if sys.argv[3:4] == [EXEC_FLAG]:
-        _EXEC_JAIL.append(True)
     try:
-        _preload(sys.argv[3 + len(_EXEC_JAIL):])
+        _preload(sys.argv[4 if _EXEC_JAIL else 3:])
     except BaseException as exc:
         ctrl.sendall(json.dumps({"error": "preload: %s: %s" % (type(exc).__name__, exc)}).encode())
         os._exit(70)

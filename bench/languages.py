@@ -3,6 +3,8 @@
     .venv/bin/python bench/languages.py                          # cpp java ts go rs, every gpt_solution
     .venv/bin/python bench/languages.py --langs cpp --limit 40   # quicker
     .venv/bin/python bench/languages.py --rerun-only             # the per-run cost of a compiled artifact
+    .venv/bin/python bench/languages.py --langs java --also-with SANDCHECK_JAVAC_SERVICE=false
+                                                   # also without the warm javac, side by side
 
 For each language, on MultiPL-E's own gpt_solution programs (the first
 --limit of them), side by side:
@@ -131,15 +133,16 @@ def run_bare(lang: str, progs: list[tuple[str, str]], tmp: Path) -> tuple[dict, 
 
 
 def run_sandcheck(lang: str, progs: list[tuple[str, str]], tmp: Path, tag: str,
-                  python: str = sys.executable) -> tuple[dict, list[bool]]:
+                  python: str = sys.executable, extra_env: dict | None = None) -> tuple[dict, list[bool]]:
     """`sandcheck eval` of `progs` (solution rows) with an embedded server; its whole tree's CPU.
-    `python`: the interpreter whose sandcheck runs (another checkout's, for a before/after)."""
+    `python`: the interpreter whose sandcheck runs (another checkout's, for a before/after);
+    `extra_env`: server settings (SANDCHECK_...) for this run."""
     samples, out = tmp / f"sc-{lang}-{tag}.jsonl", tmp / f"sc-{lang}-{tag}-results.jsonl"
     ds = load_dataset(f"multipl-e-{lang}")
     answers = {r["task_id"]: r["solution"] for r in multipl_e.gpt_solutions(ds.problems)}
     samples.write_text("".join(json.dumps({"task_id": t, "solution": answers[t]}) + "\n" for t, _ in progs))
     group = AccountingGroup(f"lang-{lang}-{tag}")
-    env = dict(os.environ, SANDCHECK_RESULT_CACHE_MB="0")
+    env = dict(os.environ, SANDCHECK_RESULT_CACHE_MB="0", **(extra_env or {}))
     if group.ok and not group.v2:
         env["SANDCHECK_CGROUP_ROOT"] = f"{group.name}/sandcheck"
     cmd = [python, "-c", CLI, "eval", str(samples), "--dataset", f"multipl-e-{lang}", "--timeout", str(TIMEOUT_S),
@@ -159,11 +162,11 @@ def run_sandcheck(lang: str, progs: list[tuple[str, str]], tmp: Path, tag: str,
 
 
 def _sandcheck(lang: str, progs: list[tuple[str, str]], tmp: Path, tag: str, python: str,
-               bare_per: float, bare_passed: list[bool]) -> dict:
+               bare_per: float, bare_passed: list[bool], extra_env: dict | None = None) -> dict:
     n = len(progs)
     print(f"[{lang}] sandcheck ({tag}) ...", file=sys.stderr, flush=True)
-    sc, passed = run_sandcheck(lang, progs, tmp, tag, python)
-    one, _ = run_sandcheck(lang, progs[:1], tmp, f"{tag}-one", python)
+    sc, passed = run_sandcheck(lang, progs, tmp, tag, python, extra_env)
+    one, _ = run_sandcheck(lang, progs[:1], tmp, f"{tag}-one", python, extra_env)
     per = sc["cpu_s"] / n
     marginal = (sc["cpu_s"] - one["cpu_s"]) / max(1, n - 1)
     return {**sc, "python": python, "start_and_one_program_cpu_s": one["cpu_s"], "cpu_per_program_ms": round(per * 1000),
@@ -173,7 +176,7 @@ def _sandcheck(lang: str, progs: list[tuple[str, str]], tmp: Path, tag: str, pyt
             "disagreeing_tasks": [t for (t, _), a, b in zip(progs, bare_passed, passed) if a != b]}
 
 
-def language(lang: str, limit: int, tmp: Path, before: str = "") -> dict:
+def language(lang: str, limit: int, tmp: Path, before: str = "", also_with: tuple[str, ...] = ()) -> dict:
     progs = programs(lang, limit)
     n = len(progs)
     print(f"[{lang}] {n} programs: bare ...", file=sys.stderr, flush=True)
@@ -184,6 +187,10 @@ def language(lang: str, limit: int, tmp: Path, before: str = "") -> dict:
               "sandcheck": _sandcheck(lang, progs, tmp, "this", sys.executable, bare_per, bare_passed)}
     if before:
         report["sandcheck_before"] = _sandcheck(lang, progs, tmp, "before", before, bare_per, bare_passed)
+    for setting in also_with:
+        name, _, value = setting.partition("=")
+        report[f"sandcheck with {setting}"] = _sandcheck(lang, progs, tmp, name.lower(), sys.executable, bare_per,
+                                                         bare_passed, {name: value})
     return report
 
 
@@ -222,9 +229,16 @@ def main() -> None:
     ap.add_argument("--out", help="results file (default: bench/results/languages-<time>.json)")
     ap.add_argument("--before", metavar="PYTHON", default="",
                     help="also run the sandcheck of another checkout: an interpreter that imports it")
+    ap.add_argument("--also-with", metavar="SANDCHECK_SETTING=VALUE", action="append", default=[],
+                    help="also run this sandcheck with a server setting changed (repeatable), e.g. "
+                         "SANDCHECK_JAVAC_SERVICE=false")
     args = ap.parse_args()
+    if any(not s.startswith("SANDCHECK_") or "=" not in s for s in args.also_with):
+        ap.error("--also-with wants SANDCHECK_NAME=VALUE")
     report: dict = {"host": {"cpus": os.cpu_count(), "kernel": platform.release(), "load_at_start": os.getloadavg()},
                     "languages": {}}
+    out = Path(args.out).resolve() if args.out else \
+        HERE / "results" / f"languages-{time.strftime('%Y-%m-%dT%H%M%SZ', time.gmtime())}.json"
     with tempfile.TemporaryDirectory(prefix="sandcheck-bench-lang-") as d:
         tmp = Path(d)
         os.chmod(tmp, 0o755)
@@ -233,22 +247,23 @@ def main() -> None:
         os.chdir(tmp)
         if not args.rerun_only:
             for lang in args.langs.split(","):
-                report["languages"][lang] = language(lang.strip(), args.limit, tmp, args.before)
+                report["languages"][lang] = language(lang.strip(), args.limit, tmp, args.before,
+                                                     tuple(args.also_with))
                 print(json.dumps({lang: report["languages"][lang]}), flush=True)
     if args.reruns:
         print(f"[rerun] {args.reruns} further runs ...", file=sys.stderr, flush=True)
         report["rerun"] = rerun(args.reruns)
         print(json.dumps({"rerun": report["rerun"]}), flush=True)
     report["host"]["load_at_end"] = os.getloadavg()
-    out = Path(args.out) if args.out else HERE / "results" / f"languages-{time.strftime('%Y-%m-%dT%H%M%SZ', time.gmtime())}.json"
     out.write_text(json.dumps(report, indent=1) + "\n")
     print("\n| language | programs | bare CPU/program | sandcheck CPU/program (marginal) | ratio to bare (marginal) | "
           "pass@1 bare / sandcheck | verdicts agree with bare |\n|---|---|---|---|---|---|---|")
     for lang, r in report["languages"].items():
-        for key in ("sandcheck_before", "sandcheck"):
+        for key in ("sandcheck_before", *(k for k in r if k.startswith("sandcheck with ")), "sandcheck"):
             if key in r:
                 sc = r[key]
-                print(f"| {lang}{' (before)' if key.endswith('before') else ''} | {r['programs']} | "
+                label = {"sandcheck_before": " (before)", "sandcheck": ""}.get(key, f" ({key[len('sandcheck '):]})")
+                print(f"| {lang}{label} | {r['programs']} | "
                       f"{r['bare']['cpu_per_program_ms']} ms | {sc['cpu_per_program_ms']} ms "
                       f"({sc['marginal_cpu_per_program_ms']} ms) | {sc['ratio_to_bare']} ({sc['marginal_ratio_to_bare']}) | "
                       f"{r['bare']['pass@1']} / {sc['pass@1']} | {sc['verdicts_agree_with_bare']} / {r['programs']} |")

@@ -43,6 +43,10 @@ class ServerConfig:
     # The compile step of compiled languages: defaults (compilers are big) and maxima.
     default_compile_limits: Limits = DEFAULT_COMPILE_LIMITS
     max_compile_limits: Limits = MAX_COMPILE_LIMITS
+    # Java compiles in a warm javac per slot (jail/javac_service.py), recycled after
+    # javac_service_max_compiles; false: each in a cold javac jail of its own.
+    javac_service: bool = True
+    javac_service_max_compiles: int = 200
     # Identical compiles are kept on disk (in the server's private dir), LRU, up to this many MiB; 0 is off.
     build_cache_mb: int = 256
     # Where toolchain state built once per host lives (Rust's crates, per rustc version).

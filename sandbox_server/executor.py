@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import shutil
+import subprocess
 import tempfile
 import threading
 from concurrent.futures import Future
@@ -21,7 +22,7 @@ from pathlib import Path
 from sandcheck_api.status import Status
 
 from .config import ServerConfig
-from .jail import packages, toolchains
+from .jail import javac_service, packages, toolchains
 from .jail.builds import BuildCache, Builds
 from .jail.cgroups import instance_alive, instance_name, open_tree
 from .jail.nsjail_config import build_config, render
@@ -111,6 +112,8 @@ class Executor:
         self.observer: ExecutionObserver = ExecutionObserver()  # metrics and health (server.py)
         self._warm: list[WarmSlot] = []  # warm path (jail/warm.py): one per slot
         self._warm_runs: list[WarmSlot] = []  # warm runs of built programs: one per slot, when on
+        self._compilers: list[javac_service.CompileSlot] = []  # warm javac (jail/javac_service.py): one per slot
+        self._javac_service: tuple[str, javac_service.ServiceCommand] | None = None  # its jail config and JVM
         # Installed languages other than Python, and why the others are not served.
         self.languages: dict[str, toolchains.Language] = {}
         self.unavailable: dict[str, str] = {}
@@ -144,6 +147,12 @@ class Executor:
                                             self.config.jail.max_tasks, self.config.warm_max_checks,
                                             self.config.default_limits, cgroup="run")
                                    for i, slot in enumerate(slots)]
+        if self._javac_service is not None:
+            config_path, command = self._javac_service
+            self._compilers = [javac_service.CompileSlot(
+                self.supervisor, config_path, self.cgroups.slot(i, "javac"), self.config.uid_base + i,
+                javac_service.work_dir(self._builddir, i), command, self.config.jail.max_tasks,
+                self.config.javac_service_max_compiles) for i in range(len(slots))]
         self._self_test(slots[0])
         for i, slot in enumerate(slots):
             t = threading.Thread(target=self._work, args=(i, slot), name=f"slot-{i}", daemon=True)
@@ -169,12 +178,25 @@ class Executor:
             if lang.compiled:
                 phases.append(("compile", lang.compile_binds, tc.env + tc.compile_env + lang.compile_extra_env,
                                tc.compile_proc))
+            if name == "java" and self.config.javac_service:
+                try:
+                    classes = javac_service.ensure(self.config.toolchain_cache_dir, tc.compile[0], lang.version)
+                except (javac_service.ServiceError, OSError, subprocess.TimeoutExpired) as exc:
+                    # Never cold compiles in its place unless asked (javac_service = false).
+                    self.unavailable[name] = f"{exc} (javac_service = false compiles Java without it)"
+                    continue
+                # The compile jail, with the service's classes.
+                phases.append(("service", (*lang.compile_binds, classes), tc.env + tc.compile_env, False))
+                self._javac_service = (str(self._workdir / "nsjail-java-service.cfg"),
+                                       javac_service.command(lang, classes))
             for phase, binds, env, proc in phases:
                 path = self._workdir / f"nsjail-{name}-{phase}.cfg"
                 path.write_text(render(build_config(self.runtime, self.config.jail, binds, env,
                                                     name=f"sandcheck-{name}-{phase}",
                                                     self_exe=tc.compile[0] if proc else None)))
                 configs[(name, phase)] = str(path)
+        for name in self.unavailable:
+            self.languages.pop(name, None)
         for name, why in self.unavailable.items():
             log.info("language %s is not served: %s", name, why)
         # The jails bind programs' directories from here: every parent must be
@@ -247,6 +269,8 @@ class Executor:
                         self._warm_runs[index].close()
                     if cold is not slot:
                         cold.remove()
+                if self._compilers:
+                    self._compilers[index].close()
                 return
             job, fut = item
             if not fut.set_running_or_notify_cancel():
@@ -256,7 +280,8 @@ class Executor:
                 if job.language != "python":
                     if self._warm and cold is slot:
                         cold = slot.child("cold")
-                    outcome = self.builds.run(cold, uid, job, warm=self._warm_runs[index] if self._warm_runs else None)
+                    outcome = self.builds.run(cold, uid, job, self._compilers[index] if self._compilers else None,
+                                              warm=self._warm_runs[index] if self._warm_runs else None)
                 elif self._warm:
                     outcome = self._warm[index].run(job.tenant, job.source, job.stdin, job.limits, job.files)
                 else:

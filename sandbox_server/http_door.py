@@ -302,7 +302,7 @@ class HttpDoor:
 
     def _parse(self, body: bytearray) -> Job:
         req = to_request(http_body.decode(body), self.config)
-        return to_job(req, self.config, self.avoid.executor.languages)
+        return to_job(req, self.config, self.avoid.executor.languages, self.avoid.executor.unavailable)
 
     # -- start and stop --------------------------------------------------
     def _bind(self) -> socket.socket:

@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 
 import grpc
@@ -40,14 +40,17 @@ class InvalidRequest(ValueError):
 
 # The server's edge: proto messages <-> server types, here and nowhere else.
 
-def resolve_language(name: str, installed: Collection[str]) -> str:
-    """The canonical name of a request's language, served here; else InvalidRequest."""
+def resolve_language(name: str, installed: Collection[str], unavailable: Mapping[str, str] | None = None) -> str:
+    """The canonical name of a request's language, served here; else InvalidRequest,
+    with the reason the server found at start (`unavailable`) when it has one."""
     if not name or name.lower() in PYTHON_NAMES:
         return "python"
     tc = toolchains.find(name)
     if tc is None:
         raise InvalidRequest(f"unknown language {name!r}; this server runs {', '.join(('python', *installed))}")
     if tc.name not in installed:
+        if unavailable and tc.name in unavailable:
+            raise InvalidRequest(f"language {tc.name} is not served here: {unavailable[tc.name]}")
         raise InvalidRequest(f"language {tc.name} is not installed on this server (apt-get install {tc.packages})")
     return tc.name
 
@@ -69,10 +72,11 @@ def _limits(asked: pb.Limits, default: Limits, maximum: Limits, what: str) -> Li
     return limits
 
 
-def to_job(req: pb.ExecuteRequest, config: ServerConfig, installed: Collection[str] = ()) -> Job:
+def to_job(req: pb.ExecuteRequest, config: ServerConfig, installed: Collection[str] = (),
+           unavailable: Mapping[str, str] | None = None) -> Job:
     """Validate a request and resolve its limits; raise InvalidRequest with the reason.
-    `installed`: the languages other than Python this server runs."""
-    language = resolve_language(req.language, installed)
+    `installed`: the languages other than Python this server runs; `unavailable`: why the others are not."""
+    language = resolve_language(req.language, installed, unavailable)
     if not req.source:
         raise InvalidRequest("source is empty")
     files, run_files = to_files(req), to_files(req, "run_files")
@@ -202,7 +206,7 @@ class SandboxService(pb_grpc.SandboxServicer):
 
     def Execute(self, request, context):
         try:
-            job = to_job(request, self.config, self.executor.languages)
+            job = to_job(request, self.config, self.executor.languages, self.executor.unavailable)
         except InvalidRequest as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
@@ -294,7 +298,7 @@ class SandboxService(pb_grpc.SandboxServicer):
                seen: dict | None = None, use_cache: bool = True, context=None) -> None:
         """Validate and submit one batch item; `deliver` gets its response, now or once it ran."""
         try:
-            job = to_job(req, self.config, self.executor.languages)
+            job = to_job(req, self.config, self.executor.languages, self.executor.unavailable)
         except InvalidRequest as exc:
             return deliver(not_run(req.id, Status.INVALID_REQUEST, str(exc)))
         try:

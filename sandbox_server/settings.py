@@ -232,6 +232,8 @@ def validate(config: ServerConfig) -> None:
                               f"(jails mount their own there, over it), got {value!r}")
     if config.build_cache_mb < 0:
         raise ConfigError(f"build_cache_mb must be >= 0 (0 = off), got {config.build_cache_mb}")
+    if config.javac_service_max_compiles < 1:
+        raise ConfigError(f"javac_service_max_compiles must be >= 1, got {config.javac_service_max_compiles}")
     if config.max_queue < 1:
         raise ConfigError(f"max_queue must be >= 1, got {config.max_queue}")
     if config.log_format not in ("json", "text"):

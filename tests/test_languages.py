@@ -148,6 +148,9 @@ def test_unknown_and_uninstalled_languages_are_refused(stub):
     # A host without g++ lists no cpp and names the package to install.
     with pytest.raises(InvalidRequest, match=r"language cpp is not installed on this server \(apt-get install g\+\+"):
         resolve_language("cpp", installed=("js",))
+    # A toolchain found but not served (its start-up build failed): the reason the server logged at start.
+    with pytest.raises(InvalidRequest, match=r"language java is not served here: the warm javac could not be built"):
+        resolve_language("java", installed=("js",), unavailable={"java": "the warm javac could not be built"})
     # In a batch the same request gets its own INVALID_REQUEST.
     responses = list(stub.ExecuteBatch(iter([pb.ExecuteRequest(id="a", language="cobol", source=b"x"),
                                               pb.ExecuteRequest(id="b", language="bash", source=b"echo b")]),

@@ -34,6 +34,8 @@ from typing import Protocol
 from sandcheck_api.status import Status
 
 from ..limits import Limits
+from .files import put_program
+from .javac_service import CompileSlot
 from .outcome import CompileInfo, Outcome
 from .supervisor import ExecPlan, Supervisor
 from .toolchains import Language
@@ -240,19 +242,16 @@ class Builds:
 
     def _fresh_dir(self, prog: Program, lang: Language, src: str, owner: int) -> str:
         d = tempfile.mkdtemp(dir=self.scratch)
-        for name, data in prog.files:
-            Path(d, name).write_bytes(data)
-        Path(d, src).write_bytes(prog.source)
-        for name in os.listdir(d):
-            os.chmod(os.path.join(d, name), 0o644)
+        put_program(d, prog.files, src, prog.source)
         # The compile's jail (uid `owner` outside) writes its artifact here; a run only reads.
         os.chown(d, owner if lang.compiled else 0, 0)
         os.chmod(d, 0o755)
         return d
 
-    def run(self, slot, outside_uid: int, prog: Program, warm: WarmSlot | None = None) -> Outcome:
-        """Compile `prog` (or find its build kept), then run it: in a fresh jail,
-        or with `warm` in that slot's warm jail for the artifact when its build was kept."""
+    def run(self, slot, outside_uid: int, prog: Program, compiler: CompileSlot | None = None,
+            warm: WarmSlot | None = None) -> Outcome:
+        """Compile (in `compiler`, the slot's warm compile service, when it serves the language), then run:
+        in a fresh jail, or with `warm` in that slot's warm jail for the artifact when its build was kept."""
         lang = self.languages[prog.language]
         src = lang.toolchain.file_name(prog.source)
         key = build_key(lang, prog.source, prog.files) if lang.compiled else ""
@@ -267,7 +266,9 @@ class Builds:
             directory, info, kept = "", None, False
         try:
             if found.build is None:
-                directory, info, kept = self._compile(slot, outside_uid, prog, lang, src, key, limits, found.leads)
+                service = compiler if compiler is not None and compiler.serves(lang) else None
+                directory, info, kept = self._compile(slot, outside_uid, prog, lang, src, key, limits, found.leads,
+                                                      service)
                 if info is not None and info.status != Status.OK:
                     return _not_compiled(prog, info)
             plan = ExecPlan(self.configs[(lang.name, "run")],
@@ -297,19 +298,25 @@ class Builds:
                 shutil.rmtree(directory, ignore_errors=True)
 
     def _compile(self, slot, outside_uid: int, prog: Program, lang: Language, src: str, key: str, limits: Limits,
-                 leads: bool) -> tuple[str, CompileInfo | None, bool]:
+                 leads: bool, compiler: CompileSlot | None = None) -> tuple[str, CompileInfo | None, bool]:
         """A fresh directory with `prog` built in it (kept in the cache when it can be):
         (directory, compile info or None when not compiled, kept). When it `leads`,
         settles `key` for those waiting, however it ends."""
         failed = None
         directory = ""
         try:
-            directory = self._fresh_dir(prog, lang, src, outside_uid)
-            if not lang.compiled:
-                return directory, None, False
-            plan = ExecPlan(self.configs[(lang.name, "compile")], tuple(lang.compile_argv(src, prog.source)), directory,
-                            writable=True)
-            out = self.sup.run(slot, outside_uid, b"", b"", limits, self.max_tasks, plan=plan)
+            if compiler is not None:
+                # The warm service compiles in its own directory; what it left is copied here.
+                directory = tempfile.mkdtemp(dir=self.scratch)
+                out = compiler.compile(prog.tenant, lang, prog.files, src, prog.source, limits, directory,
+                                       MAX_BUILD_BYTES)
+            else:
+                directory = self._fresh_dir(prog, lang, src, outside_uid)
+                if not lang.compiled:
+                    return directory, None, False
+                plan = ExecPlan(self.configs[(lang.name, "compile")], tuple(lang.compile_argv(src, prog.source)),
+                                directory, writable=True)
+                out = self.sup.run(slot, outside_uid, b"", b"", limits, self.max_tasks, plan=plan)
             info = _compile_info(out)
             size = 0
             if out.status == Status.OK:

@@ -266,8 +266,9 @@ class CgroupTree:
                 swept += 1
         return swept
 
-    def slot(self, index: int) -> CgroupSlot:
-        return CgroupSlot(self.base, f"slot-{index}")
+    def slot(self, index: int, role: str = "") -> CgroupSlot:
+        """Slot `index`'s cgroups; with `role`, a sibling named `role`-`index` for what else the slot keeps running."""
+        return CgroupSlot(self.base, f"{role or 'slot'}-{index}")
 
     def remove(self) -> None:
         for d in self.base.values():
@@ -625,8 +626,9 @@ class CgroupV2Tree:
             swept += 1
         return swept
 
-    def slot(self, index: int) -> CgroupV2Slot:
-        return CgroupV2Slot(self.base["unified"], f"slot-{index}")
+    def slot(self, index: int, role: str = "") -> CgroupV2Slot:
+        """Slot `index`'s cgroup; with `role`, a sibling named `role`-`index` for what else the slot keeps running."""
+        return CgroupV2Slot(self.base["unified"], f"{role or 'slot'}-{index}")
 
     def remove(self) -> None:
         for inst in self.base.values():

@@ -8,6 +8,7 @@ the name in UTF-8, u32 size, the content.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 Files = tuple[tuple[str, bytes], ...]
@@ -56,3 +57,19 @@ def pack_files(files: Iterable[tuple[str, bytes]]) -> bytes:
         encoded = name.encode()
         parts += [len(encoded).to_bytes(4, "little"), encoded, len(content).to_bytes(4, "little"), content]
     return b"".join(parts)
+
+
+def put_program(directory: str, files: Files, src: str, source: bytes) -> None:
+    """A compile's directory: the request's files and the source (named `src`), root's and read-only.
+
+    Each file is new (O_EXCL), made relative to the directory's descriptor and never
+    through a link: the directory may be one a compiler can write (a warm javac's)."""
+    top = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for name, data in (*files, (src, source)):
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=top)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                os.fchmod(fd, 0o644)
+    finally:
+        os.close(top)

@@ -5,7 +5,9 @@ Two real servers side by side, one slot each, result cache off: one with warm
 runs (the default), one with ``--warm-runs off``. One C++ program serves most
 tests: its first word on stdin says what to do. Whether runs share a jail is
 read from the program's own pid (a fresh jail's first run is pid 2; a warm
-jail's runs count up). No timing assertions.
+jail's runs count up). A start failure and max checks are tried on an
+in-process executor (real jails too), whose slots the test can reach. No
+timing assertions.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from .conftest import RunningServer
 pytestmark = pytest.mark.skipif(not Path("/usr/bin/g++").exists(), reason="g++ is not installed")
 
 MODES = r"""
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -41,6 +42,7 @@ MODES = r"""
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -177,6 +179,19 @@ int main(int argc, char **argv) {
         struct shm_info info = {};
         shmctl(0, SHM_INFO, (struct shmid_ds *)&info);
         printf("%d\n", info.used_ids);
+    } else if (mode == "exec-copies") {  // the artifact's own bytes, run from a memfd and from /tmp
+        int in = open("/build/main", O_RDONLY), mem = memfd_create("copy", 0);
+        int tmp = open("/tmp/copy", O_WRONLY | O_CREAT, 0755);
+        char buf[65536];
+        for (ssize_t n; (n = read(in, buf, sizeof buf)) > 0;) write(mem, buf, n), write(tmp, buf, n);
+        close(tmp);
+        char *args[] = {(char *)"copy", (char *)"pid", nullptr};
+        fexecve(mem, args, environ);
+        printf("fexecve %s\n", strerror(errno));
+        execve("/tmp/copy", args, environ);
+        printf("execve /tmp %s\n", strerror(errno));
+        fflush(stdout);
+        execve("/build/main", args, environ);  // the artifact itself runs: stdin is spent, so it says what fd 0 is
     } else if (mode == "inherited") {
         inherited(argc, argv);
     }
@@ -270,6 +285,15 @@ def test_a_big_stdin_arrives_whole_and_an_unread_one_is_dropped(warm: Client, co
         assert (r.status, r.stdout) == ("OK", f"{sum(range(300_000))}\n".encode())
         r = run(client, f"pid {numbers}")  # exits without reading the rest
         assert r.status == "OK" and int(r.stdout) >= 2
+
+
+def test_a_copy_of_the_artifact_cannot_be_executed_warm_or_cold(warm: Client, cold: Client) -> None:
+    for client in (warm, cold):
+        r = run(client, "exec-copies")
+        assert r.status == "OK", r
+        # execveat (fexecve's call) is refused by the filter; /tmp is noexec; /build/main itself runs.
+        assert r.stdout == (b"fexecve Operation not permitted\nexecve /tmp Permission denied\n"
+                            b"fd 0 type 10000 flags 0 seekable 0\n"), r.stdout
 
 
 def test_tmp_is_fresh_for_every_run(warm: Client) -> None:

@@ -71,6 +71,9 @@ class ServerConfig:
     jail_mode: str = "warm"
     # A warm jail is recycled after this many checks (and after any anomaly).
     warm_max_checks: int = 500
+    # Warm mode: a built program (C++, Go, Rust, Java, TypeScript) run again (a build
+    # cache hit) forks in a warm jail kept for it per slot, not a cold run jail.
+    warm_runs: bool = True
     # Per-tenant result cache (cache.py), in MiB of kept results; 0 is off.
     result_cache_mb: int = 64
     # "" serves no metrics; else HOST:PORT for Prometheus /metrics.

@@ -111,6 +111,7 @@ class Executor:
         self.cgroups = open_tree(config.cgroup_root)  # v1 or v2, whichever this host has
         self.observer: ExecutionObserver = ExecutionObserver()  # metrics and health (server.py)
         self._warm: list[WarmSlot] = []  # warm path (jail/warm.py): one per slot
+        self._warm_runs: list[WarmSlot] = []  # warm runs of built programs: one per slot, when on
         self._compilers: list[javac_service.CompileSlot] = []  # warm javac (jail/javac_service.py): one per slot
         self._javac_service: tuple[str, javac_service.ServiceCommand] | None = None  # its jail config and JVM
         # Installed languages other than Python, and why the others are not served.
@@ -141,6 +142,11 @@ class Executor:
             self._warm = [WarmSlot(self.supervisor, slot, self.config.uid_base + i, self.config.jail.max_tasks,
                                    self.config.warm_max_checks, self.config.default_limits)
                           for i, slot in enumerate(slots)]
+            if self.config.warm_runs:
+                self._warm_runs = [WarmSlot(self.supervisor, slot, self.config.uid_base + i,
+                                            self.config.jail.max_tasks, self.config.warm_max_checks,
+                                            self.config.default_limits, cgroup="run")
+                                   for i, slot in enumerate(slots)]
         if self._javac_service is not None:
             config_path, command = self._javac_service
             self._compilers = [javac_service.CompileSlot(
@@ -242,7 +248,7 @@ class Executor:
     @property
     def warm_slots(self) -> list[WarmSlot]:
         """The warm path's slots (none on the cold path), for metrics."""
-        return self._warm
+        return self._warm + self._warm_runs
 
     def queue_depth(self) -> int:
         return self._queue.qsize()
@@ -259,6 +265,8 @@ class Executor:
             if item is None:
                 if self._warm:
                     self._warm[index].close()
+                    if self._warm_runs:
+                        self._warm_runs[index].close()
                     if cold is not slot:
                         cold.remove()
                 if self._compilers:
@@ -272,7 +280,8 @@ class Executor:
                 if job.language != "python":
                     if self._warm and cold is slot:
                         cold = slot.child("cold")
-                    outcome = self.builds.run(cold, uid, job, self._compilers[index] if self._compilers else None)
+                    outcome = self.builds.run(cold, uid, job, self._compilers[index] if self._compilers else None,
+                                              warm=self._warm_runs[index] if self._warm_runs else None)
                 elif self._warm:
                     outcome = self._warm[index].run(job.tenant, job.source, job.stdin, job.limits, job.files)
                 else:

@@ -258,6 +258,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jail-mode", choices=("warm", "cold"),
                    help="warm: long-lived jails fork a child per check; cold: one jail per run (default warm)")
     p.add_argument("--warm-max-checks", type=int, help=f"recycle a warm jail after N checks (default {ServerConfig.warm_max_checks})")
+    p.add_argument("--warm-runs", choices=("on", "off"),
+                   help="warm mode: run a built program again in a warm jail kept for it, not a cold one (default on)")
     p.add_argument("--result-cache-mb", type=int,
                    help=f"per-tenant result cache size, 0 turns it off (default {ServerConfig.result_cache_mb})")
     auth.add_serve_arguments(p)
@@ -276,7 +278,8 @@ def run_from_args(args: argparse.Namespace) -> int:
                  "http_listen": args.http_listen, "python_packages": args.python_packages,
                  "node_modules": args.node_modules,
                  "preload": [m.strip() for m in args.preload.split(",") if m.strip()] if args.preload is not None else None}
-    overrides.update(jail_mode=args.jail_mode, warm_max_checks=args.warm_max_checks, result_cache_mb=args.result_cache_mb)
+    overrides.update(jail_mode=args.jail_mode, warm_max_checks=args.warm_max_checks, result_cache_mb=args.result_cache_mb,
+                     warm_runs=None if args.warm_runs is None else args.warm_runs == "on")
     try:
         config = settings.load(args.config, os.environ, overrides)
     except settings.ConfigError as exc:

@@ -35,7 +35,7 @@ class RunningServer:
     """A `sandcheck serve` subprocess on a loopback port: one server process
     unless `extra` says --processes, so tests can find its cgroups by its pid."""
 
-    def __init__(self, *extra: str, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, *extra: str, port: int | None = None, host: str = "127.0.0.1", token: str | None = None) -> None:
         self.port = port or free_port()
         self.target = f"{host}:{self.port}"
         self.log = open(f"/tmp/sandcheck-test-server-{host}-{self.port}.log", "w+b")
@@ -44,7 +44,7 @@ class RunningServer:
             [sys.executable, "-m", "sandbox_server", "--listen", self.target, *processes, *extra],
             stdout=self.log, stderr=self.log, start_new_session=True,
         )
-        with Client(self.target) as c:
+        with Client(self.target, token=token) as c:  # a server started with --token-file needs one
             deadline = time.monotonic() + 60
             while True:
                 if self.proc.poll() is not None:

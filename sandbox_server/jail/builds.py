@@ -19,6 +19,7 @@ process: with --processes N, each process compiles a given program once.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import stat
@@ -38,6 +39,9 @@ from .javac_service import CompileSlot
 from .outcome import CompileInfo, Outcome
 from .supervisor import ExecPlan, Supervisor
 from .toolchains import Language
+from .warm import Artifact, JailNotStarted, WarmSlot
+
+log = logging.getLogger("sandcheck.server")
 
 # A compile may leave at most this much in its directory (the artifact and
 # what the compiler writes beside it); more is a compile error.
@@ -165,6 +169,14 @@ class BuildCache:
             self._evict()
             return kept, True
 
+    def hold(self, key: str) -> None:
+        """Pin `key`'s build once more (a warm run jail binds its directory for
+        its life); the caller already holds a pin on it, so it is there."""
+        with self._lock:
+            if key not in self._entries:
+                raise KeyError(f"no kept build {key}")
+            self._pins[key] += 1
+
     def release(self, key: str) -> None:
         with self._lock:
             self._pins[key] -= 1
@@ -236,8 +248,10 @@ class Builds:
         os.chmod(d, 0o755)
         return d
 
-    def run(self, slot, outside_uid: int, prog: Program, compiler: CompileSlot | None = None) -> Outcome:
-        """Compile (in `compiler`, the slot's warm compile service, when it serves the language), then run."""
+    def run(self, slot, outside_uid: int, prog: Program, compiler: CompileSlot | None = None,
+            warm: WarmSlot | None = None) -> Outcome:
+        """Compile (in `compiler`, the slot's warm compile service, when it serves the language), then run:
+        in a fresh jail, or with `warm` in that slot's warm jail for the artifact when its build was kept."""
         lang = self.languages[prog.language]
         src = lang.toolchain.file_name(prog.source)
         key = build_key(lang, prog.source, prog.files) if lang.compiled else ""
@@ -252,16 +266,29 @@ class Builds:
             directory, info, kept = "", None, False
         try:
             if found.build is None:
-                warm = compiler if compiler is not None and compiler.serves(lang) else None
-                directory, info, kept = self._compile(slot, outside_uid, prog, lang, src, key, limits, found.leads, warm)
+                service = compiler if compiler is not None and compiler.serves(lang) else None
+                directory, info, kept = self._compile(slot, outside_uid, prog, lang, src, key, limits, found.leads,
+                                                      service)
                 if info is not None and info.status != Status.OK:
                     return _not_compiled(prog, info)
             plan = ExecPlan(self.configs[(lang.name, "run")],
                             (*lang.run_argv(src, prog.limits.memory_bytes), *prog.args), directory)
             # The files are beside the source in /build, and put in /tmp, the run's working
             # directory, with the run's own files.
-            outcome = self.sup.run(slot, outside_uid, b"", prog.stdin, prog.limits, self.max_tasks,
-                                   tuple(sorted(prog.files + prog.run_files)), plan)
+            files = tuple(sorted(prog.files + prog.run_files))
+            outcome = None
+            if warm is not None and found.build is not None:
+                # A kept build run again (a stdio problem's tests, repeated samples) runs in a
+                # warm jail of its own, which holds the cache's pin on `directory` while it
+                # lives. A first run stays cold: most programs run once, a warm jail costs what
+                # a cold one does to start, and an idle one would keep its build pinned.
+                artifact = Artifact(lang.name, key, plan.config_path, directory, self.cache)
+                try:
+                    outcome = warm.run(prog.tenant, plan.payload(), prog.stdin, prog.limits, files, artifact)
+                except JailNotStarted as exc:  # nothing ran: the run jail the program would have had
+                    log.warning("a warm run jail for %s did not start, running cold: %s", lang.name, exc)
+            if outcome is None:
+                outcome = self.sup.run(slot, outside_uid, b"", prog.stdin, prog.limits, self.max_tasks, files, plan)
             outcome.compile = info
             return outcome
         finally:

@@ -48,21 +48,12 @@ def _run_program(source, files, report_fd):
 
 
 def _exec_program(spec, files, report_fd):
-    """In the forked child, for a program that is not Python source: put the
-    request's files in /tmp (its working directory), then exec it with fd 3 set."""
+    """In the forked child, for a program that is not Python source: fd 3
+    set, then `exec_program` (its files in /tmp, its working directory)."""
     os.dup2(report_fd, 3)
     if report_fd != 3:
         os.close(report_fd)
-    # Python ignores SIGPIPE and SIGXFSZ, and an exec keeps ignored signals:
-    # give the program the defaults (`yes | head` ends yes with SIGPIPE).
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(sig, signal.SIG_DFL)
-    try:
-        put_files(unpack_files(files))
-        os.execv(spec["argv"][0], spec["argv"])
-    except OSError as exc:
-        os.write(2, ("cannot run %s: %s\n" % (spec["argv"][0], exc.strerror)).encode())
-    os._exit(127)
+    exec_program(spec["argv"], unpack_files(files))
 
 
 def _run_judged(source, files, judge, report_fd, target):

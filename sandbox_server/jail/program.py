@@ -89,6 +89,24 @@ def put_files(files):
             os.close(fd)
 
 
+def exec_program(argv, files):
+    """In a forked child whose fds 0-3 are set, for a program that is not
+    Python source (a compiler, an artifact, an interpreter): put the
+    request's files in /tmp, then exec `argv`. The cold jail's init and an
+    exec jail's zygote both end a run's child here, so a program starts
+    the same way in either."""
+    # Python ignores SIGPIPE and SIGXFSZ, and an exec keeps ignored signals:
+    # give the program the defaults (`yes | head` ends yes with SIGPIPE).
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        put_files(files)
+        os.execv(argv[0], argv)
+    except OSError as exc:
+        os.write(2, ("cannot run %s: %s\n" % (argv[0], exc.strerror)).encode())
+    os._exit(127)
+
+
 def module_files(files):
     """{module name: path} for the files a program may import: NAME.py."""
     return {name[:-3]: "/tmp/" + name for name, _ in files

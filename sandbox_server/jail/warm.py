@@ -27,6 +27,18 @@ Rules kept (see issue 4 and SECURITY.md):
 What a check sees is what a cold jail shows it: the same nsjail config,
 seccomp filter, environment, uid, /tmp, rlimits and the same ``__main__``
 semantics; the verdict and the status rules are those of `Supervisor`.
+
+Warm runs: a built program (an `Artifact`: C++, Go, Rust, Java, TypeScript)
+that runs again and again, as a stdio problem runs it once per test, gets
+a warm jail of its own, in a `WarmSlot` of its own per slot: an exec jail,
+started from its language's run config with the build directory read-only
+at /build, exactly as a cold run jail (supervisor.py's `ExecPlan`), whose
+zygote forks and execs the artifact per run, with the same argv, files,
+fds, rlimits and filter as the cold init. It is keyed by tenant and
+artifact: another tenant, another artifact (language, build key, directory)
+recycles it, and so does everything that recycles a Python jail. It keeps
+the build cache's pin on its directory while it lives, so the directory it
+binds is never evicted under it.
 """
 
 from __future__ import annotations
@@ -38,35 +50,70 @@ import selectors
 import socket
 import subprocess
 import time
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from sandcheck_api.status import Status
 
 from ..limits import Limits, rlimit_cpu_s
 from .cgroups import Counters
-from .channels import Capped, reader, serve_channels
+from .channels import Capped, reader, serve_channels, writer
 from .files import Files, pack_files
 from .limit_clock import LimitClock, schedstat_wait_ns
 from .nsjail_config import jail_args
 from .outcome import (REPORT_CAP, STATUS_CAP, JailBroken, Outcome, SandboxFault, classify_end, jail_broken,
                       oom_killed, parse_report, timed_out)
 from .process import PDEATHSIG_PREFIX, child_of, jail_script, kill, reap, without_ldso_noise, write_all
-from .supervisor import Supervisor
+from .supervisor import ExecPlan, Supervisor
 
 log = logging.getLogger("sandcheck.server")
 
 ZYGOTE_SOURCE = jail_script("zygote.py")
 _READY_TIMEOUT_S = 20.0
+_EXEC_FLAG = "--exec"  # zygote.py's EXEC_FLAG
+
+
+class JailNotStarted(SandboxFault):
+    """A warm jail did not start: nothing of the check ran in it."""
+
+
+class Pins(Protocol):
+    """Who keeps a build directory on disk while it is in use (builds.BuildCache)."""
+
+    def hold(self, key: str) -> None: ...
+
+    def release(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A built program that an exec jail runs again and again: its language,
+    the build cache's key, its language's run jail config and its directory
+    (bound read-only at /build). A jail runs only the artifact it was made for."""
+
+    language: str
+    key: str
+    config_path: str
+    build_dir: str
+    pins: Pins = field(compare=False, repr=False)
+
+    def jail_args(self) -> list[str]:
+        """The bind and working directory of a cold run jail of this artifact."""
+        return ExecPlan(self.config_path, (), self.build_dir).jail_args()
 
 
 class WarmJail:
-    """One nsjail holding a zygote, in one slot's cgroups, for one tenant."""
+    """One nsjail holding a zygote, in one slot's cgroups, for one tenant
+    (with `artifact`, an exec jail for that one built program)."""
 
     def __init__(self, sup: Supervisor, cg, outside_uid: int, tenant: str, max_tasks: int,
-                 memory_bytes: int) -> None:
+                 memory_bytes: int, artifact: Artifact | None = None) -> None:
         self.sup = sup
         self.slot = cg  # the jail's own cgroups, nested in its slot's
         self.uid = outside_uid
         self.tenant = tenant
+        self.artifact = artifact  # an exec jail's program; None: Python checks
+        self._pinned = False
         self.max_tasks = max_tasks
         self.checks = 0
         self.dirty = ""  # why this jail must not run another check
@@ -79,12 +126,19 @@ class WarmJail:
         self._schedstat = -1  # the zygote's /proc/PID/schedstat, open for the jail's life
         self._zygote_wait_base = 0
         self._judge = (0, 0)  # the warm judge process: (its pid in the jail, on the host)
-        self._start(memory_bytes)
+        try:
+            self._start(memory_bytes)
+        except BaseException:
+            self.close()  # gives back the artifact's pin too
+            raise
 
     # -- life ---------------------------------------------------------------
     def _start(self, memory_bytes: int) -> None:
         # The zygote counts against pids.max, as the cold path's init does.
         self.slot.prepare(memory_bytes, self.max_tasks)
+        if self.artifact is not None:
+            self.artifact.pins.hold(self.artifact.key)
+            self._pinned = True
         bpf = os.memfd_create("sandcheck-bpf", os.MFD_CLOEXEC)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         diag_r, diag_w = os.pipe()
@@ -93,12 +147,15 @@ class WarmJail:
             write_all(bpf, self.sup.seccomp_bpf)
             os.lseek(bpf, 0, os.SEEK_SET)
             child_fds = [bpf, theirs.fileno()]
+            art = self.artifact
             argv = [
                 *PDEATHSIG_PREFIX,  # nsjail dies with the slot thread that started it
-                self.sup.nsjail, "--config", self.sup.config_path,
+                self.sup.nsjail, "--config", art.config_path if art else self.sup.config_path,
                 *jail_args(self.uid, diag_w, child_fds, limits=None),  # lives across checks
+                *(art.jail_args() if art else ()),
                 "--", *self.sup.runtime.argv(ZYGOTE_SOURCE, *(str(fd) for fd in child_fds),
-                                             *self.sup.runtime.preload),  # modules imported before the first fork
+                                             # modules imported before the first fork; none to exec
+                                             *([_EXEC_FLAG] if art else self.sup.runtime.preload)),
             ]
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=diag_w, stderr=diag_w,
@@ -113,12 +170,10 @@ class WarmJail:
         try:
             msg = ours.recv(4096)
         except (socket.timeout, OSError) as exc:
-            self.close()
-            raise SandboxFault(f"warm jail did not start: {exc}; {self._diag()}") from None
+            raise JailNotStarted(f"warm jail did not start: {exc}; {self._diag()}") from None
         if msg != b"R":
             detail = msg.decode(errors="replace") or "no answer"
-            self.close()
-            raise SandboxFault(f"warm jail failed to start: {detail}; {self._diag()}")
+            raise JailNotStarted(f"warm jail failed to start: {detail}; {self._diag()}")
         ours.settimeout(None)
         self.zygote_pid = child_of(self.proc.pid)
         self.slot.attach(self.zygote_pid)
@@ -152,6 +207,9 @@ class WarmJail:
         if self._schedstat >= 0:
             os.close(self._schedstat)
             self._schedstat = -1
+        if self._pinned:
+            self._pinned = False
+            self.artifact.pins.release(self.artifact.key)
 
     # -- one check ----------------------------------------------------------
     def _prepare(self, limits: Limits) -> None:
@@ -169,6 +227,7 @@ class WarmJail:
             raise _Retry()
         self._prepare(limits)
         fds: list[int] = []
+        stdin_pipe = None  # a warm run's stdin, written by the server as a cold run's is
         try:
             job = os.memfd_create("sandcheck-job", os.MFD_CLOEXEC)
             fds.append(job)
@@ -176,11 +235,10 @@ class WarmJail:
             packed = pack_files(files)
             header = b"".join(n.to_bytes(4, "little") for n in (cpu_backstop, len(source), len(packed)))
             write_all(job, header + source + packed)
-            stdin_fd = os.memfd_create("sandcheck-stdin", os.MFD_CLOEXEC)
+            stdin_fd, stdin_w = self._stdin(stdin)
             fds.append(stdin_fd)
-            if stdin:
-                write_all(stdin_fd, stdin)
-                os.lseek(stdin_fd, 0, os.SEEK_SET)
+            if stdin_w >= 0:
+                stdin_pipe = open(stdin_w, "wb", buffering=0)  # closed once, however the run ends
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
             rep_r, rep_w = os.pipe()
@@ -196,15 +254,34 @@ class WarmJail:
                 os.close(fd)
                 fds.remove(fd)
             self.checks += 1
-            return self._supervise(start, out_r, err_r, rep_r, limits)
+            return self._supervise(start, out_r, err_r, rep_r, limits, stdin_pipe, stdin)
         finally:
             for fd in fds:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
+            if stdin_pipe is not None:
+                stdin_pipe.close()
 
-    def _supervise(self, start: float, out_r: int, err_r: int, rep_r: int, limits: Limits) -> Outcome:
+    def _stdin(self, stdin: bytes) -> tuple[int, int]:
+        """The fd a check reads as its stdin, and the server's end to write `stdin`
+        into (-1: none). A Python check reads a memfd. A warm run gets what a cold
+        run jail gives its program: a pipe the server writes, or /dev/null when
+        there is no stdin, so that a program that seeks or maps its stdin fails
+        warm as it fails cold."""
+        if self.artifact is not None:
+            if not stdin:
+                return os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC), -1
+            return os.pipe()
+        fd = os.memfd_create("sandcheck-stdin", os.MFD_CLOEXEC)
+        if stdin:
+            write_all(fd, stdin)
+            os.lseek(fd, 0, os.SEEK_SET)
+        return fd, -1
+
+    def _supervise(self, start: float, out_r: int, err_r: int, rep_r: int, limits: Limits, stdin_pipe=None,
+                   stdin: bytes = b"") -> Outcome:
         out, err, rep = Capped(limits.output_bytes), Capped(limits.output_bytes), Capped(REPORT_CAP)
         answer: bytes | None = None
         broken = ""
@@ -220,6 +297,8 @@ class WarmJail:
 
         channels = {fd: (selectors.EVENT_READ, reader(fd, sink)) for fd, sink in ((out_r, out), (err_r, err), (rep_r, rep))}
         channels[self.ctrl.fileno()] = (selectors.EVENT_READ, zygote_answered)
+        if stdin_pipe is not None:
+            channels[stdin_pipe.fileno()] = (selectors.EVENT_WRITE, writer(stdin_pipe.fileno(), stdin, stdin_pipe.close))
         counters = self.counters
         clock = LimitClock(limits, start, self.sup.ncpu, counters.cpu_ns,
                            lambda: self._runqueue_wait_s(self._zygote_wait_base))
@@ -346,12 +425,14 @@ class _Retry(Exception):
 
 
 class WarmSlot:
-    """One concurrency slot on the warm path: at most one live jail, one tenant."""
+    """One concurrency slot on the warm path: at most one live jail, one tenant
+    (and for warm runs, one artifact)."""
 
     def __init__(self, sup: Supervisor, slot, outside_uid: int, max_tasks: int, max_checks: int,
-                 default_limits: Limits) -> None:
+                 default_limits: Limits, cgroup: str = "warm") -> None:
         self.sup = sup
         self.slot = slot
+        self.cgroup = cgroup  # its jail's cgroup's name in the slot's (a slot may hold two warm slots)
         self.uid = outside_uid
         self.max_tasks = max_tasks
         self.max_checks = max(1, max_checks)
@@ -360,21 +441,24 @@ class WarmSlot:
         self.cg = None  # the jail's cgroup, nested in the slot's
         self.started = 0  # jails started, for tests and metrics
         self.recycled: dict[str, int] = {}
+        # Warm run jails replaced by another build's: their normal end, not a recycle
+        # (the recycle metric and its alert count anomalies and tenant changes).
+        self.switched = 0
 
     def prewarm(self, tenant: str = "") -> None:
         """Have a jail ready for `tenant`, so that the next check does not wait for one."""
         if self.jail is None:
             self.jail = self._new(tenant, self.default_limits.memory_bytes)
 
-    def _new(self, tenant: str, memory_bytes: int) -> WarmJail:
+    def _new(self, tenant: str, memory_bytes: int, artifact: Artifact | None = None) -> WarmJail:
         if self.cg is None:
             # The slot's own cgroups stay empty and unlimited; the jail lives
             # in a nested cgroup that carries each check's limits. (Moving a
             # process into a v1 memory cgroup costs ~11 ms: once per jail.)
             self.slot.unlimit()
-            self.cg = self.slot.child("warm")
+            self.cg = self.slot.child(self.cgroup)
         self.started += 1
-        return WarmJail(self.sup, self.cg, self.uid, tenant, self.max_tasks, memory_bytes)
+        return WarmJail(self.sup, self.cg, self.uid, tenant, self.max_tasks, memory_bytes, artifact)
 
     def _recycle(self, reason: str) -> None:
         if self.jail is not None:
@@ -384,12 +468,18 @@ class WarmSlot:
             self.jail.close()
             self.jail = None
 
-    def run(self, tenant: str, source: bytes, stdin: bytes, limits: Limits, files: Files = ()) -> Outcome:
+    def run(self, tenant: str, source: bytes, stdin: bytes, limits: Limits, files: Files = (),
+            artifact: Artifact | None = None) -> Outcome:
+        """Run a Python check, or with `artifact` one run of it (`source`: its `ExecPlan.payload()`)."""
         for attempt in range(2):
             if self.jail is not None and self.jail.tenant != tenant:
                 self._recycle("other tenant")
+            elif self.jail is not None and self.jail.artifact != artifact:
+                self.switched += 1
+                self.jail.close()
+                self.jail = None
             if self.jail is None:
-                self.jail = self._new(tenant, limits.memory_bytes)
+                self.jail = self._new(tenant, limits.memory_bytes, artifact)
             try:
                 return self.jail.run(source, stdin, limits, files)
             except _Retry:

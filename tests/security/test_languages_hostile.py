@@ -168,3 +168,19 @@ def test_contained(hostile, language, name, source, limits, statuses, stdout):
     assert SECRET.encode() not in r.stdout + r.stderr
     if name == "output-flood":
         assert r.stdout_truncated and len(r.stdout) <= r.limits["output_bytes"]
+
+
+COMPILED = [c for c in CASES if c.values[0] in ("cpp", "go", "java", "rust")]
+
+
+@pytest.mark.parametrize("language, name, source, limits, statuses, stdout", COMPILED)
+def test_contained_as_a_further_run(hostile, language, name, source, limits, statuses, stdout):
+    """The same attack run again from its kept build, with other stdin (so no result is
+    replayed): on the default server that run forks in a warm run jail kept for the build."""
+    for stdin in (b"", b"again\n", b"and again\n"):
+        r = hostile.execute(source, language=language, limits=limits, stdin=stdin)
+        assert r.status in statuses, (stdin, r.status, r.stdout[-500:], r.stderr[-500:], r.error)
+        if stdout is not None:
+            assert r.stdout == stdout, r.stderr[-500:]
+        assert SECRET.encode() not in r.stdout + r.stderr
+    assert r.compile.cached

@@ -38,6 +38,7 @@ log = logging.getLogger("sandcheck.server")
 
 
 _WORKDIR_PREFIX = "sandcheck."  # sandcheck.<instance>.<random>
+IDLE_RELEASE_S = 120.0
 
 
 def _sweep_workdirs() -> None:
@@ -111,6 +112,8 @@ class Executor:
         self.cgroups = open_tree(config.cgroup_root)  # v1 or v2, whichever this host has
         self.observer: ExecutionObserver = ExecutionObserver()  # metrics and health (server.py)
         self._warm: list[WarmSlot] = []  # warm path (jail/warm.py): one per slot
+        # A slot with no work for this long gives back its javac service and its run jail.
+        self.idle_release_s = IDLE_RELEASE_S
         self._warm_runs: list[WarmSlot] = []  # warm runs of built programs: one per slot, when on
         self._compilers: list[javac_service.CompileSlot] = []  # warm javac (jail/javac_service.py): one per slot
         self._javac_service: tuple[str, javac_service.ServiceCommand] | None = None  # its jail config and JVM
@@ -261,7 +264,11 @@ class Executor:
         if self._warm:
             self._prewarm(index, "")
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self.idle_release_s)
+            except queue.Empty:
+                self._release_idle(index)
+                continue
             if item is None:
                 if self._warm:
                     self._warm[index].close()
@@ -297,6 +304,15 @@ class Executor:
             fut.set_result(outcome)
             if self._warm:
                 self._prewarm(index, job.tenant)
+
+    def _release_idle(self, index: int) -> None:
+        """What a slot keeps for the work it just did, given back once it has had none for
+        `idle_release_s`: the javac service's JVM and the run jail with its pinned build
+        (the Python warm jail stays: it is what the next check needs, and small)."""
+        if self._compilers:
+            self._compilers[index].release_idle()
+        if self._warm_runs:
+            self._warm_runs[index].release_idle()
 
     def drain(self) -> None:
         """Stop taking work and hand queued work back; running work goes on.

@@ -11,12 +11,13 @@ import dataclasses
 import io
 import os
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from sandbox_server.executor import Executor, Job
+from sandbox_server.executor import IDLE_RELEASE_S, Executor, Job
 from sandbox_server.jail import javac_service, shared_dir, toolchains
 from sandbox_server.jail.builds import build_key
 from sandbox_server.jail.files import put_program
@@ -138,6 +139,28 @@ def test_tenants_never_share_a_service(warm: Executor) -> None:
     assert slot.recycled.get("other tenant", 0) == before + 1
     assert slot.service is not alice and slot.service.tenant == "bob" and alice.proc is not None
     assert alice.proc.poll() is not None  # alice's JVM is gone, not parked
+
+
+def test_an_idle_slot_gives_back_its_jvm_and_its_run_jail(warm: Executor) -> None:
+    slot, runs = service(warm), warm._warm_runs[0]
+    source = HELLO + "// idle\n"
+    for _ in range(2):  # compiled by the service, then run again in the slot's run jail
+        assert compile_and_run(warm, source).stdout == b"42\n"
+    jvm, key = slot.service, build_key(warm.languages["java"], source.encode(), ())
+    assert jvm is not None and runs.jail is not None and warm.builds.cache._pins.get(key, 0) >= 1
+    idle = slot.recycled.get("idle", 0)
+    warm.idle_release_s = 0.2
+    try:
+        assert compile_and_run(warm, source).stdout == b"42\n"  # wakes the slot: its next wait is the short one
+        deadline = time.monotonic() + 60
+        while (slot.service is not None or runs.jail is not None) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        warm.idle_release_s = IDLE_RELEASE_S
+    assert slot.service is None and jvm.proc.poll() is not None and slot.recycled.get("idle", 0) == idle + 1
+    assert runs.jail is None and warm.builds.cache._pins.get(key, 0) == 0  # the build is no longer pinned
+    assert compile_and_run(warm, HELLO + "// after idle\n").stdout == b"42\n"  # a new service
+    assert slot.service is not None and slot.service is not jvm
 
 
 def test_the_service_is_recycled_after_its_compiles(tmp_path: Path) -> None:

@@ -438,6 +438,10 @@ class CompileSlot:
                     empty(self.workdir)
         raise SandboxFault("no javac compile service could take the compile")
 
+    def release_idle(self) -> None:
+        """Stop the service while the slot has no work: an idle JVM keeps ~190 MB."""
+        self._recycle("idle")
+
     def close(self) -> None:
         if self.service is not None:
             self.service.close()

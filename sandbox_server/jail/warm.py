@@ -493,10 +493,15 @@ class WarmSlot:
                     self._recycle(self.jail.dirty or "max checks")
         raise SandboxFault("no warm jail could take the check")
 
-    def close(self) -> None:
+    def release_idle(self) -> None:
+        """Close the jail while the slot has no work (a run jail gives back its
+        build's pin); the next check starts one, as after a recycle."""
         if self.jail is not None:
             self.jail.close()
             self.jail = None
+
+    def close(self) -> None:
+        self.release_idle()
         if self.cg is not None:
             self.cg.remove()
             self.cg = None

@@ -8,7 +8,7 @@ the directory read-only (but not noexec) at /build, the files copied into
 its /tmp. A compile that fails or hits a limit is COMPILE_ERROR, and the
 program never runs. Interpreted languages (js, bash) skip the compile.
 
-Identical compiles (language, toolchain version, source, files) are done
+Identical compiles (tenant, language, toolchain version, source, files) are done
 once: finished directories are kept in a bounded LRU on disk
 (`BuildCache`), made read-only and owned by root before any run sees them.
 A request for a key whose compile is under way waits for it (bounded by its
@@ -66,9 +66,11 @@ class Program(Protocol):
     args: tuple[str, ...]
 
 
-def build_key(lang: Language, source: bytes, files: tuple[tuple[str, bytes], ...]) -> str:
+def build_key(lang: Language, source: bytes, files: tuple[tuple[str, bytes], ...], tenant: str = "") -> str:
+    """A build's cache key: its tenant's own (a cache hit, `compile.cached` and a
+    build's time would otherwise tell one tenant what another compiled)."""
     h = hashlib.sha256()
-    for part in (lang.name.encode(), lang.version.encode(), " ".join(lang.compile_argv("")).encode(), source,
+    for part in (tenant.encode(), lang.name.encode(), lang.version.encode(), " ".join(lang.compile_argv("")).encode(), source,
                  *(x for name, data in sorted(files) for x in (name.encode(), data))):
         h.update(len(part).to_bytes(8, "little"))
         h.update(part)
@@ -254,7 +256,7 @@ class Builds:
         in a fresh jail, or with `warm` in that slot's warm jail for the artifact when its build was kept."""
         lang = self.languages[prog.language]
         src = lang.toolchain.file_name(prog.source)
-        key = build_key(lang, prog.source, prog.files) if lang.compiled else ""
+        key = build_key(lang, prog.source, prog.files, prog.tenant) if lang.compiled else ""
         limits = prog.compile_limits or self.compile_limits
         found = self.cache.acquire(key, limits) if key else Lookup()
         if found.failed is not None:

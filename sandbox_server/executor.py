@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -69,6 +70,17 @@ def python_runtime(config: ServerConfig) -> Runtime:
     """The jail's Python as `config` describes it: interpreter, packages, preloaded modules."""
     packages = "" if config.python_packages == "none" else config.python_packages
     return Runtime.python(config.interpreter, packages, tuple(config.preload), config.toolchain_cache_dir)
+
+
+def _check_traversable(directory: Path) -> None:
+    """Refuse to start where the jails' uids could not reach the build directories
+    (a private TMPDIR, under a 0700 home): every compile would fail."""
+    for parent in directory.parents:
+        if not os.stat(parent).st_mode & stat.S_IXOTH:
+            raise StartupError(
+                f"{parent} is not searchable by others (mode {stat.S_IMODE(os.stat(parent).st_mode):o}), so the "
+                f"jails' uids cannot reach the build directories under {directory.parent}; set TMPDIR to a "
+                "directory whose parents all let others search them (e.g. TMPDIR=/tmp)")
 
 
 class Overloaded(Exception):
@@ -206,6 +218,8 @@ class Executor:
         # traversable by their unprivileged uids (0711: not listable).
         self._builddir = Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{instance_name()}."))
         os.chmod(self._builddir, 0o711)
+        if self.languages:
+            _check_traversable(self._builddir)
         self.builds = Builds(self.supervisor, self.languages, configs, self._builddir / "scratch",
                              BuildCache(self._builddir / "cache", self.config.build_cache_mb * 1024 * 1024),
                              self.config.default_compile_limits, self.config.jail.max_tasks)

@@ -7,12 +7,13 @@ that servers started by other tests never sweep it. No timing assertions.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 
 import pytest
 
 from sandbox_server.config import ServerConfig
-from sandbox_server.executor import Executor, Job
+from sandbox_server.executor import Executor, Job, StartupError
 from sandbox_server.jail.outcome import Outcome
 from sandbox_server.limits import Limits
 
@@ -180,3 +181,18 @@ def test_concurrent_executes_on_one_warm_server(client: Client) -> None:
     for t in threads:
         t.join()
     assert sorted(out) == ["NONZERO_EXIT"] * 4 + ["OK"] * 4
+
+
+def test_a_tmpdir_the_jails_cannot_reach_is_refused_at_start(tmp_path, monkeypatch) -> None:
+    """Build directories live under TMPDIR; under a 0700 directory no compile jail could read them."""
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chmod(home, 0o700)
+    (home / "tmp").mkdir(mode=0o1777)
+    monkeypatch.setattr(tempfile, "tempdir", str(home / "tmp"))
+    ex = Executor(ServerConfig(cgroup_root=f"{ROOT}-{next(_roots)}", concurrency=1, languages=["cpp"]))
+    try:
+        with pytest.raises(StartupError, match=r"/home is not searchable by others \(mode 700\).*TMPDIR="):
+            ex.start()
+    finally:
+        stop(ex)

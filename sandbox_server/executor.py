@@ -154,14 +154,14 @@ class Executor:
         self._start_languages()
         slots = [self.cgroups.slot(i) for i in range(self.concurrency)]
         if self.config.jail_mode == "warm":
-            self._warm = [WarmSlot(self.supervisor, slot, self.config.uid_base + i, self.config.jail.max_tasks,
-                                   self.config.warm_max_checks, self.config.default_limits)
-                          for i, slot in enumerate(slots)]
+            def warm_slots(cgroup: str) -> list[WarmSlot]:
+                return [WarmSlot(self.supervisor, slot, self.config.uid_base + i, self.config.jail.max_tasks,
+                                 self.config.warm_max_checks, self.config.default_limits, cgroup)
+                        for i, slot in enumerate(slots)]
+
+            self._warm = warm_slots("warm")
             if self.config.warm_runs:
-                self._warm_runs = [WarmSlot(self.supervisor, slot, self.config.uid_base + i,
-                                            self.config.jail.max_tasks, self.config.warm_max_checks,
-                                            self.config.default_limits, cgroup="run")
-                                   for i, slot in enumerate(slots)]
+                self._warm_runs = warm_slots("run")
         if self._javac_service is not None:
             config_path, command = self._javac_service
             self._compilers = [javac_service.CompileSlot(
@@ -210,9 +210,8 @@ class Executor:
                                                     name=f"sandcheck-{name}-{phase}",
                                                     self_exe=tc.compile[0] if proc else None)))
                 configs[(name, phase)] = str(path)
-        for name in self.unavailable:
-            self.languages.pop(name, None)
         for name, why in self.unavailable.items():
+            self.languages.pop(name, None)  # found, but its start-up work failed (the warm javac)
             log.info("language %s is not served: %s", name, why)
         # The jails bind programs' directories from here: every parent must be
         # traversable by their unprivileged uids (0711: not listable).

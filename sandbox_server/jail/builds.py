@@ -70,8 +70,8 @@ def build_key(lang: Language, source: bytes, files: tuple[tuple[str, bytes], ...
     """A build's cache key: its tenant's own (a cache hit, `compile.cached` and a
     build's time would otherwise tell one tenant what another compiled)."""
     h = hashlib.sha256()
-    for part in (tenant.encode(), lang.name.encode(), lang.version.encode(), " ".join(lang.compile_argv("")).encode(), source,
-                 *(x for name, data in sorted(files) for x in (name.encode(), data))):
+    for part in (tenant.encode(), lang.name.encode(), lang.version.encode(), " ".join(lang.compile_argv("")).encode(),
+                 source, *(x for name, data in sorted(files) for x in (name.encode(), data))):
         h.update(len(part).to_bytes(8, "little"))
         h.update(part)
     return h.hexdigest()

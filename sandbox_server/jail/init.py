@@ -30,15 +30,6 @@ import signal
 import sys
 
 
-def _read_all(fd):
-    chunks = []
-    while True:
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
 def _run_program(source, files, report_fd):
     """In the forked child: the report pipe becomes fd 3, then the program runs."""
     os.dup2(report_fd, 3)
@@ -111,7 +102,7 @@ def _reap(child):
 def main():
     payload_fd, go_fd, status_fd, report_fd = (int(a) for a in sys.argv[1:5])
     exec_mode = sys.argv[5:6] == ["exec"]
-    payload = _read_all(payload_fd)
+    payload = read_to_end(payload_fd, 1 << 20)
     os.close(payload_fd)
     bpf_len = int.from_bytes(payload[:4], "little")
     bpf, rest = payload[4 : 4 + bpf_len], payload[4 + bpf_len :]

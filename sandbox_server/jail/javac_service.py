@@ -52,10 +52,11 @@ from .channels import Capped
 from .files import pack_files, put_program
 from .limit_clock import LimitClock, runqueue_wait_s
 from .nsjail_config import BUILD_DIR, jail_args
-from .outcome import STATUS_CAP, Outcome, SandboxFault, jail_broken, oom_killed, parse_report, timed_out
+from .outcome import STATUS_CAP, Outcome, SandboxFault, classify_end, jail_broken, oom_killed, parse_report, timed_out
 from .process import PDEATHSIG_PREFIX, child_of, jail_script, kill, reap, without_ldso_noise, write_all
 from .shared_dir import TooMuchLeft, copy_tree, empty
 from .supervisor import Supervisor
+from .warm import count_recycle
 from .toolchains import Language
 
 log = logging.getLogger("sandcheck.server")
@@ -338,14 +339,8 @@ class JavacService:
         if len(outcome.stdout) > cap or len(outcome.stderr) > cap or not 0 <= value["exit"] <= 255:
             raise ValueError("an answer of the javac compile service past its bounds")
         outcome.stdout_truncated, outcome.stderr_truncated = value["stdout_dropped"] > 0, value["stderr_dropped"] > 0
-        outcome.exit_code = value["exit"]
-        if outcome.exit_code != 0:
-            outcome.status = Status.NONZERO_EXIT
-        elif outcome.stdout_truncated or outcome.stderr_truncated:
-            outcome.status = Status.OUTPUT_LIMIT
-        else:
-            outcome.status = Status.OK
-        return outcome
+        # javac ended as a cold compile's would have: an exit status, no signal, no OOM kill.
+        return classify_end(outcome, {"exit_code": value["exit"], "signal": 0}, oom_kills=0)
 
     def _died(self, outcome: Outcome, oom_kills: int, diag: bytes) -> Outcome:
         """The service ended during a compile: its memory (the cgroup's OOM killer, or the
@@ -393,8 +388,7 @@ class CompileSlot:
 
     def _recycle(self, reason: str) -> None:
         if self.service is not None:
-            key = reason.split(":")[0].split(" (")[0]
-            self.recycled[key] = self.recycled.get(key, 0) + 1
+            count_recycle(self.recycled, reason)
             log.debug("recycling the javac compile service (%s) after %d compiles", reason, self.service.compiles)
             self.service.close()
             self.service = None

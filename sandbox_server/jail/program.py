@@ -113,6 +113,17 @@ def module_files(files):
             if name.endswith(".py") and name[:-3].isidentifier()}
 
 
+def read_to_end(fd, chunk_size=1 << 16):
+    """Everything left on `fd`, with plain reads (in a freshly forked child,
+    cheaper than io's file objects)."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, chunk_size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
 def sha256(data):
     import hashlib
 
@@ -133,15 +144,9 @@ def _file_finder():
         from_cache = None  # after the import: whether the zygote's code ran
 
         def get_data(self, path):
-            # Plain reads: in a freshly forked child, cheaper than io's file objects.
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                chunks = []
-                while True:
-                    chunk = os.read(fd, 1 << 16)
-                    if not chunk:
-                        return b"".join(chunks)
-                    chunks.append(chunk)
+                return read_to_end(fd)
             finally:
                 os.close(fd)
 

@@ -424,6 +424,13 @@ class _Retry(Exception):
     """The jail cannot take this check (it never started in it): use a new jail."""
 
 
+def count_recycle(recycled: dict[str, int], reason: str) -> None:
+    """Count a recycle under its reason's kind (what precedes a ':' or ' (' detail),
+    the label the metrics and tests use."""
+    kind = reason.split(":")[0].split(" (")[0]
+    recycled[kind] = recycled.get(kind, 0) + 1
+
+
 class WarmSlot:
     """One concurrency slot on the warm path: at most one live jail, one tenant
     (and for warm runs, one artifact)."""
@@ -462,8 +469,7 @@ class WarmSlot:
 
     def _recycle(self, reason: str) -> None:
         if self.jail is not None:
-            key = reason.split(":")[0].split(" (")[0]
-            self.recycled[key] = self.recycled.get(key, 0) + 1
+            count_recycle(self.recycled, reason)
             log.debug("recycling warm jail (%s) after %d checks", reason, self.jail.checks)
             self.jail.close()
             self.jail = None

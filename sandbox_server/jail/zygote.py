@@ -580,12 +580,7 @@ def _serve(ctrl, baseline, tmp_baseline):
 def main():
     bpf_fd, ctrl_fd = int(sys.argv[1]), int(sys.argv[2])
     ctrl = socket.socket(fileno=ctrl_fd)
-    bpf = b""
-    while True:
-        chunk = os.read(bpf_fd, 1 << 16)
-        if not chunk:
-            break
-        bpf += chunk
+    bpf = read_to_end(bpf_fd)
     os.close(bpf_fd)
     try:
         load_seccomp(bpf)

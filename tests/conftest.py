@@ -33,11 +33,17 @@ def free_port() -> int:
 
 class RunningServer:
     """A `sandcheck serve` subprocess on a loopback port: one server process
-    unless `extra` says --processes, so tests can find its cgroups by its pid."""
+    unless `extra` says --processes, so tests can find its cgroups by its pid.
+    With `http`, also its HTTP door on a port of its own, at `url`."""
 
-    def __init__(self, *extra: str, port: int | None = None, host: str = "127.0.0.1", token: str | None = None) -> None:
+    def __init__(self, *extra: str, port: int | None = None, host: str = "127.0.0.1", token: str | None = None,
+                 http: bool = False) -> None:
         self.port = port or free_port()
         self.target = f"{host}:{self.port}"
+        self.http_port = free_port() if http else 0
+        self.url = f"http://{host}:{self.http_port}" if http else ""
+        if http:
+            extra = ("--http-listen", f"{host}:{self.http_port}", *extra)
         self.log = open(f"/tmp/sandcheck-test-server-{host}-{self.port}.log", "w+b")
         processes = () if "--processes" in extra else ("--processes", "1")
         self.proc = subprocess.Popen(

@@ -22,7 +22,7 @@ from sandbox_fusion import RunCodeRequest, RunStatus
 from sandbox_server.http_door import CUT_NOTE
 from sandcheck import Client
 
-from .conftest import RunningServer, free_port
+from .conftest import RunningServer
 from .test_jail_packages import EXPECTED, PROGRAM, needs_packages
 
 needs_node = pytest.mark.skipif(not os.path.exists("/usr/share/nodejs/typescript"), reason="no node-typescript")
@@ -49,9 +49,7 @@ JAVA_ASSERT = """public class Main {
 
 @pytest.fixture(scope="module")
 def door() -> str:
-    port = free_port()
-    s = RunningServer("--http-listen", f"127.0.0.1:{port}")
-    s.url = f"http://127.0.0.1:{port}"
+    s = RunningServer(http=True)
     yield s
     assert s.stop() == 0
 

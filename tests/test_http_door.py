@@ -28,9 +28,8 @@ RUN_RESULT_KEYS = {"status", "execution_time", "return_code", "stdout", "stderr"
 
 @pytest.fixture(scope="module")
 def door() -> str:
-    port = free_port()
-    s = RunningServer("--http-listen", f"127.0.0.1:{port}")
-    yield f"http://127.0.0.1:{port}"
+    s = RunningServer(http=True)
+    yield s.url
     assert s.stop() == 0
 
 

@@ -25,9 +25,8 @@ MiB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def door() -> str:
-    port = free_port()
-    s = RunningServer("--http-listen", f"127.0.0.1:{port}")
-    yield f"http://127.0.0.1:{port}"
+    s = RunningServer(http=True)
+    yield s.url
     assert s.stop() == 0
 
 
@@ -139,10 +138,9 @@ def _status(pid: int) -> dict[str, int]:
 def test_a_49_mib_body_costs_less_than_four_times_its_size() -> None:
     """49 MiB of `{},{},...` in an unknown field took a worker from 61 MiB to 1,341 MiB:
     now its peak grows by less than 4x the body, and the request is refused by field."""
-    port = free_port()
-    server = RunningServer("--http-listen", f"127.0.0.1:{port}")
+    server = RunningServer(http=True)
     try:
-        url = f"http://127.0.0.1:{port}"
+        url = server.url
         assert post(url, {"code": "print(1)", "language": "python"}).status_code == 200  # warm: imports done
         pid = server.proc.pid
         try:

@@ -53,9 +53,7 @@ def pinned() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def warm_door() -> RunningServer:
-    port = free_port()
-    s = RunningServer("--http-listen", f"127.0.0.1:{port}")
-    s.http = f"http://127.0.0.1:{port}"
+    s = RunningServer(http=True)
     yield s
     assert s.stop() == 0
 
@@ -70,7 +68,7 @@ def test_the_scientific_stack_runs_warm(warm_door: RunningServer) -> None:
 
 @needs_packages
 def test_the_scientific_stack_runs_through_the_http_door(warm_door: RunningServer) -> None:
-    r = httpx.post(f"{warm_door.http}/run_code", json={"code": PROGRAM, "language": "python", "run_timeout": 20,
+    r = httpx.post(f"{warm_door.url}/run_code", json={"code": PROGRAM, "language": "python", "run_timeout": 20,
                                                         "memory_limit_MB": 512}, timeout=120)
     assert r.status_code == 200
     body = r.json()

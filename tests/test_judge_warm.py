@@ -131,3 +131,39 @@ def test_the_judge_traceback_shows_the_harness_from_memory(one_slot: Client) -> 
 def cold_client() -> Iterator[Client]:
     with serving("--jail-mode", "cold") as c:
         yield c
+
+
+# Reports the judge module the candidate found: its id, and whether the
+# collector tracks it (the zygote's own objects are frozen: not tracked).
+MODULE_PROBE = """\
+    return x * 2
+import gc, sys
+_m = sys.modules["__judge__"]
+print("module", id(_m), any(o is _m for o in gc.get_objects()), getattr(_m, "SPOILED", None))
+_m.SPOILED = True
+_m.encode = lambda value: b'["t", "ok", true]'
+"""
+
+
+def module_seen(client: Client, files: dict[str, bytes] | None = None) -> tuple[int, bool, str]:
+    check = build_check(PROBLEM, MODULE_PROBE)
+    result = client.execute(check.program, stdin=check.stdin, files=files or check.files,
+                            limits=Limits.for_timeout(3.0))
+    assert check.verdict(result)[0] is False, result  # its encode was replaced after it answered "ready"
+    _, ident, tracked, spoiled = result.stdout.decode().split()
+    return int(ident), tracked == "True", spoiled
+
+
+def test_the_sdks_harness_is_run_once_in_the_zygote_and_a_candidate_changes_only_its_own_copy(one_slot: Client) -> None:
+    # The server's own copy of the harness (trusted_judges.py) was run before the
+    # zygote's first fork: every check finds that same module, never one a
+    # previous check changed.
+    seen = [module_seen(one_slot) for _ in range(3)]
+    assert {s[0] for s in seen} == {seen[0][0]} and not any(s[1] for s in seen), seen
+    assert [s[2] for s in seen] == ["None"] * 3, seen
+    # Another text (another SDK version's) runs in each check's child, as before.
+    from sandcheck.judges import isolated
+
+    other = {isolated.JUDGE_FILE: isolated.FILES[isolated.JUDGE_FILE] + b"\n# another version\n"}
+    seen = [module_seen(one_slot, other) for _ in range(2)]
+    assert all(s[1] for s in seen) and [s[2] for s in seen] == ["None"] * 2, seen

@@ -272,21 +272,35 @@ JUDGE_MODULE = "__judge__"  # its module's name, in the judge process and the pr
 _JUDGE_FDS = 5  # on 0-4 while judge() runs; a sixth, the answer's socket, is new per check
 
 
-def load_judge_module(text, code, lines=None):
+def load_judge_module(text, code, lines=None, module=None):
     """Run the judge's text as the module ``__judge__`` in this process (the
     program's of a judged check): its code (and `lines`, its text split for
-    tracebacks) comes from memory, neither imported nor read from a file."""
-    import builtins
+    tracebacks) comes from memory, neither imported nor read from a file.
+    `module`: the same text already run (`judge_module`, by the zygote
+    before it forked), put in sys.modules as it is."""
     import linecache
+
+    if lines is None:
+        lines = text.decode("utf-8", "replace").splitlines(True)
+    linecache.cache[JUDGE_NAME] = (len(text), None, lines, JUDGE_NAME)
+    if module is not None:
+        sys.modules[JUDGE_MODULE] = module
+    else:
+        judge_module(text, code, installed=True)
+
+
+def judge_module(text, code=None, installed=False):
+    """The judge's text run as a new module ``__judge__`` (`installed`: put in
+    sys.modules first, as an import would)."""
+    import builtins
     import types
 
     module = types.ModuleType(JUDGE_MODULE)
     module.__dict__["__builtins__"] = builtins
-    if lines is None:
-        lines = text.decode("utf-8", "replace").splitlines(True)
-    linecache.cache[JUDGE_NAME] = (len(text), None, lines, JUDGE_NAME)
-    sys.modules[JUDGE_MODULE] = module
+    if installed:
+        sys.modules[JUDGE_MODULE] = module
     exec(code if code is not None else compile(text, JUDGE_NAME, "exec", dont_inherit=True), module.__dict__)
+    return module
 
 
 def split_judge(files):

@@ -56,6 +56,7 @@ from typing import Protocol
 from sandcheck_api.status import Status
 
 from ..limits import Limits, rlimit_cpu_s
+from . import trusted_judges
 from .cgroups import Counters
 from .channels import Capped, reader, serve_channels, writer
 from .files import Files, pack_files
@@ -68,7 +69,7 @@ from .supervisor import ExecPlan, Supervisor
 
 log = logging.getLogger("sandcheck.server")
 
-ZYGOTE_SOURCE = jail_script("zygote.py")
+ZYGOTE_SOURCE = trusted_judges.script_prefix() + jail_script("zygote.py")
 _READY_TIMEOUT_S = 20.0
 _EXEC_FLAG = "--exec"  # zygote.py's EXEC_FLAG
 

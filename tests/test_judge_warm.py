@@ -167,3 +167,51 @@ def test_the_sdks_harness_is_run_once_in_the_zygote_and_a_candidate_changes_only
     other = {isolated.JUDGE_FILE: isolated.FILES[isolated.JUDGE_FILE] + b"\n# another version\n"}
     seen = [module_seen(one_slot, other) for _ in range(2)]
     assert all(s[1] for s in seen) and [s[2] for s in seen] == ["None"] * 2, seen
+
+
+# -- calls sent ahead (isolated_harness.py, `_ahead`) ------------------------------
+
+# Returns how many requests wait, already read, in the candidate's channel buffer.
+QUEUED = """\
+    import gc
+    lines = [o for o in gc.get_objects() if type(o).__name__ == "_Lines"]
+    return lines[0].rest.count(b"\\n") if len(lines) == 1 else -1
+"""
+
+
+def test_a_straight_line_tests_calls_reach_the_candidate_before_it_answers_the_first(one_slot: Client) -> None:
+    test = "def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(2) == 1\n    assert candidate(3) == 0\n"
+    (passed, why), result = judge(one_slot, QUEUED, test)
+    assert passed, (why, result)
+
+
+def test_a_test_with_a_loop_gets_no_call_ahead(one_slot: Client) -> None:
+    test = "def check(candidate):\n    for i in range(3):\n        assert candidate(i) == 0\n"
+    (passed, why), result = judge(one_slot, QUEUED, test)
+    assert passed, (why, result)
+
+
+STATEFUL = "    global _n\n    _n = globals().get('_n', 0) + x\n    return _n\n"
+
+
+def test_calls_sent_ahead_keep_the_order_and_state_of_calls_made_one_by_one(one_slot: Client) -> None:
+    test = ("def check(candidate):\n    assert candidate(1) == 1\n    assert abs(candidate(2) - 3) < 1e-9\n"
+            "    assert sorted([candidate(3), candidate(4)]) == [6, 10]\n")
+    (passed, why), result = judge(one_slot, STATEFUL, test)
+    assert passed, (why, result)
+
+
+def test_a_failure_before_a_call_that_never_returns_is_reported_as_the_failure(one_slot: Client) -> None:
+    completion = "    if x == 2:\n        while True:\n            pass\n    return x\n"
+    test = "def check(candidate):\n    assert candidate(1) == 5\n    assert candidate(2) == 2\n"
+    (passed, why), result = judge(one_slot, completion, test)
+    # An AssertionError, at once: not the time limit the second call would reach.
+    assert passed is False and result.status.name == "NONZERO_EXIT" and b"AssertionError" in result.stderr, (why, result)
+
+
+def test_a_call_the_test_did_not_announce_gets_its_own_answer(one_slot: Client) -> None:
+    # The assert's message calls the candidate once the assert failed: the
+    # answers sent ahead are dropped, and the message gets candidate(10).
+    test = "def check(candidate):\n    assert candidate(1) == 5, candidate(10)\n    assert candidate(2) == 2\n"
+    (passed, why), result = judge(one_slot, "    return x + 100\n", test)
+    assert passed is False and "110" in why, (why, result)

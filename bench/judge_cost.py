@@ -48,10 +48,17 @@ TRUSTED = isolated.FILES
 OTHER = {isolated.JUDGE_FILE: TRUSTED[isolated.JUDGE_FILE] + b"\n# a text the server does not hold\n"}
 
 
-def toy_problem(calls: int) -> dict:
-    loop = f"    for i in range({calls}):\n        assert candidate(i) == i + 1\n" if calls else "    pass\n"
-    return {"task_id": f"toy/{calls}", "prompt": "def f(x):\n", "entry_point": "f",
-            "test": "def check(candidate):\n" + loop, "canonical_solution": "    return x + 1\n"}
+def toy_problem(calls: int, straight: bool = False) -> dict:
+    """A test that makes `calls` calls: in a loop, or (`straight`) as that many asserts, which the
+    isolated judge sends ahead (isolated_harness.py, `_ahead`)."""
+    if not calls:
+        body = "    pass\n"
+    elif straight:
+        body = "".join(f"    assert candidate({i}) == {i + 1}\n" for i in range(calls))
+    else:
+        body = f"    for i in range({calls}):\n        assert candidate(i) == i + 1\n"
+    return {"task_id": f"toy/{calls}{'-straight' if straight else ''}", "prompt": "def f(x):\n", "entry_point": "f",
+            "test": "def check(candidate):\n" + body, "canonical_solution": "    return x + 1\n"}
 
 
 class Server:
@@ -99,11 +106,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=10, help="rounds per judge and workload (default 10)")
     ap.add_argument("--calls", default="", help="comma-separated K: a toy problem whose test makes K calls "
                                                 "(default: W2, HumanEval's 164 canonical solutions)")
+    ap.add_argument("--straight", action="store_true", help="the toy test's calls as asserts, not a loop")
     ap.add_argument("--checks", type=int, default=300, help="checks per toy round (default 300)")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     if args.calls:
-        problems = {p["task_id"]: p for p in map(toy_problem, (int(k) for k in args.calls.split(",")))}
+        problems = {p["task_id"]: p for p in (toy_problem(int(k), args.straight) for k in args.calls.split(","))}
         workloads_ = {tid: [{"task_id": tid, "completion": "    return x + 1\n"}] * args.checks for tid in problems}
     else:
         problems = workloads.problems()

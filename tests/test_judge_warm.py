@@ -161,8 +161,12 @@ def test_the_sdks_harness_is_run_once_in_the_zygote_and_a_candidate_changes_only
     seen = [module_seen(one_slot) for _ in range(3)]
     assert {s[0] for s in seen} == {seen[0][0]} and not any(s[1] for s in seen), seen
     assert [s[2] for s in seen] == ["None"] * 3, seen
-    # Another text (another SDK version's) runs in each check's child, as before.
+    # The server's copy is the SDK's text, byte for byte.
+    from sandbox_server.jail import trusted_judges
     from sandcheck.judges import isolated
+
+    assert trusted_judges.TRUSTED_JUDGES == (isolated.FILES[isolated.JUDGE_FILE],)
+    # Another text (another SDK version's) runs in each check's child, as before.
 
     other = {isolated.JUDGE_FILE: isolated.FILES[isolated.JUDGE_FILE] + b"\n# another version\n"}
     seen = [module_seen(one_slot, other) for _ in range(2)]

@@ -5,17 +5,37 @@ module ``__judge__`` (program.py). Run in each forked child, that costs
 ~0.35 ms of CPU a check (its functions and classes made anew, ~130 pages of
 the zygote copied); run once in the zygote, it costs a check nothing. The
 zygote never runs request data, so it runs only texts the server holds
-itself: the harness of the SDK installed beside it (one distribution). A
-check gets the zygote's module only when its judge text is byte for byte one
-of these (sha256); any other text, another SDK version's, runs in the child
-as before, with the same verdicts.
+itself: the harness of the SDK installed beside it (one distribution), read
+as text; the server does not import the SDK (tests/test_layers.py). A check
+gets the zygote's module only when its judge text is byte for byte one of
+these (sha256); any other text, another SDK version's, runs in the child as
+before, with the same verdicts.
 """
 
 from __future__ import annotations
 
-from sandcheck.judges import isolated
+import importlib.util
+from pathlib import Path
 
-TRUSTED_JUDGES: tuple[bytes, ...] = (isolated.FILES[isolated.JUDGE_FILE],)
+# The files of sandcheck/judges/ that make the harness, joined as
+# sandcheck.judges.isolated.HARNESS joins them (tests/test_judge_warm.py holds the two equal).
+_HARNESS_FILES = ("codec.py", "isolated_candidate.py", "isolated_harness.py")
+
+
+def _sdk_harness() -> tuple[bytes, ...]:
+    """The installed SDK's harness text, or nothing if no SDK is installed beside the server
+    (its checks then run the harness in each child: slower, the same verdicts)."""
+    spec = importlib.util.find_spec("sandcheck")  # finds the package, runs none of it
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    judges = Path(next(iter(spec.submodule_search_locations))) / "judges"
+    try:
+        return ("\n".join((judges / name).read_text() for name in _HARNESS_FILES).encode(),)
+    except OSError:
+        return ()
+
+
+TRUSTED_JUDGES: tuple[bytes, ...] = _sdk_harness()
 
 
 def script_prefix() -> str:

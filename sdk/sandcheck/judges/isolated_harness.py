@@ -152,7 +152,7 @@ def _trusted(spec, requests, replies, builtins):
         # its answer to loading has most often arrived.
         code, globals_used, source, ahead = _compiled(spec["prompt"], spec["test"])
         exec(code, namespace)
-        if ahead is not None and _ahead_holds(ahead, namespace, builtins):
+        if ahead is not None and _ahead_holds(ahead, namespace):
             sent_ahead[:] = _send_ahead(ahead[0], entry_point, requests)
         names = set(call(None))
         # The prompt's helpers and the builtins stay trusted.
@@ -191,8 +191,8 @@ def _compiled(prompt, test):
     key = (prompt, test)
     entry = _COMPILED.get(key)
     if entry is None:
-        code, source = _compile(prompt, test)
-        entry = (code, frozenset(_global_names(code)), source, _ahead(source, len(source) - len(test)))
+        code, source, tree = _compile(prompt, test)
+        entry = (code, frozenset(_global_names(code)), source, _ahead(tree))
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
         _COMPILED[key] = entry
@@ -200,13 +200,16 @@ def _compiled(prompt, test):
 
 
 def _compile(prompt, test):
-    """(code, source): the prompt and the test as one module, less a statement the prompt leaves
-    open at its end (a ``def`` whose body is the completion)."""
+    """(code, source, its syntax tree): the prompt and the test as one module, less a statement
+    the prompt leaves open at its end (a ``def`` whose body is the completion)."""
+    import ast
+
     lines = prompt.splitlines(True)
     while True:
         source = "".join(lines) + "\n" + test
         try:
-            return compile(source, "<check>", "exec"), source
+            tree = compile(source, "<check>", "exec", ast.PyCF_ONLY_AST)
+            return compile(tree, "<check>", "exec"), source, tree
         except SyntaxError:
             starts = [i for i, line in enumerate(lines) if line[:1] not in ("", " ", "\t", "\n", "\r", "#", ")")]
             if not starts:
@@ -239,16 +242,12 @@ _AHEAD_BUILTINS = frozenset(("abs", "all", "any", "bool", "dict", "float", "froz
                              "list", "max", "min", "repr", "round", "set", "sorted", "str", "sum", "tuple", "type"))
 
 
-def _ahead(source, test_at):
+def _ahead(tree):
     """([(args, kwargs), ...], the first line of ``check``'s code, its
     parameter, the builtins its asserts call) for the calls the test surely
-    makes first, or None."""
+    makes first, or None. `tree`: the prompt and the test, as `_compile` made it."""
     import ast
 
-    try:
-        tree = ast.parse(source[test_at:])
-    except Exception:
-        return None
     defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
             and n.name == "check"]
     fn = defs[-1] if defs else None
@@ -265,7 +264,7 @@ def _ahead(source, test_at):
         calls += found
     if not calls or len(calls) > _AHEAD_MAX_CALLS:
         return None
-    return calls, source.count("\n", 0, test_at) + fn.lineno, param, frozenset(used)
+    return calls, fn.lineno, param, frozenset(used)
 
 
 def _literal_calls(statement, param, used):
@@ -274,6 +273,7 @@ def _literal_calls(statement, param, used):
     import ast
 
     calls = []
+    callees = {id(c.func) for c in ast.walk(statement.test) if isinstance(c, ast.Call)}
     for node in ast.walk(statement.test):
         if isinstance(node, (ast.BoolOp, ast.IfExp, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
                              ast.GeneratorExp, ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom, ast.Starred,
@@ -281,8 +281,7 @@ def _literal_calls(statement, param, used):
             return None  # short-circuits, new scopes, or a method that might call the candidate
         if isinstance(node, ast.Compare) and len(node.ops) > 1:
             return None  # a chain short-circuits
-        if isinstance(node, ast.Name) and node.id == param and not any(
-                isinstance(c, ast.Call) and c.func is node for c in ast.walk(statement.test)):
+        if isinstance(node, ast.Name) and node.id == param and id(node) not in callees:
             return None  # the candidate passed on, not called
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name):
@@ -307,9 +306,9 @@ def _literal_calls(statement, param, used):
     return [(args, kwargs) for _node, args, kwargs in calls]
 
 
-def _ahead_holds(ahead, namespace, builtins):
-    """Whether the ``check`` that will run is the one `_ahead` read, and its
-    asserts' builtins are the builtins."""
+def _ahead_holds(ahead, namespace):
+    """Whether the ``check`` that will run is the one `_ahead` read, and the
+    module defines none of the builtins its asserts call."""
     _calls, line, param, used = ahead
     code = getattr(namespace.get("check"), "__code__", None)
     return (code is not None and code.co_firstlineno == line and code.co_filename == "<check>"

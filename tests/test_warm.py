@@ -144,17 +144,21 @@ def test_tenants_never_share_a_jail(warm: Executor) -> None:
 
 @pytest.mark.parametrize("mode", ["warm", "cold"])
 def test_more_checks_than_cores_do_not_time_out(mode: str) -> None:
-    # 6 slots on a 2-CPU machine: each program needs ~0.5 s of CPU and gets a
-    # 1.5 s CPU budget, and a wall limit equal to it. Waiting for a CPU is not
-    # charged to the program's wall clock, so none of them times out.
-    ex = make_executor(concurrency=6, jail_mode=mode)
+    # 12 slots on a 2-CPU machine: each program needs ~0.7 s of CPU (up to
+    # ~1 s on a slow, busy host) and gets a wall limit of 2.5 s. Sharing the
+    # CPUs six ways, each takes 3.5-6 s of wall time, so without the limit
+    # clock's discount for time spent waiting for a CPU every one times out
+    # (seen: WALL_STRETCH_MAX = 1); with it, none does.
+    ex = make_executor(concurrency=12, jail_mode=mode)
     try:
-        src = "x = 0\nfor i in range(6_000_000): x += i\nprint('done')"
-        limits = Limits(cpu_time_ms=1500, wall_time_ms=1500)
-        futs = [ex.submit(Job(src.encode(), b"", limits)) for _ in range(12)]
+        src = "x = 0\nfor i in range(12_000_000): x += i\nprint('done')"
+        limits = Limits(cpu_time_ms=2500, wall_time_ms=2500)
+        futs = [ex.submit(Job(src.encode(), b"", limits)) for _ in range(24)]
         outs = [f.result(timeout=300) for f in futs]
         bad = [(o.status, o.timeout_kind, o.cpu_time_ms, o.wall_time_ms, o.error) for o in outs if o.status != "OK"]
         assert bad == []
+        if len(os.sched_getaffinity(0)) <= 4:  # the discount was needed: the test tests it
+            assert max(o.wall_time_ms for o in outs) > 2500
     finally:
         stop(ex)
 

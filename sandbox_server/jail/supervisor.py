@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..limits import Limits
 from .channels import Capped, reader, serve_channels, writer
 from .files import Files, pack_files
-from .limit_clock import LimitClock, runqueue_wait_s
+from .limit_clock import LimitClock, runqueue_wait_s, schedstat_wait_ns
 from .nsjail_config import BUILD_DIR, WORKDIR, jail_args
 from .outcome import (REPORT_CAP, STATUS_CAP, JailBroken, Outcome, SandboxFault, classify_end, jail_broken,
                       oom_killed, parse_report, timed_out)
@@ -137,6 +137,7 @@ class Supervisor:
         status.add(bytes(status_buf[1:]))
         init_pid = child_of(proc.pid)
         slot.attach(init_pid)
+        init_waited_s = schedstat_wait_ns(init_pid) / 1e9  # starting up: before the clock
         os.write(go_w, b"G")  # closed by run(), which owns every fd it made
         start = time.monotonic()
 
@@ -154,7 +155,8 @@ class Supervisor:
         channels[status_r] = (selectors.EVENT_READ, reader(status_r, status, status_overflow))
         if stdin:
             channels[proc.stdin.fileno()] = (selectors.EVENT_WRITE, writer(proc.stdin.fileno(), stdin, proc.stdin.close))
-        clock = LimitClock(limits, start, self.ncpu, slot.cpu_ns, lambda: runqueue_wait_s(slot.pids()))
+        clock = LimitClock(limits, start, self.ncpu, slot.cpu_ns,
+                           lambda: runqueue_wait_s(slot.pids(), serial=init_pid) - init_waited_s)
         killed = serve_channels(channels, clock, lambda _kind: kill(init_pid))
         # Rounded up: a program that ran took time, however little.
         wall_ms = math.ceil((time.monotonic() - start) * 1000)

@@ -40,7 +40,8 @@ class _Lines:
     def readline(self, limit=None):
         """The next line with its newline; at the end of the stream, what is
         left (b"" when nothing). With `limit`, a line longer than that is cut
-        to `limit` bytes (so it has no newline), as io's readline(limit)."""
+        to `limit` bytes (so it has no newline), as io's readline(limit), and
+        what was read past the cut is dropped (the caller ends the check there)."""
         data, chunks, size = self.rest, [], 0
         while True:
             end = data.find(b"\n") + 1

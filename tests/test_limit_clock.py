@@ -27,17 +27,50 @@ def test_time_waiting_for_a_cpu_moves_the_wall_deadline() -> None:
     assert c.expired(0.999) == "" and c.expired(1.0) == "WALL"  # no wait: the limit as asked
     c = clock([0.5, 0.7])
     assert c.expired(1.2) == "" and c.wall_deadline == 1.5
-    assert c.expired(1.6) == "" and c.wall_deadline == 1.7  # waited more since
+    assert c.expired(1.3) == "" and c.wall_deadline == 1.7  # read at each poll once past: waited more since
     c = clock([0.5, 0.5])
     assert c.expired(1.2) == "" and c.expired(1.5) == "WALL"
 
 
-def test_a_failed_read_is_no_wait_and_the_stretch_is_capped() -> None:
-    def fails() -> float:
+def test_past_the_first_deadline_the_wait_is_read_at_most_every_20_ms() -> None:
+    c = clock([0.5, 0.6])  # a third reading would raise StopIteration
+    assert c.expired(1.0) == "" and c.expired(1.01) == "" and c.expired(1.019) == ""
+    assert c.expired(1.021) == "" and c.wall_deadline == 1.6
+
+
+def test_a_wait_that_ends_with_its_process_is_not_taken_back() -> None:
+    """The program waited 0.8 s by the first deadline and then ended, before
+    its init reported: the next reading holds only the init's (near nothing).
+    The time since the last reading is credited, the most the program can
+    have waited in it; before, the deadline fell back to the limit as asked
+    and a program that had finished was called a timeout (seen in CI: a cold
+    check under load)."""
+    c = clock([0.8, 0.0])
+    assert c.expired(1.0) == "" and c.wall_deadline == 1.8
+    assert c.expired(1.8) == "" and c.wall_deadline == 2.6
+    c = clock([0.8, 0.9, 0.9])
+    assert c.expired(1.0) == "" and c.expired(1.5) == "" and c.wall_deadline == 1.9
+    assert c.expired(1.9) == "WALL"  # no more waiting, nobody gone: the deadline holds
+
+
+def test_a_failed_read_credits_nothing_and_the_stretch_is_capped() -> None:
+    readings = iter([0.5, OSError("the cgroup is gone"), 0.6])
+
+    def read() -> float:
+        r = next(readings)
+        if isinstance(r, Exception):
+            raise r
+        return r
+
+    c = LimitClock(Limits(cpu_time_ms=1000, wall_time_ms=1000), 0.0, 2, lambda: 0, read)
+    assert c.expired(1.0) == "" and c.wall_deadline == 1.5
+    assert c.expired(1.1) == "" and c.wall_deadline == 1.5
+    assert c.expired(1.2) == "" and c.wall_deadline == 1.6
+
+    def gone() -> float:
         raise OSError("the cgroup is gone")
 
-    c = LimitClock(Limits(cpu_time_ms=1000, wall_time_ms=1000), 0.0, 2, lambda: 0, fails)
-    assert c.expired(1.0) == "WALL"
+    assert LimitClock(Limits(cpu_time_ms=1000, wall_time_ms=1000), 0.0, 2, lambda: 0, gone).expired(1.0) == "WALL"
     c = clock([1000.0, 1000.0])
     assert c.expired(1.0) == "" and c.wall_deadline == WALL_STRETCH_MAX * 1.0
     assert c.expired(WALL_STRETCH_MAX * 1.0) == "WALL"

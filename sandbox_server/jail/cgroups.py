@@ -78,13 +78,19 @@ class Counters:
 
     def __init__(self, paths: dict[str, Path]) -> None:
         flags = {"cpu": os.O_RDWR, "peak": os.O_RDWR}
-        self.fds = {k: os.open(p, flags.get(k, os.O_RDONLY) | os.O_CLOEXEC) for k, p in paths.items()}
+        self.procs_path = paths["procs"]
+        self.fds = {k: os.open(p, flags.get(k, os.O_RDONLY) | os.O_CLOEXEC) for k, p in paths.items() if k != "procs"}
 
     def read(self, name: str) -> bytes:
         return os.pread(self.fds[name], 4096, 0)
 
     def pids(self) -> list[int]:
-        return [int(p) for p in self.read("procs").split()]
+        """The processes in the slot now. Opened anew each time: cgroup v1
+        serves an open file the list it made at its first read for as long as
+        it is read again within a second, so a kept file misses every process
+        started since (the limit clock would miss a check's wait)."""
+        with open(self.procs_path, "rb") as f:
+            return [int(p) for p in f.read().split()]
 
     def close(self) -> None:
         for fd in self.fds.values():

@@ -6,6 +6,16 @@ Time the program's processes spent runnable but waiting for a CPU is
 contention, not the program's doing, so it is added back to the wall limit,
 up to WALL_STRETCH_MAX times that limit. More checks than cores therefore
 do not turn passing programs into timeouts.
+
+The wait is read from /proc for the processes alive at the reading, so a
+process takes its wait with it when it ends, and the wait a process gathers
+after a reading is unknown until the next. So once the first deadline has
+passed, the clock reads at every poll (at most every _READ_EVERY_S) and
+adds up what each reading grew by; a reading that fell (the longest waiter
+ended: most often the program, done, its init not yet reported) adds the
+time since the last one, the most that process can have waited. Reading
+only at the deadline (before) judged programs that ended just before a
+deadline set seconds earlier as timeouts.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from ..limits import Limits
 
 WALL_STRETCH_MAX = 10
 _MAX_POLL_S = 0.1
+_READ_EVERY_S = 0.02
 
 
 class LimitClock:
@@ -31,21 +42,35 @@ class LimitClock:
         self._cpu_ns = cpu_ns
         self._runqueue_wait_s = runqueue_wait_s
         self._cpu = 0
+        self._waited_s = 0.0  # the wait credited so far
+        self._last: float | None = None  # the last reading, once past the first deadline
+        self._read_at = 0.0
 
     def expired(self, now: float) -> str:
         """"CPU" or "WALL" once that limit is used up; "" while neither is."""
         self._cpu = self._cpu_ns()
         if self._cpu >= self.cpu_limit_ns:
             return "CPU"
-        if now >= self.wall_deadline:
-            try:
-                waited = self._runqueue_wait_s()
-            except (OSError, ValueError):
-                waited = 0.0
-            self.wall_deadline = self.start + min(self.wall_s + waited, WALL_STRETCH_MAX * self.wall_s)
+        if now >= self.wall_deadline or (self._last is not None and now - self._read_at >= _READ_EVERY_S):
+            self._credit_wait(now)
             if now >= self.wall_deadline:
                 return "WALL"
         return ""
+
+    def _credit_wait(self, now: float) -> None:
+        try:
+            reading = self._runqueue_wait_s()
+        except (OSError, ValueError):
+            return  # nothing credited; the next poll reads again
+        if self._last is None:
+            grown = reading
+        elif reading < self._last:
+            grown = now - self._read_at  # the longest waiter ended since the last reading
+        else:
+            grown = reading - self._last
+        self._waited_s += max(0.0, grown)
+        self._last, self._read_at = reading, now
+        self.wall_deadline = self.start + min(self.wall_s + self._waited_s, WALL_STRETCH_MAX * self.wall_s)
 
     def next_poll(self, now: float) -> float:
         """Seconds to sleep before a limit could be reached: CPU use cannot

@@ -365,9 +365,8 @@ class WarmJail:
     def _only_expected(self, pids: list[int], judge_pid: int | None) -> bool:
         """Whether the jail holds only the zygote and, if it reported one, its
         warm judge process (`judge_pid` is that process's pid in the jail).
-        A pid that no longer exists is none of these: cgroup v1 serves
-        cgroup.procs from a list it keeps up to a second (shared by every
-        reader), so a judge process replaced since can still be on it."""
+        A pid that no longer exists is none of these: a list read as a
+        process ends can still hold it."""
         others = [pid for pid in pids if pid != self.zygote_pid and _exists(pid)]
         if not others:
             return True

@@ -34,14 +34,29 @@ def leftover_processes(server_pid: int) -> list[int]:
     zygote, which is PID 1 of its pid namespace, and after a judged check
     (the isolated judge's) the zygote's warm judge process: its child, with
     every signal blocked, one per jail (the server recycles a jail that holds
-    any other). Anything else is a program's leftover.
+    any other). A slot's warm javac (javac_service.py) is one JVM, the child
+    of its compile jail's init, alone in a cgroup `javac-N`. Anything else is
+    a program's leftover.
     """
     base = Path("/sys/fs/cgroup/pids/sandcheck") / instance_name(server_pid)
-    pids = [int(p) for f in base.rglob("cgroup.procs") for p in f.read_text().split()]
-    left = [p for p in pids if _ns_pid(p) != 1]
+    left = []
+    for f in base.rglob("cgroup.procs"):
+        pids = [int(p) for p in f.read_text().split() if _ns_pid(int(p)) != 1]
+        if f.parent.name.startswith("javac-") and len(pids) == 1 and _is_javac_service(pids[0]):
+            continue
+        left += pids
     judges = [p for p in left if _is_judge_process(p)]
     by_jail = [_status(p).get("PPid") for p in judges]
     return [p for p in left if p not in judges] + ([] if len(by_jail) == len(set(by_jail)) else judges)
+
+
+def _is_javac_service(pid: int) -> bool:
+    parent = _status(pid).get("PPid", "").strip()
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(parent) and _ns_pid(int(parent)) == 1 and b"JavacService" in argv
 
 
 def _status(pid: int) -> dict[str, str]:

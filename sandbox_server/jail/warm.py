@@ -60,7 +60,7 @@ from . import trusted_judges
 from .cgroups import Counters
 from .channels import Capped, reader, serve_channels, writer
 from .files import Files, pack_files
-from .limit_clock import LimitClock, schedstat_wait_ns
+from .limit_clock import LimitClock, runqueue_wait_s
 from .nsjail_config import jail_args
 from .outcome import (REPORT_CAP, STATUS_CAP, JailBroken, Outcome, SandboxFault, classify_end, jail_broken,
                       oom_killed, parse_report, timed_out)
@@ -385,17 +385,10 @@ class WarmJail:
             return 0
 
     def _runqueue_wait_s(self, zygote_base_ns: int) -> float:
-        """Time this check sat runnable without a CPU: the zygote's, while it
-        forked the check, plus the longest of the check's own processes."""
-        longest = 0
-        try:
-            pids = self.counters.pids()
-        except (OSError, ValueError):
-            return 0.0
-        for pid in pids:
-            if pid != self.zygote_pid:
-                longest = max(longest, schedstat_wait_ns(pid))
-        return (longest + max(0, self._zygote_wait_ns() - zygote_base_ns)) / 1e9
+        """Time this check sat runnable without a CPU: the zygote's since the
+        check began (it forks the check, then waits), plus the longest of the
+        check's own processes. A failed read raises: the clock credits nothing."""
+        return runqueue_wait_s(self.counters.pids(), serial=self.zygote_pid) - zygote_base_ns / 1e9
 
 
 def _exists(pid: int) -> bool:

@@ -49,6 +49,12 @@ class RetryPolicy:
 
 _DONE = object()
 _CHUNK = 64  # programs per request message at most
+# While results are on their way, a request message waits up to _LINGER_S for
+# room for _CHUNK_MIN programs. Sent as room freed, a busy stream's messages
+# held one or two programs, and gRPC's cost per message, paid on both ends,
+# was most of the client's CPU per check (tests/test_dispatch_batching.py).
+_CHUNK_MIN = 16
+_LINGER_S = 0.05
 
 # gRPC target schemes; "ipv4:a,b" and "ipv6:a,b" are one multi-address target.
 _SCHEMES = ("ipv4", "ipv6", "dns", "unix", "unix-abstract", "vsock", "xds")
@@ -207,24 +213,34 @@ class _Run:
             room = threading.Semaphore(self.d.window)
             ended = threading.Event()
 
-            def take(block: bool) -> str | None:
-                """One pending id, with room for it; None when there is none (now)."""
-                if not room.acquire(timeout=0.2 if block else 0):
+            def take(room_wait: float, work_wait: float) -> str | None:
+                """One pending id, with room for it, waiting up to `room_wait` seconds for
+                room and `work_wait` for work; None when there is none (then)."""
+                if not room.acquire(timeout=max(0.0, room_wait)):
                     return None
                 try:
-                    return self.pending.get(timeout=0.2) if block else self.pending.get_nowait()
+                    return self.pending.get(timeout=work_wait) if work_wait > 0 else self.pending.get_nowait()
                 except queue.Empty:
                     room.release()
                     return None
 
             def requests() -> Iterator[list[Program]]:
-                """Chunks of what is pending and fits the window: one blocking take, then all that is ready."""
+                """Chunks of what is pending and fits the window: one blocking take, then all that
+                is ready, and, while results are on their way and work is pending, what room frees
+                within _LINGER_S, up to `least` programs."""
+                least = max(1, min(_CHUNK_MIN, self.d.window // 4))
                 while not self.stop.is_set() and not ended.is_set():
-                    first = take(block=True)
+                    first = take(0.2, 0.2)
                     if first is None:
                         continue
                     ids = [first]
-                    while len(ids) < _CHUNK and (pid := take(block=False)) is not None:
+                    until = time.monotonic() + _LINGER_S
+                    while len(ids) < _CHUNK:
+                        pid = take(0, 0)
+                        if pid is None and len(ids) < least and in_flight and not self.pending.empty():
+                            pid = take(until - time.monotonic(), 0)
+                        if pid is None:
+                            break
                         ids.append(pid)
                     chunk = []
                     with self.lock:

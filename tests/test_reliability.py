@@ -253,7 +253,10 @@ def test_cli_interrupted_says_how_to_resume(server, tmp_path: Path) -> None:
     journal = Path(f"{out}.journal")
     cmd = [str(Path(sys.executable).parent / "sandcheck"), "eval", str(samples), "--problems", str(problems),
            "--server", server.target, "-o", str(out), "--k", "1", "--no-progress"]
-    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal sends it, whatever started the tests: a background job
+    # of a non-interactive shell starts with SIGINT ignored, and so would the CLI.
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (journal.exists() and len(journal.read_text().splitlines()) > 50):
         time.sleep(0.1)

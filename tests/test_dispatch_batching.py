@@ -2,9 +2,9 @@
 
 gRPC's cost per message, paid on both ends, was most of the client's CPU per
 check (issue 22): a stream whose room freed one program at a time sent one
-program a message. The stand-in server here answers
-every program in a reply of its own, one every half millisecond, as a busy
-server finishes checks: room frees one program at a time.
+program a message. The stand-in server here answers every program in a reply
+of its own, one every half millisecond, as a busy server finishes checks:
+room frees one program at a time.
 """
 
 from __future__ import annotations

@@ -173,6 +173,38 @@ def test_the_sdks_harness_is_run_once_in_the_zygote_and_a_candidate_changes_only
     assert all(s[1] for s in seen) and [s[2] for s in seen] == ["None"] * 2, seen
 
 
+# Lists /tmp and reads the check's data file, then answers right.
+FILES_PROBE = """\
+    return x * 2
+import os
+print(sorted(os.listdir("/tmp")), open("/tmp/data.txt").read())
+"""
+
+
+def test_a_judge_text_the_server_holds_travels_to_the_jail_as_its_number(one_slot: Client) -> None:
+    # The SDK's harness is left out of the job (the zygote holds it); any
+    # other text, and every other file, travels as it came.
+    from sandbox_server.jail import trusted_judges
+    from sandcheck.judges import isolated
+
+    harness = isolated.FILES[isolated.JUDGE_FILE]
+    files = (("data.txt", b"d"), (isolated.JUDGE_FILE, harness), ("e.txt", b"e"))
+    assert trusted_judges.leave_out(files) == ((("data.txt", b"d"), ("e.txt", b"e")), 1)
+    other = (("data.txt", b"d"), (isolated.JUDGE_FILE, harness + b"\n"))
+    assert trusted_judges.leave_out(other) == (other, 0)
+    # Judged either way, with the same verdict, and the program gets the other files alone.
+    check = build_check(PROBLEM, FILES_PROBE)
+    for judge_text in (harness, harness + b"\n# another version\n"):
+        result = one_slot.execute(check.program, stdin=check.stdin, limits=Limits.for_timeout(3.0),
+                                  files={"data.txt": b"payload", isolated.JUDGE_FILE: judge_text})
+        assert check.verdict(result) == (True, "passed"), result
+        assert result.stdout.decode() == "['data.txt'] payload\n", result
+    wrong = build_check(PROBLEM, FILES_PROBE.replace("x * 2", "x * 3"))
+    result = one_slot.execute(wrong.program, stdin=wrong.stdin, limits=Limits.for_timeout(3.0),
+                              files={"data.txt": b"payload", isolated.JUDGE_FILE: harness})
+    assert wrong.verdict(result)[0] is False, result
+
+
 # -- calls sent ahead (isolated_harness.py, `_ahead`) ------------------------------
 
 # Returns how many requests wait, already read, in the candidate's channel buffer.

@@ -150,10 +150,10 @@ def _trusted(spec, requests, replies, builtins):
     try:
         # The test's definitions first, while the candidate loads: by then
         # its answer to loading has most often arrived.
-        code, globals_used, source, ahead = _compiled(spec["prompt"], spec["test"])
+        code, globals_used, source, ahead, encoded = _compiled(spec["prompt"], spec["test"])
         exec(code, namespace)
         if ahead is not None and _ahead_holds(ahead, namespace):
-            sent_ahead[:] = _send_ahead(ahead[0], entry_point, requests)
+            sent_ahead[:] = _send_ahead(ahead[0], entry_point, requests, encoded)
         names = set(call(None))
         # The prompt's helpers and the builtins stay trusted.
         for name in {n for n in globals_used & names if n not in namespace and n not in builtins} | {entry_point}:
@@ -187,12 +187,13 @@ _COMPILED_MAX = 512
 
 def _compiled(prompt, test):
     """(code, the global names it uses, its source, the calls `_ahead` found or
-    None) for the prompt and the test."""
+    None, their requests as `_send_ahead` encodes them, by entry point) for the
+    prompt and the test."""
     key = (prompt, test)
     entry = _COMPILED.get(key)
     if entry is None:
         code, source, tree = _compile(prompt, test)
-        entry = (code, frozenset(_global_names(code)), source, _ahead(tree))
+        entry = (code, frozenset(_global_names(code)), source, _ahead(tree), {})
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
         _COMPILED[key] = entry
@@ -316,19 +317,25 @@ def _ahead_holds(ahead, namespace):
             and not any(name in namespace for name in used))
 
 
-def _send_ahead(calls, entry_point, requests):
-    """Send the calls' requests in one write; the list of what was sent, last call first."""
-    sent, size = [], 0
-    for args, kwargs in calls:
-        try:
-            data = encode((entry_point, args, kwargs)) + b"\n"  # noqa: F821
-        except Exception:
-            break
-        size += len(data)
-        if size > _AHEAD_MAX_BYTES:
-            break
-        sent.append(data)
-    if sent:
-        _write_all(requests, b"".join(sent))  # noqa: F821
-    sent.reverse()
-    return sent
+def _send_ahead(calls, entry_point, requests, encoded):
+    """Send the calls' requests in one write; the list of what was sent, last
+    call first. `encoded`: {entry point: (that list, its bytes)}, kept with
+    the compiled test, since the same calls make the same bytes every check."""
+    known = encoded.get(entry_point)
+    if known is None:
+        sent, size = [], 0
+        for args, kwargs in calls:
+            try:
+                data = encode((entry_point, args, kwargs)) + b"\n"  # noqa: F821
+            except Exception:
+                break
+            size += len(data)
+            if size > _AHEAD_MAX_BYTES:
+                break
+            sent.append(data)
+        if len(encoded) >= 8:  # a test is called under one entry point, most often
+            encoded.clear()
+        known = encoded[entry_point] = (sent[::-1], b"".join(sent))
+    if known[1]:
+        _write_all(requests, known[1])  # noqa: F821
+    return list(known[0])

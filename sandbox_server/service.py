@@ -23,6 +23,7 @@ from .dedup import WorkAvoider, cache_wanted
 from .executor import Executor, Job, Overloaded
 from .jail import toolchains
 from .jail.files import JUDGE_FILE, compiler_state
+from .jail.trusted_judges import HELD_TEXTS
 from .jail.outcome import CompileInfo, Outcome
 from .limits import Limits
 
@@ -83,6 +84,8 @@ def to_job(req: pb.ExecuteRequest, config: ServerConfig, installed: Collection[s
     if not req.source:
         raise InvalidRequest("source is empty")
     files, run_files = to_files(req), to_files(req, "run_files")
+    if req.held_files:
+        files = held_files(req, files)
     if set(dict(files)) & set(dict(run_files)):
         raise InvalidRequest("a name is in both files and run_files")
     size = len(req.source) + sum(len(name.encode()) + len(content) for name, content in files + run_files)
@@ -135,10 +138,32 @@ def to_files(req: pb.ExecuteRequest, field: str = "files") -> tuple[tuple[str, b
     if len(given) > MAX_FILES:
         raise InvalidRequest(f"{len(given)} {field}; the maximum is {MAX_FILES}")
     for name in given:
-        if not name or name in (".", "..") or "/" in name or "\0" in name or len(name.encode()) > 255:
-            raise InvalidRequest(f"file name {name[:100]!r} is not a plain file name (no '/', '.', '..', "
-                                 "NUL, at most 255 bytes)")
+        _plain_name(name)
     return tuple(sorted(given.items()))
+
+
+def held_files(req: pb.ExecuteRequest, files: tuple[tuple[str, bytes], ...]) -> tuple[tuple[str, bytes], ...]:
+    """`files` with the request's held_files, each the text this server holds under that sha256,
+    sorted by name; InvalidRequest for a name given twice or a digest the server does not hold."""
+    if len(files) + len(req.held_files) > MAX_FILES:
+        raise InvalidRequest(f"{len(files) + len(req.held_files)} files; the maximum is {MAX_FILES}")
+    named = dict(files)
+    for name, digest in req.held_files.items():
+        _plain_name(name)
+        if name in named:
+            raise InvalidRequest(f"file name {name[:100]!r} is in both files and held_files")
+        text = HELD_TEXTS.get(digest)
+        if text is None:
+            raise InvalidRequest(f"held_files[{name[:100]!r}]: this server holds no text with sha256 {digest[:64]!r} "
+                                 "(GetInfo lists those it holds); send the text in files")
+        named[name] = text
+    return tuple(sorted(named.items()))
+
+
+def _plain_name(name: str) -> None:
+    if not name or name in (".", "..") or "/" in name or "\0" in name or len(name.encode()) > 255:
+        raise InvalidRequest(f"file name {name[:100]!r} is not a plain file name (no '/', '.', '..', "
+                             "NUL, at most 255 bytes)")
 
 
 def to_compile_result(info: CompileInfo) -> pb.CompileResult:
@@ -344,4 +369,5 @@ class SandboxService(pb_grpc.SandboxServicer):
                       *(pb.Package(language="js", name=name, version=version)
                         for name, version in self.executor.node_packages)],
             preloaded=list(rt.preload if self.config.jail_mode == "warm" else ()),
+            held_files=list(HELD_TEXTS),
         )

@@ -13,7 +13,7 @@ from sandbox_server.executor import Executor, Job
 from sandbox_server.jail.outcome import Outcome
 from sandbox_server.limits import Limits
 
-from sandcheck import Client, InvalidRequest
+from sandcheck import Client, InvalidRequest, Program
 
 from .test_warm import make_executor, stop
 
@@ -133,3 +133,53 @@ def test_bad_files_are_one_clear_invalid_request(client: Client, files: dict, me
 def test_files_over_grpc(client: Client) -> None:
     r = client.execute("import helper\nprint(helper.VALUE)", files={"helper.py": b"VALUE = 5\n"})
     assert r.status == "OK" and r.stdout == b"5\n", r.stderr
+
+
+# -- held files (ExecuteRequest.held_files): a text the server holds, named by its sha256 --------
+
+def test_a_text_the_server_holds_is_named_by_digest_and_arrives_as_sent(client: Client) -> None:
+    import hashlib
+
+    from sandcheck_api.v1 import sandbox_pb2 as pb
+
+    from sandcheck.judges import isolated
+
+    harness = isolated.FILES[isolated.JUDGE_FILE]
+    digest = hashlib.sha256(harness).hexdigest()
+    assert digest in client.info()["held_files"]
+    # The SDK names it so to a server that lists it, and sends any other text whole.
+    req = client._request_for(Program("print(1)", files={"h.txt": harness, "d.txt": b"d"}))
+    assert dict(req.held_files) == {"h.txt": digest} and dict(req.files) == {"d.txt": b"d"}
+    req = client._request_for(Program("print(1)", files={"h.txt": harness + b"\n"}))
+    assert not req.held_files and dict(req.files) == {"h.txt": harness + b"\n"}
+    # The program finds the server's copy under the name given, beside the files sent.
+    src = "import hashlib\nprint(hashlib.sha256(open('/tmp/h.txt', 'rb').read()).hexdigest(), open('/tmp/d.txt').read())"
+    r = client.execute(src, files={"h.txt": harness, "d.txt": b"d"})
+    assert r.status == "OK" and r.stdout.decode() == f"{digest} d\n", r.stderr
+    # Over the wire as such, and the same bytes again when sent whole.
+    stub = client._stub
+    held = stub.Execute(pb.ExecuteRequest(source=src.encode(), files={"d.txt": b"d"}, held_files={"h.txt": digest}))
+    sent = stub.Execute(pb.ExecuteRequest(source=src.encode(), files={"d.txt": b"d", "h.txt": harness}))
+    assert held.stdout == sent.stdout == f"{digest} d\n".encode()
+
+
+@pytest.mark.parametrize("held, files, message", [
+    ({"h.txt": "0" * 64}, {}, "this server holds no text with sha256 '" + "0" * 64 + "'"),
+    ({"h.txt": "HELD"}, {"h.txt": b"x"}, "is in both files and held_files"),
+    ({"a/b": "HELD"}, {}, "not a plain file name"),
+    ({"h.txt": "HELD"}, {f"f{i}": b"" for i in range(64)}, "65 files; the maximum is 64"),
+])
+def test_bad_held_files_are_one_clear_invalid_request(client: Client, held: dict, files: dict, message: str) -> None:
+    import hashlib
+
+    import grpc
+    from sandcheck_api.v1 import sandbox_pb2 as pb
+
+    from sandcheck.judges import isolated
+
+    digest = hashlib.sha256(isolated.FILES[isolated.JUDGE_FILE]).hexdigest()
+    held = {name: digest if d == "HELD" else d for name, d in held.items()}
+    with pytest.raises(grpc.RpcError) as err:
+        client._stub.Execute(pb.ExecuteRequest(source=b"print(1)", files=files, held_files=held))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in err.value.details()
+    assert "\n" not in err.value.details()

@@ -23,6 +23,25 @@ def test_async_client_execute_batch_and_info(server) -> None:
     assert info["runtimes"][0]["language"] == "python"
 
 
+def test_async_client_names_a_held_text_by_digest(server) -> None:
+    import hashlib
+
+    from sandcheck.judges import isolated
+
+    harness = isolated.FILES[isolated.JUDGE_FILE]
+    src = "import hashlib\nprint(hashlib.sha256(open('/tmp/h.txt', 'rb').read()).hexdigest())"
+
+    async def main() -> tuple:
+        async with AsyncClient(server.target, timeout=120) as client:
+            req = await client._request_for(Program(src, files={"h.txt": harness}))
+            return req, [r async for r in client.execute_batch([Program(src, files={"h.txt": harness})])]
+
+    req, (result,) = asyncio.run(main())
+    digest = hashlib.sha256(harness).hexdigest()
+    assert dict(req.held_files) == {"h.txt": digest} and not req.files
+    assert result.status == "OK" and result.stdout == f"{digest}\n".encode(), result
+
+
 def test_embedded_server_and_evaluate() -> None:
     problems = read_problems()
     chosen = {t: problems[t] for t in ("HumanEval/0", "HumanEval/1")}

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esandcheck_api/v1/sandbox.proto\x12\x0csandcheck.v1\"_\n\x06Limits\x12\x13\n\x0b\x63pu_time_ms\x18\x01 \x01(\x03\x12\x14\n\x0cwall_time_ms\x18\x02 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x03\x12\x14\n\x0coutput_bytes\x18\x04 \x01(\x03\"\x85\x03\n\x0e\x45xecuteRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\x0c\x12\r\n\x05stdin\x18\x04 \x01(\x0c\x12$\n\x06limits\x18\x05 \x01(\x0b\x32\x14.sandcheck.v1.Limits\x12\x36\n\x05\x66iles\x18\x06 \x03(\x0b\x32\'.sandcheck.v1.ExecuteRequest.FilesEntry\x12,\n\x0e\x63ompile_limits\x18\x07 \x01(\x0b\x32\x14.sandcheck.v1.Limits\x12=\n\trun_files\x18\x08 \x03(\x0b\x32*.sandcheck.v1.ExecuteRequest.RunFilesEntry\x12\x0c\n\x04\x61rgs\x18\t \x03(\t\x1a,\n\nFilesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\x1a/\n\rRunFilesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"S\n\x07Runtime\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x13\n\x0binterpreter\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08\x63ompiler\x18\x04 \x01(\t\"\xea\x01\n\rCompileResult\x12$\n\x06status\x18\x01 \x01(\x0e\x32\x14.sandcheck.v1.Status\x12/\n\x0ctimeout_kind\x18\x02 \x01(\x0e\x32\x19.sandcheck.v1.TimeoutKind\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x0e\n\x06stdout\x18\x04 \x01(\x0c\x12\x0e\n\x06stderr\x18\x05 \x01(\x0c\x12\x14\n\x0cwall_time_ms\x18\x06 \x01(\r\x12\x13\n\x0b\x63pu_time_ms\x18\x07 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x08 \x01(\x04\x12\x0e\n\x06\x63\x61\x63hed\x18\t \x01(\x08\"\xd9\x03\n\x0f\x45xecuteResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0e\x32\x14.sandcheck.v1.Status\x12/\n\x0ctimeout_kind\x18\x03 \x01(\x0e\x32\x19.sandcheck.v1.TimeoutKind\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x0e\n\x06signal\x18\x05 \x01(\x05\x12\x0e\n\x06stdout\x18\x06 \x01(\x0c\x12\x0e\n\x06stderr\x18\x07 \x01(\x0c\x12\x18\n\x10stdout_truncated\x18\x08 \x01(\x08\x12\x18\n\x10stderr_truncated\x18\t \x01(\x08\x12\x0e\n\x06report\x18\n \x01(\x0c\x12\x14\n\x0cwall_time_ms\x18\x0b \x01(\r\x12\x13\n\x0b\x63pu_time_ms\x18\x0c \x01(\r\x12\x14\n\x0cmemory_bytes\x18\r \x01(\x04\x12&\n\x07runtime\x18\x0e \x01(\x0b\x32\x15.sandcheck.v1.Runtime\x12$\n\x06limits\x18\x0f \x01(\x0b\x32\x14.sandcheck.v1.Limits\x12\r\n\x05\x65rror\x18\x10 \x01(\t\x12,\n\x07\x63ompile\x18\x11 \x01(\x0b\x32\x1b.sandcheck.v1.CompileResult\x12\x10\n\x08rejected\x18\x1e \x01(\x08\">\n\x0cRequestChunk\x12.\n\x08requests\x18\x01 \x03(\x0b\x32\x1c.sandcheck.v1.ExecuteRequest\"A\n\rResponseChunk\x12\x30\n\tresponses\x18\x01 \x03(\x0b\x32\x1d.sandcheck.v1.ExecuteResponse\"\x10\n\x0eGetInfoRequest\"\xea\x02\n\nServerInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\'\n\x08runtimes\x18\x02 \x03(\x0b\x32\x15.sandcheck.v1.Runtime\x12,\n\x0e\x64\x65\x66\x61ult_limits\x18\x03 \x01(\x0b\x32\x14.sandcheck.v1.Limits\x12(\n\nmax_limits\x18\x04 \x01(\x0b\x32\x14.sandcheck.v1.Limits\x12\x18\n\x10max_source_bytes\x18\x05 \x01(\x04\x12\x11\n\tmax_tasks\x18\x06 \x01(\r\x12\x13\n\x0btmpfs_bytes\x18\x07 \x01(\x04\x12\x11\n\tisolation\x18\x08 \x03(\t\x12\x13\n\x0b\x63oncurrency\x18\t \x01(\r\x12\x11\n\tendpoints\x18\n \x03(\t\x12\x11\n\tprocesses\x18\x0b \x01(\r\x12\'\n\x08packages\x18\x0c \x03(\x0b\x32\x15.sandcheck.v1.Package\x12\x11\n\tpreloaded\x18\r \x03(\t\":\n\x07Package\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t*\xb4\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x06\n\x02OK\x10\x01\x12\x10\n\x0cNONZERO_EXIT\x10\x02\x12\x0b\n\x07TIMEOUT\x10\x03\x12\x10\n\x0cMEMORY_LIMIT\x10\x04\x12\x10\n\x0cOUTPUT_LIMIT\x10\x05\x12\x0c\n\x08SIGNALED\x10\x06\x12\x11\n\rSANDBOX_ERROR\x10\x07\x12\x13\n\x0fINVALID_REQUEST\x10\x08\x12\x11\n\rCOMPILE_ERROR\x10\t*>\n\x0bTimeoutKind\x12\x1c\n\x18TIMEOUT_KIND_UNSPECIFIED\x10\x00\x12\x07\n\x03\x43PU\x10\x01\x12\x08\n\x04WALL\x10\x02\x32\xb4\x02\n\x07Sandbox\x12\x46\n\x07\x45xecute\x12\x1c.sandcheck.v1.ExecuteRequest\x1a\x1d.sandcheck.v1.ExecuteResponse\x12O\n\x0c\x45xecuteBatch\x12\x1c.sandcheck.v1.ExecuteRequest\x1a\x1d.sandcheck.v1.ExecuteResponse(\x01\x30\x01\x12M\n\x0e\x45xecuteChunked\x12\x1a.sandcheck.v1.RequestChunk\x1a\x1b.sandcheck.v1.ResponseChunk(\x01\x30\x01\x12\x41\n\x07GetInfo\x12\x1c.sandcheck.v1.GetInfoRequest\x1a\x18.sandcheck.v1.ServerInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esandcheck_api/v1/sandbox.proto\x12\x0csandcheck.v1\"_\n\x06Limits\x12\x13\n\x0b\x63pu_time_ms\x18\x01 \x01(\x03\x12\x14\n\x0cwall_time_ms\x18\x02 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x03\x12\x14\n\x0coutput_bytes\x18\x04 \x01(\x03\"\xf8\x03\n\x0e\x45xecuteRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\x0c\x12\r\n\x05stdin\x18\x04 \x01(\x0c\x12$\n\x06limits\x18\x05 \x01(\x0b\x32\x14.sandcheck.v1.Limits\x12\x36\n\x05\x66iles\x18\x06 \x03(\x0b\x32\'.sandcheck.v1.ExecuteRequest.FilesEntry\x12,\n\x0e\x63ompile_limits\x18\x07 \x01(\x0b\x32\x14.sandcheck.v1.Limits\x12=\n\trun_files\x18\x08 \x03(\x0b\x32*.sandcheck.v1.ExecuteRequest.RunFilesEntry\x12\x0c\n\x04\x61rgs\x18\t \x03(\t\x12?\n\nheld_files\x18\n \x03(\x0b\x32+.sandcheck.v1.ExecuteRequest.HeldFilesEntry\x1a,\n\nFilesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\x1a/\n\rRunFilesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\x1a\x30\n\x0eHeldFilesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"S\n\x07Runtime\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x13\n\x0binterpreter\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08\x63ompiler\x18\x04 \x01(\t\"\xea\x01\n\rCompileResult\x12$\n\x06status\x18\x01 \x01(\x0e\x32\x14.sandcheck.v1.Status\x12/\n\x0ctimeout_kind\x18\x02 \x01(\x0e\x32\x19.sandcheck.v1.TimeoutKind\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x0e\n\x06stdout\x18\x04 \x01(\x0c\x12\x0e\n\x06stderr\x18\x05 \x01(\x0c\x12\x14\n\x0cwall_time_ms\x18\x06 \x01(\r\x12\x13\n\x0b\x63pu_time_ms\x18\x07 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x08 \x01(\x04\x12\x0e\n\x06\x63\x61\x63hed\x18\t \x01(\x08\"\xd9\x03\n\x0f\x45xecuteResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0e\x32\x14.sandcheck.v1.Status\x12/\n\x0ctimeout_kind\x18\x03 \x01(\x0e\x32\x19.sandcheck.v1.TimeoutKind\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x0e\n\x06signal\x18\x05 \x01(\x05\x12\x0e\n\x06stdout\x18\x06 \x01(\x0c\x12\x0e\n\x06stderr\x18\x07 \x01(\x0c\x12\x18\n\x10stdout_truncated\x18\x08 \x01(\x08\x12\x18\n\x10stderr_truncated\x18\t \x01(\x08\x12\x0e\n\x06report\x18\n \x01(\x0c\x12\x14\n\x0cwall_time_ms\x18\x0b \x01(\r\x12\x13\n\x0b\x63pu_time_ms\x18\x0c \x01(\r\x12\x14\n\x0cmemory_bytes\x18\r \x01(\x04\x12&\n\x07runtime\x18\x0e \x01(\x0b\x32\x15.sandcheck.v1.Runtime\x12$\n\x06limits\x18\x0f \x01(\x0b\x32\x14.sandcheck.v1.Limits\x12\r\n\x05\x65rror\x18\x10 \x01(\t\x12,\n\x07\x63ompile\x18\x11 \x01(\x0b\x32\x1b.sandcheck.v1.CompileResult\x12\x10\n\x08rejected\x18\x1e \x01(\x08\">\n\x0cRequestChunk\x12.\n\x08requests\x18\x01 \x03(\x0b\x32\x1c.sandcheck.v1.ExecuteRequest\"A\n\rResponseChunk\x12\x30\n\tresponses\x18\x01 \x03(\x0b\x32\x1d.sandcheck.v1.ExecuteResponse\"\x10\n\x0eGetInfoRequest\"\xfe\x02\n\nServerInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\'\n\x08runtimes\x18\x02 \x03(\x0b\x32\x15.sandcheck.v1.Runtime\x12,\n\x0e\x64\x65\x66\x61ult_limits\x18\x03 \x01(\x0b\x32\x14.sandcheck.v1.Limits\x12(\n\nmax_limits\x18\x04 \x01(\x0b\x32\x14.sandcheck.v1.Limits\x12\x18\n\x10max_source_bytes\x18\x05 \x01(\x04\x12\x11\n\tmax_tasks\x18\x06 \x01(\r\x12\x13\n\x0btmpfs_bytes\x18\x07 \x01(\x04\x12\x11\n\tisolation\x18\x08 \x03(\t\x12\x13\n\x0b\x63oncurrency\x18\t \x01(\r\x12\x11\n\tendpoints\x18\n \x03(\t\x12\x11\n\tprocesses\x18\x0b \x01(\r\x12\'\n\x08packages\x18\x0c \x03(\x0b\x32\x15.sandcheck.v1.Package\x12\x11\n\tpreloaded\x18\r \x03(\t\x12\x12\n\nheld_files\x18\x0e \x03(\t\":\n\x07Package\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t*\xb4\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x06\n\x02OK\x10\x01\x12\x10\n\x0cNONZERO_EXIT\x10\x02\x12\x0b\n\x07TIMEOUT\x10\x03\x12\x10\n\x0cMEMORY_LIMIT\x10\x04\x12\x10\n\x0cOUTPUT_LIMIT\x10\x05\x12\x0c\n\x08SIGNALED\x10\x06\x12\x11\n\rSANDBOX_ERROR\x10\x07\x12\x13\n\x0fINVALID_REQUEST\x10\x08\x12\x11\n\rCOMPILE_ERROR\x10\t*>\n\x0bTimeoutKind\x12\x1c\n\x18TIMEOUT_KIND_UNSPECIFIED\x10\x00\x12\x07\n\x03\x43PU\x10\x01\x12\x08\n\x04WALL\x10\x02\x32\xb4\x02\n\x07Sandbox\x12\x46\n\x07\x45xecute\x12\x1c.sandcheck.v1.ExecuteRequest\x1a\x1d.sandcheck.v1.ExecuteResponse\x12O\n\x0c\x45xecuteBatch\x12\x1c.sandcheck.v1.ExecuteRequest\x1a\x1d.sandcheck.v1.ExecuteResponse(\x01\x30\x01\x12M\n\x0e\x45xecuteChunked\x12\x1a.sandcheck.v1.RequestChunk\x1a\x1b.sandcheck.v1.ResponseChunk(\x01\x30\x01\x12\x41\n\x07GetInfo\x12\x1c.sandcheck.v1.GetInfoRequest\x1a\x18.sandcheck.v1.ServerInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,34 +35,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXECUTEREQUEST_FILESENTRY']._serialized_options = b'8\001'
   _globals['_EXECUTEREQUEST_RUNFILESENTRY']._loaded_options = None
   _globals['_EXECUTEREQUEST_RUNFILESENTRY']._serialized_options = b'8\001'
-  _globals['_STATUS']._serialized_start=1910
-  _globals['_STATUS']._serialized_end=2090
-  _globals['_TIMEOUTKIND']._serialized_start=2092
-  _globals['_TIMEOUTKIND']._serialized_end=2154
+  _globals['_EXECUTEREQUEST_HELDFILESENTRY']._loaded_options = None
+  _globals['_EXECUTEREQUEST_HELDFILESENTRY']._serialized_options = b'8\001'
+  _globals['_STATUS']._serialized_start=2045
+  _globals['_STATUS']._serialized_end=2225
+  _globals['_TIMEOUTKIND']._serialized_start=2227
+  _globals['_TIMEOUTKIND']._serialized_end=2289
   _globals['_LIMITS']._serialized_start=48
   _globals['_LIMITS']._serialized_end=143
   _globals['_EXECUTEREQUEST']._serialized_start=146
-  _globals['_EXECUTEREQUEST']._serialized_end=535
-  _globals['_EXECUTEREQUEST_FILESENTRY']._serialized_start=442
-  _globals['_EXECUTEREQUEST_FILESENTRY']._serialized_end=486
-  _globals['_EXECUTEREQUEST_RUNFILESENTRY']._serialized_start=488
-  _globals['_EXECUTEREQUEST_RUNFILESENTRY']._serialized_end=535
-  _globals['_RUNTIME']._serialized_start=537
-  _globals['_RUNTIME']._serialized_end=620
-  _globals['_COMPILERESULT']._serialized_start=623
-  _globals['_COMPILERESULT']._serialized_end=857
-  _globals['_EXECUTERESPONSE']._serialized_start=860
-  _globals['_EXECUTERESPONSE']._serialized_end=1333
-  _globals['_REQUESTCHUNK']._serialized_start=1335
-  _globals['_REQUESTCHUNK']._serialized_end=1397
-  _globals['_RESPONSECHUNK']._serialized_start=1399
-  _globals['_RESPONSECHUNK']._serialized_end=1464
-  _globals['_GETINFOREQUEST']._serialized_start=1466
-  _globals['_GETINFOREQUEST']._serialized_end=1482
-  _globals['_SERVERINFO']._serialized_start=1485
-  _globals['_SERVERINFO']._serialized_end=1847
-  _globals['_PACKAGE']._serialized_start=1849
-  _globals['_PACKAGE']._serialized_end=1907
-  _globals['_SANDBOX']._serialized_start=2157
-  _globals['_SANDBOX']._serialized_end=2465
+  _globals['_EXECUTEREQUEST']._serialized_end=650
+  _globals['_EXECUTEREQUEST_FILESENTRY']._serialized_start=507
+  _globals['_EXECUTEREQUEST_FILESENTRY']._serialized_end=551
+  _globals['_EXECUTEREQUEST_RUNFILESENTRY']._serialized_start=553
+  _globals['_EXECUTEREQUEST_RUNFILESENTRY']._serialized_end=600
+  _globals['_EXECUTEREQUEST_HELDFILESENTRY']._serialized_start=602
+  _globals['_EXECUTEREQUEST_HELDFILESENTRY']._serialized_end=650
+  _globals['_RUNTIME']._serialized_start=652
+  _globals['_RUNTIME']._serialized_end=735
+  _globals['_COMPILERESULT']._serialized_start=738
+  _globals['_COMPILERESULT']._serialized_end=972
+  _globals['_EXECUTERESPONSE']._serialized_start=975
+  _globals['_EXECUTERESPONSE']._serialized_end=1448
+  _globals['_REQUESTCHUNK']._serialized_start=1450
+  _globals['_REQUESTCHUNK']._serialized_end=1512
+  _globals['_RESPONSECHUNK']._serialized_start=1514
+  _globals['_RESPONSECHUNK']._serialized_end=1579
+  _globals['_GETINFOREQUEST']._serialized_start=1581
+  _globals['_GETINFOREQUEST']._serialized_end=1597
+  _globals['_SERVERINFO']._serialized_start=1600
+  _globals['_SERVERINFO']._serialized_end=1982
+  _globals['_PACKAGE']._serialized_start=1984
+  _globals['_PACKAGE']._serialized_end=2042
+  _globals['_SANDBOX']._serialized_start=2292
+  _globals['_SANDBOX']._serialized_end=2600
 # @@protoc_insertion_point(module_scope)

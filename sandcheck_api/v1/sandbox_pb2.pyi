@@ -52,7 +52,7 @@ class Limits(_message.Message):
     def __init__(self, cpu_time_ms: _Optional[int] = ..., wall_time_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., output_bytes: _Optional[int] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("id", "language", "source", "stdin", "limits", "files", "compile_limits", "run_files", "args")
+    __slots__ = ("id", "language", "source", "stdin", "limits", "files", "compile_limits", "run_files", "args", "held_files")
     class FilesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,13 @@ class ExecuteRequest(_message.Message):
         key: str
         value: bytes
         def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+    class HeldFilesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +83,7 @@ class ExecuteRequest(_message.Message):
     COMPILE_LIMITS_FIELD_NUMBER: _ClassVar[int]
     RUN_FILES_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
+    HELD_FILES_FIELD_NUMBER: _ClassVar[int]
     id: str
     language: str
     source: bytes
@@ -85,7 +93,8 @@ class ExecuteRequest(_message.Message):
     compile_limits: Limits
     run_files: _containers.ScalarMap[str, bytes]
     args: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., language: _Optional[str] = ..., source: _Optional[bytes] = ..., stdin: _Optional[bytes] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., files: _Optional[_Mapping[str, bytes]] = ..., compile_limits: _Optional[_Union[Limits, _Mapping]] = ..., run_files: _Optional[_Mapping[str, bytes]] = ..., args: _Optional[_Iterable[str]] = ...) -> None: ...
+    held_files: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., language: _Optional[str] = ..., source: _Optional[bytes] = ..., stdin: _Optional[bytes] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., files: _Optional[_Mapping[str, bytes]] = ..., compile_limits: _Optional[_Union[Limits, _Mapping]] = ..., run_files: _Optional[_Mapping[str, bytes]] = ..., args: _Optional[_Iterable[str]] = ..., held_files: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Runtime(_message.Message):
     __slots__ = ("language", "interpreter", "version", "compiler")
@@ -178,7 +187,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "runtimes", "default_limits", "max_limits", "max_source_bytes", "max_tasks", "tmpfs_bytes", "isolation", "concurrency", "endpoints", "processes", "packages", "preloaded")
+    __slots__ = ("version", "runtimes", "default_limits", "max_limits", "max_source_bytes", "max_tasks", "tmpfs_bytes", "isolation", "concurrency", "endpoints", "processes", "packages", "preloaded", "held_files")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     RUNTIMES_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_LIMITS_FIELD_NUMBER: _ClassVar[int]
@@ -192,6 +201,7 @@ class ServerInfo(_message.Message):
     PROCESSES_FIELD_NUMBER: _ClassVar[int]
     PACKAGES_FIELD_NUMBER: _ClassVar[int]
     PRELOADED_FIELD_NUMBER: _ClassVar[int]
+    HELD_FILES_FIELD_NUMBER: _ClassVar[int]
     version: str
     runtimes: _containers.RepeatedCompositeFieldContainer[Runtime]
     default_limits: Limits
@@ -205,7 +215,8 @@ class ServerInfo(_message.Message):
     processes: int
     packages: _containers.RepeatedCompositeFieldContainer[Package]
     preloaded: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, version: _Optional[str] = ..., runtimes: _Optional[_Iterable[_Union[Runtime, _Mapping]]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_source_bytes: _Optional[int] = ..., max_tasks: _Optional[int] = ..., tmpfs_bytes: _Optional[int] = ..., isolation: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., endpoints: _Optional[_Iterable[str]] = ..., processes: _Optional[int] = ..., packages: _Optional[_Iterable[_Union[Package, _Mapping]]] = ..., preloaded: _Optional[_Iterable[str]] = ...) -> None: ...
+    held_files: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[str] = ..., runtimes: _Optional[_Iterable[_Union[Runtime, _Mapping]]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_source_bytes: _Optional[int] = ..., max_tasks: _Optional[int] = ..., tmpfs_bytes: _Optional[int] = ..., isolation: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., endpoints: _Optional[_Iterable[str]] = ..., processes: _Optional[int] = ..., packages: _Optional[_Iterable[_Union[Package, _Mapping]]] = ..., preloaded: _Optional[_Iterable[str]] = ..., held_files: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Package(_message.Message):
     __slots__ = ("language", "name", "version")

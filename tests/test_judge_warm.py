@@ -251,3 +251,32 @@ def test_a_call_the_test_did_not_announce_gets_its_own_answer(one_slot: Client) 
     test = "def check(candidate):\n    assert candidate(1) == 5, candidate(10)\n    assert candidate(2) == 2\n"
     (passed, why), result = judge(one_slot, "    return x + 100\n", test)
     assert passed is False and "110" in why, (why, result)
+
+
+@pytest.mark.parametrize("asserts, calls", [
+    # Literal calls, in the order Python makes them: left to right, depth first.
+    (["candidate(1) == 2", "candidate([1, 2], k='x') == sorted(candidate((3,)))"],
+     [((1,), {}), (([1, 2],), {"k": "x"}), (((3,),), {})]),
+    (["abs(candidate(-1.5) - 2) < 1e-6", "candidate(b'x', None)"], [((-1.5,), {}), ((b"x", None), {})]),
+    # The calls stop at the first assert whose order is not certain.
+    (["candidate(1)", "candidate(2) or candidate(3)", "candidate(4)"], [((1,), {})]),
+    (["candidate(1)", "0 < candidate(2) < 3"], [((1,), {})]),
+    (["candidate(1)", "candidate(x)"], [((1,), {})]),  # not a literal
+    (["candidate(1)", "candidate({1, 2})"], [((1,), {})]),  # a set's order
+    (["candidate(1)", "candidate(*[2])"], [((1,), {})]),
+    (["candidate(1)", "candidate(**{'a': 2})"], [((1,), {})]),
+    (["candidate(1)", "map(candidate, [2])"], [((1,), {})]),  # passed on, not called
+    (["candidate(1)", "candidate(2).real"], [((1,), {})]),  # a method
+    (["candidate(1)", "helper(candidate(2))"], [((1,), {})]),  # not a known builtin
+    (["candidate(1)", "[candidate(i) for i in (2,)]"], [((1,), {})]),
+    (["x(1)"], None),
+])
+def test_the_calls_a_test_surely_makes_first_are_found_from_its_text(asserts: list[str], calls) -> None:
+    # The judge's analysis (isolated_harness.py, `_ahead`), on the syntax tree alone: nothing runs.
+    from sandcheck.judges import isolated
+
+    harness: dict = {}
+    exec(compile(isolated.HARNESS, "<judge>", "exec"), harness)  # definitions only
+    test = "def check(candidate):\n" + "".join(f"    assert {a}\n" for a in asserts)
+    found = harness["_ahead"](harness["_compile"]("def f(x):\n", test)[2])
+    assert (found and found[0]) == calls if calls is not None else found is None

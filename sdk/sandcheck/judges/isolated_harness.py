@@ -273,24 +273,28 @@ def _literal_calls(statement, param, used):
     the order Python makes them, or None if the order is not certain."""
     import ast
 
-    calls = []
-    callees = {id(c.func) for c in ast.walk(statement.test) if isinstance(c, ast.Call)}
-    for node in ast.walk(statement.test):
-        if isinstance(node, (ast.BoolOp, ast.IfExp, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
-                             ast.GeneratorExp, ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom, ast.Starred,
-                             ast.Attribute)):
+    refused = _refused(ast)
+    calls, todo, called = [], [statement.test], set()
+    while todo:  # every node once, but a literal argument's (literal_eval reads those)
+        node = todo.pop()
+        kind = type(node)
+        if kind in refused:
             return None  # short-circuits, new scopes, or a method that might call the candidate
-        if isinstance(node, ast.Compare) and len(node.ops) > 1:
+        if kind is ast.Compare and len(node.ops) > 1:
             return None  # a chain short-circuits
-        if isinstance(node, ast.Name) and node.id == param and id(node) not in callees:
-            return None  # the candidate passed on, not called
-        if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name):
+        if kind is ast.Name:
+            if node.id == param:
+                return None  # the candidate passed on, not called (a call's own name is not walked)
+            continue
+        if kind is ast.Call:
+            if type(node.func) is not ast.Name:
                 return None
             if node.func.id != param:
                 if node.func.id not in _AHEAD_BUILTINS:
                     return None
-                used.add(node.func.id)
+                called.add(node.func.id)
+                todo += node.args
+                todo += [k.value for k in node.keywords]
                 continue
             try:
                 args = tuple(ast.literal_eval(a) for a in node.args)
@@ -300,11 +304,31 @@ def _literal_calls(statement, param, used):
             if len(kwargs) != len(node.keywords) or any(type(v) in (set, frozenset) for v in (*args, *kwargs.values())):
                 return None  # **mapping; sets: their order is not certain
             calls.append((node, args, kwargs))
-    # ast.walk is breadth first; Python evaluates a call's operands left to
-    # right, depth first: the source positions give that order here (no
-    # call to the candidate holds another one: its arguments are literals).
+            continue
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, ast.AST):
+                todo.append(value)
+            elif type(value) is list:
+                todo += [v for v in value if isinstance(v, ast.AST)]
+    # Python evaluates a call's operands left to right, depth first: the
+    # source positions give that order (no call to the candidate holds
+    # another one: its arguments are literals).
     calls.sort(key=lambda c: (c[0].lineno, c[0].col_offset))
+    used |= called
     return [(args, kwargs) for _node, args, kwargs in calls]
+
+
+def _refused(ast):
+    """The node types after which the calls' order is not certain (made once)."""
+    if not _REFUSED:
+        _REFUSED.update((ast.BoolOp, ast.IfExp, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                         ast.GeneratorExp, ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom, ast.Starred,
+                         ast.Attribute))
+    return _REFUSED
+
+
+_REFUSED = set()
 
 
 def _ahead_holds(ahead, namespace):

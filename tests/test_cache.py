@@ -36,3 +36,17 @@ def test_cache_is_bounded() -> None:
         cache.put("", bytes([i]), Outcome(status=Status.OK, stdout=b"x" * 4000))
     assert 0 < len(cache) < 100
     assert cache.get("", bytes([99])) is not None and cache.get("", bytes([0])) is None
+
+
+def test_a_held_file_keys_as_its_text_sent_whole() -> None:
+    # A file named by digest (held_files) is the server's own text object, keyed by its known
+    # sha256; the same text sent whole keys the same, and any other content otherwise.
+    from sandbox_server.cache import content_key
+    from sandbox_server.jail.trusted_judges import HELD_TEXTS
+
+    assert HELD_TEXTS  # the SDK's harness: the SDK is installed beside the server
+    held = next(iter(HELD_TEXTS.values()))
+    key = lambda content: content_key(b"salt", "python", b"print(1)", b"", None, ((".judge.py", content),))  # noqa: E731
+    assert key(held) == key(bytes(bytearray(held)))
+    assert key(held) != key(held + b"\n") and key(held) != key(b"")
+    assert key(b"a") != key(b"b")

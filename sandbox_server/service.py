@@ -42,6 +42,11 @@ class InvalidRequest(ValueError):
     """The request is malformed; nothing ran."""
 
 
+class NotHeld(InvalidRequest):
+    """A held_files digest this server does not hold: nothing ran, and the client
+    may send the text itself (a fleet of several versions behind one address)."""
+
+
 # The server's edge: proto messages <-> server types, here and nowhere else.
 
 def resolve_language(name: str, installed: Collection[str], unavailable: Mapping[str, str] | None = None) -> str:
@@ -154,8 +159,8 @@ def held_files(req: pb.ExecuteRequest, files: tuple[tuple[str, bytes], ...]) -> 
             raise InvalidRequest(f"file name {name[:100]!r} is in both files and held_files")
         text = HELD_TEXTS.get(digest)
         if text is None:
-            raise InvalidRequest(f"held_files[{name[:100]!r}]: this server holds no text with sha256 {digest[:64]!r} "
-                                 "(GetInfo lists those it holds); send the text in files")
+            raise NotHeld(f"held_files[{name[:100]!r}]: this server holds no text with sha256 {digest[:64]!r} "
+                          "(GetInfo lists those it holds); send the text in files")
         named[name] = text
     return tuple(sorted(named.items()))
 
@@ -235,6 +240,8 @@ class SandboxService(pb_grpc.SandboxServicer):
     def Execute(self, request, context):
         try:
             job = to_job(request, self.config, self.executor.languages, self.executor.unavailable)
+        except NotHeld as exc:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         except InvalidRequest as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
@@ -327,6 +334,8 @@ class SandboxService(pb_grpc.SandboxServicer):
         """Validate and submit one batch item; `deliver` gets its response, now or once it ran."""
         try:
             job = to_job(req, self.config, self.executor.languages, self.executor.unavailable)
+        except NotHeld as exc:  # not run: the client sends the text and the item again
+            return deliver(not_run(req.id, Status.SANDBOX_ERROR, f"not run: {exc}", rejected=True))
         except InvalidRequest as exc:
             return deliver(not_run(req.id, Status.INVALID_REQUEST, str(exc)))
         try:

@@ -164,7 +164,6 @@ def test_a_text_the_server_holds_is_named_by_digest_and_arrives_as_sent(client: 
 
 
 @pytest.mark.parametrize("held, files, message", [
-    ({"h.txt": "0" * 64}, {}, "this server holds no text with sha256 '" + "0" * 64 + "'"),
     ({"h.txt": "HELD"}, {"h.txt": b"x"}, "is in both files and held_files"),
     ({"a/b": "HELD"}, {}, "not a plain file name"),
     ({"h.txt": "HELD"}, {f"f{i}": b"" for i in range(64)}, "65 files; the maximum is 64"),
@@ -183,3 +182,43 @@ def test_bad_held_files_are_one_clear_invalid_request(client: Client, held: dict
         client._stub.Execute(pb.ExecuteRequest(source=b"print(1)", files=files, held_files=held))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in err.value.details()
     assert "\n" not in err.value.details()
+
+
+def test_a_text_the_server_does_not_hold_after_all_is_sent_whole(client: Client, monkeypatch) -> None:
+    # A fleet of several versions behind one address: GetInfo met a server that holds a text, the
+    # request one that does not. Nothing runs; the SDK sends the text itself, once and from then on.
+    import hashlib
+
+    import grpc
+    from sandcheck_api.v1 import sandbox_pb2 as pb
+
+    from sandcheck import client as client_module
+    from sandcheck.dispatch import Dispatcher
+
+    text = b"a text no server holds\n" * 400
+    digest = hashlib.sha256(text).hexdigest()
+    monkeypatch.setitem(client_module._HELD_TEXTS, text, digest)
+    monkeypatch.setattr(client_module, "_HELD_SIZES", client_module._HELD_SIZES | {len(text)})
+    src = "import hashlib\nprint(hashlib.sha256(open('/tmp/d.txt', 'rb').read()).hexdigest())"
+    with pytest.raises(grpc.RpcError) as err:  # what the server says to such a request
+        client._stub.Execute(pb.ExecuteRequest(source=src.encode(), held_files={"d.txt": digest}))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert f"this server holds no text with sha256 '{digest}'" in err.value.details()
+
+    def believing(target: str, **kw) -> Client:  # as if its GetInfo had met a server holding it
+        c = Client(target, **kw)
+        c._held = frozenset({digest})
+        return c
+
+    for run in ("execute", "dispatched"):
+        monkeypatch.setattr(client_module, "_NOT_HOLDING", set())
+        if run == "execute":
+            with believing(client.target, timeout=120) as c:
+                assert c._request_for(Program(src, files={"d.txt": text})).held_files
+                results = [c.execute(src, files={"d.txt": text})]
+        else:
+            programs = [Program(src, files={"d.txt": text}, id=f"p{i}") for i in range(12)]
+            results = list(Dispatcher([client.target], client_factory=believing).execute_batch(programs))
+            assert sorted(r.id for r in results) == sorted(p.id for p in programs)
+        assert all(r.status == "OK" and r.stdout == f"{digest}\n".encode() for r in results), results
+        assert client_module._NOT_HOLDING == {client.target}

@@ -43,6 +43,19 @@ def _names_held_text(program: Program) -> bool:
     return bool(program.files) and any(len(c) in _HELD_SIZES and c in _HELD_TEXTS for c in program.files.values())
 
 
+# Targets that answered a text named by digest with "not held" (a fleet of
+# several versions behind one address: GetInfo and the request met different
+# servers): this process sends them every text whole from then on. The
+# server runs nothing for such a request; a batch item comes back `rejected`
+# (the dispatcher sends it again), a single execute is sent again at once.
+_NOT_HOLDING: set[str] = set()
+_NOT_HELD = "holds no text with sha256"
+
+
+def _not_held(results: list[ExecutionResult]) -> bool:
+    return any(r.rejected and _NOT_HELD in r.error for r in results)
+
+
 @dataclass(frozen=True)
 class Program:
     """One program to run: the unit of a batch.
@@ -206,7 +219,7 @@ class Client(_BaseClient):
         self._held: frozenset[str] | None = None
 
     def _request_for(self, program: Program) -> pb.ExecuteRequest:
-        if not _names_held_text(program):
+        if not _names_held_text(program) or self.target in _NOT_HOLDING:
             return self._request(program)
         if self._held is None:  # asked once; a server that cannot say holds nothing for now
             try:
@@ -219,9 +232,17 @@ class Client(_BaseClient):
                 language: str = "python", id: str = "", files: Mapping[str, bytes] | None = None,
                 compile_limits: Limits | None = None) -> ExecutionResult:
         """Run one program and return how it ended."""
-        req = self._request_for(Program(source, stdin, limits, id, language, files, compile_limits))
+        program = Program(source, stdin, limits, id, language, files, compile_limits)
+        req = self._request_for(program)
         try:
             return self._result(self._stub.Execute(req, timeout=self.timeout))
+        except grpc.RpcError as exc:
+            if not (req.held_files and exc.code() == grpc.StatusCode.FAILED_PRECONDITION
+                    and _NOT_HELD in (exc.details() or "")):
+                raise self._error(exc) from None
+        _NOT_HOLDING.add(self.target)  # nothing ran: again, with the text itself
+        try:
+            return self._result(self._stub.Execute(self._request(program), timeout=self.timeout))
         except grpc.RpcError as exc:
             raise self._error(exc) from None
 
@@ -230,7 +251,10 @@ class Client(_BaseClient):
         requests = (self._request_for(p) for p in programs)
         try:
             for resp in self._stub.ExecuteBatch(requests, timeout=self.timeout):
-                yield self._result(resp)
+                result = self._result(resp)
+                if _not_held([result]):
+                    _NOT_HOLDING.add(self.target)
+                yield result
         except grpc.RpcError as exc:
             raise self._error(exc) from None
 
@@ -241,7 +265,10 @@ class Client(_BaseClient):
         requests = (pb.RequestChunk(requests=[self._request_for(p) for p in chunk]) for chunk in chunks)
         try:
             for reply in self._stub.ExecuteChunked(requests, timeout=self.timeout):
-                yield [self._result(resp) for resp in reply.responses]
+                results = [self._result(resp) for resp in reply.responses]
+                if _not_held(results):
+                    _NOT_HOLDING.add(self.target)
+                yield results
         except grpc.RpcError as exc:
             raise self._error(exc) from None
 
@@ -281,7 +308,7 @@ class AsyncClient(_BaseClient):
         self._held: frozenset[str] | None = None
 
     async def _request_for(self, program: Program) -> pb.ExecuteRequest:
-        if not _names_held_text(program):
+        if not _names_held_text(program) or self.target in _NOT_HOLDING:
             return self._request(program)
         if self._held is None:  # asked once; a server that cannot say holds nothing for now
             try:
@@ -294,9 +321,17 @@ class AsyncClient(_BaseClient):
     async def execute(self, source: str | bytes, *, stdin: bytes = b"", limits: Limits | None = None,
                       language: str = "python", id: str = "", files: Mapping[str, bytes] | None = None,
                       compile_limits: Limits | None = None) -> ExecutionResult:
-        req = await self._request_for(Program(source, stdin, limits, id, language, files, compile_limits))
+        program = Program(source, stdin, limits, id, language, files, compile_limits)
+        req = await self._request_for(program)
         try:
             return self._result(await self._stub.Execute(req, timeout=self.timeout))
+        except grpc.RpcError as exc:
+            if not (req.held_files and exc.code() == grpc.StatusCode.FAILED_PRECONDITION
+                    and _NOT_HELD in (exc.details() or "")):
+                raise self._error(exc) from None
+        _NOT_HOLDING.add(self.target)  # nothing ran: again, with the text itself
+        try:
+            return self._result(await self._stub.Execute(self._request(program), timeout=self.timeout))
         except grpc.RpcError as exc:
             raise self._error(exc) from None
 
@@ -311,7 +346,10 @@ class AsyncClient(_BaseClient):
 
         try:
             async for resp in self._stub.ExecuteBatch(requests(), timeout=self.timeout):
-                yield self._result(resp)
+                result = self._result(resp)
+                if _not_held([result]):
+                    _NOT_HOLDING.add(self.target)
+                yield result
         except grpc.RpcError as exc:
             raise self._error(exc) from None
 

@@ -210,12 +210,21 @@ def test_a_text_the_server_does_not_hold_after_all_is_sent_whole(client: Client,
         c._held = frozenset({digest})
         return c
 
-    for run in ("execute", "dispatched"):
+    async def async_execute() -> list:
+        async with client_module.AsyncClient(client.target, timeout=120) as c:
+            c._held = frozenset({digest})
+            return [await c.execute(src, files={"d.txt": text})]
+
+    for run in ("execute", "async execute", "dispatched"):
         monkeypatch.setattr(client_module, "_NOT_HOLDING", set())
         if run == "execute":
             with believing(client.target, timeout=120) as c:
                 assert c._request_for(Program(src, files={"d.txt": text})).held_files
                 results = [c.execute(src, files={"d.txt": text})]
+        elif run == "async execute":
+            import asyncio
+
+            results = asyncio.run(async_execute())
         else:
             programs = [Program(src, files={"d.txt": text}, id=f"p{i}") for i in range(12)]
             results = list(Dispatcher([client.target], client_factory=believing).execute_batch(programs))

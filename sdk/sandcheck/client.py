@@ -151,6 +151,12 @@ class _BaseClient:
         )
 
     @staticmethod
+    def _not_held_refusal(req: pb.ExecuteRequest, exc: grpc.RpcError) -> bool:
+        """Whether `exc` says that the server holds no text `req` named by digest (nothing ran)."""
+        return (bool(req.held_files) and exc.code() == grpc.StatusCode.FAILED_PRECONDITION
+                and _NOT_HELD in (exc.details() or ""))
+
+    @staticmethod
     def _compile(resp: pb.ExecuteResponse) -> CompileResult | None:
         if not resp.HasField("compile"):
             return None
@@ -237,8 +243,7 @@ class Client(_BaseClient):
         try:
             return self._result(self._stub.Execute(req, timeout=self.timeout))
         except grpc.RpcError as exc:
-            if not (req.held_files and exc.code() == grpc.StatusCode.FAILED_PRECONDITION
-                    and _NOT_HELD in (exc.details() or "")):
+            if not self._not_held_refusal(req, exc):
                 raise self._error(exc) from None
         _NOT_HOLDING.add(self.target)  # nothing ran: again, with the text itself
         try:
@@ -326,8 +331,7 @@ class AsyncClient(_BaseClient):
         try:
             return self._result(await self._stub.Execute(req, timeout=self.timeout))
         except grpc.RpcError as exc:
-            if not (req.held_files and exc.code() == grpc.StatusCode.FAILED_PRECONDITION
-                    and _NOT_HELD in (exc.details() or "")):
+            if not self._not_held_refusal(req, exc):
                 raise self._error(exc) from None
         _NOT_HOLDING.add(self.target)  # nothing ran: again, with the text itself
         try:

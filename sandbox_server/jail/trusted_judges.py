@@ -51,8 +51,9 @@ def leave_out(files: Files) -> tuple[Files, int]:
     or there is no judge. Saves copying ~15 KB into the job and out of it
     again, in the zygote and in the check's process, for every check."""
     for i, (name, content) in enumerate(files):
-        if name == JUDGE_FILE and content in TRUSTED_JUDGES:
-            return (*files[:i], *files[i + 1:]), TRUSTED_JUDGES.index(content) + 1
+        if name == JUDGE_FILE:
+            number = next((k for k, text in enumerate(TRUSTED_JUDGES, 1) if text == content), 0)
+            return ((*files[:i], *files[i + 1:]), number) if number else (files, 0)
     return files, 0
 
 

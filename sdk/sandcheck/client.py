@@ -52,8 +52,6 @@ _NOT_HOLDING: set[str] = set()
 _NOT_HELD = "holds no text with sha256"
 
 
-def _not_held(results: list[ExecutionResult]) -> bool:
-    return any(r.rejected and _NOT_HELD in r.error for r in results)
 
 
 @dataclass(frozen=True)
@@ -149,6 +147,13 @@ class _BaseClient:
             args=list(program.args),
             held_files=held_files,
         )
+
+    def _note_refusals(self, results: list[ExecutionResult]) -> list[ExecutionResult]:
+        """`results`, after noting whether this target refused a text named by digest
+        (`_NOT_HOLDING`: the items come back rejected and are sent again whole)."""
+        if any(r.rejected and _NOT_HELD in r.error for r in results):
+            _NOT_HOLDING.add(self.target)
+        return results
 
     @staticmethod
     def _not_held_refusal(req: pb.ExecuteRequest, exc: grpc.RpcError) -> bool:
@@ -256,10 +261,7 @@ class Client(_BaseClient):
         requests = (self._request_for(p) for p in programs)
         try:
             for resp in self._stub.ExecuteBatch(requests, timeout=self.timeout):
-                result = self._result(resp)
-                if _not_held([result]):
-                    _NOT_HOLDING.add(self.target)
-                yield result
+                yield self._note_refusals([self._result(resp)])[0]
         except grpc.RpcError as exc:
             raise self._error(exc) from None
 
@@ -270,10 +272,7 @@ class Client(_BaseClient):
         requests = (pb.RequestChunk(requests=[self._request_for(p) for p in chunk]) for chunk in chunks)
         try:
             for reply in self._stub.ExecuteChunked(requests, timeout=self.timeout):
-                results = [self._result(resp) for resp in reply.responses]
-                if _not_held(results):
-                    _NOT_HOLDING.add(self.target)
-                yield results
+                yield self._note_refusals([self._result(resp) for resp in reply.responses])
         except grpc.RpcError as exc:
             raise self._error(exc) from None
 
@@ -350,10 +349,7 @@ class AsyncClient(_BaseClient):
 
         try:
             async for resp in self._stub.ExecuteBatch(requests(), timeout=self.timeout):
-                result = self._result(resp)
-                if _not_held([result]):
-                    _NOT_HOLDING.add(self.target)
-                yield result
+                yield self._note_refusals([self._result(resp)])[0]
         except grpc.RpcError as exc:
             raise self._error(exc) from None
 

@@ -209,82 +209,90 @@ class _Run:
         connection = {"connection": index} if index else {}
         failures = 0
         while not self.stop.is_set():
-            in_flight: dict[str, None] = {}
-            room = threading.Semaphore(self.d.window)
-            ended = threading.Event()
-
-            def take(room_wait: float, work_wait: float) -> str | None:
-                """One pending id, with room for it, waiting up to `room_wait` seconds for
-                room and `work_wait` for work; None when there is none (then)."""
-                if not room.acquire(timeout=max(0.0, room_wait)):
-                    return None
-                try:
-                    return self.pending.get(timeout=work_wait) if work_wait > 0 else self.pending.get_nowait()
-                except queue.Empty:
-                    room.release()
-                    return None
-
-            def requests() -> Iterator[list[Program]]:
-                """Chunks of what is pending and fits the window: one blocking take, then all that
-                is ready, and, while results are on their way and work is pending, what room frees
-                within _LINGER_S, up to `least` programs."""
-                least = max(1, min(_CHUNK_MIN, self.d.window // 4))
-                while not self.stop.is_set() and not ended.is_set():
-                    first = take(0.2, 0.2)
-                    if first is None:
-                        continue
-                    ids = [first]
-                    until = time.monotonic() + _LINGER_S
-                    while len(ids) < _CHUNK:
-                        pid = take(0, 0)
-                        if pid is None and len(ids) < least and in_flight and not self.pending.empty():
-                            pid = take(until - time.monotonic(), 0)
-                        if pid is None:
-                            break
-                        ids.append(pid)
-                    chunk = []
-                    with self.lock:
-                        if ended.is_set():
-                            # The stream died while these were being taken.
-                            for pid in ids:
-                                self.pending.put(pid)
-                            return
-                        for pid in ids:
-                            if pid in self.answered:
-                                room.release()
-                                continue
-                            in_flight[pid] = None
-                            chunk.append(self.programs[pid])
-                    if chunk:
-                        yield chunk
-
-            try:
-                with self.d._client_factory(target, **connection) as client:
-                    for results in client.execute_chunks(requests()):
-                        failures = 0
-                        with self.lock:
-                            for result in results:
-                                in_flight.pop(result.id, None)
-                        room.release(len(results))
-                        accepted = [r for r in results if self._accept(r)]
-                        if accepted:
-                            self.out.put(accepted)  # one hand-off per reply, not per result
-                        if any(r.rejected for r in results):
-                            # Overloaded or draining: leave it, come back later.
-                            failures += 1
-                            break
-                        if self.stop.is_set():
-                            break
-            except Exception:  # a server error, or a bug: neither may strand this server's work
-                failures += 1
-            finally:
-                with self.lock:
-                    ended.set()
-                    # Unanswered work goes back for any server to take.
-                    for pid in in_flight:
-                        if pid not in self.answered:
-                            self.pending.put(pid)
-                    in_flight.clear()
+            failures = self._stream(target, connection, failures)
             if self.stop.is_set():
                 return
             time.sleep(self.d.retry.backoff(failures))
+
+    def _stream(self, target: str, connection: dict, failures: int) -> int:
+        """One stream to `target`, until it fails, is refused or the batch is done; the
+        failures in a row after it. Its state is this call's own: gRPC may still be
+        pulling on a dead stream's request generator, which must never take work
+        for the stream that replaces it."""
+        in_flight: dict[str, None] = {}
+        room = threading.Semaphore(self.d.window)
+        ended = threading.Event()
+
+        def take(room_wait: float, work_wait: float) -> str | None:
+            """One pending id, with room for it, waiting up to `room_wait` seconds for
+            room and `work_wait` for work; None when there is none (then)."""
+            if not room.acquire(timeout=max(0.0, room_wait)):
+                return None
+            try:
+                return self.pending.get(timeout=work_wait) if work_wait > 0 else self.pending.get_nowait()
+            except queue.Empty:
+                room.release()
+                return None
+
+        def requests() -> Iterator[list[Program]]:
+            """Chunks of what is pending and fits the window: one blocking take, then all that
+            is ready, and, while results are on their way and work is pending, what room frees
+            within _LINGER_S, up to `least` programs."""
+            least = max(1, min(_CHUNK_MIN, self.d.window // 4))
+            while not self.stop.is_set() and not ended.is_set():
+                first = take(0.2, 0.2)
+                if first is None:
+                    continue
+                ids = [first]
+                until = time.monotonic() + _LINGER_S
+                while len(ids) < _CHUNK:
+                    pid = take(0, 0)
+                    if pid is None and len(ids) < least and in_flight and not self.pending.empty():
+                        pid = take(until - time.monotonic(), 0)
+                    if pid is None:
+                        break
+                    ids.append(pid)
+                chunk = []
+                with self.lock:
+                    if ended.is_set():
+                        # The stream died while these were being taken.
+                        for pid in ids:
+                            self.pending.put(pid)
+                        return
+                    for pid in ids:
+                        if pid in self.answered:
+                            room.release()
+                            continue
+                        in_flight[pid] = None
+                        chunk.append(self.programs[pid])
+                if chunk:
+                    yield chunk
+
+        try:
+            with self.d._client_factory(target, **connection) as client:
+                for results in client.execute_chunks(requests()):
+                    failures = 0
+                    with self.lock:
+                        for result in results:
+                            in_flight.pop(result.id, None)
+                    room.release(len(results))
+                    accepted = [r for r in results if self._accept(r)]
+                    if accepted:
+                        self.out.put(accepted)  # one hand-off per reply, not per result
+                    if any(r.rejected for r in results):
+                        # Overloaded or draining: leave it, come back later.
+                        failures += 1
+                        break
+                    if self.stop.is_set():
+                        break
+        except Exception:  # a server error, or a bug: neither may strand this server's work
+            failures += 1
+        finally:
+            with self.lock:
+                ended.set()
+                # Unanswered work goes back for any server to take.
+                for pid in in_flight:
+                    if pid not in self.answered:
+                        self.pending.put(pid)
+                in_flight.clear()
+        return failures

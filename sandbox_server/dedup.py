@@ -4,7 +4,9 @@
 - Within one ExecuteBatch stream, requests identical in every input
   (same text of source, stdin, files, language, resolved limits, tenant) share one
   execution: the first one's Future is handed to the others, and each gets
-  its own response (its own id) when it completes.
+  its own response (its own id) when it completes. One that finished as a
+  SANDBOX_ERROR or TIMEOUT is not handed on: a client resends such an item
+  (often on the same stream) to have it run again, not to hear the same answer.
 - Across requests, a result found in the tenant's `ResultCache` is answered
   at once; a finished execution fills it (never a SANDBOX_ERROR or TIMEOUT).
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 
-from .cache import ResultCache, content_key
+from .cache import ResultCache, cacheable, content_key
 from .config import ServerConfig
 from .executor import Executor, Job
 
@@ -39,7 +41,7 @@ class WorkAvoider:
         bkey = job.tenant.encode() + b"\0" + key
         if batch is not None:
             shared = batch.get(bkey)
-            if shared is not None and not shared.cancelled():
+            if shared is not None and _shareable(shared):
                 self.deduplicated += 1
                 return shared
         cache = self.cache if use_cache else None
@@ -64,6 +66,13 @@ class WorkAvoider:
         if batch is not None:
             batch[bkey] = fut
         return fut
+
+
+def _shareable(fut: Future) -> bool:
+    """Running, or finished with an outcome worth keeping (the cache's rule)."""
+    if not fut.done():
+        return True
+    return not fut.cancelled() and fut.exception() is None and cacheable(fut.result())
 
 
 def cache_wanted(context) -> bool:

@@ -8,6 +8,7 @@ from sandbox_server.executor import Job
 from sandbox_server.limits import Limits
 
 from sandcheck import Client, Program
+from sandcheck_api.status import Status
 
 from ._fakes import CountingExecutor
 
@@ -30,3 +31,19 @@ def test_server_batch_with_duplicates(client: Client) -> None:
     programs = [Program(f"print({i % 3})", id=str(i)) for i in range(9)]
     results = {r.id: r for r in client.execute_batch(programs)}
     assert {i: r.stdout for i, r in results.items()} == {str(i): f"{i % 3}\n".encode() for i in range(9)}
+
+
+def test_an_item_resent_after_a_sandbox_error_or_timeout_runs_again() -> None:
+    # A dispatcher resends a SANDBOX_ERROR'd item, often on the same stream: it must
+    # run again, not be handed the finished failure it is resent to escape.
+    for status in (Status.SANDBOX_ERROR, Status.TIMEOUT):
+        ex = CountingExecutor(status)
+        avoid = WorkAvoider(ex, ServerConfig(result_cache_mb=0), "python test")
+        seen: dict = {}
+        first = avoid.submit(Job(b"a", b"", Limits()), seen)
+        assert first.result().status == status
+        ex.status = Status.OK
+        again = avoid.submit(Job(b"a", b"", Limits()), seen)
+        assert len(ex.jobs) == 2 and again.result().status == Status.OK
+        # A finished OK outcome is still shared.
+        assert avoid.submit(Job(b"a", b"", Limits()), seen) is again and len(ex.jobs) == 2

@@ -327,6 +327,11 @@ class Executor:
         if self._warm_runs:
             self._warm_runs[index].release_idle()
 
+    @property
+    def draining(self) -> bool:
+        """True once drain() began: no work is taken any more."""
+        return self._stopping.is_set()
+
     def drain(self) -> None:
         """Stop taking work and hand queued work back; running work goes on.
 

@@ -308,6 +308,11 @@ class SandboxService(pb_grpc.SandboxServicer):
             except queue.Empty:
                 if not context.is_active():
                     return
+                if self.executor.draining and sent == admitted[0]:
+                    # Nothing of this stream runs, and nothing more will: end it now, not
+                    # when the stop's grace runs out (a client's idle stream would hold
+                    # the stop that long); the client sends the rest elsewhere.
+                    context.abort(grpc.StatusCode.UNAVAILABLE, "server shutting down; send the rest elsewhere")
                 continue
             until = time.monotonic() + linger
             while len(items) < _CHUNK_MAX:

@@ -173,6 +173,43 @@ def test_sigterm_drains_and_hands_work_to_another_server() -> None:
     no_leftovers(a.proc.pid)
 
 
+def test_sigterm_ends_an_idle_stream_at_once_not_after_the_grace() -> None:
+    # A client's batch stream with nothing running (its generator has nothing to send
+    # yet) used to hold the stop for its whole grace, the longest wall time + 5 s
+    # (125 s): it now ends UNAVAILABLE when the drain finds it idle, and the server exits.
+    s = RunningServer()
+    more = threading.Event()
+    outcome: list = []
+
+    def sent():
+        yield Program("print(1)", id="first", limits=FAST)
+        more.wait(120)
+
+    def run() -> None:
+        try:
+            with Client(s.target) as c:
+                for r in c.execute_batch(sent()):
+                    outcome.append(r.status)
+        except Unavailable as exc:
+            outcome.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    try:
+        t.start()
+        deadline = time.monotonic() + 60
+        while not outcome and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert outcome == ["OK"]
+        s.proc.send_signal(signal.SIGTERM)
+        assert s.proc.wait(timeout=60) == 0  # the old stop: 125 s
+        t.join(timeout=30)
+        assert len(outcome) == 2 and isinstance(outcome[1], Unavailable), outcome
+        assert "shutting down" in str(outcome[1])
+    finally:
+        more.set()
+        s.stop()
+
+
 def _samples(tmp_path: Path, n: int) -> tuple[Path, Path]:
     problems = tmp_path / "problems.jsonl"
     problems.write_text(json.dumps({

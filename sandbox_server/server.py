@@ -156,12 +156,18 @@ def _ready(ready_fd: int | None, endpoints: list[str], metrics_port: int | None 
 
 
 def _wait_for_stop() -> str:
-    """Block until SIGTERM or SIGINT; return its name."""
+    """Block until SIGTERM or SIGINT; return its name.
+
+    The wait wakes every half second: the kernel may deliver the signal to one
+    of gRPC's threads, and Python then runs its handler only when the main
+    thread next runs, which an untimed wait never lets it do (the server
+    would ignore that SIGTERM for good)."""
     stop = threading.Event()
     got: list[str] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: (got.append(signal.Signals(signum).name), stop.set()))
-    stop.wait()
+    while not stop.wait(0.5):
+        pass
     return got[0] if got else "a stop"
 
 

@@ -4,12 +4,16 @@ every early stream end, and a line when it stops."""
 from __future__ import annotations
 
 import json
+import os
+import platform
 import signal
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from sandcheck import Client, Program
 
@@ -74,3 +78,29 @@ def test_every_request_and_the_stop_are_logged() -> None:
     messages = [line["msg"] for line in lines if line.get("logger") == "sandcheck.server"]
     assert "stopping on SIGTERM: new work refused, running checks finish" in messages
     assert messages[-1] == "stopped"
+
+
+def _tgkill(pid: int, tid: int, sig: int) -> None:
+    """Send `sig` to one thread of another process (Python's pthread_kill reaches only its own)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(ctypes.c_long(234), pid, tid, sig) != 0:  # SYS_tgkill on x86-64
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the tgkill system call number is x86-64's")
+def test_a_sigterm_that_lands_on_a_grpc_thread_still_stops_the_server() -> None:
+    # The kernel may give a process's signal to any thread that does not block it;
+    # Python runs the handler on the main thread, which an untimed wait kept asleep
+    # for good: the server ignored that SIGTERM (a fleet's stop then waited 150 s).
+    server = RunningServer()
+    try:
+        pid = server.proc.pid
+        others = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+        assert others, "a serving server has gRPC's threads besides its main one"
+        _tgkill(pid, others[-1], signal.SIGTERM)
+        assert server.proc.wait(timeout=60) == 0
+        assert "stopping on SIGTERM" in server.output()
+    finally:
+        server.stop()

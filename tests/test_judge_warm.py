@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandcheck import Client, Limits, build_check
+from sandcheck import Client, Limits, Program, build_check
 
 from .conftest import serving
 
@@ -76,6 +76,45 @@ def test_a_candidate_that_kills_or_stops_the_judge_fails_only_its_own_check(one_
     assert passed is False and why != "timed out", (why, result)
     # The next check is judged as usual, by a new judge process.
     judge_pid(one_slot)
+
+
+def test_the_judge_process_outlives_the_tenants_unjudged_checks(one_slot: Client) -> None:
+    # A dataset may mix judged checks (function calls) with plain ones (stdin/stdout):
+    # a plain check used to end the judge process, and the next judged one started a
+    # new one and compiled its test again.
+    before = judge_pid(one_slot)
+    for _ in range(2):
+        result = one_slot.execute("print(6 * 7)")
+        assert result.status == "OK" and result.stdout == b"42\n"
+    assert judge_pid(one_slot) == before
+
+
+def test_a_judge_process_idle_for_many_unjudged_checks_goes(one_slot: Client) -> None:
+    # Each unjudged check it outlives wakes it to sweep up: after 16 in a row
+    # (zygote.py, _JUDGE_IDLE_CHECKS) it goes, and a later judged check starts one.
+    before = judge_pid(one_slot)
+    results = list(one_slot.execute_batch([Program(f"print({i})", id=str(i)) for i in range(17)]))
+    assert sorted(r.stdout for r in results) == sorted(f"{i}\n".encode() for i in range(17))
+    assert judge_pid(one_slot) != before
+
+
+@pytest.mark.parametrize("attack", ["os.kill(-1, signal.SIGKILL)", "os.kill(-1, signal.SIGSTOP)"])
+def test_an_unjudged_program_that_kills_or_stops_the_judge_changes_no_verdict(one_slot: Client, attack: str) -> None:
+    before = judge_pid(one_slot)
+    program = f"import os, signal\ntry:\n    {attack}\nexcept ProcessLookupError:  # no judge process to reach\n    pass\nprint('done')"
+    result = one_slot.execute(program)
+    assert result.status == "OK" and result.stdout == b"done\n", result
+    assert judge_pid(one_slot) != before  # judged as usual, by a new judge process
+
+
+def test_what_an_unjudged_program_leaves_is_killed_and_its_jail_recycled(one_slot: Client) -> None:
+    before = judge_pid(one_slot)
+    leave = "import os, time\nif os.fork() == 0:\n    time.sleep(60)\n    os._exit(0)\nprint('parent')\n"
+    result = one_slot.execute(leave)
+    assert result.status == "OK" and result.stdout == b"parent\n", result
+    # judge_pid's probe sees the judge process alone: no sleeper stayed, and the
+    # jail was recycled for what was left (a new judge process).
+    assert judge_pid(one_slot) != before
 
 
 def test_signals_the_judge_can_block_change_nothing(one_slot: Client) -> None:

@@ -320,8 +320,10 @@ def serve_judge(text, code, ctrl_fd):
     and the check's stdin, stdout, stderr, report and channel fds); answer
     each on that check's own answer socket (b"exit N", or b"mirror": the
     check ends as the program did), so that no answer can be read as
-    another check's. It never reads a file: its code
-    and its traceback lines come from `text`, in memory."""
+    another check's. On b"S", after a check it did not judge, it kills every
+    other process but PID 1 and says whether there were any (`judge_sweep`).
+    It never reads a file: its code and its traceback lines come from
+    `text`, in memory."""
     import builtins
     import gc
     import linecache
@@ -353,6 +355,17 @@ def serve_judge(text, code, ctrl_fd):
         try:
             msg, fds, _flags, _addr = socket.recv_fds(ctrl, 16, _JUDGE_FDS + 1)
         except InterruptedError:
+            continue
+        if msg == b"S" and not fds:  # a check it did not judge ended: what it left goes (`judge_sweep`)
+            try:
+                os.kill(-1, signal.SIGKILL)
+                swept = b"left"
+            except OSError:  # no process to signal
+                swept = b"swept"
+            try:
+                ctrl.send(swept)
+            except OSError:
+                os._exit(0)
             continue
         if msg != b"C" or len(fds) != _JUDGE_FDS + 1:
             os._exit(0)  # PID 1 closed the channel (or broke the protocol): done
@@ -449,35 +462,12 @@ def judge_answer(ours, pid):
     was stopped or answered nonsense (the caller then kills it). PID 1
     watches it for a stop, which no one can block; most often the answer is
     there already (the judge ends the program before it answers)."""
-    import _socket
-    import select
-
     if ours is None:
         return None
     try:
-        try:
-            msg = ours.recv(16, _socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            msg = None
-        except OSError:
+        msg = judge_reply(ours, pid)
+        if msg is None:
             return None
-        while msg is None:
-            try:
-                ready = select.select([ours], [], [], 0.05)[0]
-            except InterruptedError:
-                continue
-            if ready:
-                try:
-                    msg = ours.recv(16)
-                except OSError:
-                    return None
-                break
-            try:
-                ended, _status = os.waitpid(pid, os.WNOHANG | os.WUNTRACED)
-            except ChildProcessError:
-                return None
-            if ended:
-                return None
         if msg == b"mirror":
             return {"mirror": True}
         code = msg[5:] if msg.startswith(b"exit ") else b""
@@ -486,3 +476,47 @@ def judge_answer(ours, pid):
         return None
     finally:
         ours.close()
+
+
+def judge_reply(sock, pid):
+    """The judge process's next message on `sock` (16 bytes at most), or None
+    if it ended, was stopped, or the socket failed first."""
+    import _socket
+    import select
+
+    try:
+        return sock.recv(16, _socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        pass
+    except OSError:
+        return None
+    while True:
+        try:
+            ready = select.select([sock], [], [], 0.05)[0]
+        except InterruptedError:
+            continue
+        if ready:
+            try:
+                return sock.recv(16)
+            except OSError:
+                return None
+        try:
+            ended, _status = os.waitpid(pid, os.WNOHANG | os.WUNTRACED)
+        except ChildProcessError:
+            return None
+        if ended:
+            return None
+
+
+def judge_sweep(ctrl, pid):
+    """Have the judge process kill every process in the jail but itself and
+    PID 1, as it does before it answers a check: for a check it did not judge,
+    PID 1 would kill it too with kill(-1). b"left" (it killed some), b"swept"
+    (there were none), or None if it did not say (it ended, was stopped, or
+    answered nonsense: the caller then kills it and sweeps itself)."""
+    try:
+        ctrl.send(b"S")
+    except OSError:
+        return None
+    reply = judge_reply(ctrl, pid)
+    return reply if reply in (b"left", b"swept") else None

@@ -16,7 +16,9 @@ Rules kept (see issue 4 and SECURITY.md):
 - after each check the zygote kills leftovers and wipes /tmp, and says
   whether anything stayed behind; a judged check's judge process (one per
   judge text, its own tenant's) is the only process it keeps, and the only
-  one besides the zygote that the jail's cgroup may hold between checks;
+  one besides the zygote that the jail's cgroup may hold between checks (it
+  stays across the tenant's unjudged checks too, and kills what they leave,
+  since a kill(-1) from the zygote would end it as well);
 - a jail is recycled after `max_checks` checks and after any anomaly:
   timeout, OOM kill, sandbox error, leftover processes, /tmp not reset,
   SysV IPC objects left, the zygote's limits or scheduling changed, an

@@ -104,6 +104,10 @@ _HEADER = 16
 _CACHE_FILE_MAX = 64 * 1024
 _CACHE_CHECK_MAX = 256 * 1024
 _CACHE_ENTRIES = 32
+# Unjudged checks in a row after which the warm judge process goes: each one
+# it outlives costs a wake-up of it to sweep up after the check, and a new
+# one costs its start and a compile per problem (~3 ms of CPU a check, W2).
+_JUDGE_IDLE_CHECKS = 16
 _RLIMITS = [getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")]
 
 
@@ -413,9 +417,11 @@ class CodeCache:
 
 class JudgeProcess:
     """The warm judge process of one judge text (program.py, judged checks):
-    forked once, it judges check after check. A program of the same uid can
-    kill it, stop it or lower its scheduling; each costs that program's own
-    check, and the next judged check finds it replaced (`usable`)."""
+    forked once, it judges check after check, and outlives unjudged checks
+    in between (it sweeps up after them: `judge_sweep`). A program of the
+    same uid can kill it, stop it or lower its scheduling; each costs that
+    program's own check at most, and the next judged check finds it
+    replaced (`usable`)."""
 
     def __init__(self, key, text, code):
         self.key = key
@@ -531,6 +537,7 @@ def _answer(ended, dirty, judge_pid):
 def _serve(ctrl, baseline, tmp_baseline):
     cache = CodeCache()
     judge = None
+    unjudged = 0  # checks since the judge process last judged one
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(ctrl, 16, _NFDS)
@@ -549,9 +556,12 @@ def _serve(ctrl, baseline, tmp_baseline):
             compiled = {}
         if JUDGE_FILE in compiled:
             result, judge = _run_judged(fds, ctrl, compiled, judge, baseline)
+            swept = b"swept"  # the judge killed the rest before it answered
+            unjudged = 0
         else:
-            if judge is not None:  # the sweep below would kill it anyway
-                judge.close()
+            unjudged += 1
+            if judge is not None and unjudged > _JUDGE_IDLE_CHECKS:
+                judge.close()  # the sweep below ends what the program leaves
                 judge = None
             child = os.fork()
             if child == 0:
@@ -569,6 +579,16 @@ def _serve(ctrl, baseline, tmp_baseline):
                     continue
                 if pid == child:
                     result = how_it_ended(wstatus)
+                elif judge is not None and pid == judge.pid:  # the program ended it
+                    judge.ctrl.close()
+                    judge = None
+            # A warm judge process outlives a few of the tenant's checks that no
+            # judge judges (a dataset may mix them with judged ones): it, not a
+            # kill(-1) from here, which would end it too, kills what they leave.
+            swept = judge_sweep(judge.ctrl, judge.pid) if judge is not None else None
+            if judge is not None and swept is None:
+                judge.close()
+                judge = None
         if judge is None:
             # Whatever the program left behind dies with it (PID 1 is spared).
             try:
@@ -584,10 +604,12 @@ def _serve(ctrl, baseline, tmp_baseline):
                 except InterruptedError:
                     continue
         else:
-            # The judge killed every other process before it answered (a
-            # judge that did not is caught by the server: it counts the
-            # jail's processes). Reap them; the judge itself stays.
-            leftovers = False
+            # The judge killed every other process before it answered, or when
+            # asked after a check it did not judge (a judge that did not is
+            # caught by the server: it counts the jail's processes). Reap
+            # them; the judge itself stays. A program of an unjudged check
+            # that left processes dirties the jail, as without a judge.
+            leftovers = swept == b"left"
             while True:
                 try:
                     pid, _status = os.waitpid(-1, os.WNOHANG)

@@ -163,6 +163,8 @@ def test_multipl_e_gpt_solutions_full(server, client: Client, name: str) -> None
 
 # Measured on this machine (README lists each failure with why).
 KNOWN_CANONICAL_FAILURES: dict[str, set[str]] = {
+    # Go/95 passes or fails by the order Go's randomized map iteration gives (README's table).
+    "humaneval-x-go": {"Go/95"},
     "humaneval-x-js": {"JavaScript/112", "JavaScript/155", "JavaScript/162"},
     "humaneval-x-rust": {"Rust/50"},
 }

@@ -84,26 +84,14 @@ def test_a_small_window_still_sends_everything():
     assert max(AnswerEach.sizes) <= 2 and sum(AnswerEach.sizes) == 50
 
 
-class DiesOnce:
+class DiesOnce(AnswerEach):
     """A stand-in whose first stream takes one request message and then fails, unanswered,
-    as a killed server's stream does; later streams answer each program. Like gRPC, the
-    dead stream's reader is still inside its call for the next message when the stream
-    fails: what that call returns is dropped, never sent."""
+    as a killed server's stream does; later streams answer each program (AnswerEach). Like
+    gRPC, the dead stream's reader is still inside its call for the next message when the
+    stream fails: what that call returns is dropped, never sent."""
 
     streams = 0
     dropped: list[str] = []
-
-    def __init__(self, target: str, **_options) -> None:
-        pass
-
-    def __enter__(self) -> "DiesOnce":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def info(self) -> dict:
-        return {}
 
     def execute_chunks(self, chunks):
         DiesOnce.streams += 1
@@ -122,7 +110,7 @@ class DiesOnce:
             first.wait(10)
             time.sleep(0.05)
             raise ConnectionError("stream reset: the server was killed")
-        yield from AnswerEach("stand-in").execute_chunks(chunks)
+        yield from super().execute_chunks(chunks)
 
 
 def test_a_dead_streams_reader_never_takes_work_from_the_stream_after_it():

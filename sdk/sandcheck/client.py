@@ -52,8 +52,6 @@ _NOT_HOLDING: set[str] = set()
 _NOT_HELD = "holds no text with sha256"
 
 
-
-
 @dataclass(frozen=True)
 class Program:
     """One program to run: the unit of a batch.

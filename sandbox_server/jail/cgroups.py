@@ -344,15 +344,25 @@ def _kill_cgroup(d: Path) -> None:
 
 
 def _remove_instance(inst: Path) -> None:
-    for slot in [p for p in inst.iterdir() if p.is_dir()]:
+    for slot in _subdirs(inst):
         _kill_cgroup(slot)
         _rmdir(slot)
     _rmdir(inst)
 
 
+def _subdirs(d: Path) -> list[Path]:
+    """`d`'s child cgroups; none once `d` is gone. Servers that start together
+    (a fleet's workers) sweep the same dead instance at once, so any directory
+    may vanish between a listing and the next look at it."""
+    try:
+        return [p for p in d.iterdir() if p.is_dir()]
+    except FileNotFoundError:
+        return []
+
+
 def _rmdir(d: Path) -> None:
     # A slot may hold a nested cgroup (a warm jail's, jail/warm.py).
-    for sub in [p for p in d.iterdir() if p.is_dir()] if d.is_dir() else []:
+    for sub in _subdirs(d):
         _kill_cgroup(sub)
         _rmdir(sub)
     for _ in range(50):

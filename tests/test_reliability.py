@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -101,6 +102,38 @@ def test_three_servers_one_killed_mid_run() -> None:
     finally:
         for s in servers:
             s.stop()
+    assert_exactly_one_honest_result(results, progs)
+
+
+def test_two_fleets_with_workers_killed_and_one_drained_mid_run() -> None:
+    """Both failures at once, as a busy deployment sees them: fleet workers
+    SIGKILLed at several points of one batch (each fleet starts a new one),
+    then one whole fleet stopped (drained) while the batch goes on."""
+    fleets = [RunningServer("--processes", "2", "--concurrency", "3") for _ in range(2)]
+    progs = programs(900, prefix="f")
+    done: list[str] = []
+
+    def workers(fleet: RunningServer) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(fleet.proc.pid)], capture_output=True, text=True).stdout
+        return sorted(int(p) for p in out.split())
+
+    def chaos(count: int) -> None:
+        if count in (60, 200, 340, 480):
+            victims = workers(fleets[count // 140 % 2])
+            if victims:
+                os.kill(victims[0], signal.SIGKILL)
+                done.append("worker")
+        if count == 600:
+            fleets[1].proc.send_signal(signal.SIGTERM)
+            done.append("drain")
+
+    try:
+        results = run_batch(Dispatcher([f.target for f in fleets], retry=RETRY), progs, chaos)
+        assert fleets[1].proc.wait(timeout=200) == 0
+    finally:
+        for f in fleets:
+            f.stop()
+    assert done == ["worker"] * 4 + ["drain"]
     assert_exactly_one_honest_result(results, progs)
 
 

@@ -36,7 +36,7 @@ from sandcheck_api.status import Status
 from ..limits import Limits
 from .files import put_program
 from .javac_service import CompileSlot
-from .outcome import CompileInfo, Outcome
+from .outcome import CompileInfo, Outcome, SandboxFault
 from .supervisor import ExecPlan, Supervisor
 from .toolchains import Language
 from .warm import Artifact, JailNotStarted, WarmSlot
@@ -46,6 +46,12 @@ log = logging.getLogger("sandcheck.server")
 # A compile may leave at most this much in its directory (the artifact and
 # what the compiler writes beside it); more is a compile error.
 MAX_BUILD_BYTES = 256 * 1024 * 1024
+
+# A failed compile on a filesystem with less than this free may have failed
+# for want of space (the linker's ENOSPC reads like any other error): that is
+# the host's fault, or another compile's, never the program's, so it is a
+# SANDBOX_ERROR and is not cached.
+MIN_BUILD_FREE_BYTES = 32 * 1024 * 1024
 
 # How long past its own compile wall time a request waits for an identical
 # compile under way before it compiles itself.
@@ -187,8 +193,11 @@ class BuildCache:
             self._evict()
 
     def _evict(self) -> None:
+        """Down to `max_bytes`, and to keep 2 x MIN_BUILD_FREE_BYTES free on the
+        filesystem (one smaller than the cache, as a pod's emptyDir can be, would
+        otherwise fill up and fail the compiles), least recently used first."""
         for key in list(self._entries):
-            if self._bytes <= self.max_bytes:
+            if self._bytes <= self.max_bytes and _free_bytes(str(self.root)) >= 2 * MIN_BUILD_FREE_BYTES:
                 return
             if key in self._pins:
                 continue
@@ -327,6 +336,9 @@ class Builds:
                 except OSError as exc:
                     info.status, info.stderr = Status.OUTPUT_LIMIT, info.stderr + f"\n{exc}\n".encode()
             if info.status != Status.OK:
+                short = _short_of_space(directory)
+                if short:
+                    raise SandboxFault(short)
                 # A timeout depends on the host's load (as in the result cache): those
                 # who waited compile themselves; other compile errors they share.
                 failed = info if info.status not in (Status.TIMEOUT, Status.SANDBOX_ERROR) else None
@@ -340,6 +352,26 @@ class Builds:
         finally:
             if leads:
                 self.cache.settle(key, failed)
+
+
+def _free_bytes(path: str) -> int:
+    """Bytes free to the server on `path`'s filesystem (unknown: plenty)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return 1 << 62
+    return st.f_bavail * st.f_frsize
+
+
+def _short_of_space(directory: str) -> str:
+    """Why a compile that failed in `directory` says nothing of its program: the
+    filesystem is (nearly) full. "" when it has room."""
+    free = _free_bytes(directory)
+    if free >= MIN_BUILD_FREE_BYTES:
+        return ""
+    return (f"the compile failed with {free // 1024} KiB free where builds are made ({os.path.dirname(directory)}), "
+            f"so it may have failed for want of space: give the server's TMPDIR more room, or a smaller "
+            f"build_cache_mb; not run")
 
 
 def _not_compiled(prog: Program, info: CompileInfo) -> Outcome:

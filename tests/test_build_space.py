@@ -1,9 +1,11 @@
-"""A compile that fails for want of disk is the host's fault, never the program's
-verdict, and the build cache leaves room for compiles on a small filesystem
-(a pod's memory-backed emptyDir is 256 MiB, the cache's default budget too)."""
+"""What the host does to the disk where builds are made is never a program's
+verdict: a compile that fails for want of space, a kept build the host
+removed. The build cache leaves room for compiles on a small filesystem (a
+pod's memory-backed emptyDir is 256 MiB, the cache's default budget too)."""
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -75,3 +77,22 @@ def test_the_build_cache_leaves_room_for_compiles_on_a_small_filesystem(small_tm
         server.stop()
     assert (first.status, second.status) == ("OK", "OK")
     assert not first.compile.cached and not second.compile.cached
+
+
+def test_a_kept_build_the_host_removed_is_compiled_again_not_run_missing() -> None:
+    double = '#include <cstdio>\nint main() { int x; std::scanf("%d", &x); std::printf("%d\\n", 2 * x); }\n'
+    server = RunningServer()
+    try:
+        with Client(server.target, timeout=300) as client:
+            first, second = (client.execute(double, stdin=stdin, language="cpp") for stdin in (b"1", b"2"))
+            assert (first.stdout, second.stdout, second.compile.cached) == (b"2\n", b"4\n", True)
+            kept = glob.glob(f"{tempfile.gettempdir()}/sandcheck.server-*-{server.proc.pid}.*/cache/*/*")
+            assert kept  # the artifact and its source
+            for path in kept:  # as a /tmp cleaner would
+                os.remove(path)
+            # Before: NONZERO_EXIT 127, "cannot run /build/main", for every later check of it.
+            third, fourth = (client.execute(double, stdin=stdin, language="cpp") for stdin in (b"3", b"4"))
+    finally:
+        server.stop()
+    assert (third.status, third.stdout, third.compile.cached) == ("OK", b"6\n", False)
+    assert (fourth.status, fourth.stdout, fourth.compile.cached) == ("OK", b"8\n", True)

@@ -54,7 +54,7 @@ def compile_and_run(ex: Executor, source: str, tenant: str = "", compile_limits:
 
 def kept_classes(ex: Executor, source: str, files: tuple[tuple[str, bytes], ...] = ()) -> dict[str, bytes]:
     """What the compile of `source` left in its (cached) directory, by relative path."""
-    directory, _size, _info = ex.builds.cache._entries[build_key(ex.languages["java"], source.encode(), files)]
+    directory, *_ = ex.builds.cache._entries[build_key(ex.languages["java"], source.encode(), files)]
     found = {}
     for dirpath, _dirs, names in os.walk(directory):
         for name in names:

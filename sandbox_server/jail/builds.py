@@ -114,8 +114,8 @@ class BuildCache:
         self.root = root
         self.max_bytes = max_bytes
         self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        # key -> (directory, size, compile); directories are named at random, not by their content.
-        self._entries: OrderedDict[str, tuple[str, int, CompileInfo]] = OrderedDict()
+        # key -> (directory, size, compile, what it held); directories are named at random, not by their content.
+        self._entries: OrderedDict[str, tuple[str, int, CompileInfo, Manifest]] = OrderedDict()
         self._pins: dict[str, int] = {}
         self._bytes = 0
         self._lock = threading.Lock()
@@ -132,6 +132,12 @@ class BuildCache:
             deadline = time.monotonic() + (limits.wall_time_ms / 1000 + WAIT_MARGIN_S if limits else 0.0)
             while True:
                 entry = self._entries.get(key)
+                if entry is not None and not _intact(entry[0], entry[3]):
+                    # Removed or changed on the host (a /tmp cleaner, an operator): run, it
+                    # would fail as if the program had ("cannot run /build/main"). Compile again.
+                    log.warning("a kept build changed on disk (%s); compiling it again", entry[0])
+                    self._drop(key)
+                    entry = None
                 if entry is not None:
                     self.hits += 1
                     self._entries.move_to_end(key)
@@ -171,7 +177,7 @@ class BuildCache:
                 return directory, False  # another slot kept the same build first, or too big to keep
             kept = os.path.join(self.root, os.path.basename(directory))
             os.rename(directory, kept)
-            self._entries[key] = (kept, size, info)
+            self._entries[key] = (kept, size, info, _manifest(kept))
             self._bytes += size
             self._pins[key] = self._pins.get(key, 0) + 1
             self._evict()
@@ -201,9 +207,41 @@ class BuildCache:
                 return
             if key in self._pins:
                 continue
-            directory, size, _ = self._entries.pop(key)
-            self._bytes -= size
-            shutil.rmtree(directory, ignore_errors=True)
+            self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        directory, size, _, _ = self._entries.pop(key)
+        self._bytes -= size
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# A kept build's regular files: (path within it, size, mtime in ns).
+Manifest = tuple[tuple[str, int, int], ...]
+
+
+def _manifest(directory: str) -> Manifest:
+    """What a sealed build directory holds, to tell later whether it still does."""
+    files = []
+    for dirpath, _, filenames in os.walk(directory):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode):
+                files.append((os.path.relpath(path, directory), st.st_size, st.st_mtime_ns))
+    return tuple(files)
+
+
+def _intact(directory: str, manifest: Manifest) -> bool:
+    """Does `directory` still hold every file of `manifest`, unchanged? (Only root
+    can change them: a kept build is root's and read-only.)"""
+    try:
+        for rel, size, mtime_ns in manifest:
+            st = os.lstat(os.path.join(directory, rel))
+            if st.st_size != size or st.st_mtime_ns != mtime_ns:
+                return False
+    except OSError:
+        return False
+    return bool(manifest) or os.path.isdir(directory)
 
 
 def _seal(directory: str) -> int:

@@ -103,6 +103,10 @@ class Lookup:
     leads: bool = False
 
 
+# A kept build's regular files: (path within it, size, mtime in ns).
+Manifest = tuple[tuple[str, int, int], ...]
+
+
 class BuildCache:
     """Finished build directories by key, LRU, at most `max_bytes` on disk.
 
@@ -170,14 +174,15 @@ class BuildCache:
             flight.done, flight.failed = True, failed
             self._settled.notify_all()
 
-    def put(self, key: str, directory: str, size: int, info: CompileInfo) -> tuple[str, bool]:
-        """Keep `directory` under `key` (pinned); (its path, whether it is kept)."""
+    def put(self, key: str, directory: str, manifest: Manifest, info: CompileInfo) -> tuple[str, bool]:
+        """Keep `directory`, sealed with `manifest`, under `key` (pinned); (its path, whether it is kept)."""
+        size = _size(manifest)
         with self._lock:
             if key in self._entries or self.max_bytes <= 0 or size > self.max_bytes // 4:
                 return directory, False  # another slot kept the same build first, or too big to keep
             kept = os.path.join(self.root, os.path.basename(directory))
             os.rename(directory, kept)
-            self._entries[key] = (kept, size, info, _manifest(kept))
+            self._entries[key] = (kept, size, info, manifest)
             self._bytes += size
             self._pins[key] = self._pins.get(key, 0) + 1
             self._evict()
@@ -215,20 +220,8 @@ class BuildCache:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-# A kept build's regular files: (path within it, size, mtime in ns).
-Manifest = tuple[tuple[str, int, int], ...]
-
-
-def _manifest(directory: str) -> Manifest:
-    """What a sealed build directory holds, to tell later whether it still does."""
-    files = []
-    for dirpath, _, filenames in os.walk(directory):
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            if stat.S_ISREG(st.st_mode):
-                files.append((os.path.relpath(path, directory), st.st_size, st.st_mtime_ns))
-    return tuple(files)
+def _size(manifest: Manifest) -> int:
+    return sum(size for _, size, _ in manifest)
 
 
 def _intact(directory: str, manifest: Manifest) -> bool:
@@ -244,9 +237,11 @@ def _intact(directory: str, manifest: Manifest) -> bool:
     return bool(manifest) or os.path.isdir(directory)
 
 
-def _seal(directory: str) -> int:
+def _seal(directory: str) -> Manifest:
     """Make a compile's directory root's and read-only (no set-id bits, symlinks left
-    as they are, never followed); return its size. Raises OSError when too big."""
+    as they are, never followed); return what it holds, to tell later whether it
+    still does (chmod and chown leave sizes and mtimes). Raises OSError when too big."""
+    files: list[tuple[str, int, int]] = []
     total = 0
     for dirpath, dirnames, filenames in os.walk(directory):
         for name in dirnames + filenames:
@@ -257,6 +252,7 @@ def _seal(directory: str) -> int:
                 continue
             if stat.S_ISREG(st.st_mode):
                 total += st.st_size
+                files.append((os.path.relpath(path, directory), st.st_size, st.st_mtime_ns))
                 os.chmod(path, 0o755 if st.st_mode & 0o100 else 0o644)
             elif stat.S_ISDIR(st.st_mode):
                 os.chmod(path, 0o755)
@@ -266,7 +262,7 @@ def _seal(directory: str) -> int:
             raise OSError(f"the compile left more than {MAX_BUILD_BYTES // (1024 * 1024)} MiB")
     os.chown(directory, 0, 0)
     os.chmod(directory, 0o755)
-    return total
+    return tuple(files)
 
 
 def _compile_info(out: Outcome, cached: bool = False) -> CompileInfo:
@@ -367,10 +363,10 @@ class Builds:
                                 directory, writable=True)
                 out = self.sup.run(slot, outside_uid, b"", b"", limits, self.max_tasks, plan=plan)
             info = _compile_info(out)
-            size = 0
+            manifest: Manifest = ()
             if out.status == Status.OK:
                 try:
-                    size = _seal(directory)
+                    manifest = _seal(directory)
                 except OSError as exc:
                     info.status, info.stderr = Status.OUTPUT_LIMIT, info.stderr + f"\n{exc}\n".encode()
             if info.status != Status.OK:
@@ -381,7 +377,7 @@ class Builds:
                 # who waited compile themselves; other compile errors they share.
                 failed = info if info.status not in (Status.TIMEOUT, Status.SANDBOX_ERROR) else None
                 return directory, info, False
-            kept_dir, kept = self.cache.put(key, directory, size, info)
+            kept_dir, kept = self.cache.put(key, directory, manifest, info)
             return kept_dir, info, kept
         except BaseException:
             if directory:

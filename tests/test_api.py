@@ -9,7 +9,7 @@ import pytest
 from sandbox_server.config import ServerConfig
 from sandbox_server.limits import DEFAULT_LIMITS, MAX_LIMITS, rlimit_cpu_s
 from sandbox_server.service import to_job
-from sandcheck import ExecutionResult, Limits
+from sandcheck import Client, ExecutionResult, InvalidInput, Limits, Program
 from sandcheck.client import _BaseClient
 from sandcheck_api.limits import wall_backstop_ms
 from sandcheck_api.status import Status, TimeoutKind
@@ -53,3 +53,32 @@ def test_results_carry_enums_under_the_protos_names() -> None:
 def test_a_status_the_sdk_does_not_know_is_no_verdict(number: int) -> None:
     r = _BaseClient._result(pb.ExecuteResponse(id="x", status=number, report=b"passed"))
     assert r.status == Status.SANDBOX_ERROR and f"unknown status {number}" in r.error
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"source": None}, "Program.source must be str or bytes, got NoneType"),
+    ({"stdin": "1 2\n"}, "Program.stdin must be bytes (encode a str first), got str"),
+    ({"files": {"data.txt": "x"}}, "Program.files['data.txt'] must be bytes"),
+    ({"run_files": [("a", b"x")]}, "Program.run_files must be a mapping"),
+    ({"limits": {"cpu_time_ms": 10}}, "Program.limits must be a sandcheck.Limits or None, got dict"),
+    ({"language": None}, "Program.language must be a str"),
+    ({"args": "-v"}, "Program.args must be a tuple of str, got str"),
+    ({"args": ("-n", 3)}, "Program.args item must be a str, got int"),
+])
+def test_a_program_of_wrong_types_is_refused_where_it_is_made(fields, message) -> None:
+    # Not protobuf's "expected bytes, str found" at send time, nor a None source sent
+    # as an empty program (which exits 0) or a str taken as one argument per letter.
+    with pytest.raises(InvalidInput) as caught:
+        Program(**{"source": "print(1)", **fields})
+    assert message in str(caught.value)
+
+
+def test_a_program_passed_where_its_source_goes_says_so() -> None:
+    with pytest.raises(InvalidInput, match="Program.source must be str or bytes, got Program"):
+        Client("unix:/nonexistent").execute(Program("print(1)"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [1.5, True, "3", 0])
+def test_limits_are_whole_positive_numbers(value) -> None:
+    with pytest.raises(ValueError, match="must be a positive int"):
+        Limits(cpu_time_ms=value)

@@ -26,8 +26,8 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("cpu_time_ms", "wall_time_ms", "memory_bytes", "output_bytes"):
             v = getattr(self, name)
-            if v is not None and v <= 0:
-                raise ValueError(f"Limits.{name} must be positive, got {v}")
+            if v is not None and (isinstance(v, bool) or not hasattr(type(v), "__index__") or v <= 0):
+                raise ValueError(f"Limits.{name} must be a positive int, got {v!r}")
 
     @classmethod
     def for_timeout(cls, seconds: float, memory_mb: int | None = None) -> "Limits":

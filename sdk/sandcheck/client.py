@@ -20,7 +20,7 @@ from sandcheck_api.v1 import sandbox_pb2 as pb
 from sandcheck_api.v1 import sandbox_pb2_grpc as pb_grpc
 
 from . import _auth
-from ._exceptions import InvalidRequest, ServerError, Unavailable
+from ._exceptions import InvalidInput, InvalidRequest, ServerError, Unavailable
 from ._types import CompileResult, ExecutionResult, Limits
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -76,6 +76,36 @@ class Program:
     run_files: Mapping[str, bytes] | None = None
     # argv after the program's name; every language but python.
     args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Checked here, where the caller made the mistake: protobuf would say only
+        # "expected bytes, str found", and a str taken as args, or a None source,
+        # would run as something else than was meant.
+        _expect("source", self.source, (str, bytes), "str or bytes")
+        _expect("stdin", self.stdin, bytes, "bytes (encode a str first)")
+        _expect("id", self.id, str, "a str")
+        _expect("language", self.language, str, "a str")
+        for name in ("limits", "compile_limits"):
+            value = getattr(self, name)
+            if value is not None:
+                _expect(name, value, Limits, "a sandcheck.Limits or None")
+        for name in ("files", "run_files"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            _expect(name, value, Mapping, "a mapping of file name to bytes, or None")
+            for key, content in value.items():
+                _expect(f"{name} key", key, str, "a str (a file name)")
+                _expect(f"{name}[{key!r}]", content, bytes, "bytes (encode a str first)")
+        if isinstance(self.args, (str, bytes)) or not isinstance(self.args, (tuple, list)):
+            raise InvalidInput(f"Program.args must be a tuple of str, got {type(self.args).__name__}")
+        for arg in self.args:
+            _expect("args item", arg, str, "a str")
+
+
+def _expect(field: str, value: object, kinds: type | tuple[type, ...], what: str) -> None:
+    if not isinstance(value, kinds):
+        raise InvalidInput(f"Program.{field} must be {what}, got {type(value).__name__}")
 
 
 _E = TypeVar("_E", Status, TimeoutKind)

@@ -89,3 +89,22 @@ def drain(f) -> bytes:
 def without_ldso_noise(data: bytes) -> bytes:
     """Drop the dynamic loader's warnings about the nsjail binary's libnl."""
     return _LDSO_NOISE.sub(b"", data)
+
+
+# nsjail's line for a bind mount whose source is not there.
+_MISSING_SOURCE = re.compile(rb"mount\('([^']*)' -> '[^']*'\): No such file or directory")
+
+
+def start_failure(nsjail_log: bytes) -> str:
+    """What a jail that did not start says, led by the host paths it binds that are gone.
+
+    The server checks or makes those paths as it starts (toolchains, their caches
+    under toolchain_cache_dir, the Python packages); one removed since (an
+    operator's or a cleaner's doing) fails every jail that binds it until the
+    server starts again, so the message says that and names the path."""
+    text = without_ldso_noise(nsjail_log).decode(errors="replace")[-2000:]
+    gone = sorted({m.group(1).decode(errors="replace") for m in _MISSING_SOURCE.finditer(nsjail_log)})
+    if not gone:
+        return text
+    return (f"{', '.join(gone)} is gone from the host (the server found or made it as it started); restart the "
+            f"server to find or make it again. nsjail: {text}")

@@ -24,7 +24,7 @@ from .limit_clock import LimitClock, runqueue_wait_s, schedstat_wait_ns
 from .nsjail_config import BUILD_DIR, WORKDIR, jail_args
 from .outcome import (REPORT_CAP, STATUS_CAP, JailBroken, Outcome, SandboxFault, classify_end, jail_broken,
                       oom_killed, parse_report, timed_out)
-from .process import (PDEATHSIG_PREFIX, child_of, drain, jail_script, kill, read_with_timeout, reap,
+from .process import (PDEATHSIG_PREFIX, child_of, drain, jail_script, kill, read_with_timeout, reap, start_failure,
                       without_ldso_noise, write_all)
 from .runtime import Runtime
 
@@ -128,8 +128,7 @@ class Supervisor:
                 proc.wait(timeout=5)
                 log.add(drain(log_r))
                 err = drain(proc.stderr) if proc.stderr else b""
-                raise SandboxFault("jail failed to start: "
-                                   + without_ldso_noise(log.value() + err + bytes(status_buf)).decode(errors="replace"))
+                raise SandboxFault("jail failed to start: " + start_failure(log.value() + err + bytes(status_buf)))
             status_buf += chunk
             if len(status_buf) > STATUS_CAP:  # only the init writes here yet
                 raise SandboxFault("jail init wrote more than a status")

@@ -66,7 +66,7 @@ from .limit_clock import LimitClock, runqueue_wait_s
 from .nsjail_config import jail_args
 from .outcome import (REPORT_CAP, STATUS_CAP, JailBroken, Outcome, SandboxFault, classify_end, jail_broken,
                       oom_killed, parse_report, timed_out)
-from .process import PDEATHSIG_PREFIX, child_of, jail_script, kill, reap, without_ldso_noise, write_all
+from .process import PDEATHSIG_PREFIX, child_of, jail_script, kill, reap, start_failure, without_ldso_noise, write_all
 from .supervisor import ExecPlan, Supervisor
 
 log = logging.getLogger("sandcheck.server")
@@ -186,7 +186,7 @@ class WarmJail:
 
     def _diag(self) -> str:
         try:
-            return without_ldso_noise(os.read(self.diag_r, 65536)).decode(errors="replace")[-2000:]
+            return start_failure(os.read(self.diag_r, 65536))
         except OSError:
             return ""
 

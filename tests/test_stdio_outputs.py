@@ -13,10 +13,21 @@ from sandcheck.judges.outputs import outputs_match
     ("123", "123.000001", True),                  # a decimal within 1e-5
     ("123", "123.1", False),
     ("0.5", "0.50002", False),                    # 2e-5 apart
-    ("12345678901234567890", "12345678901234567891", False),  # integers compare exactly
+    # Every number is read as a double (SimpleAtod), so integers past 2**53 that round to the
+    # same double match, as in the tester (its int32 branch is never reached).
+    ("12345678901234567890", "12345678901234567891", True),
+    ("1000000000000000001", "1000000000000000000", True),
+    ("1" * 4999 + "2", "1" * 5000, False),      # both +inf: inf - inf is NaN (was a ValueError: int()'s digit limit)
+    ("1" * 5000, "1" * 5000, True),
+    ("inf", "inf", True), ("nan", "nan", True),  # equal as strings first
     ("YES", "yes", True),
     ("1 2", "1 2 3", False),
     ("1_000", "1000", False),
+    ("+5", "5", True), ("+-5", "-5", False), (".5", "0.5", True), ("0x10", "16", False),
+    # ASCII only, as C++ splits and lowercases: no Unicode digits, spaces or letters.
+    ("\u0663", "3", False), ("\uff13", "3", False), ("1\xa02", "1 2", False), ("\u00c9", "\u00e9", False),
+    ("yes\f", "yes", False),                      # \f is no separator there (though "5\f" reads as 5)
+    ("5\f", "5", True),
 ])
 def test_code_contests_as_deepminds_tester(got: str, expected: str, same: bool) -> None:
     assert outputs_match(got, expected, compare="code_contests") is same
@@ -30,6 +41,8 @@ def test_code_contests_as_deepminds_tester(got: str, expected: str, same: bool) 
     ("6\n\n7\n", "6\n7\n", False),                # an inner blank line is a line
     ("YES\n", "yes\n", False),
     ("a  b\n", "a b\n", False),                   # not numbers: the stripped lines must be equal
+    ("sNaN\n", "1\n", False),                     # a signaling NaN raises when compared: that test fails
+    ("-sNaN123\n", "1\n", False),                 # (it raised out of the judge and ended the run)
 ])
 def test_livecodebench_as_grade_stdio(got: str, expected: str, same: bool) -> None:
     assert outputs_match(got, expected, compare="livecodebench") is same

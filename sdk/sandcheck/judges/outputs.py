@@ -6,9 +6,11 @@ judged as its own harness judges it):
     lines           (default) line by line, ignoring line endings and trailing
                     whitespace; with ``float_tolerance``, token by token with
                     numbers within that tolerance (absolute or relative)
-    code_contests   DeepMind's CodeContests tester: whitespace-separated tokens,
-                    case ignored; two numbers match when both are integers and
-                    equal, or either is a decimal and they differ by < 1e-5
+    code_contests   DeepMind's CodeContests tester (``OutputsMatch``): tokens split
+                    at ASCII spaces, tabs, newlines, CR and VT, ASCII case
+                    ignored; two tokens that both read as numbers (absl's
+                    SimpleAtod) match when the doubles differ by < 1e-5, so
+                    integers past 2**53 that round to one double match there too
     livecodebench   LiveCodeBench's grade_stdio: both outputs stripped, the same
                     number of lines, each line equal once stripped, or equal
                     token by token as exact decimals (``1.0`` is ``1``)
@@ -25,10 +27,10 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from decimal import Decimal, InvalidOperation
 
 COMPARES = ("lines", "code_contests", "livecodebench", "apps")
-_INTEGER = re.compile(r"[+-]?\d+")
 
 
 def outputs_match(got: str, expected: str, float_tolerance: float | None = None, compare: str = "lines") -> bool:
@@ -68,20 +70,47 @@ def _close(got: str, expected: str, tolerance: float) -> bool:
     return abs(a - b) <= tolerance * max(1.0, abs(b))
 
 
+# DeepMind's tester is C++: it splits at these bytes only, and lowercases ASCII only
+# (Python's split() and lower() also take Unicode spaces and letters: "1\xa02", "É").
+_CC_SEPARATORS = re.compile(r"[ \n\t\r\v]+")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_ASCII_SPACE = " \t\n\v\f\r"
+# What absl's SimpleAtod reads once it has stripped ASCII whitespace and one "+"
+# (std::from_chars, general format): ASCII digits only, never "1_000" or "３".
+_CC_NUMBER = re.compile(r"-?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)",
+                        re.IGNORECASE)
+
+
 def _code_contests(got: str, expected: str) -> bool:
-    a, b = got.lower().split(), expected.lower().split()
+    a, b = _cc_tokens(got), _cc_tokens(expected)
     if a == b:
         return True
     return len(a) == len(b) and all(_cc_values_match(x, y) for x, y in zip(a, b))
 
 
+def _cc_tokens(text: str) -> list[str]:
+    return [token.translate(_ASCII_LOWER) for token in _CC_SEPARATORS.split(text) if token]
+
+
 def _cc_values_match(a: str, b: str) -> bool:
-    fa, fb = _float(a), _float(b)
+    """The tester's ValuesMatch: either not a number, the strings equal; else the
+    doubles within 1e-5 (an integer reads as a double too, so its own branch for
+    two integers is never reached)."""
+    fa, fb = _cc_double(a), _cc_double(b)
     if fa is None or fb is None:
         return a == b
-    if _INTEGER.fullmatch(a) and _INTEGER.fullmatch(b):
-        return int(a) == int(b)
-    return abs(fa - fb) < 1e-5
+    return abs(fa - fb) < 1e-5  # inf - inf and NaN are never below it
+
+
+def _cc_double(token: str) -> float | None:
+    text = token.strip(_ASCII_SPACE)
+    if text[:1] == "+":
+        text = text[1:]
+        if text[:1] == "-":
+            return None
+    if not _CC_NUMBER.fullmatch(text):
+        return None
+    return math.nan if text[-1:] == ")" else float(text)  # out of range: +-inf, as SimpleAtod
 
 
 def _stripped_lines(text: str) -> list[str]:
@@ -103,7 +132,10 @@ def _livecodebench(got: str, expected: str) -> bool:
         if x == y:
             continue
         dx, dy = _decimals(x), _decimals(y)
-        if dx is None or dy is None or dx != dy:
+        try:
+            if dx is None or dy is None or dx != dy:
+                return False
+        except InvalidOperation:  # a signaling NaN ("sNaN") compared: LiveCodeBench's test fails
             return False
     return True
 

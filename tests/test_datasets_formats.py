@@ -99,7 +99,7 @@ def test_code_contests_rows_hugging_face_and_sandbox_fusion() -> None:
     loaded = load_rows([row])["9999_A. Sum"]
     assert loaded["time_limit_s"] == 2.5 and "memory_mb" not in loaded and len(loaded["tests"]) == 3
     sf = read_problem_rows(FORMATS / "code_contests_sandbox_fusion.jsonl")["0"]
-    assert sf["tests"] == SUM_TESTS and sf["compare"] == "code_contests"
+    assert sf["tests"] == SUM_TESTS and sf["compare"] == "sandbox_fusion"
     assert json.loads(sf["labels"])["name"] == "9999_A. Sum"
 
 

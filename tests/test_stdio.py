@@ -146,6 +146,31 @@ def test_each_test_gets_a_verdict_with_its_cpu_time_and_peak_memory(server, solu
         assert row["tests"][1]["memory_bytes"] >= 200 * 2**20 and row["status"] == "MEMORY_LIMIT"
 
 
+@pytest.mark.parametrize("solution, verdicts", [
+    ("print(sum(map(int, input().split())))", ["accepted"] * 3),
+    # DeepMind's tester judges the output alone, however the program ended: right output,
+    # then an exit status, an exception, a signal or an endless loop still passes there.
+    ("print(sum(map(int, input().split())), flush=True)\nraise SystemExit(1)", ["accepted"] * 3),
+    ("while True:\n    a, b = map(int, input().split())\n    print(a + b)", ["accepted"] * 3),  # EOFError at the end
+    ("import os\nprint(sum(map(int, input().split())), flush=True)\nos.kill(os.getpid(), 9)", ["accepted"] * 3),
+    ("print(sum(map(int, input().split())), flush=True)\nwhile True: pass", ["accepted"] * 3),
+    # Output that does not match: how it ended says why.
+    ("a, b = map(int, input().split())\nprint(a * b)\nraise ValueError", ["runtime_error", "runtime_error", "accepted"]),
+    ("a, b = map(int, input().split())\nwhile a == 5: pass\nprint(a + b)", ["accepted", "time_limit", "accepted"]),
+    ("a, b = map(int, input().split())\nprint(a * b)", ["wrong_answer", "wrong_answer", "accepted"]),
+])
+def test_code_contests_tests_are_judged_by_their_output_alone(server, solution: str, verdicts: list) -> None:
+    problems = {"echo-sum": stdio_problem({**VERDICTS, "compare": "code_contests"})}
+    with Client(server.target, timeout=120) as client:
+        report = evaluate_stdio([{"task_id": "echo-sum", "solution": solution}], problems, client=client, k=[1],
+                                timeout=1.0)
+    row = report.rows[0]
+    assert [t["verdict"] for t in row["tests"]] == verdicts
+    assert row["passed"] is (verdicts == ["accepted"] * 3)
+    if "while True: pass" in solution:  # the status still says how it ended
+        assert {t["status"] for t in row["tests"]} == {"TIMEOUT"}
+
+
 def test_float_tolerance_and_stop_at_first_failure(server) -> None:
     problems = {
         "third": stdio_problem({"task_id": "third", "float_tolerance": 1e-6,
@@ -205,8 +230,14 @@ def test_code_contests_cpp_solutions_pass_every_test_and_the_run_reports_cpu_per
     assert p.returncode == 0, p.stderr
     results = [json.loads(line) for line in Path(f"{samples}_results.jsonl").read_text().splitlines()]
     failed = {r["task_id"]: [i for i, t in enumerate(r["tests"]) if t["verdict"] != "accepted"] for r in results}
-    assert failed == {p.stem: [] for p in solved}
+    # Judged as SandboxFusion judges its rows, line by line: test 100 of 1342_C wants an answer per
+    # line where the solution prints a test case's answers on one line (SandboxFusion fails it too).
+    # DeepMind's rule compares tokens and accepts it.
+    assert failed == {p.stem: [100] if p.stem == "19" else [] for p in solved}
     problems = read_problem_rows(CODE_CONTESTS)
+    on_one_line = " ".join(problems["19"]["tests"][100]["output"].split())
+    assert not outputs_match(on_one_line, problems["19"]["tests"][100]["output"], compare="sandbox_fusion")
+    assert outputs_match(on_one_line, problems["19"]["tests"][100]["output"], compare="code_contests")
     assert all(r["language"] == "cpp" and len(r["tests"]) == len(problems[r["task_id"]]["tests"]) for r in results)
     meta = json.loads(Path(f"{samples}_results.meta.json").read_text())
     tests = sum(len(r["tests"]) for r in results)

@@ -62,3 +62,18 @@ def test_livecodebench_as_grade_stdio(got: str, expected: str, same: bool) -> No
 ])
 def test_apps_as_its_testing_util(got: str, expected: str, same: bool) -> None:
     assert outputs_match(got, expected, compare="apps") is same
+
+
+@pytest.mark.parametrize("got, expected, same", [
+    ("  6  \n", "6\n", True),                      # each line stripped
+    ("YES\n", "yes\n", True),                      # lowercased
+    ("1 2\n", "1\n2\n", False),                    # lines, not tokens (DeepMind's rule passes this)
+    ("1  2\n", "1 2\n", False),                    # inside a line, the text must be equal
+    ("0.3333339\n", "0.333333\n", True),           # numbers: relative 1e-5
+    ("0.0\n", "0.000001\n", False),                # relative to the expected value
+    ("1e3\n", "1000\n", True),
+    ("3\n\n", "3\n", True),                        # the whole text stripped first
+    ("1\n\n2\n", "1\n2\n", False),
+])
+def test_sandbox_fusion_as_check_stdio_test_case(got: str, expected: str, same: bool) -> None:
+    assert outputs_match(got, expected, compare="sandbox_fusion") is same

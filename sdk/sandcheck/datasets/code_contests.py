@@ -4,19 +4,21 @@ Hugging Face rows have ``name`` (the task_id), ``public_tests``,
 ``private_tests`` and ``generated_tests``, each ``{"input": [...], "output":
 [...]}``, ``time_limit`` (``{"seconds", "nanos"}``, or null) and
 ``memory_limit_bytes`` (0: none). Every test of the three lists runs, in
-that order; outputs are compared as DeepMind's tester compares them
-(``compare: code_contests``: tokens, case ignored, decimals within 1e-5).
+that order; each test is judged as DeepMind's tester judges it
+(``compare: code_contests``): by its output alone, however the program
+ended, as tokens, case ignored, numbers within 1e-5.
 The time limit is the problem's CPU limit (its wall backstop twice that),
 whatever the language, as the data gives it. A row with an ``input_file``
 or ``output_file`` (a few Codeforces problems do file I/O) is refused.
 
 SandboxFusion's rows have ``id`` (its string is the task_id), ``content``
 (the statement) and ``test``: a JSON list of ``{"input": {"stdin"},
-"output": {"stdout"}}``. They carry no limits. Their outputs are compared
-as DeepMind's tester compares them too: in SandboxFusion's copy some
-expected outputs have leading spaces (1139_C) or one answer per line where
-the program prints them on one (1342_C), which a line-by-line comparison
-would count against right answers.
+"output": {"stdout"}}``. They carry no limits. They are judged as
+SandboxFusion judges them (``compare: sandbox_fusion``): the program must
+end well, and its lines match the expected ones lowercased and stripped,
+or as numbers within 1e-5. (So an answer per line where the data has them
+on one line, as in 1342_C, fails here as it fails there; DeepMind's rule,
+``compare: code_contests`` in the row, would pass it.)
 """
 
 from __future__ import annotations
@@ -83,5 +85,5 @@ def sandbox_fusion_problem(row: Mapping[str, Any], where: str) -> dict[str, Any]
         raise InvalidInput(f"{where} ({task_id}): test must be a JSON list of "
                            "{input: {stdin}, output: {stdout}}") from None
     kept = {k: v for k, v in row.items() if k not in ("test", "tests")}
-    return {**kept, "task_id": task_id, "tests": tests, "compare": "code_contests",
+    return {**kept, "task_id": task_id, "tests": tests, "compare": "sandbox_fusion",
             "source": "code_contests_sandbox_fusion"}

@@ -11,6 +11,10 @@ judged as its own harness judges it):
                     ignored; two tokens that both read as numbers (absl's
                     SimpleAtod) match when the doubles differ by < 1e-5, so
                     integers past 2**53 that round to one double match there too
+    sandbox_fusion  SandboxFusion's check_stdio_test_case: both outputs stripped,
+                    split into lines, each line lowercased and stripped and
+                    equal, or both lines numbers (Python's float) within a
+                    relative 1e-5
     livecodebench   LiveCodeBench's grade_stdio: both outputs stripped, the same
                     number of lines, each line equal once stripped, or equal
                     token by token as exact decimals (``1.0`` is ``1``)
@@ -21,6 +25,9 @@ judged as its own harness judges it):
                     those sets with numbers rounded to 3 decimals; before that,
                     lines compared stripped and single numbers per line within
                     numpy.allclose's tolerance. Kept so scores match APPS's own.
+
+`STDOUT_ONLY` names the rules whose harness judges a test by its output alone,
+however the program ended (`sandcheck.judges.stdio`).
 """
 
 from __future__ import annotations
@@ -30,13 +37,19 @@ import re
 import string
 from decimal import Decimal, InvalidOperation
 
-COMPARES = ("lines", "code_contests", "livecodebench", "apps")
+COMPARES = ("lines", "code_contests", "sandbox_fusion", "livecodebench", "apps")
+# DeepMind's tester sets a test's `passed` from the output whatever the program's
+# status (TesterSandboxer::Test): a crash, a signal or a timeout after the right
+# output still passes there.
+STDOUT_ONLY = frozenset(("code_contests",))
 
 
 def outputs_match(got: str, expected: str, float_tolerance: float | None = None, compare: str = "lines") -> bool:
     """Whether `got` is an accepted output for `expected` under the rule `compare`."""
     if compare == "code_contests":
         return _code_contests(got, expected)
+    if compare == "sandbox_fusion":
+        return _sandbox_fusion(got, expected)
     if compare == "livecodebench":
         return _livecodebench(got, expected)
     if compare == "apps":
@@ -111,6 +124,27 @@ def _cc_double(token: str) -> float | None:
     if not _CC_NUMBER.fullmatch(text):
         return None
     return math.nan if text[-1:] == ")" else float(text)  # out of range: +-inf, as SimpleAtod
+
+
+def _sandbox_fusion(got: str, expected: str) -> bool:
+    a, b = got.strip().split("\n"), expected.strip().split("\n")
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        x, y = x.lower().strip(), y.lower().strip()
+        if x != y:
+            fx, fy = _python_float(x), _python_float(y)
+            if fx is None or fy is None or not abs(fx - fy) / max(abs(fy), 1e-10) < 1e-5:
+                return False
+    return True
+
+
+def _python_float(text: str) -> float | None:
+    """float() as a Python harness calls it (it reads "1_000", " 3 " and "\u0663" too)."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _stripped_lines(text: str) -> list[str]:

@@ -35,7 +35,11 @@ Each test gets a verdict:
     sandbox_error   no verdict: the jail failed (counted as not passed)
     skipped         not run: an earlier test failed and stop_at_first_failure was set
 
-A problem's own ``time_limit_s`` (CPU seconds; the wall backstop is twice
+Under DeepMind's rule (``compare: code_contests``, `outputs.STDOUT_ONLY`) a
+test is judged by its output alone, as that tester judges it: right output
+is ``accepted`` however the program ended (then a crash, a signal, a
+timeout), and a failed end is only the verdict when the output does not
+match. A problem's own ``time_limit_s`` (CPU seconds; the wall backstop is twice
 that) and ``memory_mb`` override the run's. A sample passes when every
 test is accepted; its ``score`` is the fraction accepted.
 """
@@ -51,7 +55,7 @@ from .._types import ExecutionResult, Limits
 from ..client import Program
 from .checker import checker_of, run_checkers
 from .languages import looks_like_other, require_served, sample_language
-from .outputs import COMPARES, outputs_match
+from .outputs import COMPARES, STDOUT_ONLY, outputs_match
 from .run import Evaluation, summarize
 
 __all__ = ["evaluate_stdio", "is_stdio_problem", "outputs_match", "stdio_problem", "verdict_for"]
@@ -61,6 +65,8 @@ _STATUS_VERDICTS = {"TIMEOUT": "time_limit", "MEMORY_LIMIT": "memory_limit", "NO
                     "INVALID_REQUEST": "sandbox_error", "COMPILE_ERROR": "compile_error"}
 # A test with one of these statuses got no verdict: the jail or the checker failed.
 _NO_VERDICT = ("SANDBOX_ERROR", "INVALID_REQUEST", "JUDGE_ERROR")
+# How a program may end and still have its output judged, under a rule in STDOUT_ONLY.
+_ENDS_JUDGED_BY_OUTPUT = ("OK", "NONZERO_EXIT", "SIGNALED", "TIMEOUT", "MEMORY_LIMIT")
 _MIN_OUTPUT_CAP = 1 << 20
 _STDERR_TAIL = 500
 
@@ -93,11 +99,14 @@ def stdio_problem(row: Mapping[str, Any], where: str = "problem") -> dict[str, A
 def verdict_for(result: ExecutionResult, expected: str, float_tolerance: float | None = None,
                 compare: str = "lines") -> str:
     """One test's verdict from the server's facts and the expected output."""
-    if result.status == "OK":
+    if result.status == "OK" or (compare in STDOUT_ONLY and result.status in _ENDS_JUDGED_BY_OUTPUT):
         if result.stdout_truncated:
             return "output_limit"
-        got = result.stdout.decode("utf-8", "replace")
-        return "accepted" if outputs_match(got, expected, float_tolerance, compare) else "wrong_answer"
+        if outputs_match(result.stdout.decode("utf-8", "replace"), expected, float_tolerance, compare):
+            return "accepted"
+        if result.status == "OK":
+            return "wrong_answer"
+    # Else how it ended says why it failed (under STDOUT_ONLY: with output that does not match).
     return _STATUS_VERDICTS.get(result.status, "runtime_error")
 
 

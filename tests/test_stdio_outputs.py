@@ -77,3 +77,20 @@ def test_apps_as_its_testing_util(got: str, expected: str, same: bool) -> None:
 ])
 def test_sandbox_fusion_as_check_stdio_test_case(got: str, expected: str, same: bool) -> None:
     assert outputs_match(got, expected, compare="sandbox_fusion") is same
+
+
+@pytest.mark.parametrize("got, expected, same", [
+    ("1 2\n3 4\n", "1 2\n3 4", True),              # equal once stripped
+    ("3 4\n1 2\n", "1 2\n3 4", False),             # no reordering (APPS's rule passes this)
+    ("2 1\n4 3\n", "1 2\n3 4", False),
+    ("1 2 \n3 4 \n", "1 2\n3 4", False),           # nor a line's trailing space
+    ("0.3333333333333333\n", "0.333333\n", False),  # nor a tolerance
+    # Given the raw output, its later steps compare each token's characters with each line's
+    # tokens: where every expected token is one character, order and grouping stop counting.
+    ("0\n1\n1\n", "1\n0\n1\n", True),
+    ("12 34\n", "1 2\n3 4\n", True),
+    ("7", "7.0", True),                            # a lone character read as a number
+    ("10\n", "01\n", False),
+])
+def test_taco_as_compare_std_results_given_raw_stdout(got: str, expected: str, same: bool) -> None:
+    assert outputs_match(got, expected, compare="taco") is same

@@ -56,7 +56,8 @@ def problem(row: Mapping[str, Any], where: str, index: int) -> dict[str, Any]:
     tests = [{"input": _text(i), "output": _text(o)} for i, o in zip(inputs, outputs)]
     if any(t["input"] is None or t["output"] is None for t in tests):
         raise InvalidInput(f"{where}: a stdin problem's inputs and outputs are strings (or lists of lines)")
-    return {**out, "tests": tests, "compare": "apps"}
+    harness = out["source"]  # "apps" or "taco": how each runs a Python answer
+    return {**out, "tests": tests, "compare": "taco" if harness == "taco" else "apps", "harness": harness}
 
 
 def _text(value: Any) -> str | None:

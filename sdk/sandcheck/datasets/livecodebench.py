@@ -52,7 +52,7 @@ def problem(row: Mapping[str, Any], where: str) -> dict[str, Any]:
     kinds = {t.get("testtype") for t in tests}
     if kinds == {"stdin"}:
         return {"task_id": task_id, "tests": [{"input": t["input"], "output": t["output"]} for t in tests],
-                "compare": "livecodebench", "source": "livecodebench"}
+                "compare": "livecodebench", "harness": "livecodebench", "source": "livecodebench"}
     if kinds != {"functional"}:
         raise InvalidInput(f"{where}: testtype must be all 'stdin' or all 'functional', got {sorted(map(str, kinds))}")
     try:

@@ -25,6 +25,15 @@ judged as its own harness judges it):
                     those sets with numbers rounded to 3 decimals; before that,
                     lines compared stripped and single numbers per line within
                     numpy.allclose's tolerance. Kept so scores match APPS's own.
+    taco            TACO's compare_std_results as its execute_std_code calls it,
+                    with the program's raw stdout: the texts equal once
+                    stripped; its later steps, written for lists of lines,
+                    then read the output's characters where APPS reads its
+                    lines: the set of each output token's characters must
+                    equal the set of each expected line's tokens (so, where
+                    every expected token is one character, "0 1" passes
+                    for "1\n0"), or the same as numbers rounded to 3
+                    decimals, or every character a number matching a line
 
 `STDOUT_ONLY` names the rules whose harness judges a test by its output alone,
 however the program ended (`sandcheck.judges.stdio`).
@@ -37,7 +46,7 @@ import re
 import string
 from decimal import Decimal, InvalidOperation
 
-COMPARES = ("lines", "code_contests", "sandbox_fusion", "livecodebench", "apps")
+COMPARES = ("lines", "code_contests", "sandbox_fusion", "livecodebench", "apps", "taco")
 # DeepMind's tester sets a test's `passed` from the output whatever the program's
 # status (TesterSandboxer::Test): a crash, a signal or a timeout after the right
 # output still passes there.
@@ -54,6 +63,8 @@ def outputs_match(got: str, expected: str, float_tolerance: float | None = None,
         return _livecodebench(got, expected)
     if compare == "apps":
         return _apps(got, expected)
+    if compare == "taco":
+        return _taco(got, expected)
     if float_tolerance is None:
         return _lines(got) == _lines(expected)
     a, b = got.split(), expected.split()
@@ -197,6 +208,24 @@ def _apps(got: str, expected: str) -> bool:
         return ({frozenset(round(float(t), 3) for t in s) for s in got_sets}
                 == {frozenset(round(float(t), 3) for t in s) for s in want_sets})
     except ValueError:
+        return False
+
+
+def _taco(got: str, expected: str) -> bool:
+    if got.strip() == expected.strip():
+        return True
+    lines = [line.strip() for line in expected.split("\n") if line]
+    chars, numbers = [_float(c) for c in got], [_float(line) for line in lines]
+    if len(chars) == len(numbers) and None not in chars and _allclose(chars, numbers):
+        return True
+    want = [frozenset(line.split()) for line in lines]
+    tokens = set(got.split())
+    if {frozenset(t) for t in tokens} == set(want):
+        return True
+    try:
+        return ({frozenset(round(float(c), 3) for c in t) for t in tokens}
+                == {frozenset(round(float(x), 3) for x in s) for s in want})
+    except (ValueError, OverflowError):
         return False
 
 

@@ -9,8 +9,10 @@ A problem carries tests, each an ``input`` (the program's stdin) and the
 
 (all but the first two optional). The loaders in `sandcheck.datasets` make
 this shape from LiveCodeBench, APPS/TACO and CodeContests rows, with their
-limits and their harness's comparison (``compare``, see
-`sandcheck.judges.outputs`).
+limits, their harness's comparison (``compare``, see
+`sandcheck.judges.outputs`) and, for LiveCodeBench, APPS and TACO, the
+way their harness runs a Python answer (``harness``, see
+`sandcheck.judges.stdio_harness`).
 
 A sample is a whole program: ``solution`` (or ``completion``), in the
 language `sandcheck.judges.languages` picks (its ``language``, else the
@@ -56,7 +58,9 @@ from ..client import Program
 from .checker import checker_of, run_checkers
 from .languages import looks_like_other, require_served, sample_language
 from .outputs import COMPARES, STDOUT_ONLY, outputs_match
+from .stdio_harness import HARNESSES
 from .run import Evaluation, summarize
+from .stdio_harness import program as harness_program
 
 __all__ = ["evaluate_stdio", "is_stdio_problem", "outputs_match", "stdio_problem", "verdict_for"]
 
@@ -93,6 +97,8 @@ def stdio_problem(row: Mapping[str, Any], where: str = "problem") -> dict[str, A
             raise InvalidInput(f"{where} ({task_id}): {key} must be a positive number")
     if row.get("compare", "lines") not in COMPARES:
         raise InvalidInput(f"{where} ({task_id}): compare must be one of {', '.join(COMPARES)}")
+    if row.get("harness") is not None and row["harness"] not in HARNESSES:
+        raise InvalidInput(f"{where} ({task_id}): harness must be one of {', '.join(HARNESSES)}, or absent")
     return problem
 
 
@@ -218,7 +224,10 @@ def _program(sample: Mapping[str, Any], problem: Mapping[str, Any], language: st
     # Room for the expected output and then some, so a long right answer is never cut.
     cap = max(_MIN_OUTPUT_CAP, 2 * len(test["output"].encode()))
     limits = Limits(base.cpu_time_ms, base.wall_time_ms, base.memory_bytes, cap)
-    return Program(_code(sample), stdin=test["input"].encode(), limits=limits, id=f"{i}/{t}", language=language)
+    code = _code(sample)
+    if language == "python" and problem.get("harness"):
+        code = harness_program(problem["harness"], code)
+    return Program(code, stdin=test["input"].encode(), limits=limits, id=f"{i}/{t}", language=language)
 
 
 def _test(result: ExecutionResult, problem: Mapping[str, Any], t: int) -> dict[str, Any]:

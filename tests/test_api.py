@@ -82,3 +82,44 @@ def test_a_program_passed_where_its_source_goes_says_so() -> None:
 def test_limits_are_whole_positive_numbers(value) -> None:
     with pytest.raises(ValueError, match="must be a positive int"):
         Limits(cpu_time_ms=value)
+
+
+def test_evaluate_refuses_what_it_cannot_judge_before_anything_runs() -> None:
+    from sandcheck.judges.run import evaluate
+
+    class NoServer:  # anything run would fail the test: nothing may reach a client
+        def execute_batch(self, programs):
+            raise AssertionError("ran")
+
+    problem = {"task_id": "t", "prompt": "def f():\n", "test": "def check(c):\n    pass\n", "entry_point": "f"}
+    sample = {"task_id": "t", "completion": "    return 1\n"}
+    cases = [
+        ({"k": [0]}, [sample], problem, "k must be whole numbers"),
+        ({"k": "1"}, [sample], problem, "k must be whole numbers"),
+        ({"timeout": float("inf")}, [sample], problem, "timeout must be a number of seconds"),
+        ({"timeout": -1}, [sample], problem, "timeout must be a number of seconds"),
+        ({"memory_mb": 1.5}, [sample], problem, "memory_mb must be a positive int"),
+        ({}, [sample], {k: v for k, v in problem.items() if k != "test"}, "needs string fields prompt, test"),
+        ({}, [sample], {**problem, "test": 5}, "test missing or not a string"),
+        ({}, [{**sample, "solution": 5}], problem, "'solution' must be a string"),
+    ]
+    for kwargs, samples, prob, message in cases:
+        with pytest.raises(InvalidInput, match=message):
+            evaluate(samples, {"t": prob}, client=NoServer(), **kwargs)
+
+
+def test_a_stdio_solution_that_no_request_can_carry_is_refused_before_anything_runs() -> None:
+    # A lone surrogate ("\ud800" in JSON) cannot be sent as UTF-8: it was retried for 10 minutes
+    # as if the server had failed, then answered SANDBOX_ERROR.
+    from sandcheck.judges.stdio import evaluate_stdio, stdio_problem
+
+    class NoServer:
+        def info(self):
+            return {}
+
+        def execute_batch(self, programs):
+            raise AssertionError("ran")
+
+    problems = {"sum": stdio_problem({"task_id": "sum", "tests": [{"input": "1 2\n", "output": "3\n"}]})}
+    with pytest.raises(InvalidInput, match=r"Program '0/0': source is not valid text \('\\ud800' at 10"):
+        evaluate_stdio([{"task_id": "sum", "solution": "print(3)  \ud800"}], problems, client=NoServer(), k=[1])

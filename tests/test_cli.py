@@ -83,6 +83,18 @@ def test_eval_bad_flags_exit_2(problems: Path) -> None:
     assert sandcheck("eval", "--canonical", "--problems", str(problems), "--timeout", "-1").returncode == 2
     assert sandcheck("eval", "--canonical", "--problems", str(problems), "--k", "0").returncode == 2
     assert sandcheck("eval", "missing.jsonl").returncode == 2
+    # Numbers no limit can be (they ended in an OverflowError, or left the host's cgroups exhausted).
+    for flag, value in (("--timeout", "inf"), ("--timeout", "1e308"), ("--memory-mb", "99999999999999999999"),
+                        ("--memory-mb", "1"), ("--workers", "100000")):
+        one_line_error(sandcheck("eval", "--canonical", "--problems", str(problems), flag, value), 2, flag)
+
+
+def test_eval_refuses_to_write_its_results_over_its_samples(tmp_path: Path, problems: Path) -> None:
+    samples = write_jsonl(tmp_path / "s.jsonl", [{"task_id": "T/0", "completion": "    return x + 1\n"}])
+    before = samples.read_bytes()
+    one_line_error(sandcheck("eval", str(samples), "--problems", str(problems), "-o", str(samples)), 2,
+                   "is an input of this command")
+    assert samples.read_bytes() == before
 
 
 def test_run_prints_one_json_object(tmp_path: Path) -> None:

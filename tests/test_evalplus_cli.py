@@ -137,7 +137,8 @@ def test_what_cannot_be_honoured_is_refused_before_anything_runs(tmp_path: Path,
 
 @pytest.mark.parametrize("variable, value, message", [
     ("EVALPLUS_MAX_MEMORY_BYTES", "-1", "sandcheck always limits memory"),
-    ("EVALPLUS_TIMEOUT_PER_TASK", "soon", "expected a positive number of seconds"),
+    ("EVALPLUS_TIMEOUT_PER_TASK", "soon", "expected a number of seconds above 0, at most a day"),
+    ("EVALPLUS_TIMEOUT_PER_TASK", "inf", "expected a number of seconds above 0, at most a day"),
 ])
 def test_evalplus_environment_is_checked_before_anything_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                               variable: str, value: str, message: str) -> None:

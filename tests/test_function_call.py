@@ -186,7 +186,10 @@ def test_identical_samples_share_their_checks_and_resume_keeps_done_rows(server)
     ({**APPS, "call_tests": []}, "needs 'call_tests'"),
     ({**APPS, "call_tests": [{"args": 1, "expected": 2}]}, "needs 'call_tests'"),
     ({**APPS, "call_tests": [{"args": [float("nan")], "expected": 2}]}, "is not JSON"),
-    ({**APPS, "time_limit_s": 0}, "time_limit_s must be a positive number"),
+    ({**APPS, "time_limit_s": 0}, "time_limit_s must be a number of seconds above 0"),
+    ({**APPS, "time_limit_s": float("inf")}, "time_limit_s must be a number of seconds"),  # was an OverflowError
+    ({**APPS, "memory_mb": 1.5}, "memory_mb must be a whole number of MiB"),
+    ({**APPS, "memory_mb": 10 ** 20}, "memory_mb must be a whole number of MiB"),  # was 10 minutes, then SANDBOX_ERROR
     ({k: v for k, v in APPS.items() if k != "task_id"}, "needs a string 'task_id'"),
 ])
 def test_malformed_problems_are_invalid_input(row: dict, message: str) -> None:

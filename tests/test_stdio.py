@@ -101,6 +101,10 @@ def test_code_contests_rows_load_as_shipped() -> None:
     ({"tests": [{"input": "1", "output": "1"}]}, "needs a string 'task_id'"),
     ({"task_id": "a", "tests": [{"input": "", "output": ""}], "float_tolerance": -1}, "float_tolerance must be"),
     ({"task_id": "a", "tests": [{"input": "", "output": ""}], "compare": "fuzzy"}, "compare must be one of"),
+    ({"task_id": "a", "tests": [{"input": "", "output": ""}], "time_limit_s": float("nan")}, "time_limit_s must be"),
+    ({"task_id": "a", "tests": [{"input": "", "output": ""}], "time_limit_s": 1e400}, "time_limit_s must be"),
+    ({"task_id": "a", "tests": [{"input": "", "output": ""}], "memory_mb": 10 ** 20}, "memory_mb must be"),
+    ({"task_id": "a", "tests": [{"input": "", "output": ""}], "harness": "codeforces"}, "harness must be one of"),
 ])
 def test_malformed_problems_are_invalid_input(row: dict, message: str) -> None:
     with pytest.raises(InvalidInput) as info:
@@ -245,3 +249,18 @@ def test_code_contests_cpp_solutions_pass_every_test_and_the_run_reports_cpu_per
     assert meta["tests"]["run"] == tests and meta["tests"]["compiles"] >= len(solved)
     assert meta["tests"]["cpu_ms_per_test"] > 0 and f"tests: {tests} run, CPU " in p.stderr
     print(p.stderr.splitlines()[-3:], meta["tests"])  # the measurement, with -s
+
+
+def test_an_empty_answer_is_judged_and_a_nul_is_refused_before_anything_runs(server) -> None:
+    # Before: an empty solution reached the server, which refuses an empty source (INVALID_REQUEST:
+    # no verdict, and eval exited 1).
+    problems = {"echo-sum": stdio_problem(VERDICTS), "quiet": stdio_problem({"task_id": "quiet",
+                                                                            "tests": [{"input": "", "output": ""}]})}
+    samples = [{"task_id": "echo-sum", "solution": ""}, {"task_id": "quiet", "solution": ""},
+               {"task_id": "echo-sum", "solution": "", "language": "cpp"}]
+    with Client(server.target, timeout=120) as client:
+        report = evaluate_stdio(samples, problems, client=client, k=[1], timeout=1.0)
+        assert [[t["verdict"] for t in r["tests"]] for r in report.rows] == [
+            ["wrong_answer"] * 3, ["accepted"], ["compile_error"] * 3]
+        with pytest.raises(InvalidInput, match="sample 0: its code holds a NUL character"):
+            evaluate_stdio([{"task_id": "echo-sum", "solution": "print(3)\x00"}], problems, client=client, k=[1])

@@ -8,6 +8,18 @@ from typing import Any
 from sandcheck_api.limits import wall_backstop_ms
 from sandcheck_api.status import Status, TimeoutKind
 
+from ._exceptions import InvalidInput
+
+
+_INT64_MAX = (1 << 63) - 1  # the proto's limits are int64
+
+
+class _BadLimits(InvalidInput, ValueError):
+    """Limits that no request can carry: the SDK's InvalidInput, and a ValueError as before."""
+
+# A day: far past any server's maximum (which then says so), and finite (NaN and inf are not).
+_MAX_TIMEOUT_S = 86_400.0
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -26,13 +38,17 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("cpu_time_ms", "wall_time_ms", "memory_bytes", "output_bytes"):
             v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not hasattr(type(v), "__index__") or v <= 0):
-                raise ValueError(f"Limits.{name} must be a positive int, got {v!r}")
+            if v is not None and (isinstance(v, bool) or not hasattr(type(v), "__index__") or not 0 < v <= _INT64_MAX):
+                raise _BadLimits(f"Limits.{name} must be a positive int below 2**63, got {v!r}")
 
     @classmethod
     def for_timeout(cls, seconds: float, memory_mb: int | None = None) -> "Limits":
-        if seconds <= 0:
-            raise ValueError(f"timeout must be positive, got {seconds}")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= _MAX_TIMEOUT_S:
+            raise _BadLimits(f"timeout must be a number of seconds above 0 and at most {_MAX_TIMEOUT_S:g}, "
+                             f"got {seconds!r}")
+        if memory_mb is not None and (isinstance(memory_mb, bool) or not isinstance(memory_mb, int)
+                                      or not 0 < memory_mb <= _INT64_MAX >> 20):
+            raise _BadLimits(f"memory_mb must be a positive int (MiB), got {memory_mb!r}")
         ms = max(1, round(seconds * 1000))
         return cls(cpu_time_ms=ms, wall_time_ms=wall_backstop_ms(ms),
                    memory_bytes=memory_mb * 1024 * 1024 if memory_mb else None)

@@ -33,6 +33,8 @@ def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     for i, r in enumerate(rows, 1):
         if not isinstance(r.get("task_id"), str) or not isinstance(r.get("passed"), bool):
             raise InvalidInput(f"{path}: row {i} needs 'task_id' and a boolean 'passed' (a results file of eval)")
+        if not isinstance(r.get("status", ""), str):
+            raise InvalidInput(f"{path}: row {i}: 'status' must be a status name (a string), got {r['status']!r}")
     if not rows:
         raise InvalidInput(f"{path}: no results")
     return rows

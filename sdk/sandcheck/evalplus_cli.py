@@ -24,7 +24,7 @@ from ._exceptions import InvalidInput
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .cli import _add_auth_arguments, _positive_float, _positive_int
+    from .cli import _MAX_WORKERS, _add_auth_arguments, _float_in, _int_at_least, _memory_mb, _positive_float
 
     p = sub.add_parser("evalplus", help="EvalPlus's evaluate command: HumanEval+ / MBPP+ results as EvalPlus "
                                         "prints and writes them")
@@ -34,8 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a .jsonl (task_id, solution or completion) or EvalPlus's folder (TASK_ID/N.py)")
     p.add_argument("--base-only", "--base_only", dest="base_only", action="store_true",
                    help="only the base inputs")
-    p.add_argument("--parallel", type=_positive_int, help="checks the embedded server runs at once "
-                                                          "(default: two per CPU; with --server its own slots)")
+    p.add_argument("--parallel", type=_int_at_least(1, _MAX_WORKERS),
+                   help="checks the embedded server runs at once (default: two per CPU; with --server its own slots)")
     p.add_argument("--i-just-wanna-run", "--i_just_wanna_run", dest="i_just_wanna_run", action="store_true",
                    help="evaluate even when the results file exists (asks before replacing it)")
     p.add_argument("--test-details", "--test_details", dest="test_details", action="store_true",
@@ -43,14 +43,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-time-limit", "--min_time_limit", dest="min_time_limit", type=_positive_float,
                    default=1.0, help="CPU seconds an input gets at least (default 1.0)")
     p.add_argument("--gt-time-limit-factor", "--gt_time_limit_factor", dest="gt_time_limit_factor",
-                   type=_positive_float, default=4.0,
+                   type=_float_in(1000.0), default=4.0,
                    help="an input's limit: this times the canonical solution's CPU time on it (default 4.0)")
     p.add_argument("--mini", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--noextreme", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--version", default="default", help="the dataset version: only the shipped one (default)")
     p.add_argument("--model", help=argparse.SUPPRESS)
     p.add_argument("--backend", help=argparse.SUPPRESS)
-    p.add_argument("--memory-mb", type=_positive_int, help="memory limit per run in MiB (default 4096, EvalPlus's)")
+    p.add_argument("--memory-mb", type=_memory_mb, help="memory limit per run in MiB (default 4096, EvalPlus's)")
     p.add_argument("--server", help="ADDR[,ADDR...] of running servers (default: an embedded server)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_auth_arguments(p)
@@ -115,8 +115,8 @@ def _run_limit() -> float:
         seconds = float(text)
     except ValueError:
         seconds = 0.0
-    if not seconds > 0:
-        raise InvalidInput(f"EVALPLUS_TIMEOUT_PER_TASK={text!r}: expected a positive number of seconds")
+    if not 0 < seconds <= 86_400:
+        raise InvalidInput(f"EVALPLUS_TIMEOUT_PER_TASK={text!r}: expected a number of seconds above 0, at most a day")
     return seconds
 
 
@@ -129,7 +129,7 @@ def _memory_mb(args: argparse.Namespace) -> int | None:
         limit = int(text)
     except ValueError:
         limit = 0
-    if limit < 1 << 20:
+    if not 1 << 20 <= limit < 1 << 63:
         raise InvalidInput(f"EVALPLUS_MAX_MEMORY_BYTES={text!r}: sandcheck always limits memory; give at least 1 MiB "
                            "(in bytes) or unset it")
     return limit >> 20

@@ -10,7 +10,10 @@ fields ``completion_id``, ``model``, ``temperature``, ``top_p``,
 (one float per kept token). Rows are appended as they arrive, so an
 interrupted run resumes: a second run counts the rows already there per task
 and asks only for the rest. A file whose rows were sampled with other
-parameters is refused, naming them, rather than counted as done.
+parameters, or do not record them, is refused, naming them, rather than
+counted as done; so is a file that is not a samples file. A whole last row
+without its newline is kept; a last line a crash cut off is cut, and only
+once the run goes ahead.
 Before the first request the endpoint is probed once, so an unreachable one
 is one clear error, not a storm of retries. Retries are logged (logger
 ``sandcheck.generate``, WARNING) with their reasons: the first few each, the
@@ -23,6 +26,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -87,16 +91,56 @@ class GenerationConfig:
     extra_body: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.n < 1 or self.max_n_per_request < 1 or self.concurrency < 1:
-            raise InvalidInput("n, max_n_per_request and concurrency must be positive")
-        if self.retries < 0:
-            raise InvalidInput(f"retries must be 0 or more, got {self.retries}")
+        """Refuse what the endpoint or the JSON encoder would choke on later (nan, inf, a broken URL),
+        as one InvalidInput naming the setting, before any file is touched."""
+        check_endpoint(self.endpoint)
+        for name in ("n", "max_tokens", "max_n_per_request", "concurrency"):
+            _check_int(name, getattr(self, name), 1)
+        _check_int("retries", self.retries, 0)
+        _check_number("temperature", self.temperature, "a finite number, 0 or more", lambda v: v >= 0)
+        _check_number("top_p", self.top_p, "a finite number from 0 to 1", lambda v: 0 <= v <= 1)
+        _check_number("backoff", self.backoff, "a finite number of seconds, 0 or more", lambda v: v >= 0)
+        _check_number("max_backoff", self.max_backoff, "a finite number of seconds, 0 or more", lambda v: v >= 0)
+        if self.timeout is not None:  # None: httpx's "no timeout"
+            _check_number("timeout", self.timeout, "a finite positive number of seconds", lambda v: v > 0)
+        if self.seed is not None:
+            _check_int("seed", self.seed, -(2**63))
 
     def binding(self) -> dict[str, Any]:
         """The sampling parameters every row records (see BINDING)."""
         binding = {"model": self.model, "temperature": self.temperature, "top_p": self.top_p,
                    "max_tokens": self.max_tokens, "stop": list(self.stop)}
         return binding if self.seed is None else {**binding, "seed": self.seed}
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    """InvalidInput unless `value` is an integer >= `low` (a bool or 2.5 is a caller's slip, not a count)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise InvalidInput(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_number(name: str, value: Any, want: str, ok: Callable[[float], bool]) -> None:
+    """InvalidInput unless `value` is a finite number that `ok` accepts: nan and inf are no
+    sampling parameter, and JSON cannot carry them to the endpoint or into a row."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+        raise InvalidInput(f"{name} must be {want}, got {value!r}")
+
+
+def check_endpoint(endpoint: str) -> None:
+    """InvalidInput unless `endpoint` is an http(s) base URL with a host: a malformed one
+    would otherwise fail deep inside the HTTP client, as an internal error, not bad input."""
+    example = "give the API base URL, e.g. http://127.0.0.1:8000/v1 (--endpoint)"
+    try:
+        url = httpx.URL(endpoint)
+        port = url.port
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise InvalidInput(f"endpoint {endpoint!r} is not a valid URL ({exc}); {example}") from None
+    if url.scheme not in ("http", "https") or not url.host or any(c.isspace() for c in endpoint):
+        raise InvalidInput(f"endpoint {endpoint!r} is not an http(s) URL with a host; {example}")
+    if port is not None and not 0 < port < 65536:
+        raise InvalidInput(f"endpoint {endpoint!r}: port {port} is out of range; {example}")
+    if url.query or url.fragment:  # the request paths are appended to it
+        raise InvalidInput(f"endpoint {endpoint!r} has a query or fragment; {example}")
 
 
 @dataclass
@@ -186,36 +230,102 @@ def parse_choices(body: Mapping[str, Any], *, chat: bool, stops: Sequence[str],
     return out
 
 
+# How every row generate writes begins (json.dumps, task_id first): a last line
+# without its newline that does not parse, and starts so, is a write a crash cut off.
+ROW_START = b'{"task_id": "'
+
+
 def existing_counts(path: str | os.PathLike[str], binding: Mapping[str, Any] | None = None) -> Counter:
-    """Rows per task_id already in `path`. A torn last line (an interrupted
-    write) is cut off, so appending continues from a clean line. With a
-    `binding` (`GenerationConfig.binding()`), a row sampled with other
-    parameters is an InvalidInput naming them: it must not count as done."""
+    """Rows per task_id already in `path`; reads, never writes (see `end_cleanly`).
+
+    A last line without its newline counts if it is a whole row; one cut off
+    by a crash counts as nothing. Any other line that is not a samples row
+    is an InvalidInput: this is not a file to append to. With a `binding`
+    (`GenerationConfig.binding()`), a row that does not record exactly those
+    parameters is an InvalidInput naming them: a row of unknown origin must
+    not count as done.
+    """
     p = Path(path)
     counts: Counter = Counter()
     if p.is_dir():
         raise InvalidInput(f"{p}: is a directory; name a samples file")
     if not p.exists():
         return counts
-    data = p.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end < len(data):
-        with open(p, "r+b") as f:
-            f.truncate(end)
-    for lineno, line in enumerate(data[:end].splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
+    lines = p.read_bytes().split(b"\n")
+    if is_torn(lines[-1]):
+        lines.pop()
+    for lineno, line in enumerate(lines, 1):
+        if line.strip():
+            row = _samples_row(p, lineno, line)
+            if binding is not None:
+                _check_binding(p, lineno, row, binding)
             counts[row["task_id"]] += 1
-        except (ValueError, KeyError, TypeError):
-            raise InvalidInput(f"{p}:{lineno}: not a samples row; refusing to append to it") from None
-        changed = [f"{k} {row[k]!r} (now {binding.get(k)!r})" for k in BINDING
-                   if binding is not None and k in row and row[k] != binding.get(k)]
-        if changed:
-            raise InvalidInput(f"{p}:{lineno}: sampled with other parameters: {', '.join(changed)}; "
-                               "write to another file (-o), or delete this one to start over")
     return counts
+
+
+def is_torn(line: bytes) -> bool:
+    """Whether a last line (no newline after it) is a row whose write was cut off:
+    the start of a row as generate writes it, that does not parse."""
+    if not line or not (line.startswith(ROW_START) or ROW_START.startswith(line)):
+        return False
+    try:
+        json.loads(line)
+    except ValueError:
+        return True
+    return False
+
+
+def _samples_row(p: Path, lineno: int, line: bytes) -> dict[str, Any]:
+    """The row on a line, or an InvalidInput: rows are appended only to a samples file."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        row = None
+    if not (isinstance(row, dict) and isinstance(row.get("task_id"), str) and isinstance(row.get("completion"), str)):
+        raise InvalidInput(f"{p}:{lineno}: not a samples row (a JSON object with a task_id and a completion); "
+                           "refusing to append to it: write to another file (-o)")
+    return row
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON values: 1 and 1.0 are one number, but true is not 1."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def _check_binding(p: Path, lineno: int, row: Mapping[str, Any], binding: Mapping[str, Any]) -> None:
+    """InvalidInput unless the row records exactly `binding`: a missing field is a
+    row of unknown origin, which must not count as sampled with these parameters."""
+    absent = object()
+    differ = [k for k in BINDING if not _same(row.get(k, absent), binding.get(k, absent))]
+    if not differ:
+        return
+    unrecorded = [k for k in differ if k not in row and k != "seed"]  # seed: absent in an unseeded run's rows
+    if unrecorded:
+        raise InvalidInput(f"{p}:{lineno}: the row does not record how it was sampled (no {', '.join(unrecorded)}), "
+                           "so it cannot count as sampled with these parameters; write to another file (-o)")
+    changed = [(f"{k} {row[k]!r}" if k in row else f"no {k}") + f" (now {binding.get(k)!r})" for k in differ]
+    raise InvalidInput(f"{p}:{lineno}: sampled with other parameters: {', '.join(changed)}; "
+                       "write to another file (-o), or delete this one to start over")
+
+
+def end_cleanly(path: str | os.PathLike[str]) -> None:
+    """Make `path` end with a newline before rows are appended to it: a last row
+    without one gets it; a last line a crash cut off is cut, said on the log.
+    Called only once a run goes ahead (rows checked, endpoint answered), so a
+    run that stops before then leaves the file as it was."""
+    p = Path(path)
+    if not p.exists():
+        return
+    with open(p, "r+b") as f:
+        data = f.read()
+        tail = data[data.rfind(b"\n") + 1:]
+        if not tail:
+            return
+        if is_torn(tail):
+            f.truncate(len(data) - len(tail))
+            log.warning("%s: cut off its last line (%d bytes), a row whose write was cut off", p, len(tail))
+        else:
+            f.write(b"\n")
 
 
 def _url(endpoint: str, chat: bool) -> str:
@@ -365,6 +475,7 @@ async def agenerate(problems: Mapping[str, Mapping[str, Any]], config: Generatio
             return 0
         if not probed:
             await probe(client, config.endpoint)
+        end_cleanly(output)  # only now: the rows were checked above and the endpoint answers
         sampler = _Sampler(config, client)
         out = None  # opened at the first rows: a run that gets none leaves no file behind
 

@@ -37,6 +37,9 @@ def require_fields(sample: Any, where: str) -> None:
     if missing:
         raise InvalidInput(f"{where} needs string fields 'task_id' and 'completion' or 'solution': "
                            f"{' and '.join(missing)} missing or not a string")
+    for f in CODE_FIELDS:  # else a 'solution' of 5 would quietly leave the 'completion' judged
+        if sample.get(f) is not None and not isinstance(sample[f], str):
+            raise InvalidInput(f"{where}: '{f}' must be a string (or absent), got {type(sample[f]).__name__}")
 
 
 def validate_sample(sample: Any, problems: Mapping[str, Any], where: str) -> None:

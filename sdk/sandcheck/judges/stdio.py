@@ -48,6 +48,7 @@ test is accepted; its ``score`` is the fraction accepted.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -59,7 +60,7 @@ from .checker import checker_of, run_checkers
 from .languages import looks_like_other, require_served, sample_language
 from .outputs import COMPARES, STDOUT_ONLY, outputs_match
 from .stdio_harness import HARNESSES
-from .run import Evaluation, summarize
+from .run import Evaluation, check_problem_limits, checked_ks, summarize
 from .stdio_harness import program as harness_program
 
 __all__ = ["evaluate_stdio", "is_stdio_problem", "outputs_match", "stdio_problem", "verdict_for"]
@@ -91,10 +92,11 @@ def stdio_problem(row: Mapping[str, Any], where: str = "problem") -> dict[str, A
         raise InvalidInput(f"{where} ({task_id}) needs 'tests': a non-empty list of {{input, output}} strings")
     problem = dict(row)
     problem["tests"] = [{"input": t["input"], "output": t["output"]} for t in tests]
-    for key in ("float_tolerance", "time_limit_s", "memory_mb"):
-        value = row.get(key)
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0):
-            raise InvalidInput(f"{where} ({task_id}): {key} must be a positive number")
+    tolerance = row.get("float_tolerance")
+    if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
+                                  or not 0 < tolerance < math.inf):
+        raise InvalidInput(f"{where} ({task_id}): float_tolerance must be a positive number")
+    check_problem_limits(row, f"{where} ({task_id})")
     if row.get("compare", "lines") not in COMPARES:
         raise InvalidInput(f"{where} ({task_id}): compare must be one of {', '.join(COMPARES)}")
     if row.get("harness") is not None and row["harness"] not in HARNESSES:
@@ -137,6 +139,7 @@ def evaluate_stdio(
     `stop_at_first_failure`, tests run in rounds of growing size and a
     sample stops after the round where one failed.
     """
+    k = checked_ks(k)
     langs: dict[int, tuple[str, bool]] = {}
     for i, s in enumerate(samples):
         _check_sample(s, problems, f"sample {i}")
@@ -211,6 +214,9 @@ def _check_sample(sample: Any, problems: Mapping[str, Any], where: str) -> None:
         raise InvalidInput(f"{where} needs string fields 'task_id' and 'solution' (or 'completion')")
     if sample["task_id"] not in problems:
         raise InvalidInput(f"{where} has task_id {sample['task_id']!r}, which is not in the problem set")
+    if "\x00" in _code(sample):
+        raise InvalidInput(f"{where}: its code holds a NUL character, which no server runs; leave the sample "
+                           "out or mark it failed")
 
 
 def _code(sample: Mapping[str, Any]) -> str:
@@ -224,7 +230,7 @@ def _program(sample: Mapping[str, Any], problem: Mapping[str, Any], language: st
     # Room for the expected output and then some, so a long right answer is never cut.
     cap = max(_MIN_OUTPUT_CAP, 2 * len(test["output"].encode()))
     limits = Limits(base.cpu_time_ms, base.wall_time_ms, base.memory_bytes, cap)
-    code = _code(sample)
+    code = _code(sample) or "\n"  # an empty answer is a program too (a server refuses an empty source)
     if language == "python" and problem.get("harness"):
         code = harness_program(problem["harness"], code)
     return Program(code, stdin=test["input"].encode(), limits=limits, id=f"{i}/{t}", language=language)

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..._types import ExecutionResult, Limits
 from ...client import Program
-from ..run import Evaluation, summarize
+from ..run import Evaluation, checked_ks, summarize
 from ...samples import sample_code, validate_samples
 from .expected import MEMORY_MB, SPLITS, expected_outputs
 from .harness import Record, build_program, digest, inputs_literal, parse_records
@@ -51,6 +51,7 @@ def evaluate_differential(
     done: Mapping[int, dict[str, Any]] | None = None,
 ) -> Evaluation:
     """Base and plus verdicts per sample; pass@k for both. `timeout` is unused: limits come from the canonical runs."""
+    k = checked_ks(k)
     from ...datasets import dataset_path
     from ...data import sha256_file
 

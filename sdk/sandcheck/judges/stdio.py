@@ -59,6 +59,7 @@ from ..client import Program
 from .checker import checker_of, run_checkers
 from .languages import looks_like_other, require_served, sample_language
 from .outputs import COMPARES, STDOUT_ONLY, outputs_match
+from .stdio_harness import FILES as HARNESS_FILES
 from .stdio_harness import HARNESSES
 from .run import Evaluation, check_problem_limits, checked_ks, summarize
 from .stdio_harness import program as harness_program
@@ -230,10 +231,10 @@ def _program(sample: Mapping[str, Any], problem: Mapping[str, Any], language: st
     # Room for the expected output and then some, so a long right answer is never cut.
     cap = max(_MIN_OUTPUT_CAP, 2 * len(test["output"].encode()))
     limits = Limits(base.cpu_time_ms, base.wall_time_ms, base.memory_bytes, cap)
-    code = _code(sample) or "\n"  # an empty answer is a program too (a server refuses an empty source)
+    code, files = _code(sample) or "\n", None  # an empty answer is a program too (a server refuses an empty source)
     if language == "python" and problem.get("harness"):
-        code = harness_program(problem["harness"], code)
-    return Program(code, stdin=test["input"].encode(), limits=limits, id=f"{i}/{t}", language=language)
+        code, files = harness_program(problem["harness"], code), HARNESS_FILES
+    return Program(code, stdin=test["input"].encode(), limits=limits, id=f"{i}/{t}", language=language, files=files)
 
 
 def _test(result: ExecutionResult, problem: Mapping[str, Any], t: int) -> dict[str, Any]:

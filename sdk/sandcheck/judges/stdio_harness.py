@@ -20,10 +20,14 @@ from pathlib import Path
 from .function_call import prelude
 
 HARNESSES = ("livecodebench", "apps", "taco")
-_RUNNER = (Path(__file__).resolve().parent / "stdio_harness_runner.py").read_text()
+# The runner travels as a file beside the program: a warm jail compiles a file's text once
+# and imports it from its cache after (the program itself, new per answer, compiles each time).
+_RUNNER_MODULE = "sandcheck_stdio_harness"
+FILES = {f"{_RUNNER_MODULE}.py": (Path(__file__).resolve().parent / "stdio_harness_runner.py").read_bytes()}
 
 
 def program(harness: str, code: str) -> str:
-    """The program that runs `code` (a Python answer) as `harness` runs it."""
+    """The program that runs `code` (a Python answer) as `harness` runs it, with `FILES`."""
     imports = prelude("livecodebench" if harness == "livecodebench" else "apps", code)
-    return f"{_RUNNER}\n_sandcheck_harness({harness!r}, {code!r}, {imports!r})\n"
+    return (f"from {_RUNNER_MODULE} import _sandcheck_harness\n"
+            f"_sandcheck_harness({harness!r}, {code!r}, {imports!r})\n")

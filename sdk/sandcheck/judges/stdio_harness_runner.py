@@ -1,8 +1,9 @@
 """A Python stdin/stdout program run the way its dataset's own harness runs it. Its text runs in the jail.
 
-The SDK only reads this file as text (`sandcheck.judges.stdio_harness`) and
-puts a call after it: ``_sandcheck_harness(HARNESS, CODE, PRELUDE)``, where
-PRELUDE is the harness's imports. Stdlib only, Python 3.9+ (ast.unparse).
+The SDK only reads this file as text (`sandcheck.judges.stdio_harness`): it
+travels with each check as ``sandcheck_stdio_harness.py``, and the program
+calls ``_sandcheck_harness(HARNESS, CODE, PRELUDE)``, where PRELUDE is the
+harness's imports. Stdlib only, Python 3.9+ (ast.unparse).
 
 - ``livecodebench`` (lcb_runner's grade_stdio): a last ``if __name__ ==
   '__main__':`` block is replaced by its body; the top-level imports stay at
@@ -12,8 +13,9 @@ PRELUDE is the harness's imports. Stdlib only, Python 3.9+ (ast.unparse).
   whole input read up front; ``sys.stdin`` an object with read, readline,
   readlines and ``buffer.read`` only), ``open`` returning the input, stdout
   captured in a StringIO (no ``sys.stdout.buffer``), SystemExit caught, the
-  harness's guard applied (``quit``, ``os.kill``, ``os.getcwd``... are None)
-  and big integers printable up to 50,000 digits.
+  harness's guard applied (``quit``, ``os.kill``, ``os.getcwd``... are None;
+  shutil's and subprocess's only if loaded) and big integers printable up
+  to 50,000 digits.
 - ``apps`` (APPS's testing_util): the harness's imports, then the program's
   lines, each not starting with ``from ``/``import `` indented into ``def
   code():`` after ``stdin = sys.stdin``; called as above with ``sys.stdin``
@@ -26,7 +28,6 @@ Whatever the program raises ends it as it would end the harness's test (a
 traceback, exit status 1); the output it printed before is written out.
 """
 
-import ast
 import builtins
 import io
 import sys
@@ -109,11 +110,11 @@ class _LcbBuffer:
 
 
 def _lcb_guard():
-    import importlib
-
+    # The harness's process has shutil and subprocess loaded; a jail's has not, and importing
+    # them costs ~4 ms a test: a module the program would have to import itself is left whole.
     for name, attrs in _LCB_GUARDED.items():
-        module = importlib.import_module(name)
-        for attr in attrs:
+        module = sys.modules.get(name)
+        for attr in attrs if module is not None else ():
             setattr(module, attr, None)
     builtins.quit = None
     builtins.help = None
@@ -122,6 +123,8 @@ def _lcb_guard():
 
 
 def _lcb_source(code, prelude):
+    import ast
+
     try:
         tree = ast.parse(code)
         last = tree.body[-1]

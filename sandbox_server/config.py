@@ -20,6 +20,22 @@ def _nsjail_default() -> str:
         return "nsjail"
 
 
+# The most slots (concurrency) one server takes: 1,024, or 4 per CPU where that is
+# more (so the default, 2 per CPU, always fits). Far above real use: past about
+# 2 per CPU checks only wait for a CPU (waiting is not charged to them), while
+# each slot holds a jail, a thread, an outside uid and up to five memory cgroups
+# (slot, its warm, run and cold jails', javac). Far below what breaks a host:
+# the kernel has 65,535 memory cgroups for the whole host, and 100,000 slots took
+# them all, so that no server could start there until they were removed by hand.
+MAX_CONCURRENCY_FLOOR = 1024
+MAX_CONCURRENCY_PER_CPU = 4
+
+
+def max_concurrency() -> int:
+    """The bound on `concurrency` (see MAX_CONCURRENCY_FLOOR), checked as the configuration loads."""
+    return max(MAX_CONCURRENCY_FLOOR, MAX_CONCURRENCY_PER_CPU * (os.cpu_count() or 1))
+
+
 @dataclass
 class ServerConfig:
     """Everything that shapes how the server runs programs."""

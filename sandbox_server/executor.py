@@ -25,7 +25,7 @@ from sandcheck_api.status import Status
 from .config import ServerConfig
 from .jail import javac_service, packages, toolchains
 from .jail.builds import BuildCache, Builds
-from .jail.cgroups import instance_alive, instance_name, open_tree
+from .jail.cgroups import cannot_create, instance_alive, instance_name, open_tree
 from .jail.nsjail_config import build_config, render
 from .jail.outcome import Outcome, SandboxFault
 from .jail.runtime import Runtime
@@ -42,7 +42,7 @@ _WORKDIR_PREFIX = "sandcheck."  # sandcheck.<instance>.<random>
 IDLE_RELEASE_S = 120.0
 
 
-def _sweep_workdirs() -> None:
+def sweep_workdirs() -> None:
     """Remove the private dirs of servers that were killed before cleaning up."""
     for d in Path(tempfile.gettempdir()).glob(f"{_WORKDIR_PREFIX}server-*"):
         if not instance_alive(d.name.split(".")[1]):
@@ -143,7 +143,7 @@ class Executor:
             policy = build_policy()
         except Exception as exc:
             raise StartupError(f"cannot compile the seccomp policy (is libseccomp2 installed?): {exc}") from exc
-        _sweep_workdirs()
+        sweep_workdirs()
         config_path = self._workdir / "nsjail.cfg"
         config_path.write_text(render(build_config(self.runtime, self.config.jail)))
         try:
@@ -152,7 +152,7 @@ class Executor:
             raise StartupError(f"cgroups: {exc}") from exc
         self.supervisor = Supervisor(self.config.nsjail, str(config_path), self.runtime, policy.bpf, os.cpu_count() or 1)
         self._start_languages()
-        slots = [self.cgroups.slot(i) for i in range(self.concurrency)]
+        slots = self._cgroup_slots()
         if self.config.jail_mode == "warm":
             def warm_slots(cgroup: str) -> list[WarmSlot]:
                 return [WarmSlot(self.supervisor, slot, self.config.uid_base + i, self.config.jail.max_tasks,
@@ -165,14 +165,26 @@ class Executor:
         if self._javac_service is not None:
             config_path, command = self._javac_service
             self._compilers = [javac_service.CompileSlot(
-                self.supervisor, config_path, self.cgroups.slot(i, "javac"), self.config.uid_base + i,
+                self.supervisor, config_path, cg, self.config.uid_base + i,
                 javac_service.work_dir(self._builddir, i), command, self.config.jail.max_tasks,
-                self.config.javac_service_max_compiles) for i in range(len(slots))]
+                self.config.javac_service_max_compiles) for i, cg in enumerate(self._cgroup_slots("javac"))]
         self._self_test(slots[0])
         for i, slot in enumerate(slots):
             t = threading.Thread(target=self._work, args=(i, slot), name=f"slot-{i}", daemon=True)
             t.start()
             self._threads.append(t)
+
+    def _cgroup_slots(self, role: str = "") -> list:
+        """Every slot's cgroups (for `role`, see CgroupTree.slot). A host out of cgroups
+        refuses to start with what to do about it; stop() removes those made until then."""
+        slots: list = []
+        try:
+            for i in range(self.concurrency):
+                slots.append(self.cgroups.slot(i, role))
+        except OSError as exc:
+            where = Path(exc.filename) if exc.filename else Path(f"{role or 'slot'}-{len(slots)}")
+            raise StartupError(f"cgroups: {cannot_create(where, exc)}") from exc
+        return slots
 
     def _start_languages(self) -> None:
         """Find the installed toolchains and write each one's compile and run jail config."""

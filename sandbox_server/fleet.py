@@ -33,8 +33,8 @@ import time
 from collections.abc import Callable, Iterable
 
 from .config import ServerConfig
-from .executor import StartupError, preflight
-from .jail.cgroups import CgroupError, CgroupV2Tree, open_tree
+from .executor import StartupError, preflight, sweep_workdirs
+from .jail.cgroups import CgroupError, CgroupV2Tree, MissingCgroups, open_tree
 from .jail.runtime import Runtime
 
 log = logging.getLogger("sandcheck.server")
@@ -99,6 +99,7 @@ class Fleet:
         self.workers: list[Worker | None] = [None] * len(self.slots)
         self.metrics_ports: list[int | None] = [None] * len(self.slots)
         self.runtime: Runtime | None = None
+        self.failure = ""  # the first reason a worker gave for not starting ('failed REASON')
 
     def _config(self, i: int) -> ServerConfig:
         """Worker i's share: its slots, its address, outside uids of its own, and its metrics
@@ -108,8 +109,13 @@ class Fleet:
                                    uid_base=self.config.uid_base + sum(self.slots[:i]), metrics_listen=metrics)
 
     def _read_ready(self, i: int, fd: int) -> bool:
-        """Worker i's 'ready ADDR [metrics=PORT]' line; True if it said ready."""
-        words = os.read(fd, 4096).decode(errors="replace").split()
+        """Worker i's 'ready ADDR [metrics=PORT]' line; True if it said ready.
+        A worker that cannot start says 'failed REASON' instead (server.py)."""
+        text = os.read(fd, 4096).decode(errors="replace")
+        if text.startswith("failed "):
+            self.failure = self.failure or text[len("failed "):].strip()
+            return False
+        words = text.split()
         for word in words[2:]:
             if word.startswith("metrics="):
                 self.metrics_ports[i] = int(word[len("metrics="):])
@@ -129,7 +135,7 @@ class Fleet:
                 os.close(ready_r)
                 code = self.run_worker(i, self._config(i), self.runtime, self.addresses, ready_w)
             except BaseException as exc:  # never return into the parent's code
-                print(f"sandcheck serve: worker {i}: {exc!r}", file=sys.stderr)
+                sys.stderr.write(f"sandcheck serve: worker {i}: {exc!r}\n")  # one write: workers share stderr
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
@@ -150,7 +156,10 @@ class Fleet:
             print(f"sandcheck serve: cannot start: {prefix}{exc}", file=sys.stderr)
             return False
         if self._spawn_and_wait(range(len(self.slots))) != set(range(len(self.slots))):
-            self.stop()  # the worker printed why it could not start
+            # Once, for all: workers that fail together fail alike.
+            why = self.failure or f"a worker was not ready within {_START_TIMEOUT_S:.0f} s, or ended without a reason"
+            sys.stderr.write(f"sandcheck serve: cannot start: {why}\n")
+            self.stop()
             return False
         return True
 
@@ -189,8 +198,11 @@ class Fleet:
                 log.warning("worker %d exited with %s; restarting in %.1f s", i, worker.returncode, delay)
                 if stop.wait(delay):
                     return
+                self.failure = ""
                 if self._spawn_and_wait([i], stop):
                     failures[i] = 0
+                elif self.failure:
+                    log.warning("worker %d cannot start again: %s", i, self.failure)
 
     def stop(self) -> None:
         for worker in self.workers:
@@ -200,3 +212,17 @@ class Fleet:
             if worker is not None and not worker.wait(self.config.max_limits.wall_time_ms / 1000 + 30):
                 worker.signal(signal.SIGKILL)
                 worker.wait(30)
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove what workers that ended without cleaning up left: a worker stopped
+        while it starts (another one failed to) ends at once, its slots' cgroups and
+        private dirs still there. The next start would sweep them; a failed start must
+        leave nothing behind."""
+        tree = open_tree(self.config.cgroup_root)
+        try:
+            if not isinstance(tree, MissingCgroups):
+                tree.sweep()
+            sweep_workdirs()
+        except OSError as exc:
+            log.warning("cannot remove what stopped workers left: %s (the next start removes it)", exc)

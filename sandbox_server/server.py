@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
+import errno
 import json
 import logging
 import os
 import signal
 import socket
+import stat
 import sys
 import threading
 from concurrent import futures
@@ -93,18 +96,24 @@ class Server:
         reflection.enable_server_reflection((pb.DESCRIPTOR.services_by_name["Sandbox"].full_name,
                                              health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                              reflection.SERVICE_NAME), self.grpc_server)
+        if self.config.listen.startswith("unix:") and not self.fleet:
+            _check_bindable(self.config.listen)  # again, just before gRPC takes over whatever socket is there
         try:
             self.port = self.security.add_port(self.grpc_server, self.config.listen)
         except RuntimeError:  # grpc's "Failed to bind", with no reason
             self.port = 0
-        if not self.port and not self.config.listen.startswith("unix:"):
-            raise StartupError(f"cannot listen on {self.config.listen}")
+        if not self.port:  # a unix socket's "port" is 1
+            raise StartupError(f"cannot listen on {self.config.listen}: gRPC could not bind it (pick another --listen)")
         if self.config.http_listen:
             self.http = HttpDoor(self.config, service.avoid, self.security, reuse_port=bool(self.fleet))
             self.http_port = self.http.start()
         self.grpc_server.start()
         if self.config.metrics_listen:
-            self.metrics_port = self.metrics.serve(self.config.metrics_listen)
+            try:
+                self.metrics_port = self.metrics.serve(self.config.metrics_listen)
+            except OSError as exc:
+                raise StartupError(f"cannot serve metrics on {self.config.metrics_listen}: "
+                                   f"{exc.strerror or exc}") from None
         # The self-test in executor.start() ran a real jail: SERVING. A probe re-tests after failures.
         self.health.mark_serving(probe=lambda: self.executor.submit(Job(b"pass\n", b"", self.config.default_limits)))
 
@@ -123,9 +132,10 @@ class Server:
 
 
 def _check_bindable(listen: str) -> None:
-    """Bind HOST:PORT once to learn the OS's reason it cannot be used; gRPC
-    only says "failed to bind" (and logs a line of its own)."""
+    """Bind HOST:PORT (or the unix socket's path) once to learn the OS's reason it
+    cannot be used; gRPC only says "failed to bind" (and logs a line of its own)."""
     if listen.startswith("unix:"):
+        _check_unix(listen)
         return
     host, _, port = listen.rpartition(":")
     try:
@@ -138,6 +148,58 @@ def _check_bindable(listen: str) -> None:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise StartupError(f"cannot listen on {listen}: {reason} (stop what uses it, or pick another --listen)") \
             from None
+
+
+def _check_unix(listen: str) -> None:
+    """gRPC deletes a socket file in its way before it binds, so a second server
+    would take a running one's address (and delete it when it stops: the first is
+    then unreachable for good). A socket that a server answers on refuses the start;
+    one nobody answers on (a killed server's) is removed; a test bind then gives the
+    OS's reason for any other failure, which gRPC only logs (a missing directory)."""
+    path = _unix_path(listen)
+    if _answers(path):
+        raise StartupError(f"cannot listen on {listen}: another server is listening there "
+                           "(stop it, or pick another --listen)")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.bind(path)
+        os.unlink(path)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOENT:
+            reason += f": no directory {os.path.dirname(path) or '.'}"
+        elif exc.errno == errno.EADDRINUSE:
+            reason += f": {path} is there and is not a socket"
+        raise StartupError(f"cannot listen on {listen}: {reason} (pick another --listen)") from None
+
+
+def _unix_path(listen: str) -> str:
+    """unix:PATH, or gRPC's other spelling unix:///ABSOLUTE, to the socket's path."""
+    path = listen[len("unix:"):]
+    return path[2:] if path.startswith("//") else path
+
+
+def _answers(path: str) -> bool:
+    """Whether a server accepts connections on socket `path`. A socket file nobody
+    answers on (its server was killed) is removed, as gRPC would."""
+    try:
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            return False  # nothing there, or not a socket: the test bind says what
+    except OSError:
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(2.0)
+        try:
+            s.connect(path)
+        except ConnectionRefusedError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return False
+        except (TimeoutError, BlockingIOError):
+            return True  # a listener with a full backlog: busy, not gone
+        except OSError:
+            return False
+    return True
 
 
 def _die_with_parent() -> None:
@@ -171,6 +233,54 @@ def _wait_for_stop() -> str:
     return got[0] if got else "a stop"
 
 
+def _start(config: ServerConfig, security: auth.Security | None, fleet: list[str],
+           runtime: Runtime | None, ready_fd: int | None) -> Server | None:
+    """A started server; or None, after one line saying why not and with what the
+    start made removed (slot cgroups, private dirs, the listening socket), whatever
+    failed: cgroups left by failed starts add up until no server starts on the host.
+    A fleet's worker tells its parent instead, which says it once for all (fleet.py)."""
+    server: Server | None = None
+    try:
+        server = Server(config, security, fleet, runtime)
+        server.start()
+        return server
+    except (Exception, KeyboardInterrupt) as exc:
+        why = _reason(exc)
+        if not fleet:
+            _say(f"sandcheck serve: cannot start: {why}")
+        if server is not None:
+            _undo(server)
+        if fleet and ready_fd is not None:  # after the undo: the fleet then stops its workers
+            os.write(ready_fd, f"failed {why}\n".encode()[:4096])
+        return None
+
+
+def _say(line: str) -> None:
+    """`line` on stderr in one write: a fleet's workers share it, and print()
+    writes the newline apart, so lines of two at once ran into each other."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for what stopped a start: a StartupError's own words, else the exception's."""
+    if isinstance(exc, StartupError):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+def _undo(server: Server) -> None:
+    """Stop what a failed start began. If that fails too, one more line: the next
+    start on this host sweeps what a dead server left."""
+    try:
+        server.stop(grace=0)
+    except (Exception, KeyboardInterrupt) as exc:
+        _say(f"sandcheck serve: could not remove everything the failed start made ({_reason(exc)}); "
+             "the next start removes it")
+
+
 def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: bool = False,
           security: auth.Security | None = None, fleet: list[str] = (), runtime: Runtime | None = None) -> int:
     parent = os.getppid()
@@ -178,12 +288,8 @@ def serve(config: ServerConfig, ready_fd: int | None = None, exit_with_parent: b
         _die_with_parent()
         if os.getppid() != parent:
             return 1
-    server = Server(config, security, fleet, runtime)
-    try:
-        server.start()
-    except StartupError as exc:
-        print(f"sandcheck serve: cannot start: {exc}", file=sys.stderr)
-        server.executor.stop()  # its cgroups and private dir: nothing left behind
+    server = _start(config, security, fleet, runtime, ready_fd)
+    if server is None:
         return 1
     log.info("listening on %s", config.listen,
              extra={"fields": {"listen": config.listen, "slots": server.executor.concurrency}})
@@ -202,17 +308,18 @@ def serve_fleet(config: ServerConfig, ready_fd: int | None = None, exit_with_par
     """`processes` worker servers (fleet.py) sharing the slots, each a `serve()` of its own."""
     if exit_with_parent:
         _die_with_parent()
-    try:
-        _check_bindable(config.listen)
-    except StartupError as exc:
-        print(f"sandcheck serve: cannot start: {exc}", file=sys.stderr)
-        return 1
 
     def run_worker(index: int, worker: ServerConfig, runtime: Runtime, addresses: list[str], ready_w: int) -> int:
         return serve(worker, ready_fd=ready_w, exit_with_parent=True, security=security.for_worker(index),
                      fleet=addresses, runtime=runtime)
 
     fleet = Fleet(config, run_worker)
+    try:
+        for address in dict.fromkeys(fleet.addresses):  # here, once: the workers share them and do not check
+            _check_bindable(address)
+    except StartupError as exc:
+        print(f"sandcheck serve: cannot start: {exc}", file=sys.stderr)
+        return 1
     if not fleet.start():
         return 1
     metrics_http = None

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .config import ServerConfig
+from .config import MAX_CONCURRENCY_FLOOR, MAX_CONCURRENCY_PER_CPU, ServerConfig, max_concurrency
 
 log = logging.getLogger("sandcheck.settings")
 
@@ -204,6 +204,10 @@ def validate(config: ServerConfig) -> None:
             raise ConfigError(f"{name}: {exc}") from None
     if config.concurrency < 0:
         raise ConfigError(f"concurrency must be >= 0 (0 = one per CPU), got {config.concurrency}")
+    if config.concurrency > max_concurrency():  # before anything is made: each slot takes cgroups (config.py)
+        raise ConfigError(f"concurrency must be at most {max_concurrency()} ({MAX_CONCURRENCY_PER_CPU} per CPU, at "
+                          f"least {MAX_CONCURRENCY_FLOOR}: more slots only wait for a CPU, and each takes a jail and "
+                          f"cgroups), got {config.concurrency}")
     if config.processes < 0:
         raise ConfigError(f"processes must be >= 0 (0 = one per 4 CPUs, at least 2), got {config.processes}")
     if config.jail_mode not in ("warm", "cold"):

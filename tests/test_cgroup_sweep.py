@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox_server.jail.cgroups import CGROUP_MOUNT, CONTROLLERS, detect
+from sandbox_server.jail.cgroups import CGROUP_MOUNT, CONTROLLERS, CgroupError, CgroupTree, detect
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = "sandcheck-test-sweep"  # its own subtree: the servers of other tests never see it
@@ -67,5 +67,22 @@ def test_servers_starting_together_sweep_the_same_dead_instances() -> None:
             assert [s.communicate(timeout=120)[0] for s in servers] == ["started\n"] * 4
             left = [p for c in CONTROLLERS for p in (CGROUP_MOUNT / c / ROOT).iterdir() if p.is_dir()]
             assert left == []
+    finally:
+        _remove_tree()
+
+
+def test_a_server_that_cannot_make_its_own_cgroup_still_sweeps_the_dead_ones() -> None:
+    # A host out of memory cgroups (leaked by servers that died) refuses every mkdir with EBUSY.
+    # The sweep that would have freed them ran only after the server had made its own
+    # directory, so never: every later start failed until someone removed them by hand.
+    # Here the instance has the name of a file every cgroup holds, so its mkdir fails too.
+    try:
+        _dead_instances(3)
+        tree = CgroupTree(ROOT)
+        tree.instance = "cgroup.procs"
+        with pytest.raises(CgroupError, match="cannot create .*cgroup.procs"):
+            tree.create()
+        assert [p for c in CONTROLLERS for p in (CGROUP_MOUNT / c / ROOT).iterdir() if p.is_dir()] == []
+        tree.remove()  # nothing of its own to remove
     finally:
         _remove_tree()

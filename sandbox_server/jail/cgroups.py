@@ -246,19 +246,31 @@ class CgroupTree:
         self.base: dict[str, Path] = {}
 
     def create(self) -> None:
-        """Create the subtree, after sweeping instances left by killed servers."""
-        for c in CONTROLLERS:
-            ctrl = self.mount / c
-            if not ctrl.is_dir():
-                raise CgroupError(f"cgroup v1 controller '{c}' is not mounted at {ctrl}")
-            root = ctrl / self.root
-            try:
-                _mkdir(root)
-            except OSError as exc:
-                raise CgroupError(f"cannot create {root}: {exc.strerror}; run as root or delegate it") from exc
-            self.base[c] = root / self.instance
-            _mkdir(self.base[c])
+        """Create the subtree. Instances left by killed servers are swept first, before
+        ours is made: a host whose cgroups leaked servers used up heals here, where
+        making ours would fail. `base` holds what was made, for remove() after a failure."""
+        roots = [self._root(c) for c in CONTROLLERS]
         self.sweep()
+        for c, root in zip(CONTROLLERS, roots):
+            inst = root / self.instance
+            try:
+                _mkdir(inst)
+            except OSError as exc:
+                raise cannot_create(inst, exc) from exc
+            self.base[c] = inst
+
+    def _root(self, controller: str) -> Path:
+        """The controller's <root> directory, made if missing (it is shared by every server)."""
+        ctrl = self.mount / controller
+        if not ctrl.is_dir():
+            raise CgroupError(f"cgroup v1 controller '{controller}' is not mounted at {ctrl}")
+        root = ctrl / self.root
+        try:
+            if not root.is_dir():  # mkdir of a memory cgroup may fail on a host out of them, even one that exists
+                _mkdir(root)
+        except OSError as exc:
+            raise cannot_create(root, exc) from exc
+        return root
 
     def sweep(self) -> int:
         """Kill and remove every other instance whose server is gone; return how many."""
@@ -279,6 +291,19 @@ class CgroupTree:
     def remove(self) -> None:
         for d in self.base.values():
             _remove_instance(d)
+
+
+def cannot_create(path: Path, exc: OSError) -> CgroupError:
+    """Why mkdir of cgroup `path` failed, and how to fix the host. The kernel numbers
+    memory cgroups from one space of 65,535 for the whole host; once they are all
+    taken (by cgroups that were never removed), mkdir fails with EBUSY (ENOSPC on
+    older kernels), whatever the directory."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.EBUSY, errno.ENOSPC):
+        return CgroupError(f"cannot create {path}: {reason}: the host may be out of cgroups (the kernel allows "
+                           f"65,535 memory cgroups in all): remove (rmdir) the ones no process uses, or lower "
+                           f"--concurrency")
+    return CgroupError(f"cannot create {path}: {reason}; run as root or delegate it")
 
 
 def _kill_until_empty(list_pids, timeout: float) -> bool:
@@ -565,7 +590,8 @@ class CgroupV2Tree:
         self.delegated: list[str] = []  # what create() changed above its own subtree, for logs and doctor
 
     def create(self) -> None:
-        """Delegate the controllers down to the instance, then sweep dead instances."""
+        """Delegate the controllers down to the instance. Dead instances are swept
+        before ours is made, as on v1: a host out of cgroups heals here."""
         self.delegate()
         enable = " ".join(f"+{c}" for c in V2_CONTROLLERS)
         top = self.parent / self.root
@@ -573,12 +599,18 @@ class CgroupV2Tree:
         try:
             _mkdir(top)
             _write(top / "cgroup.subtree_control", enable)
+        except OSError as exc:
+            raise CgroupError(f"cannot set up {top}: {exc.strerror}; {_V2_FIX}") from exc
+        self.sweep()
+        try:
             _mkdir(inst)
+        except OSError as exc:
+            raise cannot_create(inst, exc) from exc
+        self.base = {"unified": inst}
+        try:
             _write(inst / "cgroup.subtree_control", enable)
         except OSError as exc:
             raise CgroupError(f"cannot set up {inst}: {exc.strerror}; {_V2_FIX}") from exc
-        self.base = {"unified": inst}
-        self.sweep()
 
     def delegate(self) -> None:
         """Make memory, pids and cpu available to children of the server's own cgroup.

@@ -115,6 +115,16 @@ def test_a_language_the_server_does_not_run_is_refused_before_anything_runs(samp
     assert message in str(info.value)
 
 
+def test_an_unknown_language_is_blamed_on_whoever_named_it() -> None:
+    problem = {**read_problem_rows(DATA / "formats" / "sandcheck_stdio.jsonl")["sum"], "language": "cobol"}
+    with pytest.raises(InvalidInput, match="^sample 0's problem 'sum': unknown language 'cobol'"):
+        evaluate_stdio([{"task_id": "sum", "solution": "print(1)"}], {"sum": problem}, client=_PythonAndCppOnly(),
+                       k=[1])
+    with pytest.raises(InvalidInput, match="^--language: unknown language 'cobol'"):
+        evaluate_stdio([{"task_id": "sum", "solution": "print(1)"}], {"sum": {**problem, "language": None}},
+                       client=_PythonAndCppOnly(), k=[1], language="cobol")
+
+
 def test_cli_judges_cpp_by_language_flag_and_records_language_and_cpu_per_test(tmp_path: Path) -> None:
     problems = DATA / "formats" / "code_contests_hf.jsonl"
     samples = tmp_path / "samples.jsonl"

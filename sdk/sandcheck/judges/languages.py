@@ -59,11 +59,12 @@ def canonical(name: str) -> str | None:
 def sample_language(sample: Mapping[str, Any], problem: Mapping[str, Any], default: str | None,
                     where: str) -> tuple[str, bool]:
     """(the server language a sample runs as, whether the sample itself named it); InvalidInput when unknown."""
-    for given, own in ((sample.get("language"), True), (default, False), (problem.get("language"), False)):
+    for given, own, whose in ((sample.get("language"), True, where), (default, False, "--language"),
+                              (problem.get("language"), False, f"{where}'s problem {problem.get('task_id')!r}")):
         if given is None or given == "":
             continue
         if not isinstance(given, str) or canonical(given) is None:
-            raise InvalidInput(f"{where}: unknown language {given!r}; sandcheck runs "
+            raise InvalidInput(f"{whose}: unknown language {given!r}; sandcheck runs "
                                f"{', '.join(_NAMES)} (and their usual names: {', '.join(sorted(_CANONICAL))})")
         return canonical(given), own  # type: ignore[return-value]
     return "python", False

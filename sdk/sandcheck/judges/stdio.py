@@ -59,9 +59,9 @@ from ..client import Program
 from .checker import checker_of, run_checkers
 from .languages import looks_like_other, require_served, sample_language
 from .outputs import COMPARES, STDOUT_ONLY, outputs_match
+from .run import Evaluation, check_problem_limits, checked_ks, summarize
 from .stdio_harness import FILES as HARNESS_FILES
 from .stdio_harness import HARNESSES
-from .run import Evaluation, check_problem_limits, checked_ks, summarize
 from .stdio_harness import program as harness_program
 
 __all__ = ["evaluate_stdio", "is_stdio_problem", "outputs_match", "stdio_problem", "verdict_for"]

@@ -378,3 +378,17 @@ def test_several_datasets_share_one_samples_file_by_task_id(tmp_path: Path) -> N
     write_jsonl(samples, [*rows, {"task_id": "Nope/1", "completion": ""}])
     one_line_error(sandcheck("eval", str(samples), "--dataset", "humaneval-x-python,humaneval"), 2,
                    "sample 5", "'Nope/1' is in none of humaneval-x-python, humaneval")
+
+
+def test_a_journal_line_not_of_ours_is_run_again_not_trusted(tmp_path) -> None:
+    # Before: a hand-edited row of 5 was kept and ended the resumed run in an internal error.
+    from sandcheck.journal import Journal
+
+    path = tmp_path / "r.jsonl.journal"
+    good = {"task_id": "T/0", "completion": "x", "passed": True, "result": "passed"}
+    lines = [{"journal": 2, "params": {"a": 1}}, {"index": 0, "row": good}, {"index": 1, "row": 5},
+             {"index": 2, "row": {}}, {"index": 3, "row": {**good, "passed": "yes"}}, {"index": -1, "row": good},
+             {"index": True, "row": good}, 7]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    params, rows = Journal(path, {"a": 1}).read()
+    assert params == {"a": 1} and rows == {0: good}

@@ -43,6 +43,14 @@ def differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
             if before.get(k) != now.get(k)]
 
 
+def _is_entry(entry: Any) -> bool:
+    """A line as `Journal.append` writes it: a sample's index and its row, which has a task_id and a verdict."""
+    if not isinstance(entry, dict) or type(entry.get("index")) is not int or entry["index"] < 0:
+        return False
+    row = entry.get("row")
+    return isinstance(row, dict) and isinstance(row.get("task_id"), str) and isinstance(row.get("passed"), bool)
+
+
 class Journal:
     """Append-only record of rows by sample index, for one set of parameters."""
 
@@ -70,9 +78,10 @@ class Journal:
         for line in lines[1:]:
             try:
                 entry = json.loads(line)
-                rows.setdefault(int(entry["index"]), entry["row"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            except json.JSONDecodeError:
                 continue  # a torn line from a kill mid-write
+            if _is_entry(entry):  # else a line not of ours (edited by hand): its sample runs again
+                rows.setdefault(entry["index"], entry["row"])
         return header.get("params") or {}, rows
 
     def start(self, *, resume: bool | None = None) -> Start:

@@ -392,3 +392,10 @@ def test_a_journal_line_not_of_ours_is_run_again_not_trusted(tmp_path) -> None:
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     params, rows = Journal(path, {"a": 1}).read()
     assert params == {"a": 1} and rows == {0: good}
+
+
+def test_run_of_python_in_another_encoding_says_to_save_it_as_utf8(tmp_path: Path) -> None:
+    # Before: accepted here, then refused by the server (exit 2 with its "source is not valid UTF-8").
+    prog = tmp_path / "latin.py"
+    prog.write_bytes("# -*- coding: latin-1 -*-\nprint('caf\u00e9')\n".encode("latin-1"))
+    one_line_error(sandcheck("run", str(prog)), 2, "iso-8859-1 text, and a server runs UTF-8 source only")

@@ -628,6 +628,10 @@ def _read_source(path: Path, language: str = "python") -> bytes:
         raise InvalidInput(f"{path}: not Python source (not valid UTF-8 or its declared encoding)") from None
     if b"\0" in source:
         raise InvalidInput(f"{path}: not Python source (a binary file: it holds NUL bytes)")
+    try:
+        source.decode("utf-8")
+    except UnicodeDecodeError:  # a server would refuse it: say what to do here
+        raise InvalidInput(f"{path}: {encoding} text, and a server runs UTF-8 source only; save it as UTF-8") from None
     return source
 
 

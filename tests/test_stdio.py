@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,6 +121,15 @@ VERDICTS = {
 }
 
 
+def _judged(server, solution: str, **problem: Any) -> dict:
+    """The row of `solution` judged on VERDICTS' three tests (with `problem`'s fields), at 1 s."""
+    problems = {"echo-sum": stdio_problem({**VERDICTS, **problem})}
+    with Client(server.target, timeout=120) as client:
+        report = evaluate_stdio([{"task_id": "echo-sum", "solution": solution}], problems, client=client, k=[1],
+                                timeout=1.0)
+    return report.rows[0]
+
+
 @pytest.mark.parametrize("solution, verdicts", [
     ("print(sum(map(int, input().split())))", ["accepted"] * 3),
     ("a, b = map(int, input().split())\nprint(a + b if a != 5 else 0, end=' \\r\\n')",
@@ -132,11 +142,7 @@ VERDICTS = {
      ["accepted", "runtime_error", "accepted"]),
 ])
 def test_each_test_gets_a_verdict_with_its_cpu_time_and_peak_memory(server, solution: str, verdicts: list) -> None:
-    problems = {"echo-sum": stdio_problem(VERDICTS)}
-    with Client(server.target, timeout=120) as client:
-        report = evaluate_stdio([{"task_id": "echo-sum", "solution": solution}], problems, client=client, k=[1],
-                                timeout=1.0)
-    row = report.rows[0]
+    row = _judged(server, solution)
     assert [t["verdict"] for t in row["tests"]] == verdicts
     assert row["passed"] is (verdicts == ["accepted"] * 3)
     assert row["score"] == pytest.approx(verdicts.count("accepted") / 3)
@@ -164,11 +170,7 @@ def test_each_test_gets_a_verdict_with_its_cpu_time_and_peak_memory(server, solu
     ("a, b = map(int, input().split())\nprint(a * b)", ["wrong_answer", "wrong_answer", "accepted"]),
 ])
 def test_code_contests_tests_are_judged_by_their_output_alone(server, solution: str, verdicts: list) -> None:
-    problems = {"echo-sum": stdio_problem({**VERDICTS, "compare": "code_contests"})}
-    with Client(server.target, timeout=120) as client:
-        report = evaluate_stdio([{"task_id": "echo-sum", "solution": solution}], problems, client=client, k=[1],
-                                timeout=1.0)
-    row = report.rows[0]
+    row = _judged(server, solution, compare="code_contests")
     assert [t["verdict"] for t in row["tests"]] == verdicts
     assert row["passed"] is (verdicts == ["accepted"] * 3)
     if "while True: pass" in solution:  # the status still says how it ended

@@ -17,8 +17,12 @@ _INT64_MAX = (1 << 63) - 1  # the proto's limits are int64
 class _BadLimits(InvalidInput, ValueError):
     """Limits that no request can carry: the SDK's InvalidInput, and a ValueError as before."""
 
-# A day: far past any server's maximum (which then says so), and finite (NaN and inf are not).
-_MAX_TIMEOUT_S = 86_400.0
+
+# Bounds every entry point checks a limit it is given against (flags, problems, Limits.for_timeout).
+# A day of seconds: far past any server's maximum (which then says so), and finite (NaN and inf are not).
+MAX_TIMEOUT_S = 86_400.0
+# MiB of memory: at least a server's smallest limit, at most what an int64 of bytes holds with room.
+MIN_MEMORY_MB, MAX_MEMORY_MB = 16, 1 << 40
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,8 @@ class Limits:
 
     @classmethod
     def for_timeout(cls, seconds: float, memory_mb: int | None = None) -> "Limits":
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= _MAX_TIMEOUT_S:
-            raise _BadLimits(f"timeout must be a number of seconds above 0 and at most {_MAX_TIMEOUT_S:g}, "
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= MAX_TIMEOUT_S:
+            raise _BadLimits(f"timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}, "
                              f"got {seconds!r}")
         if memory_mb is not None and (isinstance(memory_mb, bool) or not isinstance(memory_mb, int)
                                       or not 0 < memory_mb <= _INT64_MAX >> 20):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._exceptions import InvalidInput, InvalidRequest, SandcheckError
-from ._types import Limits
+from ._types import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, Limits
 from .judges.function import JUDGES
 from .datasets.problem_sets import ProblemSet, add_problem_set_arguments
 from .dispatch import split_targets
@@ -73,10 +73,9 @@ def _int_at_least(low: int, high: int | None = None):
 
 
 _positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
-# Seconds of a limit: a day at most (the server's own maximum is lower, and says so).
-_seconds = _positive_float = _float_in(86_400.0)
-# MiB of memory: at least the server's smallest limit, at most what an int64 of bytes holds.
-_memory_mb = _int_at_least(16, 1 << 40)
+# Seconds and MiB of a limit, within the bounds every entry point checks (_types.py).
+_positive_float = _float_in(MAX_TIMEOUT_S)
+_memory_mb = _int_at_least(MIN_MEMORY_MB, MAX_MEMORY_MB)
 # Checks at once in an embedded server: far past what a host runs, far below what exhausts its cgroups.
 _MAX_WORKERS = 1024
 

@@ -43,7 +43,8 @@ def _names_held_text(program: Program) -> bool:
     return bool(program.files) and any(len(c) in _HELD_SIZES and c in _HELD_TEXTS for c in program.files.values())
 
 
-def _a_program(item: object) -> None:
+def require_program(item: object) -> None:
+    """InvalidInput unless `item` is a Program: a batch's item, checked before it is sent."""
     if not isinstance(item, Program):
         raise InvalidInput(f"a batch takes sandcheck.Program items, got {type(item).__name__}")
 
@@ -299,7 +300,7 @@ class Client(_BaseClient):
         self._held: frozenset[str] | None = None
 
     def _request_for(self, program: Program) -> pb.ExecuteRequest:
-        _a_program(program)
+        require_program(program)
         if not _names_held_text(program) or self.target in _NOT_HOLDING:
             return self._request(program)
         if self._held is None:  # asked once; a server that cannot say holds nothing for now
@@ -386,7 +387,7 @@ class AsyncClient(_BaseClient):
         self._held: frozenset[str] | None = None
 
     async def _request_for(self, program: Program) -> pb.ExecuteRequest:
-        _a_program(program)
+        require_program(program)
         if not _names_held_text(program) or self.target in _NOT_HOLDING:
             return self._request(program)
         if self._held is None:  # asked once; a server that cannot say holds nothing for now

@@ -27,7 +27,7 @@ from sandcheck_api.status import Status
 
 from ._exceptions import InvalidInput, Unavailable
 from ._types import ExecutionResult
-from .client import Client, Program
+from .client import Client, Program, require_program
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,7 @@ class _Run:
 
     def __init__(self, programs: list[Program], d: Dispatcher) -> None:
         for p in programs:
-            if not isinstance(p, Program):
-                raise InvalidInput(f"a batch takes sandcheck.Program items, got {type(p).__name__}")
+            require_program(p)
         ids = [p.id for p in programs]
         if len(set(ids)) != len(ids) or any(not i for i in ids):
             raise InvalidInput("every program in a dispatched batch needs a unique, non-empty id")

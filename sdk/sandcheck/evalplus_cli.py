@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from ._exceptions import InvalidInput
+from ._types import MAX_TIMEOUT_S
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -115,7 +116,7 @@ def _run_limit() -> float:
         seconds = float(text)
     except ValueError:
         seconds = 0.0
-    if not 0 < seconds <= 86_400:
+    if not 0 < seconds <= MAX_TIMEOUT_S:
         raise InvalidInput(f"EVALPLUS_TIMEOUT_PER_TASK={text!r}: expected a number of seconds above 0, at most a day")
     return seconds
 

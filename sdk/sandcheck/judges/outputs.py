@@ -46,7 +46,6 @@ import re
 import string
 from decimal import Decimal, InvalidOperation
 
-COMPARES = ("lines", "code_contests", "sandbox_fusion", "livecodebench", "apps", "taco")
 # DeepMind's tester sets a test's `passed` from the output whatever the program's
 # status (TesterSandboxer::Test): a crash, a signal or a timeout after the right
 # output still passes there.
@@ -55,16 +54,9 @@ STDOUT_ONLY = frozenset(("code_contests",))
 
 def outputs_match(got: str, expected: str, float_tolerance: float | None = None, compare: str = "lines") -> bool:
     """Whether `got` is an accepted output for `expected` under the rule `compare`."""
-    if compare == "code_contests":
-        return _code_contests(got, expected)
-    if compare == "sandbox_fusion":
-        return _sandbox_fusion(got, expected)
-    if compare == "livecodebench":
-        return _livecodebench(got, expected)
-    if compare == "apps":
-        return _apps(got, expected)
-    if compare == "taco":
-        return _taco(got, expected)
+    rule = _HARNESS_RULES.get(compare)
+    if rule is not None:
+        return rule(got, expected)
     if float_tolerance is None:
         return _lines(got) == _lines(expected)
     a, b = got.split(), expected.split()
@@ -232,3 +224,9 @@ def _taco(got: str, expected: str) -> bool:
 def _allclose(got: list[float | None], want: list[float | None]) -> bool:
     """numpy.allclose's default tolerance: |a - b| <= 1e-8 + 1e-5 * |b|."""
     return all(a is not None and b is not None and abs(a - b) <= 1e-8 + 1e-5 * abs(b) for a, b in zip(got, want))
+
+
+# Each source's own rule; "lines" (with its float_tolerance) is `outputs_match`'s own.
+_HARNESS_RULES = {"code_contests": _code_contests, "sandbox_fusion": _sandbox_fusion, "livecodebench": _livecodebench,
+                  "apps": _apps, "taco": _taco}
+COMPARES = ("lines", *_HARNESS_RULES)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._exceptions import InvalidInput
-from .._types import ExecutionResult, Limits
+from .._types import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB, ExecutionResult, Limits
 from .function import JUDGES, Check, Judge, build_check
 from ..client import Client, Program
 from ..metrics import mean_pass_at_k
@@ -138,11 +138,13 @@ def check_problem_limits(row: Mapping[str, Any], where: str) -> None:
     never an overflow when the check's limits are made."""
     seconds, memory = row.get("time_limit_s"), row.get("memory_mb")
     if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
-                                or not 0 < seconds <= 86_400):
+                                or not 0 < seconds <= MAX_TIMEOUT_S):
         raise InvalidInput(f"{where}: time_limit_s must be a number of seconds above 0 and at most a day, "
                            f"got {seconds!r}")
-    if memory is not None and (isinstance(memory, bool) or not isinstance(memory, int) or not 16 <= memory <= 1 << 40):
-        raise InvalidInput(f"{where}: memory_mb must be a whole number of MiB from 16 to 2**40, got {memory!r}")
+    if memory is not None and (isinstance(memory, bool) or not isinstance(memory, int)
+                               or not MIN_MEMORY_MB <= memory <= MAX_MEMORY_MB):
+        raise InvalidInput(f"{where}: memory_mb must be a whole number of MiB from {MIN_MEMORY_MB} to 2**40, "
+                           f"got {memory!r}")
 
 
 def summarize(rows: Iterable[Mapping[str, Any]], k: Iterable[int] = (1, 10, 100)) -> dict[str, float]:

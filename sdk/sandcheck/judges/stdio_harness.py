@@ -15,7 +15,10 @@ run as bare programs.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from .function_call import prelude
 
@@ -23,9 +26,11 @@ HARNESSES = ("livecodebench", "apps", "taco")
 # The runner travels as a file beside the program: a warm jail compiles a file's text once
 # and imports it from its cache after (the program itself, new per answer, compiles each time).
 _RUNNER_MODULE = "sandcheck_stdio_harness"
-FILES = {f"{_RUNNER_MODULE}.py": (Path(__file__).resolve().parent / "stdio_harness_runner.py").read_bytes()}
+FILES: Mapping[str, bytes] = MappingProxyType(
+    {f"{_RUNNER_MODULE}.py": (Path(__file__).resolve().parent / "stdio_harness_runner.py").read_bytes()})
 
 
+@functools.lru_cache(maxsize=64)  # the same for every test of a sample
 def program(harness: str, code: str) -> str:
     """The program that runs `code` (a Python answer) as `harness` runs it, with `FILES`."""
     imports = prelude("livecodebench" if harness == "livecodebench" else "apps", code)

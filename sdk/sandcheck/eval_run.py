@@ -177,12 +177,8 @@ def fitting_ks(samples: Iterable[Mapping[str, Any]], ks: Iterable[int] = DEFAULT
 def _journaled(run: Callable[..., Evaluation], journal: Journal, start: Start, *, total: int,
                on_result: Callable[[int, dict[str, Any]], None] | None) -> Evaluation:
     """`run` with every result journaled as it arrives; on Ctrl-C, say how to resume."""
-    finished = len(start.kept)
-
     def record(index: int, row: dict[str, Any]) -> None:
-        nonlocal finished
         journal.append(index, row)
-        finished += 1
         if on_result is not None:
             on_result(index, row)
 
@@ -190,7 +186,10 @@ def _journaled(run: Callable[..., Evaluation], journal: Journal, start: Start, *
         return run(on_result=record, done=start.kept)
     except KeyboardInterrupt:
         journal.close()
-        raise Interrupted(f"{finished} of {total} results are kept in {journal.path}; "
+        # Counted from the journal itself: a count kept beside the appends could miss the
+        # row whose append the Ctrl-C landed just after (it said 153 where 154 were kept).
+        kept = len(journal.read()[1])
+        raise Interrupted(f"{kept} of {total} results are kept in {journal.path}; "
                           "run the same command again to continue") from None
     except BaseException:
         journal.close()

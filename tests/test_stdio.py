@@ -82,6 +82,10 @@ CORRECT_SOLUTION_WRONG = CORRECT_SOLUTION_OK.replace('m == "".join(digits)', 'in
     ("1000000.5", "1000000.0", 1e-6, True),                # relative error 5e-7
     ("nan", "nan", 1e-6, True),                             # equal tokens are equal
     ("inf 2", "inf", 1e-6, False),
+    ("-inf", "inf", 1e-6, False),                          # |inf - -inf| <= 1e-6 * inf passed these
+    ("1e308", "inf", 1e-6, False),
+    ("1e400", "inf", 1e-6, True),                           # read as a double, it is inf
+    ("nan", "NaN", 1e-6, False),
     ("YES 0.5", "YES   0.50000001", 1e-6, True),
 ])
 def test_outputs_match_like_a_judge(got: str, expected: str, tolerance: float | None, same: bool) -> None:

@@ -59,6 +59,12 @@ def test_livecodebench_as_grade_stdio(got: str, expected: str, same: bool) -> No
     ("1.0004 2\n", "1.0001 2\n", True),           # sets of numbers rounded to 3 decimals
     ("1\n2\n", "1\n3\n", False),
     ("", "0\n", False),
+    ("1_000\n", "1000\n", True),                 # read by Python's float(), as APPS reads them
+    ("inf\n", "Infinity\n", True),               # numpy.allclose: an infinity is close to itself
+    ("1e400\n", "inf\n", True),
+    ("inf\n", "-inf\n", False),                  # (|inf - -inf| <= 1e-5 * inf passed it before)
+    ("1e308\n", "inf\n", False),
+    ("nan\n", "NaN\n", False),                   # NaN is close to nothing
 ])
 def test_apps_as_its_testing_util(got: str, expected: str, same: bool) -> None:
     assert outputs_match(got, expected, compare="apps") is same
@@ -91,6 +97,7 @@ def test_sandbox_fusion_as_check_stdio_test_case(got: str, expected: str, same: 
     ("12 34\n", "1 2\n3 4\n", True),
     ("7", "7.0", True),                            # a lone character read as a number
     ("10\n", "01\n", False),
+    ("0", "0_0\n", True),                         # Python's float() reads "0_0" as 0.0
 ])
 def test_taco_as_compare_std_results_given_raw_stdout(got: str, expected: str, same: bool) -> None:
     assert outputs_match(got, expected, compare="taco") is same

@@ -71,7 +71,8 @@ def _lines(text: str) -> list[str]:
 
 
 def _float(token: str) -> float | None:
-    if "_" in token:  # Python's float() reads 1_000; no judge does
+    """A number as the "lines" rule reads it (not "1_000", which Python's float() reads)."""
+    if "_" in token:
         return None
     try:
         return float(token)
@@ -81,8 +82,10 @@ def _float(token: str) -> float | None:
 
 def _close(got: str, expected: str, tolerance: float) -> bool:
     a, b = _float(got), _float(expected)
-    if a is None or b is None or math.isnan(a) or math.isnan(b):
+    if a is None or b is None:
         return False
+    if not (math.isfinite(a) and math.isfinite(b)):  # |inf - -inf| <= tolerance * inf would pass
+        return a == b  # an infinity only as itself (a testlib checker's rule); NaN never
     return abs(a - b) <= tolerance * max(1.0, abs(b))
 
 
@@ -190,7 +193,8 @@ def _apps(got: str, expected: str) -> bool:
     printed = [p for p in printed if p]
     if printed == want:
         return True
-    if printed and len(printed) == len(want) and _allclose([_float(p) for p in printed], [_float(w) for w in want]):
+    if printed and len(printed) == len(want) and _allclose([_python_float(p) for p in printed],
+                                                           [_python_float(w) for w in want]):
         return True
     got_sets = {frozenset(p.split()) for p in printed if p.split()}
     want_sets = {frozenset(w.split()) for w in want}
@@ -207,7 +211,7 @@ def _taco(got: str, expected: str) -> bool:
     if got.strip() == expected.strip():
         return True
     lines = [line.strip() for line in expected.split("\n") if line]
-    chars, numbers = [_float(c) for c in got], [_float(line) for line in lines]
+    chars, numbers = [_python_float(c) for c in got], [_python_float(line) for line in lines]
     if len(chars) == len(numbers) and None not in chars and _allclose(chars, numbers):
         return True
     want = [frozenset(line.split()) for line in lines]
@@ -222,8 +226,12 @@ def _taco(got: str, expected: str) -> bool:
 
 
 def _allclose(got: list[float | None], want: list[float | None]) -> bool:
-    """numpy.allclose's default tolerance: |a - b| <= 1e-8 + 1e-5 * |b|."""
-    return all(a is not None and b is not None and abs(a - b) <= 1e-8 + 1e-5 * abs(b) for a, b in zip(got, want))
+    """numpy.allclose with its default tolerance: |a - b| <= 1e-8 + 1e-5 * |b|, and an
+    infinity close only to itself (NaN to nothing): numpy compares the non-finite
+    by ==, where |inf - -inf| <= 1e-5 * inf would pass."""
+    return all(a is not None and b is not None
+               and (a == b or (math.isfinite(a) and math.isfinite(b) and abs(a - b) <= 1e-8 + 1e-5 * abs(b)))
+               for a, b in zip(got, want))
 
 
 # Each source's own rule; "lines" (with its float_tolerance) is `outputs_match`'s own.

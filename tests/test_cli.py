@@ -394,6 +394,16 @@ def test_a_journal_line_not_of_ours_is_run_again_not_trusted(tmp_path) -> None:
     assert params == {"a": 1} and rows == {0: good}
 
 
+def test_a_journal_row_for_another_task_runs_its_sample_again() -> None:
+    # Before: a row whose task_id was not its sample's was kept as that sample's verdict.
+    from sandcheck.judges.run import pending
+
+    samples = [{"task_id": "T/0"}, {"task_id": "T/1"}, {"task_id": "T/2"}]
+    done = {0: {"task_id": "T/0", "passed": False}, 1: {"task_id": "T/2", "passed": True}, 7: {"task_id": "T/0"}}
+    rows, todo = pending(samples, done)
+    assert rows == [done[0], None, None] and todo == [1, 2]
+
+
 def test_run_of_python_in_another_encoding_says_to_save_it_as_utf8(tmp_path: Path) -> None:
     # Before: accepted here, then refused by the server (exit 2 with its "source is not valid UTF-8").
     prog = tmp_path / "latin.py"

@@ -98,10 +98,17 @@ def pending(samples: Sequence[Mapping[str, Any]], done: Mapping[int, dict[str, A
             ) -> tuple[list[dict[str, Any] | None], list[int]]:
     """One row slot per sample, filled from `done` (a resumed run), and the indexes still to run."""
     rows: list[dict[str, Any] | None] = [None] * len(samples)
-    for i, row in (done or {}).items():
-        if 0 <= i < len(samples):
-            rows[i] = row
+    for i, row in kept_rows(samples, done).items():
+        rows[i] = row
     return rows, [i for i, r in enumerate(rows) if r is None]
+
+
+def kept_rows(samples: Sequence[Mapping[str, Any]], done: Mapping[int, dict[str, Any]] | None,
+              ) -> dict[int, dict[str, Any]]:
+    """The rows of `done` (a resumed run) that are their samples' own: a row at
+    another index, or for another task (a journal edited by hand), runs again."""
+    return {i: row for i, row in (done or {}).items()
+            if 0 <= i < len(samples) and row.get("task_id") == samples[i].get("task_id")}
 
 
 def gather(rows: list[dict[str, Any] | None], programs: Iterable[Program], client: Any,

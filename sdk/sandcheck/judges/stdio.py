@@ -59,7 +59,7 @@ from ..client import Program
 from .checker import checker_of, run_checkers
 from .languages import looks_like_other, require_served, sample_language
 from .outputs import COMPARES, STDOUT_ONLY, outputs_match
-from .run import Evaluation, check_problem_limits, checked_ks, summarize
+from .run import Evaluation, check_problem_limits, checked_ks, kept_rows, summarize
 from .stdio_harness import FILES as HARNESS_FILES
 from .stdio_harness import HARNESSES
 from .stdio_harness import program as harness_program
@@ -146,7 +146,7 @@ def evaluate_stdio(
         _check_sample(s, problems, f"sample {i}")
         langs[i] = sample_language(s, problems[s["task_id"]], language, f"sample {i}")
     checkers = {t: checker_of(p, f"problem {t}") for t, p in problems.items()}
-    rows: dict[int, dict[str, Any]] = {i: r for i, r in (done or {}).items() if 0 <= i < len(samples)}
+    rows = kept_rows(samples, done)
     todo = [i for i in range(len(samples)) if i not in rows]
     needed: dict[str, str] = {}
     for i in todo:

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..._types import ExecutionResult, Limits
 from ...client import Program
-from ..run import Evaluation, checked_ks, summarize
+from ..run import Evaluation, checked_ks, kept_rows, summarize
 from ...samples import sample_code, validate_samples
 from .expected import MEMORY_MB, SPLITS, expected_outputs
 from .harness import Record, build_program, digest, inputs_literal, parse_records
@@ -56,7 +56,7 @@ def evaluate_differential(
     from ...data import sha256_file
 
     validate_samples(samples, problems)
-    rows: dict[int, dict[str, Any]] = {i: r for i, r in (done or {}).items() if 0 <= i < len(samples)}
+    rows = kept_rows(samples, done)
     todo = [i for i in range(len(samples)) if i not in rows]
     needed = {samples[i]["task_id"]: problems[samples[i]["task_id"]] for i in todo}  # only the tasks sampled
     expected = expected_outputs(dataset, sha256_file(dataset_path(dataset)), needed, client, memory_mb)

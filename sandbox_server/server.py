@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import ctypes
 import errno
+import fcntl
 import json
 import logging
 import os
@@ -129,6 +130,8 @@ class Server:
             self.http.stop()
         self.executor.stop()
         self.metrics.close()
+        if not self.fleet:
+            _unlock_unix(self.config.listen)
 
 
 def _check_bindable(listen: str) -> None:
@@ -157,6 +160,7 @@ def _check_unix(listen: str) -> None:
     one nobody answers on (a killed server's) is removed; a test bind then gives the
     OS's reason for any other failure, which gRPC only logs (a missing directory)."""
     path = _unix_path(listen)
+    _lock_unix(listen, path)
     if _answers(path):
         raise StartupError(f"cannot listen on {listen}: another server is listening there "
                            "(stop it, or pick another --listen)")
@@ -171,6 +175,51 @@ def _check_unix(listen: str) -> None:
         elif exc.errno == errno.EADDRINUSE:
             reason += f": {path} is there and is not a socket"
         raise StartupError(f"cannot listen on {listen}: {reason} (pick another --listen)") from None
+
+
+# Socket path -> the fd of PATH.lock, flock()ed while this process serves (or starts to) there.
+_UNIX_LOCKS: dict[str, int] = {}
+
+
+def _lock_unix(listen: str, path: str) -> None:
+    """Hold PATH.lock while this process serves on PATH: two servers that start at
+    once both find nobody answering there before either binds (a fleet binds
+    seconds after its check), and the later bind would take the socket. The
+    kernel lets go of the lock when its holder dies; a stop removes the file."""
+    if path in _UNIX_LOCKS:
+        return
+    lock = path + ".lock"
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return  # no directory, or none this user may write: the test bind says so
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StartupError(f"cannot listen on {listen}: another server is listening there or starting "
+                               "(stop it, or pick another --listen)") from None
+        try:
+            mine = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            mine = False
+        if mine:
+            _UNIX_LOCKS[path] = fd
+            return
+        os.close(fd)  # its holder removed the file as it stopped: lock the one there now
+
+
+def _unlock_unix(listen: str) -> None:
+    """Remove PATH.lock, then let go of it (in that order: see `_lock_unix`)."""
+    if not listen.startswith("unix:"):
+        return
+    path = _unix_path(listen)
+    fd = _UNIX_LOCKS.pop(path, None)
+    if fd is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path + ".lock")
+        os.close(fd)
 
 
 def _unix_path(listen: str) -> str:
@@ -314,6 +363,14 @@ def serve_fleet(config: ServerConfig, ready_fd: int | None = None, exit_with_par
                      fleet=addresses, runtime=runtime)
 
     fleet = Fleet(config, run_worker)
+    try:
+        return _run_fleet(fleet, config, ready_fd)
+    finally:
+        for address in dict.fromkeys(fleet.addresses):
+            _unlock_unix(address)  # the checks below lock each unix socket for the fleet's life
+
+
+def _run_fleet(fleet: Fleet, config: ServerConfig, ready_fd: int | None) -> int:
     try:
         for address in dict.fromkeys(fleet.addresses):  # here, once: the workers share them and do not check
             _check_bindable(address)

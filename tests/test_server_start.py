@@ -177,13 +177,43 @@ def test_a_second_server_on_a_unix_socket_in_use_is_refused(sock_dir: Path) -> N
             p = _serve("--listen", f"unix:{path}", "--processes", "1", "--concurrency", "1")
             assert p.returncode == 1
             assert _errors(p) == [f"sandcheck serve: cannot start: cannot listen on unix:{path}: another server is "
-                                  "listening there (stop it, or pick another --listen)"]
+                                  "listening there or starting (stop it, or pick another --listen)"]
             assert c.execute("print(6 * 7)").stdout == b"42\n"  # the first one still serves there
         assert path.is_socket()
     finally:
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=60) == 0
     assert not path.exists()
+
+
+def test_two_servers_started_at_once_on_one_unix_socket_one_is_refused(sock_dir: Path) -> None:
+    # Both found nobody answering there and both started: the later bind took the socket
+    # (gRPC deletes the file first), and the other served on nothing, unseen. A fleet
+    # binds seconds after its check, so the window was wide.
+    path = sock_dir / "s.sock"
+    cmd = [sys.executable, "-m", "sandbox_server", "--listen", f"unix:{path}", "--processes", "2", "--concurrency", "2"]
+    servers = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True) for _ in range(2)]
+    try:
+        with Client(f"unix:{path}") as c:
+            c.wait_ready(timeout=120)
+            assert c.execute("print(6 * 7)").stdout == b"42\n"
+        deadline = time.monotonic() + 60  # the refused one ends at once; wait for it
+        while not any(s.poll() is not None for s in servers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        ended = [s for s in servers if s.poll() is not None]
+        assert len(ended) == 1, "both servers started on one socket"
+        assert ended[0].returncode == 1
+        errors = [line for line in ended[0].stderr.read().splitlines() if not line.startswith("{")]
+        assert errors == [f"sandcheck serve: cannot start: cannot listen on unix:{path}: another server is "
+                          "listening there or starting (stop it, or pick another --listen)"]
+    finally:
+        for s in servers:
+            if s.poll() is None:
+                s.send_signal(signal.SIGTERM)
+                assert s.wait(timeout=60) == 0
+            s.stderr.close()
+    assert list(sock_dir.iterdir()) == []  # the socket and its lock file removed
 
 
 def test_a_unix_socket_in_a_missing_directory_is_refused(sock_dir: Path) -> None:

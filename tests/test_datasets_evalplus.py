@@ -115,6 +115,29 @@ def test_base_and_plus_verdicts(server, cache: Path) -> None:
                                 "plus": {"pass@1": pytest.approx((2 / 5 + 1 / 2 + 1 / 2) / 3)}}
 
 
+def test_numpy_results_as_evalplus_compares_them(server, cache: Path) -> None:
+    # EvalPlus compares the objects: np.int64(3) == 3 is an exact match (it failed here as
+    # "not plain data"), and a numpy float that is close but not equal fails its
+    # type(out) == type(exp) check (it passed here, converted to a float first).
+    he = load_dataset("humaneval+").problems
+    problems = {t: he[t] for t in ("HumanEval/4", "HumanEval/53")}
+    samples = [
+        {"task_id": "HumanEval/53",
+         "completion": "    import numpy as np\n    return np.int64(x + y) if abs(x + y) < 2**62 else x + y\n"},
+        {"task_id": "HumanEval/53",
+         "completion": "    import numpy as np\n    return np.int64(x - y) if abs(x - y) < 2**62 else x - y\n"},
+        {"task_id": "HumanEval/4", "completion": he["HumanEval/4"]["canonical_solution"]},
+        {"task_id": "HumanEval/4", "completion": "    import numpy as np\n    a = np.array(numbers)\n"
+                                                 "    return np.mean(np.abs(a - np.mean(a)))\n"},
+        {"task_id": "HumanEval/4", "completion": "    import numpy as np\n    a = np.array(numbers)\n"
+                                                 "    return float(np.mean(np.abs(a - np.mean(a))))\n"},
+    ]
+    with Client(server.target, timeout=600) as client:
+        rows = evaluate_differential(samples, problems, client=client, dataset="humaneval+", k=[1]).rows
+    assert [r["plus_status"] for r in rows] == ["pass", "fail", "pass", "fail", "pass"], [r["result"] for r in rows]
+    assert rows[0]["base_status"] == "pass" and rows[1]["base_status"] == "fail"
+
+
 def test_cli_dataset_mbpp_plus_prints_base_and_plus(tmp_path: Path, cache: Path) -> None:
     mbpp = load_dataset("mbpp+").problems
     samples = tmp_path / "samples.jsonl"

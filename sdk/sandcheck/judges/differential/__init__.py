@@ -177,7 +177,7 @@ def _disagreement(comparison: Comparison, not_none: bool, args: list[Any], got: 
     else:
         exp_value = exp.value if exp.kind == "value" else _Opaque(exp)
     out_value = got.value if got.kind == "value" else _Opaque(got)
-    return None if comparison.agrees(args, out_value, exp_value) else "wrong output"
+    return None if comparison.agrees(args, out_value, exp_value, got.exact_type) else "wrong output"
 
 
 class _Opaque:

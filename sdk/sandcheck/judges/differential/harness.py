@@ -13,7 +13,8 @@ first input that raises or runs out of time (the verdict is then a failure),
 unless asked to keep going.
 
 Records are lines ``<nonce> <index> <kind> <base64 value> <cpu seconds>``;
-kind is ``value``, ``digest`` (the value is large: only the sha256 of its
+kind is ``value``, ``retyped`` (a value whose own type was not the builtin it
+travels as: a subclass, or numpy's scalar), ``digest`` (the value is large: only the sha256 of its
 encoding travels), ``opaque`` (the return value is not plain data: only its
 type name travels), ``error``, ``timeout``, or ``load`` (the solution itself
 failed to run or lacks the entry point, index -1).
@@ -43,9 +44,13 @@ inf = float("inf")
 nan = float("nan")
 
 
+_EXACT = (type(None), bool, int, float, complex, str, bytes, list, tuple, set, frozenset, dict)
+
+
 def plain(v, complex_mark, depth=0):
     """`v` as exact builtins: subclasses (Counter, OrderedDict, namedtuple, IntEnum) as their base
-    type, complex numbers as (complex_mark, real, imag); anything else stays and fails to encode."""
+    type, numpy's scalars as the Python number they hold (np.int64(3) == 3 there too), complex
+    numbers as (complex_mark, real, imag); anything else stays and fails to encode."""
     t = type(v)
     if v is None or t is bool or t is int or t is float or t is str or t is bytes:
         return v
@@ -64,6 +69,8 @@ def plain(v, complex_mark, depth=0):
     for base in (int, float, complex, str, bytes):
         if isinstance(v, base):
             return plain(base(v), complex_mark, depth)
+    if getattr(t, "__module__", None) == "numpy" and getattr(v, "ndim", None) == 0 and hasattr(v, "item"):
+        return plain(v.item(), complex_mark, depth)
     return v
 
 
@@ -142,6 +149,9 @@ def _sandcheck_run(code, entry_point, inputs, limits, nonce, keep_going):
                 emit(index, "digest", long_digest(value, complex_mark), seconds)
                 continue
             payload = encode(plain(value, complex_mark))
+            # EvalPlus checks type(out) == type(exp) where they are not equal: a numpy float
+            # or a namedtuple that came back as a builtin must still fail that check.
+            kind = "value" if type(value) in _EXACT else "retyped"
         except CodecError:
             emit(index, "opaque", type(value).__name__.encode("utf-8", "replace")[:200], seconds)
             continue
@@ -150,7 +160,7 @@ def _sandcheck_run(code, entry_point, inputs, limits, nonce, keep_going):
             return
         if len(payload) <= min(VALUE_MAX, budget):
             budget -= len(payload)
-            emit(index, "value", payload, seconds)
+            emit(index, kind, payload, seconds)
         else:
             emit(index, "digest", hashlib.sha256(payload).digest(), seconds)
 '''
@@ -201,6 +211,7 @@ class Record:
     value: Any = None
     detail: str = ""
     seconds: float = 0.0
+    exact_type: bool = True  # False: the value's own type was not the builtin it came back as
 
 
 def complex_marked(value: Any, mark: str) -> Any:
@@ -244,11 +255,11 @@ def parse_records(stdout: bytes, nonce: str) -> dict[int, Record]:
             continue
         if index in records:
             continue
-        if kind == "value":
+        if kind in ("value", "retyped"):
             try:
                 value = codec.decode(payload)
-                records[index] = Record(kind, complex_back(value, mark) if mark.encode() in payload else value,
-                                        seconds=seconds)
+                records[index] = Record("value", complex_back(value, mark) if mark.encode() in payload else value,
+                                        seconds=seconds, exact_type=kind == "value")
             except codec.CodecError:
                 records[index] = Record("error", detail="malformed value", seconds=seconds)
         elif kind == "digest":

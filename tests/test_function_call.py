@@ -117,6 +117,16 @@ def test_names_from_the_harnesses_imports_resolve_as_there(server) -> None:
     assert verdicts(report) == [["accepted"], ["accepted"], ["wrong_answer"]]
 
 
+def test_livecodebench_ints_past_4300_digits_convert_as_there(server) -> None:
+    # LiveCodeBench's grader raises Python's int-to-str digit limit to 50,000 for its whole
+    # process: str() of a 5,000-digit int passed there, and was a runtime_error here.
+    lcb = {"task_id": "digits", "fn_name": "f", "harness": "livecodebench",
+           "call_tests": [{"args": ["7" * 5000], "expected": 5000}]}
+    report = run(server, lcb, ["class Solution:\n    def f(self, s):\n        return len(str(int(s)))\n",
+                               "class Solution:\n    def f(self, s):\n        return len(str(int(s * 11)))\n"])
+    assert verdicts(report) == [["accepted"], ["runtime_error"]]  # 55,000 digits: over the limit there too
+
+
 def test_apps_rules_tuple_wrapped_expected_and_int_keys(server) -> None:
     report = run(server, APPS, [
         "def sum_product(a, b):\n    return [a + b, a * b]",   # [expected] accepted as expected

@@ -113,8 +113,9 @@ def test_names_from_the_harnesses_imports_resolve_as_there(server) -> None:
     apps = {"task_id": "np", "fn_name": "f", "harness": "apps", "call_tests": [{"args": [[1, 2, 6]], "expected": [9]}]}
     report = run(server, apps, ["def f(xs):\n    return int(np.sum(xs))",
                                 "def f(xs):\n    return int(fractions.Fraction(sum(xs)))",
-                                "def f(xs):\n    return np.sum(xs)"])  # a numpy integer is not plain data
-    assert verdicts(report) == [["accepted"], ["accepted"], ["wrong_answer"]]
+                                "def f(xs):\n    return np.sum(xs)",  # np.int64(9) == 9, as in APPS
+                                "def f(xs):\n    return np.array(xs)"])  # an array is not plain data
+    assert verdicts(report) == [["accepted"], ["accepted"], ["accepted"], ["wrong_answer"]]
 
 
 def test_livecodebench_ints_past_4300_digits_convert_as_there(server) -> None:

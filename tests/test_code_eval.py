@@ -63,16 +63,18 @@ def test_pass_at_k_through_the_jail_is_hfs_to_the_last_bit(server) -> None:
 
 def test_several_problems_timeouts_and_a_dropped_k(server) -> None:
     predictions = [
-        ["def f(): return 1", "def f():\n    while True: pass", "import os\ndef f(): os._exit(0)"],
+        ["def f(): return 1", "def f():\n    while True: pass", "import os\ndef f(): os._exit(0)",
+         "import time\ndef f():\n    time.sleep(1.5)\n    return 1"],  # the metric's timeout is wall time
         ["x = 1"],
         [],  # no candidates: no entry in results, not counted (the metric's behaviour)
     ]
     references = ["assert f() == 1", "assert x == 1", "assert False"]
     with Client(server.target) as client:
         pass_at_k, results = sandcheck.code_eval(predictions, references, k=[1, 2], timeout=1.0, client=client)
-    assert pass_at_k == {"pass@1": pytest.approx((1 / 3 + 1) / 2)}  # pass@2 needs 2 candidates everywhere
+    assert pass_at_k == {"pass@1": pytest.approx((1 / 4 + 1) / 2)}  # pass@2 needs 2 candidates everywhere
     assert [r["result"] for _, r in results[0]] == ["passed", "timed out",
-                                                    "failed: exited with status 0 before check() returned"]
+                                                    "failed: exited with status 0 before check() returned",
+                                                    "timed out"]
     assert results[1] == [(0, {"task_id": 1, "passed": True, "result": "passed", "completion_id": 0})]
     assert list(results) == [0, 1]
 

@@ -85,7 +85,10 @@ def code_eval(predictions: Sequence[Sequence[str]], references: Sequence[str],
             checks[f"{task_id}/{completion_id}"] = (task_id, completion_id, _check(task_id, candidate, test, judge))
     if not checks:
         raise CodeEvalInputError("no candidates to evaluate (every prediction list is empty)")
-    limits = Limits.for_timeout(timeout)
+    # The metric's timeout is wall time (setitimer(ITIMER_REAL)): a program that sleeps or
+    # blocks past it timed out there, where CPU time alone (and its 2x wall backstop) passed it.
+    cpu = Limits.for_timeout(timeout).cpu_time_ms
+    limits = Limits(cpu_time_ms=cpu, wall_time_ms=cpu)
     found: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     with _client(client, server, num_workers) as runner:
         programs = (Program(c.program, c.stdin, limits=limits, id=key, files=c.files)

@@ -97,6 +97,14 @@ def test_python_checker_gets_the_three_files_on_its_command_line(server) -> None
     assert report.pass_at_k == {"pass@1": 0.5}
 
 
+def test_testlibs_unexpected_end_of_output_is_a_presentation_error(server) -> None:
+    # Exit 8: a testlib checker built with ENABLE_UNEXPECTED_EOF, on output that ended early.
+    # It was a judge_error (the checker failed), which gives the sample no verdict at all.
+    checker = {"language": "python", "source": "import sys\nsys.exit(8)"}
+    report = evaluate(server, {**PAIR, "checker": checker}, ["n = int(input())\nprint(n - 1)"])
+    assert verdicts(report) == [["presentation_error"] * 2] and report.sandbox_errors == 0
+
+
 SEES_ONLY_ITS_FILES = r"""
 #include <dirent.h>
 #include <fstream>
@@ -133,6 +141,7 @@ def test_the_checker_sees_only_its_three_files(server) -> None:
 @pytest.mark.parametrize("checker, said", [
     ({"language": "python", "source": "import sys\nsys.exit(3)"}, "the checker failed (exit 3)"),
     ({"language": "python", "source": "raise ValueError('checker bug')"}, "the checker failed (exit 3)"),
+    ({"language": "python", "source": "import sys\nsys.exit(7)"}, "the checker gave points (testlib's quitp"),
     ({"language": "cpp", "source": "int main() { volatile int* p = nullptr; return *p; }"},
      "the checker ended with SIGNALED (signal 11)"),
     ({"language": "cpp", "source": "int main() { return undefined_name; }"}, "the checker did not compile"),

@@ -16,11 +16,13 @@ is the verdict, in place of the exact comparison:
 
     0       accepted
     1       wrong_answer
-    2, 4    presentation_error (4: testlib's "extra information in the output")
-    other   judge_error: exit 3 (testlib's FAIL), a crash, a time or memory
-            limit, a checker that does not compile. The checker failed, not the
-            candidate: the sample gets no verdict and is counted as a sandbox
-            error is (``status`` JUDGE_ERROR).
+    2, 4, 8 presentation_error (4: testlib's "extra information in the output";
+            8: its unexpected end of the output, with ENABLE_UNEXPECTED_EOF)
+    other   judge_error: exit 3 (testlib's FAIL), 7 (its points: no verdict
+            of accepted or not), a crash, a time or memory limit, a checker
+            that does not compile. The checker failed, not the candidate: the
+            sample gets no verdict and is counted as a sandbox error is
+            (``status`` JUDGE_ERROR).
 
 C++ checkers may ``#include "testlib.h"`` (testlib 0.9.44, MIT, installed on
 the server by scripts/setup). The data files reach the checker's run only
@@ -41,7 +43,11 @@ from .languages import canonical
 ARGS = ("input.txt", "output.txt", "answer.txt")
 # A checker reads three files and compares: generous, and the same for every problem.
 CHECKER_LIMITS = Limits.for_timeout(10.0, 1024)
-_VERDICTS = {0: "accepted", 1: "wrong_answer", 2: "presentation_error", 4: "presentation_error"}
+# testlib's exit codes: 4 its "extra information in the output", 8 its unexpected end of
+# the output (a checker built with ENABLE_UNEXPECTED_EOF; else that is 2).
+_VERDICTS = {0: "accepted", 1: "wrong_answer", 2: "presentation_error", 4: "presentation_error",
+             8: "presentation_error"}
+_POINTS = 7  # testlib's quitp: a score, which a verdict of accepted or not cannot say
 _MESSAGE = 300
 # Python checkers run as ``python checker.py input.txt output.txt answer.txt`` would,
 # except that an uncaught exception exits 3, not 1: a checker that crashed failed,
@@ -97,7 +103,9 @@ def checker_verdict(result: ExecutionResult) -> tuple[str, str]:
     said = (result.stderr or result.stdout)[-_MESSAGE:].decode("utf-8", "replace").strip()  # a traceback ends with why
     if result.status in ("OK", "NONZERO_EXIT") and result.exit_code in _VERDICTS:
         return _VERDICTS[result.exit_code], said
-    if result.status == "NONZERO_EXIT":
+    if result.status == "NONZERO_EXIT" and result.exit_code == _POINTS:
+        why = "the checker gave points (testlib's quitp, exit 7); sandcheck judges accepted or not"
+    elif result.status == "NONZERO_EXIT":
         why = f"the checker failed (exit {result.exit_code})"
     elif result.status == "COMPILE_ERROR":
         from .function import compile_error_text

@@ -138,6 +138,19 @@ def test_numpy_results_as_evalplus_compares_them(server, cache: Path) -> None:
     assert rows[0]["base_status"] == "pass" and rows[1]["base_status"] == "fail"
 
 
+def test_mbpp_set_tasks_take_any_iterable_as_evalplus_does(server, cache: Path) -> None:
+    # EvalPlus compares set(out) == set(exp) for these tasks: a generator passed there and
+    # failed here (not plain data).
+    mbpp = load_dataset("mbpp+").problems
+    solutions = ["    return (x for x in set(a) & set(b))\n", "    return (x for x in set(a) | set(b))\n",
+                 "    import itertools\n    return itertools.count()\n"]  # read within the input's time limit
+    samples = [{"task_id": "Mbpp/2", "solution": "def similar_elements(a, b):\n" + s} for s in solutions]
+    with Client(server.target, timeout=600) as client:
+        rows = evaluate_differential(samples, {"Mbpp/2": mbpp["Mbpp/2"]}, client=client, dataset="mbpp+", k=[1]).rows
+    assert [(r["base_status"], r["plus_status"]) for r in rows[:2]] == [("pass", "pass"), ("fail", "fail")]
+    assert rows[2]["base_status"] != "pass" and not rows[2]["passed"]  # out of time or memory, never a pass
+
+
 def test_cli_dataset_mbpp_plus_prints_base_and_plus(tmp_path: Path, cache: Path) -> None:
     mbpp = load_dataset("mbpp+").problems
     samples = tmp_path / "samples.jsonl"

@@ -159,7 +159,7 @@ def evaluate(solutions: Sequence[Solution], *, dataset: str, client: Any, base_o
                 if key not in literals:
                     literals[key] = inputs_literal(task_inputs(name, s.task_id, problem[f"{split}_input"]))
                 yield split_program(problem, s.solution, literals[key], expected[s.task_id][split], nonces[i],
-                                    memory_mb, f"{i}/{split}", time, keep_going=test_details)
+                                    memory_mb, f"{i}/{split}", time, keep_going=test_details, dataset=name)
 
     verdicts: dict[int, dict[str, tuple[str, list[int]]]] = {i: {} for i in range(len(solutions))}
     errors: list[str] = []

@@ -30,7 +30,7 @@ from ...samples import sample_code, validate_samples
 from .expected import MEMORY_MB, SPLITS, expected_outputs
 from .harness import Record, build_program, digest, inputs_literal, parse_records
 from .inputs import task_inputs
-from .oracle import MBPP_NOT_NONE, Comparison
+from .oracle import MBPP_NOT_NONE, Comparison, compares_as_sets
 
 MIN_TIME_LIMIT_S = 1.0
 TIME_LIMIT_FACTOR = 4.0
@@ -73,7 +73,7 @@ def evaluate_differential(
                 if key not in literals:
                     literals[key] = inputs_literal(task_inputs(dataset, key[0], problem[f"{split}_input"]))
                 yield split_program(problem, code, literals[key], expected[key[0]][split], nonce, memory_mb,
-                                    f"{i}/{split}")
+                                    f"{i}/{split}", dataset=dataset)
 
     halves: dict[int, dict[str, ExecutionResult]] = {i: {} for i in todo}
     for result in client.execute_batch(programs()):
@@ -113,12 +113,13 @@ def time_limits(expected: list[Record], limits: TimeLimits = TimeLimits()) -> li
 
 def split_program(problem: Mapping[str, Any], code: str, inputs: str, expected: list[Record], nonce: str,
                   memory_mb: int | None, id: str, time: TimeLimits = TimeLimits(),
-                  keep_going: bool = False) -> Program:
+                  keep_going: bool = False, dataset: str = "") -> Program:
     """The program that runs `code` on one split's inputs (`inputs_literal`'s text)."""
     per_input = time_limits(expected, time)
     base = Limits.for_timeout(min(time.run_s, sum(per_input)) + 1.0, memory_mb or MEMORY_MB)
     limits = Limits(base.cpu_time_ms, base.wall_time_ms, base.memory_bytes, _OUTPUT_CAP)
-    source = build_program(code, problem["entry_point"], inputs, per_input, nonce, keep_going)
+    source = build_program(code, problem["entry_point"], inputs, per_input, nonce, keep_going,
+                           as_set=compares_as_sets(dataset, problem["entry_point"]))
     return Program(source, limits=limits, id=id)
 
 

@@ -27,6 +27,11 @@ MBPP_SET_EQUAL = frozenset({"similar_elements", "find_char_long", "common_in_nes
 _MISSING = object()
 
 
+def compares_as_sets(dataset: str, entry_point: str) -> bool:
+    """Whether EvalPlus compares this task's outputs as ``set(out) == set(exp)``."""
+    return dataset == "mbpp+" and entry_point in MBPP_SET_EQUAL
+
+
 class Comparison:
     """Compares one split's outputs in order; holds the atol that carries from input to input."""
 
@@ -53,7 +58,7 @@ class Comparison:
                 exact = exact or abs(out - _pyramid_surface(*args)) <= self.atol
             elif name == "digit_distance_nums":
                 exact = exact or out == _digit_distance(*args)
-            elif name in MBPP_SET_EQUAL:
+            elif compares_as_sets(self.dataset, name):
                 exact = set(out) == set(exp)
             elif name in MBPP_NOT_NONE:
                 exact = out == exp if isinstance(out, bool) else exp == (out is not None)

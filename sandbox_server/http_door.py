@@ -80,8 +80,9 @@ log = logging.getLogger("sandcheck.http")
 
 # SandboxFusion's names for languages that run differently here under their own name.
 _FUSION_LANGUAGES = {"typescript": "ts_transpile", "ts": "ts_transpile"}
-# Languages SandboxFusion runs without a compile step: sandcheck's is shown as part of the run.
-_NO_COMPILE_STEP = frozenset({"ts_transpile"})
+# Languages SandboxFusion runs without a compile step (`go test f_test.go` is one command
+# there): sandcheck's is shown as part of the run, so a build failure is a run that failed.
+_NO_COMPILE_STEP = frozenset({"ts_transpile", "go_test"})
 # Ends a stream that went over the output cap (OUTPUT_LIMIT's "Success").
 CUT_NOTE = "\n[sandcheck: output over the {cap}-byte cap; the rest was dropped]\n"
 
@@ -118,8 +119,8 @@ def to_request(data: RunCodeRequest, config: ServerConfig) -> pb.ExecuteRequest:
     for path, content in (data.files or {}).items():
         if content is None:
             continue
-        try:
-            decoded[path] = base64.b64decode(content, validate=True)
+        try:  # as SandboxFusion decodes: what is not base64's alphabet (encodebytes' newlines) is skipped
+            decoded[path] = base64.b64decode(content)
         except (binascii.Error, ValueError):
             raise BadRequest(422, f"files[{path[:100]!r}] must be base64 text", "files") from None
     if data.fetch_files:
@@ -132,7 +133,10 @@ def to_request(data: RunCodeRequest, config: ServerConfig) -> pb.ExecuteRequest:
     most = config.max_limits.memory_bytes
     memory = math.ceil(min(memory_mb, most / MiB) * MiB) if memory_mb > 0 else 0
     language = _FUSION_LANGUAGES.get(data.language.strip().lower(), data.language)
-    return pb.ExecuteRequest(source=data.code.encode(), stdin=(data.stdin or "").encode(), language=language,
+    # SandboxFusion runs an empty `code` (a Python program that does nothing; a compiled one
+    # without main fails to build); sandcheck refuses an empty source, so it gets a newline.
+    source = data.code.encode() or b"\n"
+    return pb.ExecuteRequest(source=source, stdin=(data.stdin or "").encode(), language=language,
                              limits=pb.Limits(cpu_time_ms=cpu_ms, memory_bytes=min(memory, most)), files=decoded,
                              compile_limits=pb.Limits(cpu_time_ms=compile_ms))
 

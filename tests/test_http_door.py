@@ -140,6 +140,33 @@ def test_compiled_languages_answer_as_sandboxfusion_does(door) -> None:
     assert "nope" in resp["compile_result"]["stderr"]
 
 
+def test_go_test_is_one_command_as_in_sandboxfusion(door) -> None:
+    # SandboxFusion runs `go test f_test.go`: a build error is a run that failed, never a
+    # compile_result (verl scores a compile error apart from a runtime error).
+    test = 'package main\nimport "testing"\nfunc TestAdd(t *testing.T) {\n\tif 1+1 != 2 {\n\t\tt.Fatal("no")\n\t}\n}\n'
+    resp, run = fusion(door, {"code": test, "language": "go_test", "compile_timeout": 60})
+    assert resp["status"] == "Success" and resp["compile_result"] is None and run["return_code"] == 0, resp
+    r = run_code(door, {"code": test.replace("1+1", "undefined_name"), "language": "go_test", "compile_timeout": 60})
+    resp = r.json()
+    assert resp["status"] == "Failed" and resp["compile_result"] is None, resp
+    assert resp["run_result"]["return_code"] != 0 and "undefined_name" in resp["run_result"]["stderr"]
+
+
+def test_empty_code_and_base64_with_newlines_as_sandboxfusion_reads_them(door) -> None:
+    # Both were 422 here; SandboxFusion runs an empty program, and its b64decode skips the
+    # newlines base64.encodebytes writes.
+    resp, run = fusion(door, {"code": "", "language": "python"})
+    assert (resp["status"], run["return_code"], run["stdout"]) == ("Success", 0, "")
+    resp = run_code(door, {"code": "", "language": "cpp"}).json()
+    assert resp["status"] == "Failed" and resp["compile_result"]["return_code"] != 0  # no main: the build fails
+    data = base64.encodebytes(b"x" * 100).decode()
+    assert "\n" in data
+    resp, run = fusion(door, {"code": "print(len(open('d').read()))", "language": "python", "files": {"d": data}})
+    assert (resp["status"], run["stdout"]) == ("Success", "100\n")
+    r = run_code(door, {"code": "print(1)", "language": "python", "files": {"d": "eA="}})  # bad padding: still 422
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "files"]
+
+
 def test_interpreted_languages_and_files(door) -> None:
     """SandboxFusion's names (nodejs, bash) map onto sandcheck's; files are plain names, base64."""
     resp, run = fusion(door, {"code": "console.log([1, 2, 3].map(x => x * 2).join(' '))", "language": "nodejs"})

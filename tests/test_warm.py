@@ -66,6 +66,17 @@ def test_checks_share_a_jail_but_not_tmp_or_processes(warm: Executor) -> None:
     assert int(b.stdout.split()[-1]) > int(a.stdout.split()[-1]) > 1  # pid 1 is the zygote
 
 
+def test_multiprocessing_runs_and_what_it_leaves_in_dev_shm_goes_with_tmp(warm: Executor) -> None:
+    # /dev/shm is the jail's /tmp. Without it multiprocessing.Pool failed (its locks are POSIX
+    # semaphores there: FileNotFoundError); what a check leaves there must not reach the next.
+    src = ("from multiprocessing import Pool\nif __name__ == '__main__':\n    with Pool(2) as p:\n"
+           "        print(p.map(abs, [-1, -2]))\n    open('/dev/shm/sem.left', 'w').write('x')\n")
+    a = run(warm, src)
+    assert (a.status, a.stdout) == ("OK", b"[1, 2]\n"), a.stderr
+    b = run(warm, "import os\nprint(os.listdir('/dev/shm'), os.path.realpath('/dev/shm'))")
+    assert b.stdout == b"[] /tmp\n"
+
+
 def test_warm_parent_holds_no_earlier_request_data(warm: Executor) -> None:
     secret = "zq" + "x7-earlier-request-secret"
     run(warm, f"s = {secret!r}\nprint(len(s))")

@@ -66,6 +66,11 @@ def build_config(runtime: Runtime, shape: JailShape, extra_binds: tuple[str, ...
         MountPt(src=dev, dst=dev, is_bind=True, rw=True, is_dir=False, nosuid=True)
         for dev in ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
     ]
+    # POSIX semaphores and shared memory (Python's multiprocessing locks, shm_open) live in
+    # /dev/shm: here the jail's own /tmp, so they count against its size and memory, and
+    # a warm jail empties them with /tmp between checks. Without it, multiprocessing.Pool
+    # failed with FileNotFoundError.
+    mounts.append(MountPt(src=WORKDIR, dst="/dev/shm", is_symlink=True))
     mounts.append(
         MountPt(
             dst=WORKDIR,

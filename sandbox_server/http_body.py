@@ -45,7 +45,9 @@ _LONE = "\U0010ffff"
 _LONE_ESCAPE = rb"\udbff\udfff"
 # Escaped backslashes (kept, so that `\\ud800` stays text), surrogate pairs (kept), lone surrogates.
 _SURROGATES = re.compile(rb"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|\\u[dD][c-fC-F][0-9a-fA-F]{2}")
-_DECODER = msgspec.json.Decoder(RunCodeRequest)
+# strict=False: a number sent as a string ("run_timeout": "5") is read as pydantic's lax
+# mode reads it, which SandboxFusion's FastAPI uses; strings stay strings.
+_DECODER = msgspec.json.Decoder(RunCodeRequest, strict=False)
 
 
 def decode(body: bytes | bytearray) -> RunCodeRequest:

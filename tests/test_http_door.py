@@ -167,6 +167,16 @@ def test_empty_code_and_base64_with_newlines_as_sandboxfusion_reads_them(door) -
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "files"]
 
 
+def test_numbers_sent_as_strings_are_read_as_fastapi_reads_them(door) -> None:
+    # pydantic's lax mode (SandboxFusion's FastAPI) reads "5" as 5.0; this door answered 422.
+    resp, run = fusion(door, {"code": "print(1)", "language": "python", "run_timeout": "5", "memory_limit_MB": "256"})
+    assert (resp["status"], run["stdout"]) == ("Success", "1\n")
+    r = run_code(door, {"code": "print(1)", "language": "python", "run_timeout": "soon"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "run_timeout"]
+    r = run_code(door, {"code": 5, "language": "python"})  # a string field takes no number
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "code"]
+
+
 def test_interpreted_languages_and_files(door) -> None:
     """SandboxFusion's names (nodejs, bash) map onto sandcheck's; files are plain names, base64."""
     resp, run = fusion(door, {"code": "console.log([1, 2, 3].map(x => x * 2).join(' '))", "language": "nodejs"})

@@ -131,7 +131,9 @@ def to_request(data: RunCodeRequest, config: ServerConfig) -> pb.ExecuteRequest:
     if not math.isfinite(memory_mb):
         raise BadRequest(422, f"memory_limit_MB must be a finite number, got {memory_mb!r}", "memory_limit_MB")
     most = config.max_limits.memory_bytes
-    memory = math.ceil(min(memory_mb, most / MiB) * MiB) if memory_mb > 0 else 0
+    # SandboxFusion sets no memory limit unless asked (its default is -1): here the most the
+    # server allows, not its (smaller) default for its own requests.
+    memory = math.ceil(min(memory_mb, most / MiB) * MiB) if memory_mb > 0 else most
     language = _FUSION_LANGUAGES.get(data.language.strip().lower(), data.language)
     # SandboxFusion runs an empty `code` (a Python program that does nothing; a compiled one
     # without main fails to build); sandcheck refuses an empty source, so it gets a newline.

@@ -98,6 +98,11 @@ def test_memory_limit(door) -> None:
     # Far over the server's maximum: clamped to it, not refused.
     resp, _ = fusion(door, {"code": "print(1)", "language": "python", "memory_limit_MB": 10**9, "run_timeout": 10**9})
     assert resp["status"] == "Success"
+    # None asked (SandboxFusion's -1 sets no limit): the server's maximum, 4 GiB, not its 1 GiB default.
+    big = "x = bytearray(1200 * 1024 * 1024)\nprint('allocated')"
+    for body in ({"code": big, "language": "python"}, {"code": big, "language": "python", "memory_limit_MB": -1}):
+        resp, run = fusion(door, body)
+        assert (resp["status"], run["stdout"]) == ("Success", "allocated\n"), resp
 
 
 def test_output_limit_is_cut_with_a_note(door) -> None:

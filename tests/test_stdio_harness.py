@@ -23,6 +23,12 @@ CASES = [
     ("livecodebench", SUM, "print(sum(map(int, input().split())))\nimport sys\nsys.exit(1)", [A, A], [RE, RE]),
     ("apps", SUM, "import sys\nprint(sum(map(int, input().split())))\nsys.exit(1)", [A, A], [RE, RE]),
     ("taco", SUM, "import sys\nprint(sum(map(int, input().split())))\nsys.exit(1)", [RE, RE], [RE, RE]),
+    # exit() after the answer: LiveCodeBench and TACO end the program there (a bare program too, now
+    # that the jail's Python has exit); APPS's guard sets it to None, so calling it fails.
+    ("livecodebench", SUM, "print(sum(map(int, input().split())))\nexit()", [A, A], [A, A]),
+    ("apps", SUM, "print(sum(map(int, input().split())))\nexit()", [RE, RE], [A, A]),
+    ("taco", SUM, "print(sum(map(int, input().split())))\nexit()", [A, A], [A, A]),
+    ("livecodebench", SUM, "print(sum(map(int, input().split())))\nquit()", [RE, RE], [A, A]),
     # LiveCodeBench wraps the statements into a function: a global of a top-level name is gone.
     ("livecodebench", SUM, "total = 0\ndef add(x):\n    global total\n    total += x\n"
                            "for v in map(int, input().split()):\n    add(v)\nprint(total)", [RE, RE], [A, A]),

@@ -188,6 +188,24 @@ def test_cold_mode_is_selectable() -> None:
         stop(ex)
 
 
+SITE_BUILTINS = ("print(1)\nif not callable(help) or 'Python' not in repr(copyright):\n    raise SystemExit(9)\n"
+                 "quit(3) if 'q' in input() else exit()\nprint(2)\n")
+
+
+@pytest.mark.parametrize("mode", ["warm", "cold"])
+def test_exit_quit_and_help_exist_as_in_python_main_py(mode: str) -> None:
+    # The jail's Python runs with -S (no site module), which also left out exit, quit and
+    # help: `print(answer); exit()` ended in a NameError (exit 1), so a right answer failed
+    # wherever the program must end well (SandboxFusion's rows and door).
+    ex = make_executor(jail_mode=mode)
+    try:
+        a, b = run(ex, SITE_BUILTINS, stdin=b"e\n"), run(ex, SITE_BUILTINS, stdin=b"q\n")
+        assert (a.status, a.exit_code, a.stdout) == ("OK", 0, b"1\n"), a.stderr
+        assert (b.status, b.exit_code, b.stdout) == ("NONZERO_EXIT", 3, b"1\n"), b.stderr
+    finally:
+        stop(ex)
+
+
 def test_concurrent_executes_on_one_warm_server(client: Client) -> None:
     out: list = []
 

@@ -182,6 +182,21 @@ def install_file_importer(modules, compiled):
     sys.meta_path.insert(0, finder)
 
 
+def site_builtins():
+    """exit, quit, help, copyright, credits and license, as ``python main.py``
+    has them. The jail's Python runs with -S (no site module: no dist-packages
+    on sys.path), which leaves them out too, and ``print(answer); exit()``, a
+    competitive programmer's early stop, ended in a NameError."""
+    import builtins
+
+    if "exit" not in vars(builtins):
+        import site  # under -S, importing it runs none of its main()
+
+        site.setquit()
+        site.setcopyright()
+        site.sethelper()
+
+
 def run_as_main(source, files=(), compiled=None, judge=None):
     """In a forked child whose fds 0-3 are set: put `files` in /tmp, run
     `source`, exit as Python would. `compiled`: see install_file_importer.
@@ -192,6 +207,8 @@ def run_as_main(source, files=(), compiled=None, judge=None):
     import linecache
     import traceback
     import types
+
+    site_builtins()  # a warm jail's zygote made them before its first fork
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)

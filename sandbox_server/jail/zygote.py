@@ -42,7 +42,7 @@ ptrace or process_vm_* on it, whatever the filter), and as PID 1 of its pid
 namespace it never receives a signal from inside the jail that it leaves at
 the default disposition, which is every signal it does not ignore.
 
-Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`,
+Runs after program.py's text (`load_seccomp`, `site_builtins`, `run_as_main`, `how_it_ended`,
 and the judged checks' `split_judge`, `judge_module`, `start_judge`,
 `check_message`, `send_check`, `judge_answer`), itself after the line
 ``TRUSTED_JUDGES = (...)`` (warm.py: judge texts the server holds, run here
@@ -663,6 +663,7 @@ def main():
         os._exit(70)
     baseline = _state()
     if not _EXEC_JAIL:
+        site_builtins()  # noqa: F821  (program.py's text)
         _warm_up()
         try:
             _prerun_judges(TRUSTED_JUDGES)  # noqa: F821  (put in front of this script by warm.py)

@@ -19,7 +19,9 @@ harness's imports. Stdlib only, Python 3.9+ (ast.unparse).
 - ``apps`` (APPS's testing_util): the harness's imports, then the program's
   lines, each not starting with ``from ``/``import `` indented into ``def
   code():`` after ``stdin = sys.stdin``; called as above with ``sys.stdin``
-  a StringIO of the input, SystemExit caught.
+  a StringIO of the input, SystemExit caught, and the same guard, ``exit``
+  too (so ``exit()`` fails there, where LiveCodeBench and TACO let it end
+  the program).
 - ``taco`` (TACO's synthesize_std_code): the harness's imports and ``stdin =
   sys.stdin`` put before the program's first line that is not an import; it
   runs as a program of its own (its exit status counts, as in TACO).
@@ -33,7 +35,7 @@ import io
 import sys
 import types
 
-_LCB_GUARDED = {
+_GUARDED = {
     "os": ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid", "fork", "forkpty",
            "killpg", "rename", "renames", "truncate", "replace", "unlink", "fchmod", "fchown", "chmod", "chown",
            "chroot", "lchflags", "lchmod", "lchown", "getcwd", "chdir"),
@@ -51,9 +53,11 @@ def _sandcheck_harness(harness, code, prelude):
     if harness == "livecodebench":
         if hasattr(sys, "set_int_max_str_digits"):
             sys.set_int_max_str_digits(50000)  # compute_code_generation_metrics sets it for all
-        _lcb_guard()
+        _guard()
         source, entry = _lcb_source(code, prelude), "wrapped_function"
     else:
+        _guard()
+        builtins.exit = None  # APPS's guard has it; LiveCodeBench's leaves it out
         source, entry = _apps_source(code, prelude), "code"
     module = types.ModuleType("tmp_sol")
     exec(compile(source, "<string>", "exec"), module.__dict__)
@@ -109,10 +113,11 @@ class _LcbBuffer:
         return self.inputs
 
 
-def _lcb_guard():
+def _guard():
+    """The reliability_guard both harnesses call before the program runs (but exit)."""
     # The harness's process has shutil and subprocess loaded; a jail's has not, and importing
     # them costs ~4 ms a test: a module the program would have to import itself is left whole.
-    for name, attrs in _LCB_GUARDED.items():
+    for name, attrs in _GUARDED.items():
         module = sys.modules.get(name)
         for attr in attrs if module is not None else ():
             setattr(module, attr, None)

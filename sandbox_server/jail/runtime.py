@@ -94,10 +94,13 @@ class Runtime:
         # -I: isolated (no env vars, no user site); -S: no site module, so
         # no dist-packages: the standard library, and the operator's packages
         # last on sys.path (as site-packages: no package shadows the standard
-        # library); -u: unbuffered, so output written just before a kill is not lost.
+        # library). Not -u: a program's stdout is block-buffered as under
+        # `python3 main.py > out` in every harness sandcheck stands in for (a
+        # write per print made printing 100,000 lines cost 5-10x the CPU, enough
+        # to time out; what a killed program had not flushed is lost, as there).
         if self.packages is not None:
             init_source = f"import sys; sys.path.append({self.packages.path!r})\n" + init_source
-        return [self.interpreter, "-I", "-S", "-u", "-c", init_source, *init_args]
+        return [self.interpreter, "-I", "-S", "-c", init_source, *init_args]
 
 
 def _probe(interpreter: str) -> list[str]:

@@ -13,6 +13,7 @@ judge process checks everything it receives.
 """
 
 import os
+import sys
 
 _NOT_PLAIN = ("the isolated judge passes only None, bool, int, float, str, bytes, list, tuple, dict, set and "
               "frozenset (exact types), and numpy's scalars as those numbers")
@@ -88,6 +89,7 @@ def _candidate(code, entry_point, requests, replies):
                 data = encode(_numpy_plain(reply, 100))  # noqa: F821
             except BaseException:
                 data = encode(("bad", "the candidate's result is not plain data (%s); %s" % (exc, _NOT_PLAIN)))  # noqa: F821
+        _flush()  # what it printed shows: the judge ends this process with SIGKILL
         _write_all(replies, data + b"\n")
         request = requests.readline()
         if not request or functions is None:
@@ -97,6 +99,14 @@ def _candidate(code, entry_point, requests, replies):
             reply = ("ok", functions[name](*args, **kwargs))
         except BaseException as exc:
             reply = _raised(exc)
+
+
+def _flush():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
 
 
 def _numpy_plain(value, depth):

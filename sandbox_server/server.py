@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import ctypes
 import errno
+import faulthandler
 import fcntl
 import json
 import logging
@@ -471,6 +472,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     except auth.AuthError as exc:
         print(f"sandcheck serve: {exc}", file=sys.stderr)
         return 2
+    # SIGUSR1 writes every thread's stack to stderr (a fleet's workers too): what a server
+    # that will not stop, or stops answering, is doing, without stopping it.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     if config.effective_processes() > 1:
         return serve_fleet(config, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent, security=security)
     return serve(config, ready_fd=args.ready_fd, exit_with_parent=args.exit_with_parent, security=security)

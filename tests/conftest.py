@@ -74,8 +74,12 @@ class RunningServer:
             try:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGUSR1)  # its threads' stacks, into its log
+                time.sleep(2)
                 self.proc.kill()
                 self.proc.wait()
+                sys.stderr.write(f"server {self.target} did not stop within 60 s of SIGTERM; its log ends:\n"
+                                 f"{self.output()[-20000:]}\n")
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
         return self.proc.returncode

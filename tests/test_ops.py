@@ -219,3 +219,23 @@ def test_chunked_replies_are_logged_and_counted_item_by_item() -> None:
     RequestLogInterceptor(observer)._item(chunk, statuses)
     assert observer.reasons == ["invalid_request", "overloaded"]
     assert statuses == {"INVALID_REQUEST": 1, "SANDBOX_ERROR": 1, "OK": 1}  # for the RPC's one log line
+
+
+def test_sigusr1_writes_every_threads_stack_and_the_server_goes_on() -> None:
+    # For a server that will not stop or stops answering: what each thread is doing, in its log.
+    import signal
+    import time
+
+    s = RunningServer()
+    try:
+        s.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 30
+        while "most recent call first" not in s.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        log = s.output()
+        assert "Current thread" in log or "Thread 0x" in log, log[-2000:]
+        assert 'File "' in log and "server.py" in log
+        with Client(s.target) as c:
+            assert c.execute("print(6 * 7)").stdout == b"42\n"
+    finally:
+        assert s.stop() == 0

@@ -10,7 +10,7 @@ the program off PID 1, forwards termination signals to it, kills whatever the
 program left behind once it exits, and reports how the program ended on a
 channel the program cannot reach.
 
-Runs after program.py's text (`load_seccomp`, `run_as_main`, `how_it_ended`).
+Runs after program.py's text (`load_seccomp`, `site_builtins`, `run_as_main`, `how_it_ended`).
 
 argv: PAYLOAD_FD GO_FD STATUS_FD REPORT_FD [exec]
   PAYLOAD_FD  memfd: u32 little-endian BPF length, the seccomp BPF program,
@@ -138,6 +138,7 @@ def main():
         signal.signal(sig, forward)
 
     if not exec_mode:
+        site_builtins()
         try:
             judge, program_files = split_judge(unpack_files(files))
         except ValueError:

@@ -186,7 +186,8 @@ def site_builtins():
     """exit, quit, help, copyright, credits and license, as ``python main.py``
     has them. The jail's Python runs with -S (no site module: no dist-packages
     on sys.path), which leaves them out too, and ``print(answer); exit()``, a
-    competitive programmer's early stop, ended in a NameError."""
+    competitive programmer's early stop, ended in a NameError. Made once, before
+    the first fork: by a warm jail's zygote, or by a cold jail's init."""
     import builtins
 
     if "exit" not in vars(builtins):
@@ -207,8 +208,6 @@ def run_as_main(source, files=(), compiled=None, judge=None):
     import linecache
     import traceback
     import types
-
-    site_builtins()  # a warm jail's zygote made them before its first fork
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)

@@ -50,13 +50,12 @@ def _sandcheck_harness(harness, code, prelude):
         exec(program, {"__name__": "__main__", "__builtins__": builtins})
         return
     inputs = sys.stdin.read()  # the real stdin is then at its end, as a harness's own is
+    _guard()
     if harness == "livecodebench":
         if hasattr(sys, "set_int_max_str_digits"):
             sys.set_int_max_str_digits(50000)  # compute_code_generation_metrics sets it for all
-        _guard()
         source, entry = _lcb_source(code, prelude), "wrapped_function"
     else:
-        _guard()
         builtins.exit = None  # APPS's guard has it; LiveCodeBench's leaves it out
         source, entry = _apps_source(code, prelude), "code"
     module = types.ModuleType("tmp_sol")

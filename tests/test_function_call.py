@@ -95,8 +95,26 @@ def test_a_forged_result_fails(server, harness: str) -> None:
     report = run(server, APPS, FORGERIES, harness=harness)
     assert not any(r["passed"] for r in report.rows)
     assert verdicts(report)[:5] == [["wrong_answer"] * 3] * 5
-    assert all("not plain data" in t["message"] for r in report.rows[:5] for t in r["tests"])
+    assert all("not plain data" in t["message"] for i in (0, 3, 4) for t in report.rows[i]["tests"])
+    # A builtin's subclass is judged by what it holds, whatever its __eq__ says.
+    assert report.rows[1]["tests"][0]["message"] == "wrong answer: got 0, expected [[3, 2]]"
+    assert report.rows[2]["tests"][0]["message"] == "wrong answer: got [], expected [[3, 2]]"
     assert verdicts(report)[5:] == [["runtime_error"] * 3] * 2
+
+
+@pytest.mark.parametrize("harness", ["apps", "livecodebench"])
+def test_results_of_builtin_subclasses_are_accepted_as_there(server, harness: str) -> None:
+    # Both harnesses compare with ==: a Counter equals its dict, a namedtuple is a tuple (a list
+    # after their tuple rule). They were "not plain data" here: wrong answers.
+    problem = {"task_id": "counts", "fn_name": "f", "harness": harness,
+               "call_tests": [{"args": ["abb"], "expected": {"a": 1, "b": 2}}, {"args": [""], "expected": [1, 2]}]}
+    report = run(server, problem, [
+        "from collections import Counter, namedtuple\n"
+        "def f(s):\n    return Counter(s) if s else namedtuple('P', 'x y')(1, 2)",
+        "from collections import Counter, namedtuple\n"
+        "def f(s):\n    return Counter(s + 'a') if s else namedtuple('P', 'x y')(2, 1)",
+    ])
+    assert verdicts(report) == [["accepted", "accepted"], ["wrong_answer", "wrong_answer"]]
 
 
 def test_names_from_the_harnesses_imports_resolve_as_there(server) -> None:

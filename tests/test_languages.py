@@ -132,6 +132,16 @@ def test_compile_error_has_the_compilers_message(per_language, language):
     assert (r.stdout, r.report) == (b"", b"")
 
 
+def test_rust_integer_overflow_panics_as_in_a_debug_build(stub):
+    # MultiPL-E (rustc), HumanEval-X (cargo test) and SandboxFusion build debug: an overflow
+    # panics there. Built -O alone it wrapped, and this program printed 0 and passed.
+    source = ("fn main() {\n    let mut s = String::new();\n    std::io::stdin().read_line(&mut s).unwrap();\n"
+              "    let n: usize = s.trim().parse().unwrap();\n    println!(\"{}\", (n - 1) + 1);\n}\n")
+    r = run(stub, "rust", source, stdin=b"0\n")
+    assert (status(r), r.exit_code) == ("NONZERO_EXIT", 101) and b"attempt to subtract with overflow" in r.stderr, r
+    assert run(stub, "rust", source, stdin=b"5\n").stdout == b"5\n"
+
+
 def test_aliases_name_the_same_language(stub):
     for alias, name in (("javascript", "js"), ("nodejs", "js"), ("typescript", "ts"), ("sh", "bash"),
                         ("c++", "cpp"), ("golang", "go"), ("rs", "rust"), ("Python3", "python")):
@@ -174,6 +184,17 @@ def test_java_files_are_named_after_their_class():
     assert java.file_name(b"class Solution {}\npublic class Main { public static void main(String[] a) {} }") == "Main.java"
     assert java.file_name(b"class Solution {}\nclass Prog { static void main(String[] a) {} }") == "Prog.java"
     assert java.file_name(b"int broken;") == "Main.java"
+    # The top-level class that declares main, not a word in a comment or a string, nor a nested or
+    # local class: each of these ran a class "Scanner"'s neighbour, "methods", "Node" or "Matcher".
+    assert java.file_name(b"class Main {\n  // read with the Scanner class\n  public static void main(String[] a) {}\n}"
+                          ) == "Main.java"
+    assert java.file_name(b"class Main { static class Node {} public static void main(String[] a) {} }") == "Main.java"
+    assert java.file_name(b"class Problem {\n  // the String class methods\n  static String f() {\n"
+                          b"    class Matcher {}\n    return \"class X {\";\n  }\n"
+                          b"  public static void main(String[] a) { char c = '\"'; }\n}") == "Problem.java"
+    assert java.file_name(b"final public class Sol { static public void main(String[] a) {} }") == "Sol.java"
+    assert java.file_name(b"/* public class Nope */ class Q { void main(String[] a) {} }\n"
+                          b"class R { public static void main(String[] a) {} }") == "R.java"
 
 
 def test_a_missing_toolchain_is_not_served(monkeypatch):

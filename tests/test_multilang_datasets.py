@@ -169,12 +169,12 @@ def test_multipl_e_go_solution_keeps_one_package_and_the_imports_in_use() -> Non
     assert sorted(imports) == ['"fmt"', '"sort"', '"testing"']
 
 
-def test_multipl_e_java_runs_as_main_with_asserts_that_run_without_ea() -> None:
+def test_multipl_e_java_runs_problem_with_asserts_that_run_without_ea() -> None:
     ds = load_dataset("multipl-e-java")
     p = ds.problems["HumanEval_0_has_close_elements"]
     for program in (ds.build(p, "        return true;\n").program,
                     ds.build(p, multipl_e.solution_code(p["gpt_solution"]), True).program):
-        assert "class Problem" not in program and "class Main" in program
+        assert "class Problem {" in program and "class Main" not in program  # java -ea Problem, as there
         assert "assert(" not in program and "org.javatuples" not in program  # no tuple class used
         assert "    if (!(hasCloseElements((new ArrayList<Float>(Arrays.asList((float)1.0f, (float)2.0f, " \
                "(float)3.9f, (float)4.0f, (float)5.0f, (float)2.2f))), (0.3f)) == (true))) " \

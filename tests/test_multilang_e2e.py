@@ -86,6 +86,13 @@ def test_an_early_exit_does_not_pass_python_but_passes_exit_status_languages(cli
     early_cpp = evaluate_languages([{"task_id": "CPP/0", "completion": "    exit(0);\n}\n"}],
                                    cpp.problems, build=cpp.build, client=client, k=[1], timeout=10)
     assert early_cpp.rows[0]["passed"]  # as in CodeGeeX's harness: documented, not hidden
+    if "go_test" in _served(client):  # go test runs a test binary with -test.paniconexit0: it fails there
+        go = load_dataset("multipl-e-go")
+        early_go = evaluate_languages([{"task_id": "HumanEval_89_encrypt", "solution":
+                                        'package encrypt_test\n\nimport (\n    "os"\n)\n\n'
+                                        'func encrypt(s string) string {\n    os.Exit(0)\n    return ""\n}\n'}],
+                                      go.problems, build=go.build, client=client, k=[1], timeout=10)
+        assert not early_go.rows[0]["passed"] and "os.Exit(0)" in early_go.rows[0]["result"], early_go.rows[0]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -82,14 +82,38 @@ _JAVATUPLES = "/usr/share/java/javatuples.jar"
 
 
 def _java_source(source: bytes) -> str:
-    """javac wants a public class in a file of its name (HumanEval-X's is Main); without
-    one, the class declared last before `static void main` names the file (and the run)."""
-    m = re.search(rb"\bpublic\s+(?:final\s+|abstract\s+)*class\s+([A-Za-z_$][A-Za-z0-9_$]*)", source)
-    if m:
-        return m.group(1).decode() + ".java"
-    main = source.find(b"static void main")
-    names = re.findall(rb"\bclass\s+([A-Za-z_$][A-Za-z0-9_$]*)", source[: main if main >= 0 else len(source)])
-    return (names[-1].decode() if names else "Main") + ".java"
+    """javac wants a public top-level class in a file of its name (HumanEval-X's is
+    Main); without one, the top-level class that declares ``static void main`` names
+    the file and the run, as ``java Problem`` runs MultiPL-E's. Comments and string
+    literals name no class (a comment about "the String class methods" once made the
+    run look for a class ``methods``), nor do classes nested in another."""
+    text = _JAVA_NOISE.sub(b" ", source)
+    public, mains, depth, top = None, [], 0, None
+    for m in _JAVA_TOKENS.finditer(text):
+        token = m.group(0)
+        if token == b"{":
+            depth += 1
+        elif token == b"}":
+            depth = max(depth - 1, 0)
+        elif m.group("type"):
+            if depth == 0:
+                top = m.group("type")
+                if b"public" in m.group("type_modifiers").split() and public is None:
+                    public = top
+        elif depth == 1 and top is not None and b"static" in m.group("modifiers").split():
+            mains.append(top)
+    name = public or (mains[0] if mains else None)
+    return (name.decode() if name else "Main") + ".java"
+
+
+# Comments, text blocks, strings and char literals: blanked before classes are looked for.
+_JAVA_NOISE = re.compile(rb'//[^\n]*|/\*.*?\*/|"""(?:\\.|[^\\])*?"""|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'',
+                         re.DOTALL)
+_JAVA_TOKENS = re.compile(
+    rb"[{}]"
+    rb"|(?P<type_modifiers>(?:\b(?:public|protected|private|abstract|final|static|strictfp|sealed|non-sealed)\s+)*)"
+    rb"\b(?:class|interface|enum|record)\s+(?P<type>[A-Za-z_$][\w$]*)"
+    rb"|(?P<modifiers>(?:\b(?:public|static|final|synchronized|strictfp)\s+)+)void\s+main\s*\(")
 
 
 @dataclass(frozen=True)
@@ -155,8 +179,10 @@ _RUST = Toolchain(
     # The crates (rand, regex, md5) are added by rust_crates.py as --extern flags. Linked by gold,
     # without the standard library's debug info: a MultiPL-E compile took 0.44 s of CPU here with
     # ld.bfd, 0.27 s so (a panic's message and location are the same; no backtrace is printed).
-    compile=("/usr/bin/rustc", "--edition", "2021", "-O", "-C", "link-arg=-fuse-ld=gold", "-C", "strip=debuginfo",
-             "-o", "main", "{src}"),
+    # Integer overflow panics, as in the debug builds of MultiPL-E (rustc), HumanEval-X (cargo
+    # test) and SandboxFusion: with -O alone it wrapped, and a wrong program passed.
+    compile=("/usr/bin/rustc", "--edition", "2021", "-O", "-C", "overflow-checks=on", "-C", "link-arg=-fuse-ld=gold",
+             "-C", "strip=debuginfo", "-o", "main", "{src}"),
     # rustc 1.63 panics without /proc/self/exe (its sysroot search), even given --sysroot.
     compile_proc=True,
     run=(f"{BUILD_DIR}/main",),
@@ -188,9 +214,10 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
     dataclasses.replace(
         _GO, name="go_test", aliases=("gotest",),
         source_file="main_test.go",
-        # `go test`, split: the test binary is built in the compile jail and run in a fresh one.
+        # `go test`, split: the test binary is built in the compile jail and run in a fresh one,
+        # with the flag `go test` gives it: os.Exit(0) in a test panics (the run fails), as there.
         compile=("/usr/bin/go", "test", "-c", "-o", "main.test", "{src}"),
-        run=(f"{BUILD_DIR}/main.test", "-test.v"),
+        run=(f"{BUILD_DIR}/main.test", "-test.v", "-test.paniconexit0"),
         why="HumanEval-X and MultiPL-E Go: a file of func TestX(t *testing.T), testify's assert available",
     ),
     Toolchain(
@@ -264,8 +291,8 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
     _RUST,
     dataclasses.replace(
         _RUST, name="rust_test", aliases=("rs_test", "rusttest"),
-        compile=("/usr/bin/rustc", "--test", "--edition", "2021", "-O", "-C", "link-arg=-fuse-ld=gold", "-C",
-                 "strip=debuginfo", "-o", "main", "{src}"),
+        compile=("/usr/bin/rustc", "--test", "--edition", "2021", "-O", "-C", "overflow-checks=on", "-C",
+                 "link-arg=-fuse-ld=gold", "-C", "strip=debuginfo", "-o", "main", "{src}"),
         why="HumanEval-X Rust: a #[cfg(test)] module, built with rustc --test and run as its test harness",
     ),
     Toolchain(

@@ -11,11 +11,11 @@ calls, Go test functions). `solution_code` takes that block; a whole
 program (a sample's ``solution``) is joined to the tests by
 `whole_programs.join`, which keeps every function the program defines.
 
-Java needs three changes, each with the same meaning as MultiPL-E's
-``javac -cp javatuples.jar; java -ea Problem``: the class ``Problem`` is
-named ``Main`` (what the server runs when no class is public); each test
-line ``assert(X);`` becomes ``if (!(X)) throw new AssertionError();``, as
-``-ea`` would run it (a JVM without ``-ea`` skips asserts, and a check must
+Java needs two changes, each with the same meaning as MultiPL-E's
+``javac -cp javatuples.jar; java -ea Problem`` (the server runs the class
+that declares ``main``: ``Problem``, as there, so a completion may call
+``Problem.helper(x)``): each test line ``assert(X);`` becomes
+``if (!(X)) throw new AssertionError();``, as ``-ea`` would run it (a JVM without ``-ea`` skips asserts, and a check must
 not pass because nothing ran); and the javatuples imports are dropped
 from programs that use no javatuples class, so that they compile where the
 server has no javatuples jar (the 8 tasks that use tuples need one).
@@ -56,7 +56,6 @@ def build(language: str, problem: Mapping[str, Any], code: str, *, whole: bool =
     else:
         program = join(language, problem["prompt"], code, tests, problem.get("stop_tokens") or ())
     if language == "java":
-        program = re.sub(r"\bclass\s+Problem\b", "class Main", program)
         if not _JAVATUPLES_CLASS.search(_JAVATUPLES_IMPORT.sub("", program)):
             program = _JAVATUPLES_IMPORT.sub("", program)
     return Source(SERVER_LANGUAGE[language], program)

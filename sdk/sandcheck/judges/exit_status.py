@@ -9,8 +9,9 @@ program must also print nothing. Python programs run inside sandcheck's
 nonce harness, so an early ``exit(0)`` does not pass them.
 
 What exit 0 cannot prove: a completion that exits 0 before the test runs
-(``exit(0)`` in C++, ``os.Exit(0)`` in Go, ``process.exit(0)``) passes, as
-it does in those harnesses. SECURITY.md says more.
+(``exit(0)`` in C++, ``process.exit(0)``) passes, as it does in those
+harnesses; Go's ``os.Exit(0)`` in a test fails, as ``go test`` runs it
+(``-test.paniconexit0``). SECURITY.md says more.
 """
 
 from __future__ import annotations

@@ -199,12 +199,13 @@ class Executor:
         self.node_packages = packages.node_packages(node_modules) if node_modules else ()
         for name, lang in self.languages.items():
             tc = lang.toolchain
-            phases = [("run", lang.run_binds, tc.env, False)]
+            phases = [("run", lang.run_binds, tc.env, False, tc.run_files)]
             if node_modules and name in packages.NODE_LANGUAGES:  # the operator's node_modules, read-only
-                phases = [("run", (*lang.run_binds, node_modules), (*tc.env, f"NODE_PATH={node_modules}"), False)]
+                phases = [("run", (*lang.run_binds, node_modules), (*tc.env, f"NODE_PATH={node_modules}"), False,
+                           tc.run_files)]
             if lang.compiled:
                 phases.append(("compile", lang.compile_binds, tc.env + tc.compile_env + lang.compile_extra_env,
-                               tc.compile_proc))
+                               tc.compile_proc, ()))
             if name == "java" and self.config.javac_service:
                 try:
                     classes = javac_service.ensure(self.config.toolchain_cache_dir, tc.compile[0], lang.version)
@@ -213,14 +214,14 @@ class Executor:
                     self.unavailable[name] = f"{exc} (javac_service = false compiles Java without it)"
                     continue
                 # The compile jail, with the service's classes.
-                phases.append(("service", (*lang.compile_binds, classes), tc.env + tc.compile_env, False))
+                phases.append(("service", (*lang.compile_binds, classes), tc.env + tc.compile_env, False, ()))
                 self._javac_service = (str(self._workdir / "nsjail-java-service.cfg"),
                                        javac_service.command(lang, classes))
-            for phase, binds, env, proc in phases:
+            for phase, binds, env, proc, files in phases:
                 path = self._workdir / f"nsjail-{name}-{phase}.cfg"
                 path.write_text(render(build_config(self.runtime, self.config.jail, binds, env,
                                                     name=f"sandcheck-{name}-{phase}",
-                                                    self_exe=tc.compile[0] if proc else None)))
+                                                    self_exe=tc.compile[0] if proc else None, files=files)))
                 configs[(name, phase)] = str(path)
         for name, why in self.unavailable.items():
             self.languages.pop(name, None)  # found, but its start-up work failed (the warm javac)

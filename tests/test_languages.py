@@ -142,6 +142,23 @@ def test_rust_integer_overflow_panics_as_in_a_debug_build(stub):
     assert run(stub, "rust", source, stdin=b"5\n").stdout == b"5\n"
 
 
+@pytest.mark.parametrize("language", ["js", "ts_transpile"])
+def test_node_programs_read_dev_stdin_and_write_dev_stdout(stub, language):
+    # AtCoder's idiom, and many models': links into /proc, which no jail mounts. They failed with
+    # ENOENT; Node's fs now takes them as fds 0, 1 and 2. Other paths are untouched.
+    if language not in INSTALLED:
+        pytest.skip(f"{language} is not installed")
+    whole = ("const fs = require('fs');\nconst n = fs.readFileSync('/dev/stdin', 'utf8').trim().split(/\\s+/).map(Number);\n"
+             "fs.writeFileSync('/dev/stdout', String(n.reduce((a, b) => a + b, 0)) + '\\n');\n"
+             "try { fs.readFileSync('/dev/nothing'); } catch (e) { fs.appendFileSync('/dev/stderr', e.code); }\n")
+    r = run(stub, language, whole, stdin=b"3 4\n5\n")
+    assert (status(r), r.stdout, r.stderr) == ("OK", b"12\n", b"ENOENT"), r
+    lines = ("const rl = require('readline').createInterface({input: require('fs').createReadStream('/dev/stdin')});\n"
+             "const seen = [];\nrl.on('line', (l) => seen.push(l)).on('close', () => console.log(seen.join('|')));\n")
+    r = run(stub, language, lines, stdin=b"a\nb\n")
+    assert (status(r), r.stdout) == ("OK", b"a|b\n"), r
+
+
 def test_aliases_name_the_same_language(stub):
     for alias, name in (("javascript", "js"), ("nodejs", "js"), ("typescript", "ts"), ("sh", "bash"),
                         ("c++", "cpp"), ("golang", "go"), ("rs", "rust"), ("Python3", "python")):

@@ -41,7 +41,8 @@ class JailShape:
 
 
 def build_config(runtime: Runtime, shape: JailShape, extra_binds: tuple[str, ...] = (),
-                 extra_env: tuple[str, ...] = (), name: str = "sandcheck", self_exe: str | None = None) -> NsJailConfig:
+                 extra_env: tuple[str, ...] = (), name: str = "sandcheck", self_exe: str | None = None,
+                 files: tuple[tuple[str, str], ...] = ()) -> NsJailConfig:
     """The jail of Python programs; with `extra_binds` and `extra_env`, that of
     another language's compile or run (toolchains.py): its jail's init is
     still the jail's Python.
@@ -50,7 +51,8 @@ def build_config(runtime: Runtime, shape: JailShape, extra_binds: tuple[str, ...
     program's directory among them, named after the server's pid). `self_exe`:
     a /proc that holds only `self/exe`, a link to that binary, for a compiler
     that finds its own files through /proc/self/exe and cannot start without
-    it (rustc)."""
+    it (rustc). `files`: (path, text) of files the jail holds, read-only, that
+    no host path provides (Node's node_std_paths.js)."""
     mounts = [
         # The root: an empty tmpfs, remounted read-only once populated.
         MountPt(dst="/", fstype="tmpfs", options="size=1m,nr_inodes=256,mode=755", rw=False, is_dir=True,
@@ -62,6 +64,8 @@ def build_config(runtime: Runtime, shape: JailShape, extra_binds: tuple[str, ...
         mounts.append(MountPt(src=target, dst=link, is_symlink=True))
     if self_exe:
         mounts.append(MountPt(src=self_exe, dst="/proc/self/exe", is_symlink=True))
+    for path, text in files:
+        mounts.append(MountPt(src_content=text.encode(), dst=path, rw=False, nosuid=True, nodev=True))
     mounts += [
         MountPt(src=dev, dst=dev, is_bind=True, rw=True, is_dir=False, nosuid=True)
         for dev in ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")

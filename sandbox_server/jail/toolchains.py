@@ -25,6 +25,7 @@ import subprocess
 from collections.abc import Callable
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import cpp_pch, detect_cache, go_cache, javac_cds, rust_crates, tsc_snapshot
 from .nsjail_config import BUILD_DIR
@@ -71,6 +72,13 @@ if (errors.length) {
 }
 fs.writeFileSync(src.replace(/\\.ts$/, "") + ".js", out.outputText);
 """
+
+
+# Node's runs load this first: "/dev/stdin" and "/dev/stdout" (links into /proc, which no jail
+# mounts) reach fds 0 and 1 through fs (node_std_paths.js). The run jail holds it as a file.
+_NODE_STD_PATHS = "/usr/lib/sandcheck/node_std_paths.js"
+_NODE_RUN = ("/usr/bin/node", "--require", _NODE_STD_PATHS, f"{BUILD_DIR}/main.js")
+_NODE_RUN_FILES = ((_NODE_STD_PATHS, (Path(__file__).with_name("node_std_paths.js")).read_text()),)
 
 
 def _java_home() -> str:
@@ -136,6 +144,8 @@ class Toolchain:
     # beyond the binaries and the jail's Python.
     compile_binds: tuple[str, ...] = ()
     run_binds: tuple[str, ...] = ()
+    # Files the run jail holds, made from text: (path in the jail, its content).
+    run_files: tuple[tuple[str, str], ...] = ()
     # Binaries whose libraries the run needs (the interpreter, or an artifact's usual ones).
     run_binaries: tuple[str, ...] = ()
     env: tuple[str, ...] = ()
@@ -251,7 +261,8 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         name="js", aliases=("javascript", "nodejs", "node"),
         source_file="main.js",
         compile=None,
-        run=("/usr/bin/node", f"{BUILD_DIR}/main.js"),
+        run=_NODE_RUN,
+        run_files=_NODE_RUN_FILES,
         binaries=("/usr/bin/node",),
         run_binaries=("/usr/bin/node",),
         version=("/usr/bin/node", "--version"), interpreter="/usr/bin/node",
@@ -265,7 +276,8 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         # --skipLibCheck: the bundled .d.ts files are not re-checked (2.4 -> 1.0 s of CPU here).
         compile=("/usr/bin/node", "/usr/share/nodejs/typescript/bin/tsc", "--target", "esnext", "--skipLibCheck",
                  "--outDir", ".", "{src}"),
-        run=("/usr/bin/node", f"{BUILD_DIR}/main.js"),
+        run=_NODE_RUN,
+        run_files=_NODE_RUN_FILES,
         binaries=("/usr/bin/node", "/usr/share/nodejs/typescript/bin/tsc"),
         compile_binds=("/usr/share/nodejs/typescript",),
         run_binaries=("/usr/bin/node",),
@@ -279,7 +291,8 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         source_file="main.ts",
         # Braces doubled: compile arguments are format strings ("{src}").
         compile=("/usr/bin/node", "-e", _TS_TRANSPILE.replace("{", "{{").replace("}", "}}"), "{src}"),
-        run=("/usr/bin/node", f"{BUILD_DIR}/main.js"),
+        run=_NODE_RUN,
+        run_files=_NODE_RUN_FILES,
         binaries=("/usr/bin/node", "/usr/share/nodejs/typescript/bin/tsc"),
         compile_binds=("/usr/share/nodejs/typescript",),
         run_binaries=("/usr/bin/node",),

@@ -159,6 +159,16 @@ def test_node_programs_read_dev_stdin_and_write_dev_stdout(stub, language):
     assert (status(r), r.stdout) == ("OK", b"a|b\n"), r
 
 
+def test_java_gets_three_quarters_of_the_memory_limit_as_heap(stub):
+    # A 160 MB array under a 256 MB limit: the JVM's own sizing gave it a 128 MB heap (OutOfMemoryError),
+    # where judges that give Java the limit (-Xmx) or no limit accept it.
+    source = ("public class Main { public static void main(String[] a) {\n"
+              "  long[] x = new long[20_000_000]; x[x.length - 1] = 7;\n"
+              "  System.out.println(Runtime.getRuntime().maxMemory() / (1 << 20) + \" \" + x[x.length - 1]); } }\n")
+    r = run(stub, "java", source, limits=pb.Limits(cpu_time_ms=10_000, wall_time_ms=20_000, memory_bytes=256 << 20))
+    assert (status(r), r.stdout) == ("OK", b"192 7\n"), r
+
+
 def test_aliases_name_the_same_language(stub):
     for alias, name in (("javascript", "js"), ("nodejs", "js"), ("typescript", "ts"), ("sh", "bash"),
                         ("c++", "cpp"), ("golang", "go"), ("rs", "rust"), ("Python3", "python")):

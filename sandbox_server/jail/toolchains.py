@@ -239,9 +239,13 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         # -proc:none: no annotation processors (code a request's files could bring) run at compile time.
         compile=(f"{_java_home()}/bin/javac", "-encoding", "UTF-8", "-proc:none", "-J-XX:+UseSerialGC",
                  "-J-XX:TieredStopAtLevel=1", "-J-Xshare:auto", "-cp", f".:{_JAVATUPLES}", "-d", ".", "{src}"),
-        # Without /proc the JVM cannot see its cgroup: MaxRAM sizes its heap from the check's memory limit.
+        # Without /proc the JVM cannot see its cgroup: MaxRAM sizes its heap from the check's memory limit,
+        # three quarters of it (the JVM's own default is a half at 256 MB, a quarter from 1 GB), the rest
+        # for the JVM itself: a program's 160 MB array under a 256 MB limit ran out of heap, where judges
+        # that give Java the whole limit (Codeforces: -Xmx) or none (SandboxFusion) accept it.
         # -ea: a failing `assert` fails the program, as SandboxFusion and MultiPL-E run Java.
-        run=(f"{_java_home()}/bin/java", "-ea", "-XX:MaxRAM={memory_bytes}", "-cp", f"{BUILD_DIR}:{_JAVATUPLES}", "{main}"),
+        run=(f"{_java_home()}/bin/java", "-ea", "-XX:MaxRAM={memory_bytes}", "-XX:MaxRAMPercentage=75",
+             "-XX:MinRAMPercentage=75", "-cp", f"{BUILD_DIR}:{_JAVATUPLES}", "{main}"),
         binaries=(f"{_java_home()}/bin/javac", f"{_java_home()}/bin/java"),
         # javatuples: MultiPL-E's Java programs import its Pair, Triplet... (a missing jar is skipped).
         compile_binds=(_java_home(), "/etc/java-17-openjdk", "/usr/share/java/javatuples*.jar"),

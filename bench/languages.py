@@ -46,13 +46,13 @@ sys.path.insert(0, str(HERE))
 from run import AccountingGroup, measure  # noqa: E402
 
 from sandcheck.datasets import load_dataset, multipl_e  # noqa: E402
-from sandbox_server.jail.toolchains import _java_home, _java_source  # noqa: E402
+from sandbox_server.jail.toolchains import _java_home, _java_source, go_root  # noqa: E402
 
 CLI = "from sandcheck.cli import main; main()"
 TIMEOUT_S = 10.0
 NOBODY = 65534
 JAVATUPLES = "/usr/share/java/javatuples.jar"
-_GO_ENV = {"GOROOT": "/usr/lib/go-1.19", "GOPATH": "/usr/share/gocode", "GO111MODULE": "off", "CGO_ENABLED": "0",
+_GO_ENV = {"GOROOT": go_root(), "GOPATH": "/usr/share/gocode", "GO111MODULE": "off", "CGO_ENABLED": "0",
            "GOTOOLCHAIN": "local"}
 
 
@@ -74,7 +74,7 @@ BARE = {
                  (f"{_java_home()}/bin/java", "-cp", f".:{JAVATUPLES}", "{main}")),
     "ts": Bare("main.ts", ("node", "/usr/share/nodejs/typescript/bin/tsc", "--target", "esnext", "--skipLibCheck",
                            "--outDir", ".", "{src}"), ("node", "main.js")),
-    "go": Bare("main_test.go", ("go", "test", "-c", "-o", "main.test", "{src}"), ("./main.test",)),
+    "go": Bare("main_test.go", (f"{go_root()}/bin/go", "test", "-c", "-o", "main.test", "{src}"), ("./main.test",)),
     "rs": Bare("main.rs", ("rustc", "--edition", "2021", "-O", "-o", "main", "{src}"), ("./main",)),
 }
 

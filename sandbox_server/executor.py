@@ -205,7 +205,7 @@ class Executor:
                            tc.run_files)]
             if lang.compiled:
                 phases.append(("compile", lang.compile_binds, tc.env + tc.compile_env + lang.compile_extra_env,
-                               tc.compile_proc, ()))
+                               tc.compile_proc, tc.compile_files))
             if name == "java" and self.config.javac_service:
                 try:
                     classes = javac_service.ensure(self.config.toolchain_cache_dir, tc.compile[0], lang.version)

@@ -169,6 +169,23 @@ def test_java_gets_three_quarters_of_the_memory_limit_as_heap(stub):
     assert (status(r), r.stdout) == ("OK", b"192 7\n"), r
 
 
+def test_go_is_a_current_go(stub):
+    # Go 1.19 (Debian 12's own) had no min or max, no slices, no range over an int, and one loop
+    # variable for all iterations: this program did not compile, and with only the loop it printed
+    # 27 (three pointers to the last value). scripts/setup installs 1.23 from bookworm-backports.
+    source = ("package main\n\nimport (\n\t\"fmt\"\n\t\"slices\"\n)\n\nfunc main() {\n\ta := []int{5, 1, 9}\n"
+              "\tvar ps []*int\n\tfor _, v := range a {\n\t\tps = append(ps, &v)\n\t}\n\ts := 0\n"
+              "\tfor _, p := range ps {\n\t\ts += *p\n\t}\n\tslices.Sort(a)\n\tt := 0\n"
+              "\tfor i := range 3 {\n\t\tt += i\n\t}\n\tfmt.Println(s, min(a[0], 7), max(a[2], 1), a, t)\n}\n")
+    r = run(stub, "go", source)
+    assert (status(r), r.stdout) == ("OK", b"15 1 9 [1 5 9] 3\n"), (r.compile.stderr, r.stderr)
+    assert tuple(int(x) for x in INSTALLED["go"].version.split(".")[:2]) >= (1, 22)
+    # Telemetry is off: a compile error is the compiler's message alone (it began with a line about
+    # a telemetry sidecar that cannot start without /proc).
+    r = run(stub, "go", "package main\n\nfunc main() { undefinedThing() }\n")
+    assert status(r) == "COMPILE_ERROR" and r.compile.stderr.startswith(b"# command-line-arguments\n"), r.compile
+
+
 def test_aliases_name_the_same_language(stub):
     for alias, name in (("javascript", "js"), ("nodejs", "js"), ("typescript", "ts"), ("sh", "bash"),
                         ("c++", "cpp"), ("golang", "go"), ("rs", "rust"), ("Python3", "python")):

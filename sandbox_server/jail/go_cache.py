@@ -77,8 +77,12 @@ def ensure(cache_root: str, go_version: str, go: str, env: dict[str, str]) -> st
         shutil.rmtree(root, ignore_errors=True)
         with tempfile.TemporaryDirectory() as work:
             Path(work, "main_test.go").write_text(_WARM_UP)
+            # Go's config (telemetry's mode: off) in the work directory, not where the jail's is.
+            Path(work, "go", "telemetry").mkdir(parents=True)
+            Path(work, "go", "telemetry", "mode").write_text("off\n")
             build = subprocess.run([go, "test", "-c", "-o", os.devnull, "main_test.go"], cwd=work,
-                                   env={**env, "GOCACHE": str(root), "HOME": work, "PATH": "/usr/bin:/bin"},
+                                   env={**env, "GOCACHE": str(root), "HOME": work, "XDG_CONFIG_HOME": work,
+                                        "PATH": "/usr/bin:/bin"},
                                    capture_output=True, text=True, timeout=900)
         if build.returncode != 0:
             raise GoCacheError(f"go test -c of the warm-up failed: {build.stderr.strip()[-1000:]}")

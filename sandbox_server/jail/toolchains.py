@@ -144,7 +144,8 @@ class Toolchain:
     # beyond the binaries and the jail's Python.
     compile_binds: tuple[str, ...] = ()
     run_binds: tuple[str, ...] = ()
-    # Files the run jail holds, made from text: (path in the jail, its content).
+    # Files the compile and the run jail hold, made from text: (path in the jail, its content).
+    compile_files: tuple[tuple[str, str], ...] = ()
     run_files: tuple[tuple[str, str], ...] = ()
     # Binaries whose libraries the run needs (the interpreter, or an artifact's usual ones).
     run_binaries: tuple[str, ...] = ()
@@ -166,19 +167,37 @@ class Toolchain:
 
 
 # Go programs and Go test files share the toolchain; go_test differs in how it builds and runs.
+def go_root() -> str:
+    """The newest Go that Debian installs side by side (golang-1.N-go under /usr/lib/go-1.N):
+    1.23 from bookworm-backports, which scripts/setup installs, else the release's 1.19.
+    Programs want Go 1.21's min and max, 1.22's range over an int and its loop variable per
+    iteration (a pointer to it taken in a loop was one variable before: a wrong answer), the
+    slices and maps packages: SandboxFusion runs Go 1.23, Codeforces 1.22."""
+    minors = [int(m.group(1)) for m in (re.fullmatch(r"/usr/lib/go-1\.(\d+)/bin/go", p)
+                                        for p in glob.glob("/usr/lib/go-1.*/bin/go")) if m]
+    return f"/usr/lib/go-1.{max(minors) if minors else 23}"
+
+
+_GO_ROOT = go_root()
+_GO_MINOR = _GO_ROOT.rsplit("-", 1)[-1]
 _GO = Toolchain(
     name="go", aliases=("golang",),
     source_file="main.go",
-    compile=("/usr/bin/go", "build", "-o", "main", "{src}"),
+    compile=(f"{_GO_ROOT}/bin/go", "build", "-o", "main", "{src}"),
     run=(f"{BUILD_DIR}/main",),
-    binaries=("/usr/bin/go",),
-    compile_binds=("/usr/lib/go-1.19", "/usr/share/go-1.19", "/usr/share/gocode"),
-    # GOPATH mode: the vendored-by-Debian testify resolves from /usr/share/gocode.
-    compile_env=("GOROOT=/usr/lib/go-1.19", "GOPATH=/usr/share/gocode", "GO111MODULE=off", "CGO_ENABLED=0",
-                 "GOTOOLCHAIN=local"),
-    version=("/usr/bin/go", "version"), compiler="/usr/bin/go",
+    binaries=(f"{_GO_ROOT}/bin/go",),
+    compile_binds=(_GO_ROOT, f"/usr/share/go-{_GO_MINOR}", "/usr/share/gocode"),
+    # GOPATH mode: the vendored-by-Debian testify resolves from /usr/share/gocode. No go.mod, so the
+    # language version is the toolchain's own (1.23's loop variables, min and max). Telemetry off
+    # (its mode file, in the config directory named here): in its default mode every go command
+    # writes counter files and starts a sidecar, which fails without /proc and says so on stderr,
+    # in every compile error's message.
+    compile_env=(f"GOROOT={_GO_ROOT}", "GOPATH=/usr/share/gocode", "GO111MODULE=off", "CGO_ENABLED=0",
+                 "GOTOOLCHAIN=local", "XDG_CONFIG_HOME=/usr/lib/sandcheck/go-config"),
+    compile_files=(("/usr/lib/sandcheck/go-config/go/telemetry/mode", "off\n"),),
+    version=(f"{_GO_ROOT}/bin/go", "version"), compiler=f"{_GO_ROOT}/bin/go",
     version_pattern=r"go(\d+\.\d+(?:\.\d+)?)",
-    packages="golang-go golang-github-stretchr-testify-dev",
+    packages="golang-1.23-go (bookworm-backports) golang-github-stretchr-testify-dev",
     why="Go programs with a main package; a static binary",
 )
 
@@ -226,7 +245,7 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
         source_file="main_test.go",
         # `go test`, split: the test binary is built in the compile jail and run in a fresh one,
         # with the flag `go test` gives it: os.Exit(0) in a test panics (the run fails), as there.
-        compile=("/usr/bin/go", "test", "-c", "-o", "main.test", "{src}"),
+        compile=(f"{_GO_ROOT}/bin/go", "test", "-c", "-o", "main.test", "{src}"),
         run=(f"{BUILD_DIR}/main.test", "-test.v", "-test.paniconexit0"),
         why="HumanEval-X and MultiPL-E Go: a file of func TestX(t *testing.T), testify's assert available",
     ),

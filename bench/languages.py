@@ -11,7 +11,7 @@ For each language, on MultiPL-E's own gpt_solution programs (the first
 - bare: the plain commands on the host, one program after another, as an
   unprivileged user (uid 65534): g++ -std=c++17 -O2 and ./main; javac and
   java; tsc --target esnext --skipLibCheck and node; go test -c and the test
-  binary; rustc --edition 2021 -O and ./main. These are the dataset's
+  binary; rustc --edition 2021 -O -C overflow-checks=on and ./main. These are the dataset's
   trusted programs, not hostile ones.
 - sandcheck: `sandcheck eval` of the same programs with its embedded server,
   a fresh build cache, the result cache off: its whole process tree's CPU
@@ -75,7 +75,8 @@ BARE = {
     "ts": Bare("main.ts", ("node", "/usr/share/nodejs/typescript/bin/tsc", "--target", "esnext", "--skipLibCheck",
                            "--outDir", ".", "{src}"), ("node", "main.js")),
     "go": Bare("main_test.go", (f"{go_root()}/bin/go", "test", "-c", "-o", "main.test", "{src}"), ("./main.test",)),
-    "rs": Bare("main.rs", ("rustc", "--edition", "2021", "-O", "-o", "main", "{src}"), ("./main",)),
+    "rs": Bare("main.rs", ("rustc", "--edition", "2021", "-O", "-C", "overflow-checks=on", "-o", "main", "{src}"),
+               ("./main",)),
 }
 
 

@@ -158,9 +158,9 @@ def test_a_toolchain_whose_start_up_cannot_be_saved_is_served_as_it_comes(tmp_pa
 
 
 @pytest.mark.skipif("rust" not in INSTALLED, reason="rust is not installed")
-def test_rust_linked_by_gold_without_debug_info_still_says_where_it_panicked(client: Client) -> None:
-    assert {"link-arg=-fuse-ld=gold", "strip=debuginfo"} <= set(INSTALLED["rust"].compile_argv("main.rs"))
+def test_rust_without_debug_info_still_says_where_it_panicked(client: Client) -> None:
+    assert "strip=debuginfo" in INSTALLED["rust"].compile_argv("main.rs")
     r = client.execute('fn main() {\n    let v: Vec<i32> = vec![];\n    println!("{}", v[3]);\n}\n', language="rust")
     assert (r.status, r.exit_code) == ("NONZERO_EXIT", 101)
-    assert r.stderr.startswith(b"thread 'main' panicked at 'index out of bounds: the len is 0 but the index is 3', "
-                               b"main.rs:3:20\n")
+    assert b"panicked at main.rs:3:21:\nindex out of bounds: the len is 0 but the index is 3\n" in r.stderr, r.stderr
+    assert b"gold" not in r.compile.stderr  # no linker warning in every compile's output

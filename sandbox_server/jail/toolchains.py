@@ -205,22 +205,24 @@ _GO = Toolchain(
 _RUST = Toolchain(
     name="rust", aliases=("rs",),
     source_file="main.rs",
-    # The crates (rand, regex, md5) are added by rust_crates.py as --extern flags. Linked by gold,
-    # without the standard library's debug info: a MultiPL-E compile took 0.44 s of CPU here with
-    # ld.bfd, 0.27 s so (a panic's message and location are the same; no backtrace is printed).
+    # The crates (rand, regex, md5) are added by rust_crates.py as --extern flags. Without the
+    # standard library's debug info (a panic's message and location are the same; no backtrace is
+    # printed). rustc-web (Debian 12's security updates: 1.96, where the release's rustc is 1.63,
+    # before let-else, div_ceil, BTreeSet::first, is_some_and...), linked by its own default
+    # (1.63 was given gold, 0.27 s against ld.bfd's 0.44; 1.96 warns that gold is deprecated).
     # Integer overflow panics, as in the debug builds of MultiPL-E (rustc), HumanEval-X (cargo
     # test) and SandboxFusion: with -O alone it wrapped, and a wrong program passed.
-    compile=("/usr/bin/rustc", "--edition", "2021", "-O", "-C", "overflow-checks=on", "-C", "link-arg=-fuse-ld=gold",
-             "-C", "strip=debuginfo", "-o", "main", "{src}"),
-    # rustc 1.63 panics without /proc/self/exe (its sysroot search), even given --sysroot.
+    compile=("/usr/bin/rustc", "--edition", "2021", "-O", "-C", "overflow-checks=on", "-C", "strip=debuginfo",
+             "-o", "main", "{src}"),
+    # rustc panics without /proc/self/exe (its sysroot search), even given --sysroot.
     compile_proc=True,
     run=(f"{BUILD_DIR}/main",),
     binaries=("/usr/bin/rustc", "/usr/bin/cc"),
     compile_binds=(*_C_LINK, "/usr/lib/rustlib", f"{_LIBDIR}/librustc_driver-*.so", f"{_LIBDIR}/libstd-*.so"),
     run_binds=(f"{_LIBDIR}/libgcc_s.so.1",),
     version=("/usr/bin/rustc", "--version"), compiler="/usr/bin/rustc",
-    packages="rustc cargo librust-rand-dev librust-regex-dev librust-md5-dev",
-    why="MultiPL-E Rust and Rust programs with a main (Debian's rustc), the rand, regex and md5 crates linkable",
+    packages="rustc-web cargo-web librust-rand-dev librust-regex-dev librust-md5-dev",
+    why="MultiPL-E Rust and Rust programs with a main (Debian's rustc-web), the rand, regex and md5 crates linkable",
 )
 
 TOOLCHAINS: tuple[Toolchain, ...] = (
@@ -328,7 +330,7 @@ TOOLCHAINS: tuple[Toolchain, ...] = (
     dataclasses.replace(
         _RUST, name="rust_test", aliases=("rs_test", "rusttest"),
         compile=("/usr/bin/rustc", "--test", "--edition", "2021", "-O", "-C", "overflow-checks=on", "-C",
-                 "link-arg=-fuse-ld=gold", "-C", "strip=debuginfo", "-o", "main", "{src}"),
+                 "strip=debuginfo", "-o", "main", "{src}"),
         why="HumanEval-X Rust: a #[cfg(test)] module, built with rustc --test and run as its test harness",
     ),
     Toolchain(

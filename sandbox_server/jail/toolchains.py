@@ -166,7 +166,6 @@ class Toolchain:
         return self.source_file(source) if callable(self.source_file) else self.source_file
 
 
-# Go programs and Go test files share the toolchain; go_test differs in how it builds and runs.
 def go_root() -> str:
     """The newest Go that Debian installs side by side (golang-1.N-go under /usr/lib/go-1.N):
     1.23 from bookworm-backports, which scripts/setup installs, else the release's 1.19.
@@ -180,6 +179,7 @@ def go_root() -> str:
 
 _GO_ROOT = go_root()
 _GO_MINOR = _GO_ROOT.rsplit("-", 1)[-1]
+# Go programs and Go test files share the toolchain; go_test differs in how it builds and runs.
 _GO = Toolchain(
     name="go", aliases=("golang",),
     source_file="main.go",

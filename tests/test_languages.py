@@ -252,6 +252,8 @@ def test_java_files_are_named_after_their_class():
     assert java.file_name(b"final public class Sol { static public void main(String[] a) {} }") == "Sol.java"
     assert java.file_name(b"/* public class Nope */ class Q { void main(String[] a) {} }\n"
                           b"class R { public static void main(String[] a) {} }") == "R.java"
+    assert java.file_name(b"class Test { public static void main(String[] a) {} }\n"
+                          b"class Main { public static void main(String... a) {} }") == "Main.java"
 
 
 def test_a_missing_toolchain_is_not_served(monkeypatch):

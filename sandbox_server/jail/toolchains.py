@@ -92,9 +92,10 @@ _JAVATUPLES = "/usr/share/java/javatuples.jar"
 def _java_source(source: bytes) -> str:
     """javac wants a public top-level class in a file of its name (HumanEval-X's is
     Main); without one, the top-level class that declares ``static void main`` names
-    the file and the run, as ``java Problem`` runs MultiPL-E's. Comments and string
-    literals name no class (a comment about "the String class methods" once made the
-    run look for a class ``methods``), nor do classes nested in another."""
+    the file and the run, as ``java Problem`` runs MultiPL-E's (``Main`` if several
+    do). Comments and string literals name no class (a comment about "the String
+    class methods" once made the run look for a class ``methods``), nor do classes
+    nested in another."""
     text = _JAVA_NOISE.sub(b" ", source)
     public, mains, depth, top = None, [], 0, None
     for m in _JAVA_TOKENS.finditer(text):
@@ -110,7 +111,8 @@ def _java_source(source: bytes) -> str:
                     public = top
         elif depth == 1 and top is not None and b"static" in m.group("modifiers").split():
             mains.append(top)
-    name = public or (mains[0] if mains else None)
+    # Of several, Main (what SandboxFusion and HumanEval-X run), else the first.
+    name = public or (b"Main" if b"Main" in mains else mains[0] if mains else None)
     return (name.decode() if name else "Main") + ".java"
 
 

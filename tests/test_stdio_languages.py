@@ -91,6 +91,21 @@ def test_a_compile_error_is_one_verdict_for_every_test_and_one_compile(server) -
     assert row["compile"]["compiles"] == 1 and "'y' was not declared" in row["compile"]["message"]
 
 
+def test_typescript_reads_its_input_with_node_fs_as_sandboxfusion_runs_it(server) -> None:
+    # tsc type-checks without Node's types: `import * as fs from "fs"` was a compile error (TS2792)
+    # for every sample named "typescript" or "ts"; SandboxFusion runs its typescript transpiled.
+    problems = {"sum": read_problem_rows(DATA / "formats" / "sandcheck_stdio.jsonl")["sum"]}
+    program = ("import * as fs from 'fs';\n"
+               "const [n, ...xs]: number[] = fs.readFileSync('/dev/stdin', 'utf8').trim().split(/\\s+/).map(Number);\n"
+               "console.log(String(xs.slice(0, n).reduce((a, b) => a + b, 0){}));\n")
+    samples = [{"task_id": "sum", "solution": program.format(""), "language": name} for name in ("typescript", "ts")]
+    samples.append({"task_id": "sum", "solution": program.format(" + (n === 2 ? 1 : 0)"), "language": "typescript"})
+    with Client(server.target, timeout=300) as client:
+        rows = evaluate_stdio(samples, problems, client=client, k=[1]).rows
+    assert [[t["verdict"] for t in r["tests"]] for r in rows] == [[A] * 4, [A] * 4, [A, WA, A, A]], rows
+    assert {r["language"] for r in rows} == {"ts_transpile"}
+
+
 class _PythonAndCppOnly:
     """A server that runs Python and C++ only; running anything here is a test failure."""
 

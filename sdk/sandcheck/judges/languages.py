@@ -7,7 +7,11 @@ not run is an error before anything runs, never a sample scored 0.
 
 A sample's language is, in order: its own ``language`` field; else the
 default given to the judge (``sandcheck eval --language``); else its
-problem's ``language``; else ``python``. `looks_like_other` catches the
+problem's ``language``; else ``python``. TypeScript (``ts``,
+``typescript``) runs as ``ts_transpile``, SandboxFusion's ``typescript``:
+transpiled, not type-checked, since a program reads its input through
+Node's ``fs``, whose types tsc has none of here (MultiPL-E's functions keep
+tsc's check). `looks_like_other` catches the
 silent case: a sample judged as Python by default that does not parse as
 Python and carries another language's marks (``#include``, ``package
 main``...); the run says so in a warning.
@@ -40,6 +44,9 @@ _NAMES: dict[str, tuple[str, ...]] = {
     "bash": ("sh", "shell"),
 }
 _CANONICAL = {alias: name for name, aliases in _NAMES.items() for alias in (name, *aliases)}
+# How a stdin/stdout program runs where its language's own name would not serve it: tsc type-checks
+# without Node's types, so `import * as fs from "fs"` or `require` did not compile (TS2792, TS2580).
+_STDIO_RUNS_AS = {"ts": "ts_transpile"}
 
 # Another language's unmistakable marks, for code that is not Python.
 _MARKS = (
@@ -66,7 +73,8 @@ def sample_language(sample: Mapping[str, Any], problem: Mapping[str, Any], defau
         if not isinstance(given, str) or canonical(given) is None:
             raise InvalidInput(f"{whose}: unknown language {given!r}; sandcheck runs "
                                f"{', '.join(_NAMES)} (and their usual names: {', '.join(sorted(_CANONICAL))})")
-        return canonical(given), own  # type: ignore[return-value]
+        language = canonical(given)
+        return _STDIO_RUNS_AS.get(language, language), own  # type: ignore[arg-type]
     return "python", False
 
 

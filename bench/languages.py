@@ -52,7 +52,8 @@ CLI = "from sandcheck.cli import main; main()"
 TIMEOUT_S = 10.0
 NOBODY = 65534
 JAVATUPLES = "/usr/share/java/javatuples.jar"
-_GO_ENV = {"GOROOT": go_root(), "GOPATH": "/usr/share/gocode", "GO111MODULE": "off", "CGO_ENABLED": "0",
+GO_ROOT = go_root()
+_GO_ENV = {"GOROOT": GO_ROOT, "GOPATH": "/usr/share/gocode", "GO111MODULE": "off", "CGO_ENABLED": "0",
            "GOTOOLCHAIN": "local"}
 
 
@@ -74,7 +75,7 @@ BARE = {
                  (f"{_java_home()}/bin/java", "-cp", f".:{JAVATUPLES}", "{main}")),
     "ts": Bare("main.ts", ("node", "/usr/share/nodejs/typescript/bin/tsc", "--target", "esnext", "--skipLibCheck",
                            "--outDir", ".", "{src}"), ("node", "main.js")),
-    "go": Bare("main_test.go", (f"{go_root()}/bin/go", "test", "-c", "-o", "main.test", "{src}"), ("./main.test",)),
+    "go": Bare("main_test.go", (f"{GO_ROOT}/bin/go", "test", "-c", "-o", "main.test", "{src}"), ("./main.test",)),
     "rs": Bare("main.rs", ("rustc", "--edition", "2021", "-O", "-C", "overflow-checks=on", "-o", "main", "{src}"),
                ("./main",)),
 }

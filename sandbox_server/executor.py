@@ -199,10 +199,10 @@ class Executor:
         self.node_packages = packages.node_packages(node_modules) if node_modules else ()
         for name, lang in self.languages.items():
             tc = lang.toolchain
-            phases = [("run", lang.run_binds, tc.env, False, tc.run_files)]
+            run_binds, run_env = lang.run_binds, tc.env
             if node_modules and name in packages.NODE_LANGUAGES:  # the operator's node_modules, read-only
-                phases = [("run", (*lang.run_binds, node_modules), (*tc.env, f"NODE_PATH={node_modules}"), False,
-                           tc.run_files)]
+                run_binds, run_env = (*run_binds, node_modules), (*run_env, f"NODE_PATH={node_modules}")
+            phases = [("run", run_binds, run_env, False, tc.run_files)]
             if lang.compiled:
                 phases.append(("compile", lang.compile_binds, tc.env + tc.compile_env + lang.compile_extra_env,
                                tc.compile_proc, tc.compile_files))

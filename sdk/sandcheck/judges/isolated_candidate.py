@@ -137,19 +137,20 @@ def _as_plain(value, depth):
 
 
 _LEAVES = frozenset((type(None), bool, int, float, str, bytes))
-# How a builtin's subclass is read as the builtin: full slices and the
-# builtins' own conversions make exact copies; the containers' own iterators
-# (dict.items for a dict) skip what a subclass redefines.
+# How a builtin's subclass is read as the builtin: the builtins' own
+# conversions and full slices make exact copies of a number or a string; a
+# container's own iterator (dict.items for a dict) skips what a subclass
+# redefines, and `_as_plain` builds the builtin from what it yields.
 _READ_AS = {
     int: int.__index__,
     float: float.__float__,
     str: lambda v: str.__getitem__(v, slice(None)),
     bytes: lambda v: bytes.__getitem__(v, slice(None)),
-    list: lambda v: list.__getitem__(v, slice(None)),
-    tuple: lambda v: tuple.__getitem__(v, slice(None)),
-    dict: lambda v: list(dict.items(v)),
-    set: lambda v: list(set.__iter__(v)),
-    frozenset: lambda v: list(frozenset.__iter__(v)),
+    list: list.__iter__,
+    tuple: tuple.__iter__,
+    dict: dict.items,
+    set: set.__iter__,
+    frozenset: frozenset.__iter__,
 }
 
 

@@ -140,6 +140,26 @@ def test_a_judge_process_a_candidate_rescheduled_is_replaced(one_slot: Client) -
     assert judge_pid(one_slot) != before  # ...and the next check has a judge scheduled as it started
 
 
+def test_the_judge_process_runs_sched_batch_and_one_set_back_is_replaced(one_slot: Client) -> None:
+    # SCHED_BATCH: woken by a reply, the judge waits for its turn instead of
+    # preempting the candidate (program.py, start_judge). Its own policy is
+    # what a candidate may not change unseen, not the zygote's.
+    before = judge_pid(one_slot)
+    completion = (
+        "    import os\n"
+        f"    print('policy', os.sched_getscheduler({before}), os.SCHED_BATCH)\n"
+        f"    os.sched_setscheduler({before}, os.SCHED_OTHER, os.sched_param(0))\n"
+        "    return x * 2\n"
+    )
+    (passed, why), result = judge(one_slot, completion)
+    assert passed, (why, result)
+    policy, batch = result.stdout.decode().split("policy ", 1)[1].split()[:2]
+    assert policy == batch, result.stdout
+    after = judge_pid(one_slot)
+    assert after != before  # set back to SCHED_OTHER: replaced...
+    assert judge_pid(one_slot) == after  # ...by one that is itself kept
+
+
 @pytest.mark.parametrize("jail", ["warm", "cold"])
 def test_the_judge_opens_no_file_a_candidate_can_replace(request, one_slot: Client, jail: str) -> None:
     """Issue 23, finding 6: the harness file in /tmp replaced by a FIFO made the

@@ -233,11 +233,12 @@ def _state():
     """What a child can change in this process from outside (same uid):
     rlimits (the filter refuses it; checked anyway), scheduling policy,
     priority, nice, I/O priority, CPU affinity."""
-    return (
-        tuple(resource.getrlimit(r) for r in _RLIMITS),
-        _scheduling(),
-        tuple(sorted(os.sched_getaffinity(0))),
-    )
+    return (tuple(resource.getrlimit(r) for r in _RLIMITS), *_placement(0))
+
+
+def _placement(pid):
+    """A process's scheduling (`_scheduling`) and CPU affinity."""
+    return _scheduling(pid), tuple(sorted(os.sched_getaffinity(pid)))
 
 
 def _tmp_state():
@@ -426,13 +427,17 @@ class JudgeProcess:
     def __init__(self, key, text, code):
         self.key = key
         self.pid, self.ctrl = start_judge(text, code)
+        try:
+            self.placement = _placement(self.pid)  # as started: SCHED_BATCH (start_judge)
+        except OSError:
+            self.placement = None
 
-    def usable(self, key, baseline):
+    def usable(self, key):
         """Alive, not stopped, for this text, and scheduled as it started."""
         try:
             if key != self.key or os.waitpid(self.pid, os.WNOHANG | os.WUNTRACED)[0]:
                 return False
-            return (_scheduling(self.pid), tuple(sorted(os.sched_getaffinity(self.pid)))) == baseline[1:]
+            return _placement(self.pid) == self.placement
         except OSError:
             return False
 
@@ -448,13 +453,13 @@ class JudgeProcess:
         self.ctrl.close()
 
 
-def _run_judged(fds, ctrl, compiled, judge, baseline):
+def _run_judged(fds, ctrl, compiled, judge):
     """Run a judged check: fork its program, hand the rest to the warm judge
     process (started or replaced first when needed), and wait for the
     program's end, then the judge's answer. (how it ended, the judge process
     or None if it must not judge again)."""
     key, code, text, _lines = compiled[JUDGE_FILE]
-    if judge is not None and not judge.usable(key, baseline):
+    if judge is not None and not judge.usable(key):
         judge.close()
         judge = None
     if judge is None:
@@ -555,7 +560,7 @@ def _serve(ctrl, baseline, tmp_baseline):
         except Exception:  # a short memfd: the child fails on it and says so
             compiled = {}
         if JUDGE_FILE in compiled:
-            result, judge = _run_judged(fds, ctrl, compiled, judge, baseline)
+            result, judge = _run_judged(fds, ctrl, compiled, judge)
             swept = b"swept"  # the judge killed the rest before it answered
             unjudged = 0
         else:

@@ -86,6 +86,15 @@ def test_a_serial_process_wait_adds_to_the_longest_of_the_others(monkeypatch) ->
     assert runqueue_wait_s([1], serial=1) == 0.2 and runqueue_wait_s([]) == 0.0
 
 
+def test_a_long_lived_process_counts_only_its_wait_since_the_check_began(monkeypatch) -> None:
+    """A warm judge process judges hundreds of checks: the wait it gathered
+    before this one stretched this check's wall limit (up to 10x)."""
+    waits_ns = {1: 100_000_000, 7: 2_000_000_000, 9: 50_000_000}
+    monkeypatch.setattr(limit_clock, "schedstat_wait_ns", waits_ns.__getitem__)
+    assert runqueue_wait_s([1, 7, 9], serial=1) == 2.1  # the judge's (pid 7) whole life
+    assert runqueue_wait_s([1, 7, 9], serial=1, before={7: 1_980_000_000}) == 0.15  # the program's 50 ms now
+
+
 def test_schedstat_reads_a_live_process_and_a_gone_one_as_zero() -> None:
     assert schedstat_wait_ns(os.getpid()) > 0  # this process has waited for a CPU at some point
     gone = subprocess.Popen(["true"])

@@ -20,7 +20,7 @@ deadline set seconds earlier as timeouts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ..limits import Limits
 
@@ -79,12 +79,15 @@ class LimitClock:
         return max(0.001, min(self.wall_deadline - now, cpu_left_s, _MAX_POLL_S))
 
 
-def runqueue_wait_s(pids: list[int], serial: int = 0) -> float:
+def runqueue_wait_s(pids: list[int], serial: int = 0, before: Mapping[int, int] | None = None) -> float:
     """Longest run-queue wait among `pids`, in seconds, plus all of `serial`'s:
     a process that runs before and after the others, never beside them (a
     cold jail's init forks the program, then sleeps until it ends), so its
-    waits add to theirs."""
-    longest = max((schedstat_wait_ns(p) for p in pids if p != serial), default=0)
+    waits add to theirs. `before`: {pid: ns} a process that outlives checks
+    (a warm judge process) had waited when this check began; only its wait
+    since counts, not that of the hundreds of checks it judged before."""
+    before = before or {}
+    longest = max((schedstat_wait_ns(p) - before.get(p, 0) for p in pids if p != serial), default=0)
     return (longest + (schedstat_wait_ns(serial) if serial else 0)) / 1e9
 
 

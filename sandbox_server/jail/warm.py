@@ -129,6 +129,8 @@ class WarmJail:
         self._schedstat = -1  # the zygote's /proc/PID/schedstat, open for the jail's life
         self._zygote_wait_base = 0
         self._judge = (0, 0)  # the warm judge process: (its pid in the jail, on the host)
+        self._judge_schedstat = -1  # its /proc/PID/schedstat, open while it is the jail's judge
+        self._judge_wait_base: dict[int, int] = {}  # {its host pid: its wait when the check began}
         try:
             self._start(memory_bytes)
         except BaseException:
@@ -207,9 +209,10 @@ class WarmJail:
         if self.counters is not None:
             self.counters.close()
             self.counters = None
-        if self._schedstat >= 0:
-            os.close(self._schedstat)
-            self._schedstat = -1
+        for fd in (self._schedstat, self._judge_schedstat):
+            if fd >= 0:
+                os.close(fd)
+        self._schedstat = self._judge_schedstat = -1
         if self._pinned:
             self._pinned = False
             self.artifact.pins.release(self.artifact.key)
@@ -254,7 +257,9 @@ class WarmJail:
                 self.dirty = f"zygote gone: {exc}"
                 raise _Retry() from None
             start = time.monotonic()
-            self._zygote_wait_base = self._zygote_wait_ns()
+            self._zygote_wait_base = _wait_ns(self._schedstat)
+            if self._judge_schedstat >= 0:
+                self._judge_wait_base = {self._judge[1]: _wait_ns(self._judge_schedstat)}
             for fd in (job, stdin_fd, out_w, err_w, rep_w):
                 os.close(fd)
                 fds.remove(fd)
@@ -380,19 +385,30 @@ class WarmJail:
             if _pid_in_jail(others[0]) != judge_pid:
                 return False
             self._judge = (judge_pid, others[0])
+            if self._judge_schedstat >= 0:
+                os.close(self._judge_schedstat)
+            try:
+                self._judge_schedstat = os.open(f"/proc/{others[0]}/schedstat", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                self._judge_schedstat = -1
+            self._judge_wait_base = {}
         return True
-
-    def _zygote_wait_ns(self) -> int:
-        try:
-            return int(os.pread(self._schedstat, 256, 0).split()[1])
-        except (OSError, ValueError, IndexError, AttributeError):
-            return 0
 
     def _runqueue_wait_s(self, zygote_base_ns: int) -> float:
         """Time this check sat runnable without a CPU: the zygote's since the
         check began (it forks the check, then waits), plus the longest of the
         check's own processes. A failed read raises: the clock credits nothing."""
-        return runqueue_wait_s(self.counters.pids(), serial=self.zygote_pid) - zygote_base_ns / 1e9
+        return (runqueue_wait_s(self.counters.pids(), serial=self.zygote_pid, before=self._judge_wait_base)
+                - zygote_base_ns / 1e9)
+
+
+def _wait_ns(schedstat_fd: int) -> int:
+    """The run-queue wait an open /proc/PID/schedstat gives (0 if unreadable:
+    the process ended)."""
+    try:
+        return int(os.pread(schedstat_fd, 256, 0).split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _exists(pid: int) -> bool:

@@ -405,15 +405,19 @@ def judges(args) -> dict:
     """W2 with the floor and both judges, side by side in one invocation, and the
     isolated judge's two ratios against issue 22's targets (CPU of the whole
     process tree, so a shared machine's load matters less than to wall time).
-    With --repeat N the three run N times in turn (floor, in-process, isolated,
-    floor, ...) and the targets are judged on the medians: on a shared machine
-    one run can differ from the next by more than the judges differ."""
-    args.systems = ["floor", "sandcheck-inprocess", "sandcheck"]
+    With --repeat N the three run N times in turn, the judges' order swapped
+    every other time (floor, in-process, isolated; floor, isolated,
+    in-process; ...: a load that rises through an invocation, its own
+    included, weighs on both judges alike), and the targets are judged on
+    the medians: on a shared machine one run can differ from the next by
+    more than the judges differ."""
     runs = []
     for i in range(args.repeat):
         if args.repeat > 1:
             print(f"[judges] run {i + 1} of {args.repeat}", file=sys.stderr, flush=True)
-        runs.append(throughput("W2", args))
+        args.systems = ["floor", *(["sandcheck-inprocess", "sandcheck"][::-1 if i % 2 else 1])]
+        runs.append(dict(throughput("W2", args), order=args.systems))
+    args.systems = ["floor", "sandcheck-inprocess", "sandcheck"]
     report = runs[0] if len(runs) == 1 else {
         "workload": "W2", "checks": runs[0]["checks"], "copies": args.copies, "timeout_s": TIMEOUT, "runs": runs}
 

@@ -435,9 +435,9 @@ def start_judge(text, code):
     switches a check than an in-process check has, each costing both. Now
     the candidate answers the calls sent ahead in a row and the judge reads
     what has come when it runs (W2: the candidate's preemptions 8.8 -> 3.0 a
-    check, as in-process; the judge's sleeps 12 -> 8). Set here, by PID 1,
-    before the judge runs a check; a candidate that changes it is seen
-    (zygote.py, `JudgeProcess.usable`)."""
+    check, as in-process; the judge's and the zygote's sleeps 12.1 -> 7.9).
+    Set here, by PID 1, before the judge runs a check; a candidate that
+    changes it is seen (zygote.py, `JudgeProcess.usable`)."""
     import socket
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -258,8 +258,8 @@ class WarmJail:
                 raise _Retry() from None
             start = time.monotonic()
             self._zygote_wait_base = _wait_ns(self._schedstat)
-            if self._judge_schedstat >= 0:
-                self._judge_wait_base = {self._judge[1]: _wait_ns(self._judge_schedstat)}
+            judge_fd = self._judge_schedstat
+            self._judge_wait_base = {self._judge[1]: _wait_ns(judge_fd)} if judge_fd >= 0 else {}
             for fd in (job, stdin_fd, out_w, err_w, rep_w):
                 os.close(fd)
                 fds.remove(fd)
@@ -391,7 +391,6 @@ class WarmJail:
                 self._judge_schedstat = os.open(f"/proc/{others[0]}/schedstat", os.O_RDONLY | os.O_CLOEXEC)
             except OSError:
                 self._judge_schedstat = -1
-            self._judge_wait_base = {}
         return True
 
     def _runqueue_wait_s(self, zygote_base_ns: int) -> float:
